@@ -1,0 +1,251 @@
+"""The agent program: poll devices on their schedules, compute rates, spool, publish.
+
+Wiring only; the decisions live in :mod:`agent.schedule`, :mod:`agent.rates`
+and :mod:`xanet.wire`, the I/O in :mod:`agent.snmp`, :mod:`agent.spool` and
+:mod:`agent.uplink`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from agent.config import AgentConfig, DeviceConfig, SnmpV2cConfig, SnmpV3Config
+from agent.errors import SnmpError
+from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
+from agent.schedule import next_slot, phase_of
+from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
+from agent.spool import Spool
+from agent.uplink import Uplink
+from xanet import topics, wire
+
+log = logging.getLogger("xanet.agent")
+
+__version__ = "0.1.0"
+
+
+def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
+    creds_cfg = dev.snmp or agent_cfg.snmp
+    assert creds_cfg is not None  # AgentConfig validation guarantees it
+    creds: SnmpV2c | SnmpV3
+    if isinstance(creds_cfg, SnmpV2cConfig):
+        creds = SnmpV2c(community=creds_cfg.community.reveal())
+    else:
+        assert isinstance(creds_cfg, SnmpV3Config)
+        creds = SnmpV3(
+            user=creds_cfg.user,
+            auth_key=creds_cfg.auth_key.reveal(),
+            priv_key=creds_cfg.priv_key.reveal() if creds_cfg.priv_key else None,
+            auth_protocol=creds_cfg.auth_protocol,
+            priv_protocol=creds_cfg.priv_protocol if creds_cfg.priv_key else None,
+        )
+    poll = agent_cfg.polling
+    return SnmpTarget(
+        device=dev.id,
+        host=dev.host,
+        port=dev.port,
+        credentials=creds,
+        timeout_s=dev.timeout_s or poll.timeout_s,
+        retries=dev.retries if dev.retries is not None else poll.retries,
+        max_repetitions=poll.max_repetitions,
+    )
+
+
+def to_device_poll(
+    device: str, ts: datetime, raw: RawPoll, tracker: RateTracker, mono_s: float
+) -> wire.DevicePoll:
+    """Pure: a successful SNMP poll + rate state → the wire's DevicePoll."""
+    sample = DeviceSample(
+        mono_s=mono_s,
+        sys_uptime_cs=raw.sys_uptime_cs,
+        interfaces={
+            i.index: IfCounters(
+                index=i.index, name=i.name, in_octets=i.in_octets, out_octets=i.out_octets,
+                hc=i.hc, speed_bps=i.speed_bps, discontinuity_cs=i.discontinuity_cs,
+            )
+            for i in raw.interfaces
+        },
+    )
+    rates = tracker.observe(sample)
+    interfaces = []
+    for i in raw.interfaces:
+        r = rates.get(i.index)
+        note = None
+        if r is not None:
+            reasons = {x.value for x in (r.in_reason, r.out_reason) if x is not None}
+            note = ",".join(sorted(reasons)) or None
+        interfaces.append(
+            wire.InterfacePoll(
+                index=i.index, name=i.name, oper=_enum_or_none(i.oper_status, 7),
+                admin=_enum_or_none(i.admin_status, 3), speed_bps=i.speed_bps, hc=i.hc,
+                in_octets=i.in_octets, out_octets=i.out_octets,
+                in_bps=r.in_bps if r else None, out_bps=r.out_bps if r else None,
+                in_util_pct=r.in_util_pct if r else None,
+                out_util_pct=r.out_util_pct if r else None,
+                rate_note=note,
+            )
+        )
+    return wire.DevicePoll(
+        device=device, ts=ts, reachable=True, rtt_ms=round(raw.rtt_s * 1000, 3),
+        uptime_cs=raw.sys_uptime_cs, interfaces=interfaces,
+    )
+
+
+def _enum_or_none(value: int | None, top: int) -> int | None:
+    return value if value is not None and 1 <= value <= top else None
+
+
+@dataclass
+class Health:
+    poll_overruns: int = 0
+    polls_ok: int = 0
+    polls_failed: int = 0
+    unreachable: set[str] = field(default_factory=set)
+
+
+class Batcher:
+    """Groups device polls per (commune, site) into telemetry messages in the spool."""
+
+    def __init__(self, cfg: AgentConfig, spool: Spool, on_stored: Callable[[], None]) -> None:
+        self.cfg = cfg
+        self.spool = spool
+        self.on_stored = on_stored
+        self.pending: dict[tuple[str, str], list[wire.DevicePoll]] = {}
+        self.flushers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+
+    def add(self, commune: str, site: str, poll: wire.DevicePoll) -> None:
+        key = (commune, site)
+        polls = self.pending.setdefault(key, [])
+        polls.append(poll)
+        if len(polls) >= self.cfg.batch.max_polls:
+            self.flush(key)
+        elif key not in self.flushers:
+            loop = asyncio.get_running_loop()
+            self.flushers[key] = loop.call_later(self.cfg.batch.linger_s, self.flush, key)
+
+    def flush(self, key: tuple[str, str]) -> None:
+        handle = self.flushers.pop(key, None)
+        if handle:
+            handle.cancel()
+        polls = self.pending.pop(key, [])
+        if not polls:
+            return
+        commune, site = key
+        a = self.cfg.agent
+        topic = topics.build(a.province, commune, site, "telemetry")
+
+        def payload(seq: int) -> bytes:
+            return wire.encode(wire.Telemetry(agent=a.id, site=site, seq=seq, polls=polls))
+
+        self.spool.put(topic, payload, time.time())
+        self.on_stored()
+
+    def flush_all(self) -> None:
+        for key in list(self.pending):
+            self.flush(key)
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, *, poller: SnmpPoller | None = None) -> None:
+        self.cfg = cfg
+        self.poller = poller or SnmpPoller()
+        s = cfg.spool
+        self.spool = Spool(s.path, max_messages=s.max_messages, max_age_s=s.max_age_s,
+                           fsync=s.fsync)
+        a = cfg.agent
+        self.health = Health()
+        self.uplink = Uplink(
+            cfg.mqtt, self.spool,
+            client_id=f"xanet-agent-{a.id}",
+            status_topic=topics.build(a.province, a.commune, a.site, "status"),
+            make_status=self.status,
+            replay_rate_per_s=s.replay_rate_per_s,
+            status_interval_s=a.status_interval_s,
+        )
+        self.batcher = Batcher(cfg, self.spool, self.uplink.notify)
+        self.targets = {d.id: snmp_target(cfg, d) for d in cfg.devices}
+        self.sem = asyncio.Semaphore(cfg.polling.max_concurrent)
+
+    def status(self, state: str, reason: str | None) -> wire.Status:
+        oldest = self.spool.oldest_created()
+        a = self.cfg.agent
+        return wire.Status(
+            agent=a.id, site=a.site, state=state,  # type: ignore[arg-type]  # "online"/"offline"
+            ts=datetime.now(UTC) if reason != "connection lost (last will)" else None,
+            reason=reason, version=__version__,
+            health=wire.AgentHealth(
+                spool_depth=self.spool.depth,
+                spool_oldest_age_s=max(0.0, time.time() - oldest) if oldest else None,
+                spool_dropped=self.spool.dropped,
+                poll_overruns=self.health.poll_overruns,
+                devices=len(self.cfg.devices),
+            ),
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("agent %s starting: %d device(s), site %s, broker %s:%d",
+                 self.cfg.agent.id, len(self.cfg.devices), self.cfg.agent.site,
+                 self.cfg.mqtt.host, self.cfg.mqtt.port)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.uplink.run(stop), name="uplink")
+                for dev in self.cfg.devices:
+                    tg.create_task(self._device_loop(dev, stop), name=f"poll-{dev.id}")
+        finally:
+            self.batcher.flush_all()
+            self.poller.close()
+            self.spool.close()
+            log.info("agent %s stopped", self.cfg.agent.id)
+
+    async def _device_loop(self, dev: DeviceConfig, stop: asyncio.Event) -> None:
+        interval = dev.poll_interval_s or self.cfg.polling.interval_s
+        policy = RatePolicy(poll_interval_s=interval,
+                            max_gap_factor=self.cfg.rates.max_gap_factor,
+                            speed_tolerance=self.cfg.rates.speed_tolerance)
+        tracker = RateTracker(policy)
+        phase = phase_of(dev.id, interval, self.cfg.polling.jitter)
+        start = time.monotonic()
+        previous = -math.inf
+        commune = dev.commune or self.cfg.agent.commune
+        site = dev.site or self.cfg.agent.site
+        while not stop.is_set():
+            slot = next_slot(start, interval, phase, previous, time.monotonic())
+            if slot.skipped:
+                self.health.poll_overruns += slot.skipped
+                log.warning("device %s (site %s): poll overran, %d slot(s) skipped",
+                            dev.id, site, slot.skipped)
+            previous = slot.at
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, slot.at - time.monotonic()))
+                return
+            except TimeoutError:
+                pass
+            poll = await self._poll_once(dev.id, site, tracker)
+            self.batcher.add(commune, site, poll)
+
+    async def _poll_once(self, device: str, site: str, tracker: RateTracker) -> wire.DevicePoll:
+        ts = datetime.now(UTC)
+        mono = time.monotonic()
+        async with self.sem:
+            try:
+                raw = await self.poller.poll(self.targets[device])
+            except SnmpError as exc:
+                tracker.observe_failure()
+                self.health.polls_failed += 1
+                if device not in self.health.unreachable:
+                    self.health.unreachable.add(device)
+                    log.warning("device %s (site %s): unreachable: %s", device, site, exc)
+                return wire.DevicePoll(device=device, ts=ts, reachable=False,
+                                       error=str(exc)[:256])
+        self.health.polls_ok += 1
+        if device in self.health.unreachable:
+            self.health.unreachable.discard(device)
+            log.info("device %s (site %s): reachable again", device, site)
+        for warning in getattr(raw, "warnings", ()):
+            log.warning("device %s (site %s): %s", device, site, warning)
+        return to_device_poll(device, ts, raw, tracker, mono)

@@ -1,0 +1,112 @@
+"""Agent configuration (TOML → pydantic). See ``config/agent.example.toml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from xanet.config import Secret, Strict
+from xanet.mqtt import MqttConfig
+from xanet.wire import IDENT_PATTERN
+
+Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
+
+
+class SnmpV2cConfig(Strict):
+    version: Literal["2c"]
+    community: Secret
+
+
+class SnmpV3Config(Strict):
+    version: Literal["3"]
+    user: str = Field(min_length=1, max_length=32)
+    auth_protocol: Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"] = "SHA"
+    auth_key: Secret
+    priv_protocol: Literal["AES", "AES192", "AES256", "DES"] | None = "AES"
+    priv_key: Secret | None = None
+
+    @model_validator(mode="after")
+    def _priv(self) -> SnmpV3Config:
+        if self.priv_protocol is not None and self.priv_key is None:
+            raise ValueError("priv_key is required when priv_protocol is set (authPriv)")
+        return self
+
+
+SnmpCredentials = Annotated[SnmpV2cConfig | SnmpV3Config, Field(discriminator="version")]
+
+
+class DeviceConfig(Strict):
+    id: Ident
+    host: str
+    port: int = Field(default=161, ge=1, le=65535)
+    snmp: SnmpCredentials | None = Field(default=None, description="default: [snmp]")
+    poll_interval_s: float | None = Field(default=None, ge=1, le=86400)
+    timeout_s: float | None = Field(default=None, gt=0, le=60)
+    retries: int | None = Field(default=None, ge=0, le=5)
+    site: Ident | None = Field(default=None, description="default: the agent's site")
+    commune: Ident | None = Field(default=None, description="default: the agent's commune")
+
+
+class PollingConfig(Strict):
+    interval_s: float = Field(default=60.0, ge=1, le=86400)
+    jitter: float = Field(default=0.1, ge=0, le=0.5,
+                          description="each device's phase offset spread, fraction of interval")
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+    retries: int = Field(default=1, ge=0, le=5)
+    max_repetitions: int = Field(default=25, ge=1, le=200)
+    max_concurrent: int = Field(default=64, ge=1, le=4096)
+
+
+class RatesConfig(Strict):
+    max_gap_factor: float = Field(default=3.0, ge=1.0)
+    speed_tolerance: float = Field(default=1.1, ge=1.0)
+
+
+class BatchConfig(Strict):
+    max_polls: int = Field(default=1, ge=1, le=1000,
+                           description="device polls per telemetry message")
+    linger_s: float = Field(default=0.2, ge=0, le=60)
+
+
+class SpoolConfig(Strict):
+    path: Path = Path("/var/lib/xanet/agent-spool.sqlite3")
+    max_messages: int = Field(default=200_000, ge=10)
+    max_age_s: float = Field(default=30 * 86400, gt=0)
+    replay_rate_per_s: float = Field(default=50.0, gt=0,
+                                     description="throttle for backlog after a reconnect")
+    fsync: Literal["always", "batch", "off"] = "batch"
+
+
+class AgentSection(Strict):
+    id: Ident
+    province: Ident
+    commune: Ident
+    site: Ident
+    status_interval_s: float = Field(default=60.0, ge=5)
+
+
+class AgentConfig(Strict):
+    agent: AgentSection
+    mqtt: MqttConfig = MqttConfig()
+    polling: PollingConfig = PollingConfig()
+    rates: RatesConfig = RatesConfig()
+    batch: BatchConfig = BatchConfig()
+    spool: SpoolConfig = SpoolConfig()
+    snmp: SnmpCredentials | None = None
+    devices: list[DeviceConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _devices(self) -> AgentConfig:
+        seen: set[str] = set()
+        problems: list[str] = []
+        for i, dev in enumerate(self.devices):
+            if dev.id in seen:
+                problems.append(f"devices[{i}].id: duplicate device id {dev.id!r}")
+            seen.add(dev.id)
+            if dev.snmp is None and self.snmp is None:
+                problems.append(f"devices[{i}].snmp: no credentials here and no [snmp] default")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

@@ -1,0 +1,78 @@
+"""Admission of MQTT messages: every check a message must pass before it is stored. Pure.
+
+A message is *accepted* (possibly with some polls dropped, each counted) or
+*rejected* with a short reason that becomes a counter key and a dead-letter
+record. Reasons:
+
+``too_large``      payload over ``max_payload_bytes``
+``bad_topic``      not ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``
+``not_json``, ``not_object``, ``unknown_version``, ``wrong_kind``, ``invalid``
+                   from :func:`xanet.wire.decode`
+``topic_mismatch`` the payload's site differs from the topic's site
+``ts_future``, ``ts_past``
+                   a poll's timestamp too far ahead of / behind the collector's
+                   clock (polls dropped one by one; the message is rejected when
+                   none is left)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from xanet import topics, wire
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_payload_bytes: int = 256 * 1024
+    max_future_s: float = 300.0
+    max_past_s: float = 31 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    where: topics.SiteTopic
+    message: wire.Telemetry | wire.Status
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> polls dropped
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    detail: str
+
+
+def admit(topic: str, payload: bytes, now: datetime, limits: Limits) -> Accepted | Rejected:
+    if len(payload) > limits.max_payload_bytes:
+        return Rejected("too_large", f"{len(payload)} bytes > {limits.max_payload_bytes}")
+    try:
+        where = topics.parse(topic)
+    except topics.TopicError as exc:
+        return Rejected("bad_topic", str(exc))
+    try:
+        message = wire.decode(payload, where.kind)
+    except wire.DecodeError as exc:
+        return Rejected(exc.reason, exc.detail)
+    if message.site != where.site:
+        return Rejected("topic_mismatch",
+                        f"payload site {message.site!r} on the topic of site {where.site!r}")
+    if isinstance(message, wire.Status):
+        return Accepted(where, message)
+    earliest = now - timedelta(seconds=limits.max_past_s)
+    latest = now + timedelta(seconds=limits.max_future_s)
+    kept: list[wire.DevicePoll] = []
+    dropped: dict[str, int] = {}
+    for poll in message.polls:
+        if poll.ts > latest:
+            dropped["ts_future"] = dropped.get("ts_future", 0) + 1
+        elif poll.ts < earliest:
+            dropped["ts_past"] = dropped.get("ts_past", 0) + 1
+        else:
+            kept.append(poll)
+    if not kept:
+        reason = max(dropped, key=lambda r: dropped[r])
+        return Rejected(reason, f"every poll's timestamp is out of bounds ({dropped})")
+    if dropped:
+        message = message.model_copy(update={"polls": kept})
+    return Accepted(where, message, dropped)

@@ -1,0 +1,88 @@
+"""InfluxDB edges: write line protocol through the v1 or the v2 write API.
+
+Both raise :class:`WriteUnavailable` for what a retry can fix (connection
+refused, timeout, 5xx, 429) and :class:`WriteRejected` for what it cannot
+(4xx: the data itself is wrong). InfluxDB answers a batch with some bad lines
+with 400 "partial write": the good lines of that batch are stored.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import httpx
+
+from collector.config import InfluxConfig
+from collector.errors import WriteRejected, WriteUnavailable
+
+
+class LineWriter(Protocol):
+    async def write(self, lines: list[str]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class InfluxV1Writer:
+    """``POST /write?db=&precision=ms`` — InfluxDB 1.x, and 2.x/3.x v1 compatibility."""
+
+    def __init__(self, cfg: InfluxConfig) -> None:
+        self.cfg = cfg
+        params = {"db": cfg.database or "", "precision": "ms"}
+        if cfg.retention_policy:
+            params["rp"] = cfg.retention_policy
+        auth = (cfg.username, cfg.password.reveal()) if cfg.username and cfg.password else None
+        self._client = httpx.AsyncClient(base_url=cfg.url, timeout=cfg.timeout_s, auth=auth)
+        self._params = params
+
+    async def write(self, lines: list[str]) -> None:
+        body = ("\n".join(lines) + "\n").encode()
+        try:
+            resp = await self._client.post("/write", params=self._params, content=body)
+        except httpx.HTTPError as exc:
+            raise WriteUnavailable(f"{self.cfg.url}: {exc!r}") from exc
+        if resp.status_code == 204:
+            return
+        detail = f"{self.cfg.url} /write: HTTP {resp.status_code}: {resp.text[:300]}"
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise WriteUnavailable(detail)
+        if resp.status_code == 404 and "database not found" in resp.text:
+            raise WriteUnavailable(detail)
+        raise WriteRejected(detail)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class InfluxV2Writer:
+    """``POST /api/v2/write`` through influxdb-client (token, org, bucket)."""
+
+    def __init__(self, cfg: InfluxConfig) -> None:
+        from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+
+        assert cfg.token is not None and cfg.org and cfg.bucket  # config validation
+        self.cfg = cfg
+        self._client = InfluxDBClientAsync(url=cfg.url, token=cfg.token.reveal(), org=cfg.org,
+                                           timeout=int(cfg.timeout_s * 1000))
+        self._api = self._client.write_api()
+
+    async def write(self, lines: list[str]) -> None:
+        from aiohttp import ClientError
+        from influxdb_client.client.write_api import WritePrecision
+        from influxdb_client.rest import ApiException
+
+        try:
+            await self._api.write(bucket=self.cfg.bucket, org=self.cfg.org, record=lines,
+                                  write_precision=WritePrecision.MS)
+        except ApiException as exc:
+            detail = f"{self.cfg.url} /api/v2/write: HTTP {exc.status}: {str(exc.body)[:300]}"
+            if exc.status is None or exc.status >= 500 or exc.status == 429:
+                raise WriteUnavailable(detail) from exc
+            raise WriteRejected(detail) from exc
+        except (ClientError, TimeoutError, OSError) as exc:
+            raise WriteUnavailable(f"{self.cfg.url}: {exc!r}") from exc
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def make_writer(cfg: InfluxConfig) -> LineWriter:
+    return InfluxV1Writer(cfg) if cfg.api == "v1" else InfluxV2Writer(cfg)

@@ -1,0 +1,67 @@
+"""MQTT topic names: ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from xanet.wire import IDENT_PATTERN
+
+ROOT = "xanet"
+VERSION = "v1"
+Kind = Literal["telemetry", "status"]
+KINDS: tuple[Kind, ...] = ("telemetry", "status")
+
+_IDENT = re.compile(IDENT_PATTERN)
+
+
+class TopicError(ValueError):
+    """A topic that is not a xanet v1 topic, or a level that is not a valid identifier."""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteTopic:
+    province: str
+    commune: str
+    site: str
+    kind: Kind
+
+    def __str__(self) -> str:
+        return build(self.province, self.commune, self.site, self.kind)
+
+
+def _check_level(name: str, value: str) -> None:
+    if not _IDENT.match(value):
+        raise TopicError(
+            f"{name} {value!r} is not usable in a topic: use letters, digits, '_', '.', ':' "
+            "or '-' (at most 64, no '/', '+', '#' or spaces)"
+        )
+
+
+def build(province: str, commune: str, site: str, kind: Kind) -> str:
+    for name, value in (("province", province), ("commune", commune), ("site", site)):
+        _check_level(name, value)
+    if kind not in KINDS:
+        raise TopicError(f"unknown topic kind {kind!r}")
+    return f"{ROOT}/{VERSION}/{province}/{commune}/{site}/{kind}"
+
+
+def parse(topic: str) -> SiteTopic:
+    parts = topic.split("/")
+    if len(parts) != 6 or parts[0] != ROOT:
+        raise TopicError(f"{topic!r} is not a {ROOT}/{VERSION}/province/commune/site/kind topic")
+    if parts[1] != VERSION:
+        raise TopicError(f"{topic!r}: unsupported topic version {parts[1]!r}")
+    kind = parts[5]
+    if kind not in KINDS:
+        raise TopicError(f"{topic!r}: unknown kind {kind!r}")
+    province, commune, site = parts[2], parts[3], parts[4]
+    for name, value in (("province", province), ("commune", commune), ("site", site)):
+        _check_level(name, value)
+    return SiteTopic(province, commune, site, kind)  # type: ignore[arg-type]  # checked above
+
+
+def subscription(kind: Kind, province: str = "+") -> str:
+    """Wildcard filter for every site of a province (or of all provinces)."""
+    return f"{ROOT}/{VERSION}/{province}/+/+/{kind}"

@@ -1,0 +1,177 @@
+"""The wire contract between agents and the collector (MQTT payloads), version 1.
+
+Pure: pydantic models plus ``encode``/``decode``. Every model is strict about
+unknown fields (``extra="forbid"``) so a typo or a hostile field is rejected,
+never silently ignored. Payloads are compact JSON (UTF-8).
+
+Two message kinds travel on two topics (see :mod:`xanet.topics`):
+
+* :class:`Telemetry` on ``.../telemetry`` — one or more device polls, QoS 1.
+* :class:`Status` on ``.../status`` — agent birth / Last Will / self-telemetry,
+  retained, QoS 1.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+WIRE_VERSION = 1
+
+#: Identifiers that also appear as MQTT topic levels and InfluxDB tags:
+#: lowercase-friendly ASCII, no '/', '+', '#', spaces or control characters.
+IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
+
+#: Free text that is bounded (interface names, error strings).
+ShortText = Annotated[str, StringConstraints(max_length=256)]
+
+MAX_INTERFACES_PER_POLL = 4096
+MAX_POLLS_PER_MESSAGE = 1000
+MAX_COUNTER = 2**64 - 1
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a timezone (UTC)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class InterfacePoll(_Strict):
+    """One interface as polled: identity, status, raw counters and agent rates."""
+
+    index: int = Field(ge=1, le=2**31 - 1, description="ifIndex")
+    name: ShortText = Field(description="ifName, falling back to ifDescr")
+    oper: int | None = Field(default=None, ge=1, le=7, description="ifOperStatus (1=up, 2=down)")
+    admin: int | None = Field(default=None, ge=1, le=3, description="ifAdminStatus")
+    speed_bps: int | None = Field(default=None, ge=0, le=MAX_COUNTER)
+    hc: bool = Field(description="True: 64-bit ifHC*Octets, False: 32-bit ifIn/OutOctets")
+    in_octets: int | None = Field(default=None, ge=0, le=MAX_COUNTER)
+    out_octets: int | None = Field(default=None, ge=0, le=MAX_COUNTER)
+    in_bps: float | None = Field(default=None, ge=0)
+    out_bps: float | None = Field(default=None, ge=0)
+    in_util_pct: float | None = Field(default=None, ge=0)
+    out_util_pct: float | None = Field(default=None, ge=0)
+    rate_note: ShortText | None = Field(
+        default=None, description="why a rate is missing (first_poll, reboot, wrap, ...)"
+    )
+
+
+class DevicePoll(_Strict):
+    """The result of polling one device once (reachable or not)."""
+
+    device: Ident
+    ts: UtcDatetime = Field(description="poll time, UTC, from the agent's clock")
+    reachable: bool
+    rtt_ms: float | None = Field(default=None, ge=0)
+    uptime_cs: int | None = Field(default=None, ge=0, le=2**32 - 1, description="sysUpTime")
+    error: ShortText | None = None
+    interfaces: list[InterfacePoll] = Field(
+        default_factory=list, max_length=MAX_INTERFACES_PER_POLL
+    )
+
+
+class Telemetry(_Strict):
+    """A telemetry message: one or more device polls from one agent at one site."""
+
+    v: Literal[1] = 1
+    kind: Literal["telemetry"] = "telemetry"
+    agent: Ident
+    site: Ident
+    seq: int = Field(ge=0, le=2**63 - 1, description="per-agent, monotonically increasing")
+    polls: list[DevicePoll] = Field(min_length=1, max_length=MAX_POLLS_PER_MESSAGE)
+
+
+class AgentHealth(_Strict):
+    """Agent self-telemetry carried in status messages."""
+
+    spool_depth: int = Field(default=0, ge=0)
+    spool_oldest_age_s: float | None = Field(default=None, ge=0)
+    spool_dropped: int = Field(default=0, ge=0)
+    poll_overruns: int = Field(default=0, ge=0)
+    devices: int = Field(default=0, ge=0)
+
+
+class Status(_Strict):
+    """Agent presence: ``online`` (birth) or ``offline`` (Last Will / clean stop)."""
+
+    v: Literal[1] = 1
+    kind: Literal["status"] = "status"
+    agent: Ident
+    site: Ident
+    state: Literal["online", "offline"]
+    ts: UtcDatetime | None = Field(
+        default=None, description="when the agent said it; absent in a Last Will set long before"
+    )
+    reason: ShortText | None = None
+    version: ShortText | None = None
+    health: AgentHealth | None = None
+
+
+Message = Telemetry | Status
+
+
+class DecodeError(ValueError):
+    """A payload that is not a valid v1 message. ``reason`` is a short counter key."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def encode(message: Message) -> bytes:
+    """Compact JSON, UTF-8; ``None`` fields are left out to keep payloads small."""
+    return message.model_dump_json(exclude_none=True).encode()
+
+
+def decode(payload: bytes, kind: Literal["telemetry", "status"]) -> Message:
+    """Parse and validate a payload expected to be of ``kind``.
+
+    Raises :class:`DecodeError` with reason ``not_json``, ``not_object``,
+    ``unknown_version``, ``wrong_kind`` or ``invalid`` (schema violation).
+    """
+    try:
+        raw = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError("not_json", str(exc)) from exc
+    if not isinstance(raw, dict):
+        raise DecodeError("not_object", f"top level is {type(raw).__name__}, not an object")
+    version = raw.get("v")
+    if version != WIRE_VERSION:
+        raise DecodeError("unknown_version", f"v={version!r}, this collector speaks v=1")
+    if raw.get("kind", kind) != kind:
+        raise DecodeError("wrong_kind", f"kind={raw.get('kind')!r} on a {kind} topic")
+    model: type[Telemetry] | type[Status] = Telemetry if kind == "telemetry" else Status
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise DecodeError("invalid", _summarize(exc)) from exc
+
+
+def _summarize(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)
