@@ -46,16 +46,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
 HOST = "127.0.0.1"
 
 #: snmpsim-data's recordings (``.snmprec.bz2``).
-SNMPSIM_DATA_DIR = Path(
-    __import__("snmpsim_data").__file__
-).parent / "data"
+SNMPSIM_DATA_DIR = Path(__import__("snmpsim_data").__file__).parent / "data"
 
 #: Vyatta router (real recording, 586 kB): sysUpTime, ifTable and ifXTable
 #: (ifName, ifHCInOctets/ifHCOutOctets, ifHighSpeed) for ifIndex 1..24:
@@ -67,6 +65,10 @@ RECORDING_IFX = SNMPSIM_DATA_DIR / "network/router/vyatta-unknown.snmprec.bz2"
 #: (ifInOctets/ifOutOctets Counter32) for ifIndex 1..9: lo, eth0, eth1,
 #: wifi0, ath0, eth0.40, ath0.40, br0, br1 (eth1 oper down). No ifXTable.
 RECORDING_IFTABLE_ONLY = SNMPSIM_DATA_DIR / "network/wifi/ubiquiti-m5.snmprec.bz2"
+
+#: Communities under which ``recorded_devices()`` serves the two recordings.
+COMMUNITY_IFX = "recorded/vyatta-router"
+COMMUNITY_IFTABLE_ONLY = "recorded/ubiquiti-m5"
 
 OID_SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 
@@ -134,15 +136,45 @@ def snmpget(
         oids = [oids]
     if v3 is not None:
         user, auth, priv = v3
-        auth_args = ["-v3", "-l", "authPriv", "-u", user, "-a", "SHA", "-A", auth,
-                     "-x", "AES", "-X", priv]
+        auth_args = [
+            "-v3",
+            "-l",
+            "authPriv",
+            "-u",
+            user,
+            "-a",
+            "SHA",
+            "-A",
+            auth,
+            "-x",
+            "AES",
+            "-X",
+            priv,
+        ]
     else:
         auth_args = ["-v2c", "-c", community or "public"]
-    cmd = ["snmpget", *auth_args, "-On", "-Oq", "-Ot", "-Oe", "-t", str(timeout_s),
-           "-r", str(retries), f"udp:{host}:{port}", *oids]
+    cmd = [
+        "snmpget",
+        *auth_args,
+        "-On",
+        "-Oq",
+        "-Ot",
+        "-Oe",
+        "-t",
+        str(timeout_s),
+        "-r",
+        str(retries),
+        f"udp:{host}:{port}",
+        *oids,
+    ]
     try:
-        out = subprocess.run(cmd, env=snmp_env(), capture_output=True, text=True,
-                             timeout=(timeout_s * (retries + 1)) + 10)
+        out = subprocess.run(
+            cmd,
+            env=snmp_env(),
+            capture_output=True,
+            text=True,
+            timeout=(timeout_s * (retries + 1)) + 10,
+        )
     except subprocess.TimeoutExpired as exc:
         raise ServiceError(f"snmpget hung: {' '.join(cmd)}") from exc
     if out.returncode != 0:
@@ -233,7 +265,7 @@ class _Daemon:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
-    def start(self, timeout_s: float | None = None) -> _Daemon:
+    def start(self, timeout_s: float | None = None) -> Self:
         if self.running:
             return self
         self._prepare()
@@ -242,15 +274,21 @@ class _Daemon:
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== services: starting {self.name} at {time.ctime()}\n".encode())
             log.flush()
-            self._proc = subprocess.Popen(
-                self._command(),
-                cwd=self.workdir,
-                env=self._env(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C on the test run doesn't hit it
-            )
+            cmd = self._command()
+            try:
+                self._proc = subprocess.Popen(
+                    cmd,
+                    cwd=self.workdir,
+                    env=self._env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C on the test run doesn't hit it
+                )
+            except FileNotFoundError as exc:
+                raise ServiceError(
+                    f"{self.name}: cannot run {cmd[0]!r} - is it installed? (COMPONENTS.md)"
+                ) from exc
         with _LIVE_LOCK:
             _LIVE.add(self)
         deadline = t0 + timeout
@@ -296,7 +334,7 @@ class _Daemon:
             proc.wait()
         self._forget()
 
-    def restart(self, timeout_s: float | None = None) -> _Daemon:
+    def restart(self, timeout_s: float | None = None) -> Self:
         self.stop()
         return self.start(timeout_s)
 
@@ -304,7 +342,7 @@ class _Daemon:
         with _LIVE_LOCK:
             _LIVE.discard(self)
 
-    def __enter__(self) -> _Daemon:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -347,8 +385,9 @@ class Mosquitto(_Daemon):
     name = "mosquitto"
     start_timeout_s = 15.0
 
-    def __init__(self, workdir: str | os.PathLike[str], port: int | None = None,
-                 extra_conf: str = ""):
+    def __init__(
+        self, workdir: str | os.PathLike[str], port: int | None = None, extra_conf: str = ""
+    ):
         super().__init__(workdir, port)
         self.extra_conf = extra_conf
         self.conf_path = self.workdir / "mosquitto.conf"
@@ -486,13 +525,18 @@ bind-address = "{self.host}:{self.rpc_port}"
     def write(self, lines: str | Iterable[str], db: str, precision: str = "ns") -> None:
         """POST line protocol to ``/write?db=``; raises on a non-204 answer."""
         body = lines if isinstance(lines, str) else "\n".join(lines)
-        r = httpx.post(f"{self.url}/write", params={"db": db, "precision": precision},
-                       content=body.encode(), timeout=30.0)
+        r = httpx.post(
+            f"{self.url}/write",
+            params={"db": db, "precision": precision},
+            content=body.encode(),
+            timeout=30.0,
+        )
         if r.status_code != 204:
             raise ServiceError(f"influx write {r.status_code}: {r.text}")
 
-    def query_raw(self, influxql: str, db: str | None = None,
-                  epoch: str | None = "ns") -> dict[str, Any]:
+    def query_raw(
+        self, influxql: str, db: str | None = None, epoch: str | None = "ns"
+    ) -> dict[str, Any]:
         params = {"q": influxql}
         if db is not None:
             params["db"] = db
@@ -504,8 +548,9 @@ bind-address = "{self.host}:{self.rpc_port}"
         body: dict[str, Any] = r.json()
         return body
 
-    def query(self, influxql: str, db: str | None = None,
-              epoch: str | None = "ns") -> list[dict[str, Any]]:
+    def query(
+        self, influxql: str, db: str | None = None, epoch: str | None = "ns"
+    ) -> list[dict[str, Any]]:
         body = self.query_raw(influxql, db, epoch)
         if "error" in body:
             raise ServiceError(f"influx query error: {body['error']}")
@@ -574,8 +619,12 @@ class VictoriaMetrics(_Daemon):
     def write(self, lines: str | Iterable[str], precision: str = "ns") -> None:
         """POST InfluxDB v1 line protocol to ``/write``."""
         body = lines if isinstance(lines, str) else "\n".join(lines)
-        r = httpx.post(f"{self.url}/write", params={"precision": precision},
-                       content=body.encode(), timeout=30.0)
+        r = httpx.post(
+            f"{self.url}/write",
+            params={"precision": precision},
+            content=body.encode(),
+            timeout=30.0,
+        )
         if r.status_code not in (200, 204):
             raise ServiceError(f"victoria write {r.status_code}: {r.text}")
 
@@ -650,16 +699,23 @@ class Snmpd(_Daemon):
     def _command(self) -> list[str]:
         return [
             shutil.which("snmpd") or "/usr/sbin/snmpd",
-            "-f", "-C", "-c", str(self.conf_path),
-            "-I", "-smux",  # SMUX binds the fixed 127.0.0.1:199: clashes between instances
-            "-Lf", str(self.log_path),
-            "-p", str(self.workdir / "snmpd.pid"),
+            "-f",
+            "-C",
+            "-c",
+            str(self.conf_path),
+            "-I",
+            "-smux",  # SMUX binds the fixed 127.0.0.1:199: clashes between instances
+            "-Lf",
+            str(self.log_path),
+            "-p",
+            str(self.workdir / "snmpd.pid"),
         ]
 
     def _ready(self) -> bool:
         try:
-            snmpget(self.port, OID_SYS_UPTIME, host=self.host, community=self.community,
-                    timeout_s=0.3)
+            snmpget(
+                self.port, OID_SYS_UPTIME, host=self.host, community=self.community, timeout_s=0.3
+            )
             return True
         except ServiceError:
             return False
@@ -743,8 +799,11 @@ def write_numeric_recording(
     p.parent.mkdir(parents=True, exist_ok=True)
     rec: list[tuple[str, str, str]] = [
         ("1.3.6.1.2.1.1.1.0", "4", sys_descr),
-        ("1.3.6.1.2.1.1.3.0", "67:numeric",
-         f"rate={sys_uptime_rate},initial={sys_uptime_initial},wrap=1,max=4294967296"),
+        (
+            "1.3.6.1.2.1.1.3.0",
+            "67:numeric",
+            f"rate={sys_uptime_rate},initial={sys_uptime_initial},wrap=1,max=4294967296",
+        ),
         ("1.3.6.1.2.1.1.5.0", "4", p.name.split(".")[0]),
         ("1.3.6.1.2.1.2.1.0", "2", str(len(interfaces))),
     ]
@@ -837,11 +896,28 @@ class SnmpSim(_Daemon):
     def _ready(self) -> bool:
         try:
             for community in self.communities:
-                snmpget(self.port, OID_SYS_UPTIME, host=self.host, community=community,
-                        timeout_s=2.0)
+                snmpget(
+                    self.port, OID_SYS_UPTIME, host=self.host, community=community, timeout_s=2.0
+                )
             return True
         except ServiceError:
             return False
+
+
+def recorded_devices(
+    workdir: str | os.PathLike[str],
+    port: int | None = None,
+    extra: Mapping[str, Path | str] | None = None,
+) -> SnmpSim:
+    """An (unstarted) ``SnmpSim`` serving ``RECORDING_IFX`` as
+    ``COMMUNITY_IFX`` and ``RECORDING_IFTABLE_ONLY`` as
+    ``COMMUNITY_IFTABLE_ONLY``, plus any ``extra`` community → recording."""
+    recordings: dict[str, Path | str] = {
+        COMMUNITY_IFX: RECORDING_IFX,
+        COMMUNITY_IFTABLE_ONLY: RECORDING_IFTABLE_ONLY,
+    }
+    recordings.update(extra or {})
+    return SnmpSim(workdir, recordings, port)
 
 
 # --------------------------------------------------------------------------
@@ -859,8 +935,7 @@ class Alertmanager(_Daemon):
     name = "alertmanager"
     start_timeout_s = 30.0
 
-    def __init__(self, workdir: str | os.PathLike[str], config_yaml: str,
-                 port: int | None = None):
+    def __init__(self, workdir: str | os.PathLike[str], config_yaml: str, port: int | None = None):
         super().__init__(workdir, port)
         self.config_yaml = config_yaml
         self.url = f"http://{self.host}:{self.port}"
@@ -915,9 +990,15 @@ class SmtpSink(_Daemon):
 
     def _command(self) -> list[str]:
         return [
-            sys.executable, "-m", "aiosmtpd", "-n",
-            "-l", f"{self.host}:{self.port}",
-            "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir),
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"{self.host}:{self.port}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(self.maildir),
         ]
 
     def _ready(self) -> bool:
@@ -933,7 +1014,9 @@ class SmtpSink(_Daemon):
 
     def messages(self) -> list[email.message.Message]:
         files = [
-            f for sub in ("new", "cur") if (self.maildir / sub).is_dir()
+            f
+            for sub in ("new", "cur")
+            if (self.maildir / sub).is_dir()
             for f in (self.maildir / sub).iterdir()
         ]
         files.sort(key=lambda f: (f.stat().st_mtime_ns, f.name))
