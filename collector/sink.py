@@ -1,0 +1,110 @@
+"""Batched, retried delivery of line protocol to InfluxDB.
+
+Lines are buffered and flushed when ``batch_lines`` are waiting or the oldest
+has waited ``flush_interval_s``. A batch leaves the buffer only after the
+write succeeded (like Telegraf's output buffer). While InfluxDB is unavailable
+the batch is retried with capped, jittered backoff; the buffer is bounded by
+``max_buffer_lines`` and :meth:`Sink.put` waits for room (back-pressure on
+ingest) instead of dropping. A batch InfluxDB rejects as malformed (4xx) is
+logged and counted, never retried forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+
+from collector.config import InfluxConfig
+from collector.errors import WriteRejected, WriteUnavailable
+from collector.writer import LineWriter
+from xanet.mqtt import backoff_s
+
+log = logging.getLogger("xanet.collector.sink")
+
+
+class Sink:
+    def __init__(self, cfg: InfluxConfig, writer: LineWriter,
+                 rng: random.Random | None = None) -> None:
+        self.cfg = cfg
+        self.writer = writer
+        self.rng = rng or random.Random()
+        self._buf: deque[str] = deque()
+        self._oldest: float | None = None
+        self._ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.written = 0
+        self.rejected_lines = 0
+        self.retries = 0
+        self.unavailable = False
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    async def put(self, lines: list[str]) -> None:
+        while len(self._buf) >= self.cfg.max_buffer_lines:
+            self._room.clear()
+            await self._room.wait()
+        if not self._buf:
+            self._oldest = time.monotonic()
+        self._buf.extend(lines)
+        if len(self._buf) >= self.cfg.batch_lines:
+            self._ready.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush until ``stop`` is set, then flush what is left (best effort, bounded)."""
+        while not stop.is_set():
+            wait = self.cfg.flush_interval_s
+            if self._oldest is not None:
+                wait = max(0.0, self._oldest + self.cfg.flush_interval_s - time.monotonic())
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+            self._ready.clear()
+            await self._flush_all(stop)
+        await self._flush_all(None, final=True)
+
+    async def _flush_all(self, stop: asyncio.Event | None, final: bool = False) -> None:
+        attempt = 0
+        while self._buf:
+            n = min(len(self._buf), self.cfg.batch_lines)
+            batch = [self._buf[i] for i in range(n)]
+            try:
+                await self.writer.write(batch)
+            except WriteUnavailable as exc:
+                self.retries += 1
+                if not self.unavailable:
+                    log.error("influxdb unavailable, %d line(s) buffered, retrying: %s",
+                              len(self._buf), exc)
+                    self.unavailable = True
+                if final and attempt >= 3:
+                    log.error("stopping with %d line(s) not written", len(self._buf))
+                    return
+                delay = backoff_s(attempt, self.cfg.retry_min_s, self.cfg.retry_max_s, self.rng)
+                attempt += 1
+                if stop is not None:
+                    try:
+                        await asyncio.wait_for(stop.wait(), timeout=delay)
+                        return  # stopping: run() makes the final attempt
+                    except TimeoutError:
+                        continue
+                await asyncio.sleep(delay)
+                continue
+            except WriteRejected as exc:
+                self.rejected_lines += n
+                log.error("influxdb rejected a batch of %d line(s) (not retried): %s", n, exc)
+            else:
+                self.written += n
+            if self.unavailable:
+                log.info("influxdb available again")
+                self.unavailable = False
+            attempt = 0
+            for _ in range(n):
+                self._buf.popleft()
+            self._oldest = time.monotonic() if self._buf else None
+            self._room.set()

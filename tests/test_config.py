@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agent.config import AgentConfig
+from collector.config import CollectorConfig
+from xanet.cli import check_file, main
+from xanet.config import ConfigError, Secret, SecretError, load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD_AGENT = """
+[agent]
+id = "a1"
+province = "hg"
+commune = "00688"
+site = "s1"
+[snmp]
+version = "2c"
+community = { env = "T_COMMUNITY" }
+[[devices]]
+id = "d1"
+host = "127.0.0.1"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "agent.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_good_agent(tmp_path: Path) -> None:
+    cfg = load_model(write(tmp_path, GOOD_AGENT), AgentConfig)
+    assert cfg.devices[0].port == 161 and cfg.polling.interval_s == 60
+
+
+def test_every_problem_reported_with_file_and_key(tmp_path: Path) -> None:
+    bad = GOOD_AGENT.replace('host = "127.0.0.1"', 'host = "127.0.0.1"\nport = 70000\ncolour = 1')
+    bad = bad.replace('[agent]', '[agent]\nintervall = 5').replace('site = "s1"', 'site = "a/b"')
+    with pytest.raises(ConfigError) as info:
+        load_model(write(tmp_path, bad), AgentConfig)
+    text = str(info.value)
+    for needle in ("devices[0].port", "devices[0].colour: unknown key", "agent.intervall",
+                   "agent.site"):
+        assert needle in text
+    assert all(line.startswith(str(tmp_path / "agent.toml")) for line in text.splitlines())
+    assert len(info.value.problems) == 4
+
+
+def test_inline_secret_refused(tmp_path: Path) -> None:
+    bad = GOOD_AGENT.replace('community = { env = "T_COMMUNITY" }', 'community = "public"')
+    with pytest.raises(ConfigError, match="snmp"):
+        load_model(write(tmp_path, bad), AgentConfig)
+
+
+def test_toml_syntax_error_names_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"agent.toml: not valid TOML.*line"):
+        load_model(write(tmp_path, "[agent\n"), AgentConfig)
+
+
+def test_secret_sources(tmp_path: Path) -> None:
+    assert Secret(env="X").reveal({"X": "v"}) == "v"
+    with pytest.raises(SecretError, match="X is not set"):
+        Secret(env="X").reveal({})
+    f = tmp_path / "s"
+    f.write_text("fake-secret\n")
+    f.chmod(0o644)
+    with pytest.raises(SecretError, match="chmod 600"):
+        Secret(file=f).reveal()
+    f.chmod(0o600)
+    assert Secret(file=f).reveal() == "fake-secret"
+    with pytest.raises(ValueError):
+        Secret()
+
+
+def test_v3_needs_priv_key(tmp_path: Path) -> None:
+    text = GOOD_AGENT.replace('version = "2c"\ncommunity = { env = "T_COMMUNITY" }',
+                              'version = "3"\nuser = "u"\nauth_key = { env = "K" }')
+    with pytest.raises(ConfigError, match="priv_key is required"):
+        load_model(write(tmp_path, text), AgentConfig)
+
+
+def test_collector_v2_needs_token(tmp_path: Path) -> None:
+    p = write(tmp_path, '[influx]\napi = "v2"\norg = "o"\nbucket = "b"\n', "c.toml")
+    with pytest.raises(ConfigError, match="needs token"):
+        load_model(p, CollectorConfig)
+
+
+def test_check_config_examples() -> None:
+    env = {"XANET_MQTT_PASSWORD": "x", "XANET_SNMP_AUTH_KEY": "x", "XANET_SNMP_PRIV_KEY": "x",
+           "XANET_SNMP_COMMUNITY": "x"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for name in ("agent.example.toml", "collector.example.toml", "inventory.example.toml"):
+            assert check_file(ROOT / "config" / name) == []
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_check_config_cli_reports_all_files(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(tmp_path, GOOD_AGENT.replace("[[devices]]", "[[devices]]\nbogus = 1"), "a.toml")
+    b = write(tmp_path, "[influx]\napi = \"v3\"\n", "b.toml")
+    c = write(tmp_path, "hello = 1\n", "c.toml")
+    assert main(["check-config", "--no-secrets", str(a), str(b), str(c)]) == 1
+    err = capsys.readouterr().err
+    assert "a.toml: devices[0].bogus: unknown key" in err
+    assert "b.toml: influx.api" in err
+    assert "c.toml: cannot tell what this file is" in err
