@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
-    Field,
     PrivateAttr,
     StringConstraints,
     ValidationError,
@@ -62,14 +62,24 @@ __all__ = [
 TOPIC_SAFE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _TOPIC_SAFE_ID = re.compile(TOPIC_SAFE_ID_PATTERN)
 
-Id = Annotated[str, StringConstraints(pattern=TOPIC_SAFE_ID_PATTERN)]
+
+def _check_id(value: str) -> str:
+    if not _TOPIC_SAFE_ID.fullmatch(value):
+        raise ValueError(
+            "not a valid id: use 1-64 lowercase ASCII letters, digits and '-', not at the "
+            "start or end (ids appear in MQTT topics, tags and labels)"
+        )
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 InterfaceName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 def is_topic_safe(value: str) -> bool:
     """True if ``value`` is a valid inventory id (safe as an MQTT topic level)."""
-    return _TOPIC_SAFE_ID.match(value) is not None
+    return _TOPIC_SAFE_ID.fullmatch(value) is not None
 
 
 class Service(StrEnum):
@@ -162,8 +172,8 @@ class Element(_Model):
     interfaces (by ifName), counted for one service. ``site`` and ``device`` come from
     the tables the element is nested in."""
 
-    site: Id
-    device: Id
+    site: str  # from the enclosing tables (validated there)
+    device: str
     service: Service
     interface: InterfaceName | None = None
 
@@ -177,7 +187,7 @@ class Device(_Model):
     credentials belong to the agent's config)."""
 
     id: Id
-    site: Id
+    site: str  # from the enclosing site (validated there)
     host: Name | None = None
     elements: tuple[Element, ...] = ()
 
@@ -240,7 +250,7 @@ def _site_loc(index: int, site: Site) -> str:
 class Inventory(_Model):
     province: Province
     districts: tuple[District, ...] = ()
-    communes: tuple[Commune, ...] = Field(min_length=1)
+    communes: tuple[Commune, ...]
     sites: tuple[Site, ...] = ()
 
     _communes: dict[str, Commune] = PrivateAttr(default_factory=dict)
@@ -359,13 +369,13 @@ class Inventory(_Model):
         return out
 
 
-def _duplicates(items: Iterable[tuple[str, str]], what: str) -> list[str]:
+def _duplicates(items: Iterable[tuple[str, str]], what: str, scope: str = "") -> list[str]:
     """Problems for repeated ids in (location, id) pairs, naming the first occurrence."""
     first: dict[str, str] = {}
     problems: list[str] = []
     for loc, ident in items:
         if ident in first:
-            problems.append(f"{loc}: duplicate {what} {ident!r} (first at {first[ident]})")
+            problems.append(f"{loc}: duplicate {what} {ident!r}{scope} (first at {first[ident]})")
         else:
             first[ident] = loc
     return problems
@@ -373,6 +383,8 @@ def _duplicates(items: Iterable[tuple[str, str]], what: str) -> list[str]:
 
 def _cross_problems(inv: Inventory) -> list[str]:
     problems: list[str] = []
+    if not inv.communes:
+        problems.append("communes: an inventory needs at least one commune")
     problems += _duplicates(
         ((f"districts[{i}].code", d.code) for i, d in enumerate(inv.districts)), "district code"
     )
@@ -407,7 +419,8 @@ def _cross_problems(inv: Inventory) -> list[str]:
 def _device_problems(where: str, site: Site) -> list[str]:
     problems = _duplicates(
         ((f"{where}.devices[{j}].id", d.id) for j, d in enumerate(site.devices)),
-        f"device id in site {site.id}",
+        "device id",
+        f" in site {site.id}",
     )
     for j, device in enumerate(site.devices):
         if device.site != site.id:
@@ -422,13 +435,14 @@ def _device_problems(where: str, site: Site) -> list[str]:
                     f"{element.site}/{element.device} but the element is nested in "
                     f"{site.id}/{device.id}; omit the keys"
                 )
-        problems += _duplicates(
-            (
-                (f"{where}.devices[{j}].elements[{k}]", f"{e.service}@{e.key}")
-                for k, e in enumerate(device.elements)
-            ),
-            "element (service@key)",
-        )
+        seen: dict[tuple[Service, str], str] = {}
+        for k, element in enumerate(device.elements):
+            loc = f"{where}.devices[{j}].elements[{k}]"
+            first = seen.setdefault((element.service, element.key), loc)
+            if first != loc:
+                problems.append(
+                    f"{loc}: duplicate {element.service} element {element.key!r} (first at {first})"
+                )
     return problems
 
 
