@@ -32,6 +32,7 @@ import atexit
 import bz2
 import email
 import email.message
+import importlib.util
 import json
 import os
 import shutil
@@ -52,8 +53,26 @@ import httpx
 
 HOST = "127.0.0.1"
 
+#: Communities under which ``recorded_devices()`` serves the two recordings.
+COMMUNITY_IFX = "recorded/vyatta-router"
+COMMUNITY_IFTABLE_ONLY = "recorded/ubiquiti-m5"
+
+OID_SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+
+
+class ServiceError(RuntimeError):
+    """A daemon failed to start, died, or a helper request failed."""
+
+
+def _snmpsim_data_dir() -> Path:
+    spec = importlib.util.find_spec("snmpsim_data")
+    if spec is None or spec.origin is None:
+        raise ServiceError("snmpsim-data is not installed (pip install -e '.[test]')")
+    return Path(spec.origin).parent / "data"
+
+
 #: snmpsim-data's recordings (``.snmprec.bz2``).
-SNMPSIM_DATA_DIR = Path(__import__("snmpsim_data").__file__).parent / "data"
+SNMPSIM_DATA_DIR = _snmpsim_data_dir()
 
 #: Vyatta router (real recording, 586 kB): sysUpTime, ifTable and ifXTable
 #: (ifName, ifHCInOctets/ifHCOutOctets, ifHighSpeed) for ifIndex 1..24:
@@ -65,16 +84,6 @@ RECORDING_IFX = SNMPSIM_DATA_DIR / "network/router/vyatta-unknown.snmprec.bz2"
 #: (ifInOctets/ifOutOctets Counter32) for ifIndex 1..9: lo, eth0, eth1,
 #: wifi0, ath0, eth0.40, ath0.40, br0, br1 (eth1 oper down). No ifXTable.
 RECORDING_IFTABLE_ONLY = SNMPSIM_DATA_DIR / "network/wifi/ubiquiti-m5.snmprec.bz2"
-
-#: Communities under which ``recorded_devices()`` serves the two recordings.
-COMMUNITY_IFX = "recorded/vyatta-router"
-COMMUNITY_IFTABLE_ONLY = "recorded/ubiquiti-m5"
-
-OID_SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
-
-
-class ServiceError(RuntimeError):
-    """A daemon failed to start, died, or a helper request failed."""
 
 
 # --------------------------------------------------------------------------
@@ -378,7 +387,10 @@ class Mosquitto(_Daemon):
       what was last saved survives - that is mosquitto's real behaviour.
     - ``max_queued_messages 100000``, ``max_queued_bytes 0`` (no limit).
     - anonymous allowed; ``extra_conf`` is appended verbatim to the config
-      (after the listener line, so listener options apply to it).
+      (after the listener line, so listener options apply to it). Mosquitto
+      accepts a repeated global option and the later one wins, so
+      ``extra_conf="autosave_interval 1"`` makes state survive kill() after
+      ~1 s (checked in test_services).
     - readiness: a real MQTT 3.1.1 CONNECT gets a CONNACK.
     """
 

@@ -100,6 +100,20 @@ def test_mosquitto_persistent_session_survives_restart(
     assert got.stdout.split() == ["m0", "m1", "m2"]
 
 
+def test_mosquitto_autosave_keeps_session_across_kill(
+    make_mosquitto: Callable[..., Mosquitto],
+) -> None:
+    broker = make_mosquitto(extra_conf="autosave_interval 1")
+    common = ["-h", broker.host, "-p", str(broker.port)]
+    sub = ["mosquitto_sub", *common, "-i", "crash-probe", "-c", "-q", "1", "-t", "xanet/k"]
+    run(*sub, "-E")
+    run("mosquitto_pub", *common, "-q", "1", "-t", "xanet/k", "-m", "queued")
+    time.sleep(2.5)  # > autosave_interval: the queued message is on disk
+    broker.kill()
+    broker.start()
+    assert run(*sub, "-C", "1", "-W", "15").stdout.split() == ["queued"]
+
+
 def test_mosquitto_bad_config_fails_with_log_tail(tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "bad", extra_conf="no_such_option 1")
     with pytest.raises(ServiceError, match="no_such_option"):
@@ -354,4 +368,4 @@ def test_smtp_sink_receives_message(smtp_sink: SmtpSink) -> None:
         smtp.send_message(msg)
     got = smtp_sink.messages()
     assert [m["Subject"] for m in got] == ["Commune c1 down"]
-    assert json.loads(got[0].get_payload()) == {"commune": "c1"}
+    assert json.loads(str(got[0].get_payload())) == {"commune": "c1"}
