@@ -621,3 +621,29 @@ def test_main_reports_ok_and_problems(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_text(data, encoding="utf-8")
     assert main([str(bad)]) == 1
     assert "sites[1].parent: unknown site 'x'" in capsys.readouterr().out
+
+
+def test_elements_as_nested_tables_and_doc_snippet() -> None:
+    text = """
+[province]
+code = "08"
+name = "Tuyên Quang"
+[[communes]]
+code = "02221"
+name = "Xã Nà Hang"
+[[sites]]
+id = "hub-na-hang"
+commune = "02221"
+role = "hub"
+  [[sites.devices]]
+  id = "rtr-1"
+    [[sites.devices.elements]]
+    service = "fibre"
+    interface = "ge-0/0/0"
+"""
+    inventory = parse_inventory(tomllib.loads(text))
+    assert [e.key for e in inventory.elements] == ["hub-na-hang/rtr-1/ge-0/0/0"]
+    doc = (CONFIG.parent / "docs" / "inventory.md").read_text(encoding="utf-8")
+    snippet = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    documented = parse_inventory(tomllib.loads(snippet))
+    assert documented.descendants("hub-na-hang") == ["bts-na-hang-01"]
