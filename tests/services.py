@@ -134,9 +134,13 @@ def snmpget(
     timeout_s: float = 1.0,
     retries: int = 0,
 ) -> dict[str, str]:
-    """GET with net-snmp's ``snmpget``; returns ``{oid: value}`` (numeric OID
-    without leading dot, value as printed by ``-Oqv``-style output, e.g.
-    ``"12345"`` for TimeTicks with ``-Ot``, strings without quotes).
+    """GET with net-snmp's ``snmpget``; returns ``{oid: value}``: numeric OID
+    without leading dot, value as text as printed with ``-On -Oq -Ot -Oe``
+    (TimeTicks as raw hundredths, enums as numbers, strings without quotes),
+    so it compares directly with ``snmprec_values(...)[oid][1]``.
+
+    Non-printable OCTET STRINGs come back as net-snmp prints them (hex bytes
+    separated by spaces), not decoded.
 
     ``v3=(user, auth_key, priv_key)`` uses SNMPv3 authPriv SHA/AES instead of
     v2c. Raises ``ServiceError`` on any error (timeout, noSuchObject ...).
