@@ -334,7 +334,9 @@ def _pick_counters(
         if hc_in.wide and hc_out.wide:
             return hc_in.value, hc_out.value, True
         warnings.add(
-            "ifHCInOctets", "Counter32 in a 64-bit column; used ifIn/OutOctets", f"if{index}"
+            "ifHCInOctets",
+            "Counter32 in a 64-bit column; used ifIn/OutOctets",
+            f"{dotted(oids.IF_HC_IN_OCTETS)}.{index}",
         )
     low_in = table[_IF_IN].get(index)
     low_out = table[_IF_OUT].get(index)
@@ -349,10 +351,18 @@ def _pick_counters(
             )
         return None, None, False
     if low_in.wide != low_out.wide:
-        warnings.add("ifInOctets", "in/out counters of different widths; dropped", f"if{index}")
+        warnings.add(
+            "ifInOctets",
+            "in/out counters of different widths; dropped",
+            f"{dotted(oids.IF_IN_OCTETS)}.{index}",
+        )
         return None, None, False
     if low_in.wide:
-        warnings.add("ifInOctets", "Counter64 in a 32-bit column; used as 64-bit", f"if{index}")
+        warnings.add(
+            "ifInOctets",
+            "Counter64 in a 32-bit column; used as 64-bit",
+            f"{dotted(oids.IF_IN_OCTETS)}.{index}",
+        )
     return low_in.value, low_out.value, low_in.wide
 
 
@@ -444,7 +454,7 @@ class SnmpPoller:
         )
 
     def close(self) -> None:
-        """Close the engines' sockets. Idempotent."""
+        """Close the engines' sockets. Idempotent; call it while the event loop runs."""
         if self._closed:
             return
         self._closed = True

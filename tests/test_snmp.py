@@ -1,0 +1,530 @@
+"""agent.snmp against real agents: net-snmp's snmpd, snmpsim, and a lying agent.
+
+Behaviour observed here (net-snmp 5.9.3, pysnmp 7.1.30) and asserted below:
+
+- wrong v2c community: snmpd stays silent -> SnmpTimeout;
+- SNMPv3 wrong auth key: snmpd sends a usmStatsWrongDigests report -> SnmpAuthError;
+- SNMPv3 wrong priv key: snmpd cannot parse the decrypted PDU and drops it
+  silently -> SnmpTimeout (nothing distinguishes it from a dead device);
+- SNMPv3 unknown user: usmStatsUnknownUserNames report -> SnmpAuthError;
+- SNMPv3 authNoPriv for a ``rouser ... priv`` user: error-status
+  authorizationError -> SnmpAuthError;
+- snmpsim cannot serve an out-of-range value (negative Counter32): it answers
+  endOfMibView from that cell on, so the column just ends there.
+
+Wire-level lies snmpsim cannot tell (OIDs going backwards, error-status in a
+GETBULK) come from ``_LyingAgent``: a real UDP SNMP v2c agent, built on
+pysnmp's protocol API, that answers from a table and misbehaves on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import dataclasses
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]  # no stubs
+from pysnmp.proto import api, rfc1902
+
+from agent import oids
+from agent.errors import SnmpAuthError, SnmpProtocolError, SnmpTimeout
+from agent.snmp import RawInterface, RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
+from tests import services
+from tests.services import Snmpd, SnmpSim
+
+pytestmark = pytest.mark.integration
+
+Oid = tuple[int, ...]
+
+
+@pytest.fixture
+async def poller() -> AsyncIterator[SnmpPoller]:
+    # Async on purpose: close() must run while the event loop still runs.
+    p = SnmpPoller()
+    yield p
+    p.close()
+
+
+def v2c(device: str, port: int, community: str, **kw: Any) -> SnmpTarget:
+    return SnmpTarget(
+        device=device, host="127.0.0.1", port=port, credentials=SnmpV2c(community), **kw
+    )
+
+
+def v3_of(agent: Snmpd, **kw: Any) -> SnmpV3:
+    return SnmpV3(agent.v3_user, agent.v3_auth_key, agent.v3_priv_key, **kw)
+
+
+def by_name(poll: RawPoll) -> dict[str, RawInterface]:
+    return {i.name: i for i in poll.interfaces}
+
+
+def linux_interfaces() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+# ----------------------------------------------------------------------- snmpd
+
+
+async def test_v2c_polls_this_machines_interfaces(snmpd: Snmpd, poller: SnmpPoller) -> None:
+    poll = await poller.poll(v2c("host-a", snmpd.port, snmpd.community))
+
+    assert poll.device == "host-a"
+    assert poll.sys_uptime_cs > 0
+    assert poll.rtt_s > 0
+    assert poll.warnings == ()
+    # snmpd's IF-MIB is the kernel's interface list: the oracle is /sys.
+    assert set(by_name(poll)) == linux_interfaces()
+    lo = by_name(poll)["lo"]
+    assert lo.descr == "lo"
+    assert lo.oper_status == 1 and lo.admin_status == 1
+    for interface in poll.interfaces:
+        assert interface.hc is True  # Linux snmpd has ifXTable
+        assert isinstance(interface.in_octets, int) and interface.in_octets >= 0
+        assert isinstance(interface.out_octets, int) and interface.out_octets >= 0
+    assert [i.index for i in poll.interfaces] == sorted(i.index for i in poll.interfaces)
+
+
+async def test_counters_match_net_snmp(snmpd: Snmpd, poller: SnmpPoller) -> None:
+    # Counters move between two GETs, so compare a stable column exactly and
+    # check the counters only grow between net-snmp's read and ours.
+    lo_index = by_name(await poller.poll(v2c("host-a", snmpd.port, snmpd.community)))["lo"].index
+    hc_in = f"{oids.dotted(oids.IF_HC_IN_OCTETS)}.{lo_index}"
+    before = int(services.snmpget(snmpd.port, hc_in, community=snmpd.community)[hc_in])
+    poll = await poller.poll(v2c("host-a", snmpd.port, snmpd.community))
+    lo = by_name(poll)["lo"]
+    assert lo.index == lo_index
+    assert lo.in_octets is not None and lo.in_octets >= before
+
+
+async def test_v3_auth_priv_sha_aes(snmpd: Snmpd, poller: SnmpPoller) -> None:
+    target = SnmpTarget(
+        device="host-v3", host="127.0.0.1", port=snmpd.port, credentials=v3_of(snmpd)
+    )
+    poll = await poller.poll(target)
+    assert set(by_name(poll)) == linux_interfaces()
+    assert all(i.hc for i in poll.interfaces)
+    # The engine caches the discovered engine id and keys: a second poll works too.
+    again = await poller.poll(target)
+    assert again.sys_uptime_cs >= poll.sys_uptime_cs
+
+
+async def test_wrong_community_is_a_timeout(snmpd: Snmpd, poller: SnmpPoller) -> None:
+    target = v2c("host-x", snmpd.port, "not-" + snmpd.community, timeout_s=0.3, retries=0)
+    with pytest.raises(SnmpTimeout) as info:
+        await poller.poll(target)
+    assert info.value.device == "host-x"
+    assert "host-x" in str(info.value) and f"127.0.0.1:{snmpd.port}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        pytest.param({"auth_key": "wrong-auth-key-1"}, SnmpAuthError, id="wrong-auth-key"),
+        pytest.param({"priv_key": "wrong-priv-key-1"}, SnmpTimeout, id="wrong-priv-key"),
+        pytest.param({"user": "nobody"}, SnmpAuthError, id="unknown-user"),
+        pytest.param({"priv_key": None}, SnmpAuthError, id="authNoPriv-for-priv-user"),
+        pytest.param({"auth_protocol": "MD5"}, SnmpAuthError, id="wrong-auth-protocol"),
+    ],
+)
+async def test_v3_refusals(
+    snmpd: Snmpd, poller: SnmpPoller, change: dict[str, Any], error: type[Exception]
+) -> None:
+    credentials = dataclasses.replace(v3_of(snmpd), **change)
+    target = SnmpTarget(
+        device="host-v3bad",
+        host="127.0.0.1",
+        port=snmpd.port,
+        credentials=credentials,
+        timeout_s=0.5,
+        retries=0,
+    )
+    with pytest.raises(error) as info:
+        await poller.poll(target)
+    assert "host-v3bad" in str(info.value)
+
+
+async def test_same_v3_user_with_different_keys_on_two_devices(
+    snmpd: Snmpd, make_snmpd: Callable[..., Snmpd], poller: SnmpPoller
+) -> None:
+    other = make_snmpd(v3_auth_key="other-auth-key-9", v3_priv_key="other-priv-key-9")
+    assert other.v3_user == snmpd.v3_user
+    targets = [
+        SnmpTarget(
+            device=f"{name}-{n}", host="127.0.0.1", port=agent.port, credentials=v3_of(agent)
+        )
+        for n in range(3)
+        for name, agent in (("first", snmpd), ("second", other))
+    ]
+    polls = await asyncio.gather(*(poller.poll(t) for t in targets))
+    for poll in polls:
+        assert "lo" in by_name(poll)
+
+
+async def test_nothing_listening_is_a_quick_timeout(poller: SnmpPoller) -> None:
+    port = services.free_udp_port()
+    with pytest.raises(SnmpTimeout) as info:
+        await poller.poll(v2c("ghost", port, "public", timeout_s=0.2, retries=0))
+    assert "ghost" in str(info.value)
+
+
+class _Snmpd6(Snmpd):
+    """snmpd listening on ::1 as well (the shared harness binds 127.0.0.1 only)."""
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        text = self.conf_path.read_text()
+        text = text.replace(
+            f"agentaddress udp:{self.host}:{self.port}\n",
+            f"agentaddress udp:{self.host}:{self.port},udp6:[::1]:{self.port}\n"
+            f"rocommunity6 {self.community} ::1\n",
+        )
+        self.conf_path.write_text(text)
+
+
+async def test_ipv6_host(tmp_path: Path, poller: SnmpPoller) -> None:
+    with _Snmpd6(tmp_path / "snmpd6") as agent:
+        target = SnmpTarget(
+            device="host-v6", host="::1", port=agent.port, credentials=SnmpV2c(agent.community)
+        )
+        poll = await poller.poll(target)
+        assert "lo" in by_name(poll)
+        with pytest.raises(SnmpTimeout) as info:
+            await poller.poll(
+                SnmpTarget(
+                    device="v6-bad",
+                    host="::1",
+                    port=agent.port,
+                    credentials=SnmpV2c("wrong"),
+                    timeout_s=0.2,
+                    retries=0,
+                )
+            )
+        assert f"[::1]:{agent.port}" in str(info.value)
+
+
+# --------------------------------------------------------------------- snmpsim
+
+
+def _recorded(path: Path) -> dict[int, dict[str, tuple[str, str]]]:
+    """``{ifIndex: {column name: (tag, value)}}`` from a recording."""
+    columns = {
+        oids.dotted(oids.IF_DESCR): "descr",
+        oids.dotted(oids.IF_OPER_STATUS): "oper",
+        oids.dotted(oids.IF_ADMIN_STATUS): "admin",
+        oids.dotted(oids.IF_IN_OCTETS): "in",
+        oids.dotted(oids.IF_OUT_OCTETS): "out",
+        oids.dotted(oids.IF_NAME): "name",
+        oids.dotted(oids.IF_HC_IN_OCTETS): "hc_in",
+        oids.dotted(oids.IF_HC_OUT_OCTETS): "hc_out",
+    }
+    out: dict[int, dict[str, tuple[str, str]]] = {}
+    for oid, cell in services.snmprec_values(path).items():
+        column, _, index = oid.rpartition(".")
+        if column in columns:
+            out.setdefault(int(index), {})[columns[column]] = cell
+    return out
+
+
+def _text(cell: tuple[str, str]) -> str:
+    return cell[1].encode("latin-1").decode("utf-8", "replace").rstrip("\x00")
+
+
+async def test_recorded_router_with_ifxtable(snmpsim: SnmpSim, poller: SnmpPoller) -> None:
+    want = _recorded(services.RECORDING_IFX)
+    poll = await poller.poll(v2c("vyatta", snmpsim.port, services.COMMUNITY_IFX))
+
+    assert poll.warnings == ()
+    assert poll.sys_uptime_cs == int(
+        services.snmprec_values(services.RECORDING_IFX)[oids.dotted(oids.SYS_UPTIME)][1]
+    )
+    got = {i.index: i for i in poll.interfaces}
+    assert set(got) == set(want)
+    for index, cells in want.items():
+        interface = got[index]
+        assert interface.name == _text(cells["name"])
+        assert interface.descr == _text(cells["descr"])
+        assert interface.oper_status == int(cells["oper"][1])
+        assert interface.admin_status == int(cells["admin"][1])
+        assert cells["hc_in"][0] == "70"
+        assert interface.hc is True
+        assert interface.in_octets == int(cells["hc_in"][1])
+        assert interface.out_octets == int(cells["hc_out"][1])
+    assert any(i.in_octets for i in poll.interfaces)  # the recording has traffic
+
+
+async def test_recorded_radio_with_iftable_only(snmpsim: SnmpSim, poller: SnmpPoller) -> None:
+    want = _recorded(services.RECORDING_IFTABLE_ONLY)
+    poll = await poller.poll(v2c("radio", snmpsim.port, services.COMMUNITY_IFTABLE_ONLY))
+
+    assert poll.warnings == ()
+    got = {i.index: i for i in poll.interfaces}
+    assert set(got) == set(want)
+    for index, cells in want.items():
+        interface = got[index]
+        assert "name" not in cells
+        assert interface.name == _text(cells["descr"])  # no ifName: falls back to ifDescr
+        assert interface.hc is False
+        assert cells["in"][0] == "65"
+        assert interface.in_octets == int(cells["in"][1])
+        assert interface.out_octets == int(cells["out"][1])
+        assert interface.oper_status == int(cells["oper"][1])
+
+
+async def test_small_max_repetitions_gives_the_same_answer(
+    snmpsim: SnmpSim, poller: SnmpPoller
+) -> None:
+    wide = await poller.poll(v2c("vyatta", snmpsim.port, services.COMMUNITY_IFX))
+    narrow = await poller.poll(
+        v2c("vyatta-narrow", snmpsim.port, services.COMMUNITY_IFX, max_repetitions=1)
+    )
+    assert narrow.interfaces == wide.interfaces
+
+
+async def test_concurrent_polls_share_one_engine(
+    snmpd: Snmpd, snmpsim: SnmpSim, poller: SnmpPoller
+) -> None:
+    targets = []
+    for n in range(5):
+        targets += [
+            v2c(f"vyatta-{n}", snmpsim.port, services.COMMUNITY_IFX),
+            v2c(f"radio-{n}", snmpsim.port, services.COMMUNITY_IFTABLE_ONLY),
+            v2c(f"host-{n}", snmpd.port, snmpd.community),
+            SnmpTarget(
+                device=f"host-v3-{n}", host="127.0.0.1", port=snmpd.port, credentials=v3_of(snmpd)
+            ),
+        ]
+    polls = await asyncio.gather(*(poller.poll(t) for t in targets))
+    assert [p.device for p in polls] == [t.device for t in targets]
+    alone = {
+        "vyatta": await poller.poll(v2c("vyatta-alone", snmpsim.port, services.COMMUNITY_IFX)),
+        "radio": await poller.poll(
+            v2c("radio-alone", snmpsim.port, services.COMMUNITY_IFTABLE_ONLY)
+        ),
+    }
+    for poll in polls:
+        kind = poll.device.split("-")[0]
+        if kind in alone:
+            assert poll.interfaces == alone[kind].interfaces  # static recordings
+        else:
+            assert set(by_name(poll)) == linux_interfaces()
+
+
+async def test_one_failing_device_does_not_disturb_the_others(
+    snmpsim: SnmpSim, poller: SnmpPoller
+) -> None:
+    good = v2c("vyatta", snmpsim.port, services.COMMUNITY_IFX)
+    bad = v2c("silent", snmpsim.port, "no-such-community", timeout_s=0.3, retries=0)
+    results = await asyncio.gather(poller.poll(bad), poller.poll(good), return_exceptions=True)
+    assert isinstance(results[0], SnmpTimeout)
+    assert isinstance(results[1], RawPoll) and results[1].interfaces
+
+
+LIAR_RECORDING = """\
+1.3.6.1.2.1.1.3.0|67|4242
+1.3.6.1.2.1.2.2.1.2.1|4|eth0
+1.3.6.1.2.1.2.2.1.2.2|4x|6574682dff31
+1.3.6.1.2.1.2.2.1.2.3|4|eth3
+1.3.6.1.2.1.2.2.1.5.1|4|fast
+1.3.6.1.2.1.2.2.1.5.2|66|100000000
+1.3.6.1.2.1.2.2.1.7.1|2|1
+1.3.6.1.2.1.2.2.1.7.2|2|1
+1.3.6.1.2.1.2.2.1.8.1|2|1
+1.3.6.1.2.1.2.2.1.8.2|2|99
+1.3.6.1.2.1.2.2.1.10.1|4|lots
+1.3.6.1.2.1.2.2.1.10.2|65|1000
+1.3.6.1.2.1.2.2.1.10.3|65|-5
+1.3.6.1.2.1.2.2.1.16.1|65|10
+1.3.6.1.2.1.2.2.1.16.2|65|2000
+1.3.6.1.2.1.31.1.1.1.1.1|4x|c3a9746830
+1.3.6.1.2.1.31.1.1.1.1.9|4|ghost
+1.3.6.1.2.1.31.1.1.1.6.2|65|1111
+1.3.6.1.2.1.31.1.1.1.10.2|65|2222
+"""
+
+
+async def test_a_lying_recording(
+    tmp_path: Path, make_snmpsim: Callable[..., SnmpSim], poller: SnmpPoller
+) -> None:
+    recording = tmp_path / "liar.snmprec"
+    recording.write_text(LIAR_RECORDING)
+    sim = make_snmpsim({"liar": recording})
+    poll = await poller.poll(v2c("liar", sim.port, "liar"))
+    got = {i.index: i for i in poll.interfaces}
+    warnings = "\n".join(poll.warnings)
+
+    assert poll.sys_uptime_cs == 4242
+    # ifName present for 9 only: still an interface (sparse tables are real).
+    assert set(got) == {1, 2, 3, 9}
+    assert got[9] == RawInterface(9, "ghost", None, None, None, None, None, None, False, None)
+    # ifName decoded as UTF-8; ifDescr with a bad byte decoded with replacement.
+    assert got[1].name == "éth0"
+    assert got[2].name == got[2].descr == "eth-\ufffd1"
+    # ifInOctets as OctetString: that value dropped, noted, the rest stands.
+    assert got[1].in_octets is None and got[1].out_octets == 10 and got[1].hc is False
+    assert "ifInOctets: expected Counter32, got OctetString 'lots'" in warnings
+    assert "1.3.6.1.2.1.2.2.1.10.1" in warnings
+    # ifSpeed as OctetString, ifOperStatus out of its enumeration.
+    assert got[1].speed_bps is None and got[2].speed_bps == 100_000_000
+    assert "ifSpeed: expected Gauge32, got OctetString" in warnings
+    assert got[2].oper_status is None and got[1].oper_status == 1
+    assert "ifOperStatus: expected Integer 1..7, got Integer '99'" in warnings
+    # ifHC* as Counter32: not trusted as 64-bit, the 32-bit pair is used.
+    assert (got[2].in_octets, got[2].out_octets, got[2].hc) == (1000, 2000, False)
+    assert "ifHCInOctets: Counter32 in a 64-bit column; used ifIn/OutOctets" in warnings
+    # snmpsim cannot encode Counter32 -5: it answers endOfMibView from there on.
+    assert got[3].in_octets is None and got[3].descr == "eth3"
+
+
+# -------------------------------------------------------------- a lying agent
+
+
+class _LyingAgent(asyncio.DatagramProtocol):
+    """An SNMP v2c agent on 127.0.0.1 that answers from ``table`` - and lies.
+
+    ``loop_column``: GETBULK cursors in that column are answered with the
+    column's first row again and again (an agent whose walk never ends).
+    ``bulk_error``: every GETBULK gets this error-status (index 1).
+    """
+
+    def __init__(
+        self,
+        table: Sequence[tuple[Oid, Any]],
+        loop_column: Oid | None = None,
+        bulk_error: int = 0,
+    ) -> None:
+        self.table = sorted(table, key=lambda row: row[0])
+        self.keys = [row[0] for row in self.table]
+        self.loop_column = loop_column
+        self.bulk_error = bulk_error
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def _next(self, oid: Oid) -> tuple[Oid, Any]:
+        if self.loop_column and oid[: len(self.loop_column)] == self.loop_column:
+            first = bisect.bisect_right(self.keys, self.loop_column)
+            return self.table[first]
+        position = bisect.bisect_right(self.keys, oid)
+        if position >= len(self.table):
+            return oid, api.v2c.EndOfMibView()
+        return self.table[position]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        proto = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
+        request, _ = decoder.decode(data, asn1Spec=proto.Message())
+        response = proto.apiMessage.get_response(request)
+        request_pdu = proto.apiMessage.get_pdu(request)
+        response_pdu = proto.apiMessage.get_pdu(response)
+        asked = [tuple(oid) for oid, _ in proto.apiPDU.get_varbinds(request_pdu)]
+        answer: list[tuple[Oid, Any]] = []
+        if request_pdu.isSameTypeWith(proto.GetRequestPDU()):
+            rows = dict(self.table)
+            answer = [(oid, rows.get(oid, api.v2c.NoSuchObject())) for oid in asked]
+        elif request_pdu.isSameTypeWith(proto.GetBulkRequestPDU()):
+            if self.bulk_error:
+                proto.apiPDU.set_error_status(response_pdu, self.bulk_error)
+                proto.apiPDU.set_error_index(response_pdu, 1)
+                answer = [(oid, api.v2c.Null()) for oid in asked]
+            else:
+                repetitions = int(proto.apiBulkPDU.get_max_repetitions(request_pdu))
+                cursors = list(asked)
+                for _ in range(repetitions):
+                    step = [self._next(oid) for oid in cursors]
+                    answer += step
+                    cursors = [oid for oid, _ in step]
+        proto.apiPDU.set_varbinds(response_pdu, answer)
+        assert self.transport is not None
+        self.transport.sendto(encoder.encode(response), addr)
+
+
+def _liar_table() -> list[tuple[Oid, Any]]:
+    rows: list[tuple[Oid, Any]] = [(oids.SYS_UPTIME, rfc1902.TimeTicks(777))]
+    for index, name in ((1, b"ge-0/0/1"), (2, b"ge-0/0/2")):
+        rows += [
+            ((*oids.IF_DESCR, index), rfc1902.OctetString(name)),
+            ((*oids.IF_OPER_STATUS, index), rfc1902.Integer32(1)),
+            ((*oids.IF_IN_OCTETS, index), rfc1902.Counter32(100 * index)),
+            ((*oids.IF_OUT_OCTETS, index), rfc1902.Counter32(200 * index)),
+        ]
+    return rows
+
+
+async def _serve(agent: _LyingAgent) -> tuple[asyncio.DatagramTransport, int]:
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: agent, local_addr=("127.0.0.1", 0)
+    )
+    return transport, int(transport.get_extra_info("sockname")[1])
+
+
+async def test_lying_agent_honest_baseline(poller: SnmpPoller) -> None:
+    transport, port = await _serve(_LyingAgent(_liar_table()))
+    try:
+        poll = await poller.poll(v2c("liar", port, "public", timeout_s=1.0))
+    finally:
+        transport.close()
+    assert poll.sys_uptime_cs == 777
+    assert [(i.name, i.in_octets, i.out_octets) for i in poll.interfaces] == [
+        ("ge-0/0/1", 100, 200),
+        ("ge-0/0/2", 200, 400),
+    ]
+    assert poll.warnings == ()
+
+
+async def test_lying_agent_whose_walk_goes_backwards(poller: SnmpPoller) -> None:
+    agent = _LyingAgent(_liar_table(), loop_column=oids.IF_OPER_STATUS)
+    transport, port = await _serve(agent)
+    try:
+        poll = await poller.poll(v2c("looper", port, "public", timeout_s=1.0))
+    finally:
+        transport.close()
+    # The looping column is stopped after its first row; the others are intact.
+    assert [i.oper_status for i in poll.interfaces] == [1, None]
+    assert [i.in_octets for i in poll.interfaces] == [100, 200]
+    assert any("ifOperStatus: non-increasing OID" in w for w in poll.warnings)
+
+
+async def test_lying_agent_error_status(poller: SnmpPoller) -> None:
+    agent = _LyingAgent(_liar_table(), bulk_error=5)  # genErr
+    transport, port = await _serve(agent)
+    try:
+        with pytest.raises(SnmpProtocolError) as info:
+            await poller.poll(v2c("generr", port, "public", timeout_s=1.0))
+    finally:
+        transport.close()
+    message = str(info.value)
+    assert "generr" in message and "genErr" in message
+    assert oids.dotted(oids.IF_DESCR) in message  # the OID error-index points at
+
+
+async def test_lying_agent_without_sysuptime(poller: SnmpPoller) -> None:
+    table = [row for row in _liar_table() if row[0] != oids.SYS_UPTIME]
+    transport, port = await _serve(_LyingAgent(table))
+    try:
+        with pytest.raises(SnmpProtocolError) as info:
+            await poller.poll(v2c("no-uptime", port, "public", timeout_s=1.0))
+    finally:
+        transport.close()
+    assert "no-uptime" in str(info.value) and "1.3.6.1.2.1.1.3.0" in str(info.value)
+
+
+async def test_close_is_idempotent() -> None:
+    poller = SnmpPoller()
+    poller.close()
+    poller.close()
+
+
+def test_v3_credentials_are_checked_and_not_printed() -> None:
+    with pytest.raises(ValueError, match="shorter than 8"):
+        SnmpV3("u", "short", None)
+    with pytest.raises(ValueError, match="without priv protocol"):
+        SnmpV3("u", "long-enough-1", "long-enough-2", priv_protocol=None)
+    creds = SnmpV3("u", "secret-auth-1", "secret-priv-1")
+    assert "secret" not in repr(creds)
+    assert "secret" not in repr(SnmpTarget("d", "127.0.0.1", SnmpV2c("secret-community")))
