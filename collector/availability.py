@@ -1,0 +1,709 @@
+"""Availability: element and commune-service states computed from facts (pure).
+
+No asyncio, sockets, files or clocks: the caller feeds facts and the current
+time, and gets back the state-change points and roll-up rows to store.
+
+Semantics (see docs/availability.md):
+
+* Facts are poll results (:class:`Observation`, timestamped by the agent's
+  clock) and agent Last-Will marks (:class:`AgentOffline`).
+* An element's state at time ``x`` is decided by its *latest fact at or
+  before* ``x`` (its own observations and its agent's offline marks): an
+  observation holds for ``stale_after_s``, then the element is ``unknown``;
+  an offline mark makes it ``unknown``. At equal timestamps an observation
+  beats an offline mark (a replayed spool re-establishes the state) and
+  ``down`` beats ``up``. Before any fact the element is ``unknown``.
+* The result is therefore a pure function of the *set* of facts: delivering
+  them late or in another order gives the same timeline, and late data
+  rewrites exactly the affected window.
+* A commune-service combines its elements by a rule (``any_of`` by default).
+* Availability = up / (up + down); coverage = (up + down) / window. Unknown
+  time is never down.
+
+Times are float epoch seconds throughout. Intervals are half-open
+``[start, end)``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, NamedTuple
+
+State = Literal["up", "down", "unknown"]
+Observed = Literal["up", "down"]
+Event = Literal["observed_up", "observed_down", "agent_offline", "stale"]
+Rule = Literal["any_of", "all_of"]
+AddResult = Literal["accepted", "duplicate", "too_old", "unknown_element", "unknown_agent"]
+
+STATES: Final[tuple[State, ...]] = ("up", "down", "unknown")
+EVENTS: Final[tuple[Event, ...]] = ("observed_up", "observed_down", "agent_offline", "stale")
+
+#: The element state machine, as data. A missing pair is an impossible
+#: transition (a stale timer only runs after an observation).
+TRANSITIONS: Final[Mapping[tuple[State, Event], State]] = {
+    ("unknown", "observed_up"): "up",
+    ("up", "observed_up"): "up",
+    ("down", "observed_up"): "up",
+    ("unknown", "observed_down"): "down",
+    ("up", "observed_down"): "down",
+    ("down", "observed_down"): "down",
+    ("unknown", "agent_offline"): "unknown",
+    ("up", "agent_offline"): "unknown",
+    ("down", "agent_offline"): "unknown",
+    ("up", "stale"): "unknown",
+    ("down", "stale"): "unknown",
+}
+
+
+class AvailabilityError(Exception):
+    """Base of the availability engine's errors."""
+
+
+class TransitionError(AvailabilityError):
+    """An event that the state machine does not accept in this state."""
+
+    def __init__(self, state: State, event: Event) -> None:
+        super().__init__(f"no transition from {state!r} on {event!r}")
+        self.state = state
+        self.event = event
+
+
+def transition(state: State, event: Event) -> State:
+    """Next element state, following :data:`TRANSITIONS`."""
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise TransitionError(state, event) from None
+
+
+# --------------------------------------------------------------------------- facts
+
+
+class ServiceKey(NamedTuple):
+    """One service of one commune, e.g. ``ServiceKey("08821", "fibre")``."""
+
+    commune: str
+    service: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One poll result for an element, at the agent's poll timestamp."""
+
+    element: str
+    ts: float
+    state: Observed
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOffline:
+    """An agent went offline (its Last Will) at ``ts``: its elements become unknown."""
+
+    agent: str
+    ts: float
+
+
+Fact = Observation | AgentOffline
+
+
+@dataclass(frozen=True, slots=True)
+class ElementSpec:
+    """A monitored element: the agent that polls it and the services it carries."""
+
+    element: str
+    agent: str
+    services: tuple[ServiceKey, ...]
+    stale_after_s: float | None = None  # None: the engine's default
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Which elements exist, who polls them and which commune-services they make up."""
+
+    elements: tuple[ElementSpec, ...]
+    rules: Mapping[ServiceKey, Rule] = field(default_factory=dict)  # default any_of
+
+    def service_keys(self) -> list[ServiceKey]:
+        keys: dict[ServiceKey, None] = {}
+        for spec in self.elements:
+            for key in spec.services:
+                keys[key] = None
+        return sorted(keys)
+
+
+# ----------------------------------------------------------------------- timelines
+
+
+class Change(NamedTuple):
+    """From ``ts`` on, the state is ``state`` (until the next change)."""
+
+    ts: float
+    state: State
+
+
+class Interval(NamedTuple):
+    start: float
+    end: float
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class ElementPoint:
+    """A state-change point for an element, to be written (upserted) to storage."""
+
+    element: str
+    ts: float
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePoint:
+    """A state-change point for a commune-service, to be written (upserted) to storage."""
+
+    key: ServiceKey
+    ts: float
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """Seconds spent in each state by a commune-service during one bucket."""
+
+    key: ServiceKey
+    bucket_start: float
+    bucket_s: float
+    up_s: float
+    down_s: float
+    unknown_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a timeline amounts to over a window."""
+
+    window_s: float
+    up_s: float
+    down_s: float
+    unknown_s: float
+    outages: int  # maximal down periods (not interrupted by up) meeting the window
+
+    @property
+    def known_s(self) -> float:
+        return self.up_s + self.down_s
+
+    @property
+    def downtime_s(self) -> float:
+        return self.down_s
+
+    @property
+    def availability_pct(self) -> float | None:
+        """100 * up / (up + down); None when nothing is known."""
+        known = self.known_s
+        return None if known <= 0 else 100.0 * self.up_s / known
+
+    @property
+    def coverage_pct(self) -> float:
+        """100 * known time / window."""
+        return 100.0 * self.known_s / self.window_s
+
+
+def normalize(changes: Iterable[Change | tuple[float, State]]) -> list[Change]:
+    """Sort change points, keep the last of equal timestamps, drop non-changes.
+
+    This is how points read back from storage become a timeline: the engine
+    neutralises a point that late data made obsolete by overwriting it with
+    the state that really holds there, which this function then drops.
+    """
+    by_ts: dict[float, State] = {}
+    for ts, state in changes:
+        by_ts[ts] = state
+    out: list[Change] = []
+    current: State = "unknown"
+    for ts in sorted(by_ts):
+        state = by_ts[ts]
+        if state != current:
+            out.append(Change(ts, state))
+            current = state
+    return out
+
+
+def state_at(changes: Sequence[Change], ts: float) -> State:
+    """The state at ``ts`` of a sorted change list (unknown before the first change)."""
+    i = bisect.bisect_right(changes, ts, key=_ts)
+    return "unknown" if i == 0 else changes[i - 1].state
+
+
+def intervals(changes: Sequence[Change], start: float, end: float) -> list[Interval]:
+    """The sorted change list clipped to ``[start, end)``, as merged intervals."""
+    if not end > start:
+        raise ValueError(f"empty window [{start}, {end})")
+    out: list[Interval] = []
+    i = bisect.bisect_right(changes, start, key=_ts)
+    current: State = "unknown" if i == 0 else changes[i - 1].state
+    cursor = start
+    for ts, state in changes[i:]:
+        if ts >= end:
+            break
+        if state == current:
+            continue
+        out.append(Interval(cursor, ts, current))
+        cursor, current = ts, state
+    out.append(Interval(cursor, end, current))
+    return out
+
+
+def summarize(changes: Sequence[Change], start: float, end: float) -> Summary:
+    """Up/down/unknown seconds and outage count of a timeline over ``[start, end)``."""
+    totals = {"up": 0.0, "down": 0.0, "unknown": 0.0}
+    outages = 0
+    in_outage = False
+    for iv in intervals(changes, start, end):
+        totals[iv.state] += iv.end - iv.start
+        if iv.state == "down":
+            if not in_outage:
+                outages += 1
+            in_outage = True
+        elif iv.state == "up":
+            in_outage = False
+        # unknown bridges: down, unknown, down is one outage (no recovery seen)
+    return Summary(
+        window_s=end - start,
+        up_s=totals["up"],
+        down_s=totals["down"],
+        unknown_s=totals["unknown"],
+        outages=outages,
+    )
+
+
+def rule_state(rule: Rule, states: Iterable[State]) -> State:
+    """Combine element states into a service state.
+
+    ``any_of``: up if any element is up, down if all are down, else unknown.
+    ``all_of``: down if any element is down, up if all are up, else unknown.
+    No elements: unknown.
+    """
+    n = up = down = 0
+    for s in states:
+        n += 1
+        up += s == "up"
+        down += s == "down"
+    if n == 0:
+        return "unknown"
+    if rule == "any_of":
+        return "up" if up else "down" if down == n else "unknown"
+    return "down" if down else "up" if up == n else "unknown"
+
+
+def combine(rule: Rule, timelines: Sequence[Sequence[Change]]) -> list[Change]:
+    """The service timeline of element timelines (each a sorted change list)."""
+    return _combine(rule, ["unknown"] * len(timelines), timelines)[1]
+
+
+# ------------------------------------------------------------------------ internals
+
+_OFFLINE: Final = 0
+_UP: Final = 1
+_DOWN: Final = 2
+_RANK: Final[Mapping[Observed, int]] = {"up": _UP, "down": _DOWN}
+_RANK_EVENT: Final[tuple[Event, ...]] = ("agent_offline", "observed_up", "observed_down")
+_Ev = tuple[float, int]  # (ts, rank): sorts offline < up < down at equal ts
+
+
+def _ts(c: Change) -> float:
+    return c.ts
+
+
+def _from(items: Sequence[_Ev], start: int) -> Iterator[_Ev]:
+    for k in range(start, len(items)):
+        yield items[k]
+
+
+def _sweep(events: Iterable[_Ev], stale_after_s: float, until: float) -> Iterator[Change]:
+    """Element state changes from its events in (ts, rank) order, up to ``until``.
+
+    The state before the first event is unknown; among events with one
+    timestamp the last (highest rank) decides.
+    """
+    state: State = "unknown"
+    deadline: float | None = None  # when the last observation goes stale
+    it = iter(events)
+    pending = next(it, None)
+    while pending is not None:
+        ts, rank = pending
+        nxt = next(it, None)
+        while nxt is not None and nxt[0] == ts:
+            rank = nxt[1]
+            nxt = next(it, None)
+        if deadline is not None and deadline < ts:
+            if deadline > until:
+                return
+            state = transition(state, "stale")
+            yield Change(deadline, state)
+            deadline = None
+        if ts > until:
+            return
+        new = transition(state, _RANK_EVENT[rank])
+        if new != state:
+            yield Change(ts, new)
+            state = new
+        deadline = None if rank == _OFFLINE else ts + stale_after_s
+        pending = nxt
+    if deadline is not None and deadline <= until:
+        yield Change(deadline, transition(state, "stale"))
+
+
+def _combine(
+    rule: Rule, befores: Sequence[State], timelines: Sequence[Sequence[Change]]
+) -> tuple[State, list[Change]]:
+    """Combine element states before a window and their changes inside it."""
+    states = list(befores)
+    current = before = rule_state(rule, states)
+    merged = heapq.merge(*[[(c.ts, idx, c.state) for c in tl] for idx, tl in enumerate(timelines)])
+    out: list[Change] = []
+    pending = next(merged, None)
+    while pending is not None:
+        ts = pending[0]
+        while pending is not None and pending[0] == ts:
+            states[pending[1]] = pending[2]
+            pending = next(merged, None)
+        new = rule_state(rule, states)
+        if new != current:
+            out.append(Change(ts, new))
+            current = new
+    return before, out
+
+
+def _reconcile(
+    stored: list[Change], before: State, changes: Sequence[Change], lo: float, hi: float
+) -> list[Change]:
+    """Make the stored points in ``[lo, hi]`` agree with the timeline.
+
+    ``before`` is the true state just before ``lo`` and ``changes`` the true
+    changes in ``[lo, hi]``. Every stored point in the range is rewritten to
+    the true state at its timestamp (a point that is no longer a change thus
+    becomes a no-op), and every true change gets a point. Returns the points
+    to write; ``stored`` is updated in place.
+    """
+    a = bisect.bisect_left(stored, lo, key=_ts)
+    b = bisect.bisect_right(stored, hi, key=_ts)
+    old = {p.ts: p.state for p in stored[a:b]}
+    stamps = sorted(old.keys() | {c.ts for c in changes})
+    writes: list[Change] = []
+    new_slice: list[Change] = []
+    current = before
+    ci = 0
+    for ts in stamps:
+        while ci < len(changes) and changes[ci].ts <= ts:
+            current = changes[ci].state
+            ci += 1
+        point = Change(ts, current)
+        new_slice.append(point)
+        if old.get(ts) != current:
+            writes.append(point)
+    stored[a:b] = new_slice
+    return writes
+
+
+def _summarize_points(
+    points: Sequence[Change], start: float, end: float
+) -> tuple[float, float, float]:
+    s = summarize(points, start, end)
+    return s.up_s, s.down_s, s.unknown_s
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """What to write after :meth:`AvailabilityEngine.emit`.
+
+    State points are upserts keyed by (key, ts): a point at an existing
+    timestamp replaces the stored one. Roll-up rows likewise replace the
+    stored row of their (key, bucket_start).
+    """
+
+    elements: list[ElementPoint]
+    services: list[ServicePoint]
+    rollups: list[Rollup]
+
+
+class AvailabilityEngine:
+    """Incremental availability for the collector.
+
+    Feed facts with :meth:`add` in any order; call :meth:`emit` with the
+    current time to get the state-change points (only up to ``now``) and the
+    roll-up rows of buckets that closed or that late data changed. The state
+    of the engine, and so everything it emits, depends only on the set of
+    facts added, never on their order.
+
+    Memory: poll facts are kept until :meth:`compact` drops those older than
+    a horizon; facts older than the horizon are then refused (``too_old``).
+    """
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        stale_after_s: float,
+        bucket_s: float = 300.0,
+        rollups_from: float | None = None,
+    ) -> None:
+        """``rollups_from``: first bucket to roll up (default: the bucket of the first emit;
+        earlier buckets are rolled up only where facts touched them)."""
+        if not stale_after_s > 0 or not bucket_s > 0:
+            raise ValueError("stale_after_s and bucket_s must be positive")
+        self.stale_after_s = stale_after_s
+        self.bucket_s = bucket_s
+        self._specs: dict[str, ElementSpec] = {}
+        self._agent_elements: dict[str, list[str]] = {}
+        self._service_elements: dict[ServiceKey, list[str]] = {}
+        for spec in topology.elements:
+            if spec.element in self._specs:
+                raise ValueError(f"element {spec.element!r} listed twice")
+            self._specs[spec.element] = spec
+            self._agent_elements.setdefault(spec.agent, []).append(spec.element)
+            for key in spec.services:
+                self._service_elements.setdefault(key, []).append(spec.element)
+        self._rules: dict[ServiceKey, Rule] = {
+            key: topology.rules.get(key, "any_of") for key in self._service_elements
+        }
+        self._obs: dict[str, list[_Ev]] = {e: [] for e in self._specs}
+        self._offline: dict[str, list[_Ev]] = {a: [] for a in self._agent_elements}
+        self._dirty: dict[str, tuple[float, float]] = {}
+        self._stored_elements: dict[str, list[Change]] = {e: [] for e in self._specs}
+        self._stored_services: dict[ServiceKey, list[Change]] = {
+            k: [] for k in self._service_elements
+        }
+        self._horizon = -math.inf
+        self._now: float | None = None
+        self._rolled_until: float | None = (
+            None if rollups_from is None else math.floor(rollups_from / bucket_s) * bucket_s
+        )
+
+    # ------------------------------------------------------------------ input
+
+    @property
+    def horizon(self) -> float:
+        """Facts older than this are refused (see :meth:`compact`)."""
+        return self._horizon
+
+    @property
+    def service_keys(self) -> list[ServiceKey]:
+        return sorted(self._service_elements)
+
+    def add(self, fact: Fact) -> AddResult:
+        """Take one fact. Idempotent; the order of calls does not matter."""
+        if not math.isfinite(fact.ts):
+            raise ValueError(f"non-finite timestamp in {fact!r}")
+        if fact.ts < self._horizon:
+            return "too_old"
+        if isinstance(fact, Observation):
+            return self._add_observation(fact)
+        return self._add_offline(fact)
+
+    def add_many(self, facts: Iterable[Fact]) -> dict[AddResult, int]:
+        """Take facts; return how many got each result."""
+        counts: dict[AddResult, int] = {}
+        for fact in facts:
+            result = self.add(fact)
+            counts[result] = counts.get(result, 0) + 1
+        return counts
+
+    def _add_observation(self, obs: Observation) -> AddResult:
+        events = self._obs.get(obs.element)
+        if events is None:
+            return "unknown_element"
+        ev = (obs.ts, _RANK[obs.state])
+        i = bisect.bisect_left(events, ev)
+        if i < len(events) and events[i] == ev:
+            return "duplicate"
+        events.insert(i, ev)
+        self._mark_dirty(obs.element, ev)
+        return "accepted"
+
+    def _add_offline(self, off: AgentOffline) -> AddResult:
+        events = self._offline.get(off.agent)
+        if events is None:
+            return "unknown_agent"
+        ev = (off.ts, _OFFLINE)
+        i = bisect.bisect_left(events, ev)
+        if i < len(events) and events[i] == ev:
+            return "duplicate"
+        events.insert(i, ev)
+        for element in self._agent_elements[off.agent]:
+            self._mark_dirty(element, ev)
+        return "accepted"
+
+    def _stale_after(self, element: str) -> float:
+        own = self._specs[element].stale_after_s
+        return self.stale_after_s if own is None else own
+
+    def _mark_dirty(self, element: str, ev: _Ev) -> None:
+        """A new event changes states only on [ev.ts, next event), change points on [.., next]."""
+        obs = self._obs[element]
+        off = self._offline[self._specs[element].agent]
+        nexts = []
+        i = bisect.bisect_right(obs, ev)
+        if i < len(obs):
+            nexts.append(obs[i][0])
+        j = bisect.bisect_right(off, ev)
+        if j < len(off):
+            nexts.append(off[j][0])
+        # with no later event, the old and new timelines differ at most until
+        # the stale time of the latest observation, which is <= ts + stale.
+        hi = min(nexts) if nexts else ev[0] + self._stale_after(element)
+        lo = ev[0]
+        if element in self._dirty:
+            old_lo, old_hi = self._dirty[element]
+            lo, hi = min(lo, old_lo), max(hi, old_hi)
+        self._dirty[element] = (lo, hi)
+
+    # ------------------------------------------------------------ timelines
+
+    def _element_window(self, element: str, lo: float, hi: float) -> tuple[State, list[Change]]:
+        """True state just before ``lo`` and true changes in ``[lo, hi]``."""
+        obs = self._obs[element]
+        off = self._offline[self._specs[element].agent]
+        i = max(bisect.bisect_left(obs, (lo, -1)) - 1, 0)
+        j = max(bisect.bisect_left(off, (lo, -1)) - 1, 0)
+        before: State = "unknown"
+        inside: list[Change] = []
+        for change in _sweep(
+            heapq.merge(_from(obs, i), _from(off, j)), self._stale_after(element), hi
+        ):
+            if change.ts < lo:
+                before = change.state
+            else:
+                inside.append(change)
+        return before, inside
+
+    def _service_window(self, key: ServiceKey, lo: float, hi: float) -> tuple[State, list[Change]]:
+        befores: list[State] = []
+        timelines: list[list[Change]] = []
+        for element in self._service_elements[key]:
+            before, changes = self._element_window(element, lo, hi)
+            befores.append(before)
+            timelines.append(changes)
+        return _combine(self._rules[key], befores, timelines)
+
+    def element_timeline(self, element: str) -> list[Change]:
+        """The element's whole known timeline (since the horizon), not clipped to now."""
+        return self._element_window(element, -math.inf, math.inf)[1]
+
+    def service_timeline(self, key: ServiceKey) -> list[Change]:
+        """The commune-service's whole known timeline, not clipped to now."""
+        return self._service_window(key, -math.inf, math.inf)[1]
+
+    def stored_service_points(self, key: ServiceKey) -> list[Change]:
+        """The points emitted so far for a service (what storage holds), in ts order."""
+        return list(self._stored_services[key])
+
+    # --------------------------------------------------------------- output
+
+    def emit(self, now: float) -> Emission:
+        """Points and roll-ups that bring storage up to date with the facts, up to ``now``.
+
+        After writing the emission, the stored points of every key, read back
+        and :func:`normalize`-d, equal its true timeline up to ``now``.
+        """
+        if self._now is not None and now < self._now:
+            raise ValueError(f"time went backwards: {now} < {self._now}")
+        self._now = now
+        element_points: list[ElementPoint] = []
+        service_ranges: dict[ServiceKey, tuple[float, float]] = {}
+        for element, (lo, hi) in list(self._dirty.items()):
+            if lo > now:
+                continue
+            top = min(hi, now)
+            before, changes = self._element_window(element, lo, top)
+            for p in _reconcile(self._stored_elements[element], before, changes, lo, top):
+                element_points.append(ElementPoint(element, p.ts, p.state))
+            for key in self._specs[element].services:
+                old = service_ranges.get(key)
+                service_ranges[key] = (
+                    (lo, top) if old is None else (min(old[0], lo), max(old[1], top))
+                )
+            if hi > now:
+                self._dirty[element] = (now, hi)
+            else:
+                del self._dirty[element]
+        service_points: list[ServicePoint] = []
+        for key, (lo, hi) in sorted(service_ranges.items()):
+            before, changes = self._service_window(key, lo, hi)
+            for p in _reconcile(self._stored_services[key], before, changes, lo, hi):
+                service_points.append(ServicePoint(key, p.ts, p.state))
+        return Emission(element_points, service_points, self._rollups(now, service_ranges))
+
+    def _rollups(
+        self, now: float, changed: Mapping[ServiceKey, tuple[float, float]]
+    ) -> list[Rollup]:
+        b = self.bucket_s
+        closed_k = math.floor(now / b)  # buckets k < closed_k have ended
+        first_new_k = closed_k if self._rolled_until is None else round(self._rolled_until / b)
+        wanted: dict[ServiceKey, set[int]] = {}
+        for key, (lo, hi) in changed.items():
+            ks = range(math.floor(lo / b), min(math.floor(hi / b), first_new_k - 1) + 1)
+            if ks:
+                wanted[key] = set(ks)
+        if closed_k > first_new_k:
+            for key in self._service_elements:
+                wanted.setdefault(key, set()).update(range(first_new_k, closed_k))
+        self._rolled_until = max(closed_k, first_new_k) * b
+        rows: list[Rollup] = []
+        for key in sorted(wanted):
+            points = self._stored_services[key]
+            for k in sorted(wanted[key]):
+                up, down, unknown = _summarize_points(points, k * b, (k + 1) * b)
+                rows.append(Rollup(key, k * b, b, up, down, unknown))
+        return rows
+
+    def rollup(self, key: ServiceKey, start: float, end: float) -> Rollup:
+        """Roll-up of one service over any ``[start, end)`` up to the last emit."""
+        up, down, unknown = _summarize_points(self._stored_services[key], start, end)
+        return Rollup(key, start, end - start, up, down, unknown)
+
+    # ------------------------------------------------------------- memory
+
+    def compact(self, before: float) -> float:
+        """Forget facts and points older than ``before``, keeping each key's state there.
+
+        The effective horizon is capped at the last emit time and at the
+        earliest not yet emitted change, so nothing unwritten is lost; it is
+        returned. Afterwards facts older than the horizon are refused.
+        """
+        if self._now is None:
+            return self._horizon
+        horizon = min(before, self._now, *(lo for lo, _ in self._dirty.values()))
+        if horizon <= self._horizon:
+            return self._horizon
+        for events in (*self._obs.values(), *self._offline.values()):
+            _drop_before(events, (horizon, -1))
+        for points in (*self._stored_elements.values(), *self._stored_services.values()):
+            i = bisect.bisect_left(points, horizon, key=_ts)
+            if i > 1:
+                del points[: i - 1]
+        self._horizon = horizon
+        return horizon
+
+
+def _drop_before(events: list[_Ev], bound: _Ev) -> None:
+    """Drop events before ``bound`` except the latest of them (it decides the state there)."""
+    i = bisect.bisect_left(events, bound)
+    if i > 1:
+        del events[: i - 1]
+
+
+def timelines(
+    facts: Iterable[Fact], topology: Topology, *, stale_after_s: float
+) -> tuple[dict[str, list[Change]], dict[ServiceKey, list[Change]]]:
+    """Element and service timelines of a set of facts (the batch form of the engine)."""
+    engine = AvailabilityEngine(topology, stale_after_s=stale_after_s)
+    engine.add_many(facts)
+    elements = {spec.element: engine.element_timeline(spec.element) for spec in topology.elements}
+    services = {key: engine.service_timeline(key) for key in engine.service_keys}
+    return elements, services

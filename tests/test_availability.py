@@ -1,0 +1,679 @@
+"""Tests of the pure availability engine (collector/availability.py)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.availability import (
+    EVENTS,
+    STATES,
+    TRANSITIONS,
+    AgentOffline,
+    AvailabilityEngine,
+    Change,
+    ElementSpec,
+    Emission,
+    Event,
+    Fact,
+    Interval,
+    Observation,
+    Rollup,
+    ServiceKey,
+    State,
+    Topology,
+    TransitionError,
+    combine,
+    intervals,
+    normalize,
+    rule_state,
+    state_at,
+    summarize,
+    timelines,
+    transition,
+)
+
+FIBRE = ServiceKey("00001", "fibre")
+
+
+def one_element(stale_after_s: float = 180.0, bucket_s: float = 300.0) -> AvailabilityEngine:
+    topo = Topology((ElementSpec("e1", "a1", (FIBRE,)),))
+    return AvailabilityEngine(topo, stale_after_s=stale_after_s, bucket_s=bucket_s)
+
+
+class Store:
+    """What InfluxDB would hold after writing emissions: upserts by (key, ts)."""
+
+    def __init__(self) -> None:
+        self.elements: dict[str, dict[float, State]] = {}
+        self.services: dict[ServiceKey, dict[float, State]] = {}
+        self.rollups: dict[tuple[ServiceKey, float], Rollup] = {}
+
+    def write(self, emission: Emission) -> None:
+        for e in emission.elements:
+            self.elements.setdefault(e.element, {})[e.ts] = e.state
+        for s in emission.services:
+            self.services.setdefault(s.key, {})[s.ts] = s.state
+        for r in emission.rollups:
+            self.rollups[(r.key, r.bucket_start)] = r
+
+    def service_timeline(self, key: ServiceKey) -> list[Change]:
+        return normalize(self.services.get(key, {}).items())
+
+    def element_timeline(self, element: str) -> list[Change]:
+        return normalize(self.elements.get(element, {}).items())
+
+
+def clip(changes: Sequence[Change], now: float) -> list[Change]:
+    return [c for c in changes if c.ts <= now]
+
+
+# ------------------------------------------------------------------ state machine
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("event", EVENTS)
+def test_every_state_event_pair_follows_the_table_or_is_rejected(
+    state: State, event: Event
+) -> None:
+    key = (state, event)
+    if key in TRANSITIONS:
+        assert transition(state, event) == TRANSITIONS[key]
+    else:
+        with pytest.raises(TransitionError):
+            transition(state, event)
+
+
+def test_transition_table_says_what_the_semantics_say() -> None:
+    for state in STATES:
+        assert transition(state, "observed_up") == "up"
+        assert transition(state, "observed_down") == "down"
+        assert transition(state, "agent_offline") == "unknown"
+    assert transition("up", "stale") == "unknown"
+    assert transition("down", "stale") == "unknown"
+    with pytest.raises(TransitionError):
+        transition("unknown", "stale")  # a stale timer only runs after an observation
+
+
+# ------------------------------------------------------------------ pure helpers
+
+
+@pytest.mark.parametrize(
+    ("rule", "states", "expected"),
+    [
+        ("any_of", ["up", "down"], "up"),
+        ("any_of", ["up", "unknown"], "up"),
+        ("any_of", ["down", "down"], "down"),
+        ("any_of", ["down", "unknown"], "unknown"),
+        ("any_of", ["unknown", "unknown"], "unknown"),
+        ("any_of", [], "unknown"),
+        ("all_of", ["up", "up"], "up"),
+        ("all_of", ["up", "down"], "down"),
+        ("all_of", ["down", "unknown"], "down"),
+        ("all_of", ["up", "unknown"], "unknown"),
+        ("all_of", [], "unknown"),
+    ],
+)
+def test_rule_state(rule: str, states: list[State], expected: State) -> None:
+    assert rule_state(rule, states) == expected  # type: ignore[arg-type]
+
+
+def test_intervals_clip_to_window_and_start_unknown() -> None:
+    changes = [Change(10, "up"), Change(20, "down"), Change(30, "up")]
+    assert intervals(changes, 0, 40) == [
+        Interval(0, 10, "unknown"),
+        Interval(10, 20, "up"),
+        Interval(20, 30, "down"),
+        Interval(30, 40, "up"),
+    ]
+    assert intervals(changes, 15, 25) == [Interval(15, 20, "up"), Interval(20, 25, "down")]
+    # a change exactly on a boundary: in force from the start, ignored at the end
+    assert intervals(changes, 20, 30) == [Interval(20, 30, "down")]
+    with pytest.raises(ValueError):
+        intervals(changes, 5, 5)
+
+
+def test_summarize_counts_time_and_outages() -> None:
+    changes = [
+        Change(0, "up"),
+        Change(100, "down"),
+        Change(150, "unknown"),  # silence inside an outage: one outage, not two
+        Change(250, "down"),
+        Change(300, "up"),
+        Change(400, "down"),
+        Change(460, "up"),
+    ]
+    s = summarize(changes, 0, 1000)
+    assert (s.up_s, s.down_s, s.unknown_s) == (100 + 100 + 540, 50 + 50 + 60, 100)
+    assert s.outages == 2
+    assert s.downtime_s == 160
+    assert s.availability_pct == pytest.approx(100 * 740 / 900)
+    assert s.coverage_pct == pytest.approx(90.0)
+    # an outage that began before the window still counts once
+    assert summarize(changes, 120, 200).outages == 1
+    assert summarize(changes, 120, 200).up_s == 0
+
+
+def test_nothing_known_means_no_availability_not_zero() -> None:
+    s = summarize([], 0, 3600)
+    assert s.availability_pct is None
+    assert s.coverage_pct == 0.0
+    assert s.down_s == 0.0
+    assert s.outages == 0
+
+
+def test_normalize_drops_non_changes_and_keeps_last_of_equal_stamps() -> None:
+    points = [(30.0, "up"), (10.0, "up"), (20.0, "up"), (40.0, "unknown"), (40.0, "down")]
+    assert normalize(points) == [Change(10, "up"), Change(40, "down")]  # type: ignore[arg-type]
+    assert state_at(normalize(points), 39.9) == "up"  # type: ignore[arg-type]
+    assert state_at([], 5) == "unknown"
+
+
+def test_combine_any_of_redundant_uplinks() -> None:
+    a = [Change(0, "up"), Change(100, "down"), Change(300, "up")]
+    b = [Change(0, "up"), Change(200, "down"), Change(250, "unknown"), Change(400, "up")]
+    assert combine("any_of", [a, b]) == [
+        Change(0, "up"),
+        Change(200, "down"),
+        Change(250, "unknown"),
+        Change(300, "up"),
+    ]
+    assert combine("all_of", [a, b]) == [
+        Change(0, "up"),
+        Change(100, "down"),
+        Change(300, "unknown"),  # a is up again, b unknown: not known to be all up
+        Change(400, "up"),
+    ]
+
+
+# ------------------------------------------------------------------ element semantics
+
+
+def test_observation_holds_until_stale() -> None:
+    eng = one_element(stale_after_s=180)
+    for ts in (0, 60, 120):
+        eng.add(Observation("e1", ts, "up"))
+    assert eng.element_timeline("e1") == [Change(0, "up"), Change(300, "unknown")]
+    eng.add(Observation("e1", 300, "up"))  # exactly at the stale time: stays up
+    assert eng.element_timeline("e1") == [Change(0, "up"), Change(480, "unknown")]
+
+
+def test_down_beats_up_at_the_same_timestamp() -> None:
+    eng = one_element()
+    eng.add(Observation("e1", 0, "down"))
+    eng.add(Observation("e1", 0, "up"))
+    assert eng.element_timeline("e1") == [Change(0, "down"), Change(180, "unknown")]
+
+
+def test_agent_offline_then_spool_replay_re_establishes_the_state() -> None:
+    eng = one_element(stale_after_s=180)
+    for ts in (0, 60, 120):
+        eng.add(Observation("e1", ts, "up"))
+    eng.add(AgentOffline("a1", 150))
+    assert eng.element_timeline("e1") == [Change(0, "up"), Change(150, "unknown")]
+    # the spool comes back: the agent kept polling, the site was down for a while
+    for ts in (150, 180, 240):
+        eng.add(Observation("e1", ts, "down"))
+    for ts in (300, 360):
+        eng.add(Observation("e1", ts, "up"))
+    assert eng.element_timeline("e1") == [
+        Change(0, "up"),
+        Change(150, "down"),
+        Change(300, "up"),
+        Change(540, "unknown"),
+    ]
+
+
+def test_offline_only_affects_until_the_next_observation() -> None:
+    eng = one_element(stale_after_s=600)
+    eng.add(Observation("e1", 0, "up"))
+    eng.add(Observation("e1", 100, "up"))
+    eng.add(AgentOffline("a1", 50))  # late Last Will between two polls
+    assert eng.element_timeline("e1") == [
+        Change(0, "up"),
+        Change(50, "unknown"),
+        Change(100, "up"),
+        Change(700, "unknown"),
+    ]
+
+
+def test_facts_for_unknown_elements_and_agents_and_too_old_are_refused() -> None:
+    eng = one_element()
+    assert eng.add(Observation("nope", 0, "up")) == "unknown_element"
+    assert eng.add(AgentOffline("nope", 0)) == "unknown_agent"
+    assert eng.add(Observation("e1", 0, "up")) == "accepted"
+    assert eng.add(Observation("e1", 0, "up")) == "duplicate"
+    with pytest.raises(ValueError):
+        eng.add(Observation("e1", math.nan, "up"))
+
+
+def test_stale_and_silent_time_is_unknown_never_down() -> None:
+    eng = one_element(stale_after_s=180)
+    eng.add(Observation("e1", 0, "down"))
+    eng.add(Observation("e1", 60, "down"))
+    # silence from 60 on, then data again at 3600
+    eng.add(Observation("e1", 3600, "up"))
+    s = summarize(eng.service_timeline(FIBRE), 0, 3660)
+    assert s.down_s == 240  # 0..240 (last down poll at 60 + 180 stale)
+    assert s.unknown_s == 3600 - 240
+    assert s.up_s == 60
+    assert s.availability_pct == pytest.approx(100 * 60 / 300)
+
+
+# ------------------------------------------------------------------ emission
+
+
+def test_emit_only_up_to_now_then_stale_transition_appears() -> None:
+    eng = one_element(stale_after_s=180, bucket_s=300)
+    eng.add(Observation("e1", 0, "up"))
+    em = eng.emit(100)
+    assert [(p.ts, p.state) for p in em.services] == [(0, "up")]
+    assert em.rollups == []  # no bucket has closed
+    em = eng.emit(200)
+    assert [(p.ts, p.state) for p in em.services] == [(180, "unknown")]
+    em = eng.emit(200)
+    assert em.services == [] and em.elements == []  # nothing new
+    em = eng.emit(600)
+    assert [(r.bucket_start, r.up_s, r.down_s, r.unknown_s) for r in em.rollups] == [
+        (0, 180, 0, 120),
+        (300, 0, 0, 300),
+    ]
+    with pytest.raises(ValueError):
+        eng.emit(599)
+
+
+def test_late_data_rewrites_points_and_closed_buckets() -> None:
+    eng = one_element(stale_after_s=180, bucket_s=300)
+    store = Store()
+    eng.add(Observation("e1", 0, "up"))
+    eng.add(Observation("e1", 60, "up"))
+    eng.add(AgentOffline("a1", 100))
+    store.write(eng.emit(1200))
+    assert store.service_timeline(FIBRE) == [Change(0, "up"), Change(100, "unknown")]
+    # the spool replays what happened during the backhaul cut
+    for ts in range(120, 900, 60):
+        eng.add(Observation("e1", ts, "down" if ts < 600 else "up"))
+    em = eng.emit(1300)
+    store.write(em)
+    assert {r.bucket_start for r in em.rollups} == {0, 300, 600, 900}
+    assert store.service_timeline(FIBRE) == [
+        Change(0, "up"),
+        Change(100, "unknown"),
+        Change(120, "down"),
+        Change(600, "up"),
+        Change(1020, "unknown"),
+    ]
+    assert [(r.up_s, r.down_s, r.unknown_s) for _, r in sorted(store.rollups.items())] == [
+        (100, 180, 20),
+        (0, 300, 0),
+        (300, 0, 0),
+        (120, 0, 180),
+    ]
+
+
+def test_a_stored_point_made_obsolete_by_late_data_is_neutralised() -> None:
+    eng = one_element(stale_after_s=100)
+    store = Store()
+    eng.add(Observation("e1", 0, "up"))
+    eng.add(Observation("e1", 200, "up"))
+    store.write(eng.emit(250))
+    assert sorted(store.services[FIBRE].items()) == [(0, "up"), (100, "unknown"), (200, "up")]
+    eng.add(Observation("e1", 100, "up"))  # fills the gap: the change at 100 never happened
+    store.write(eng.emit(260))
+    assert store.services[FIBRE][100] == "up"  # overwritten with the true state: a no-op
+    assert store.service_timeline(FIBRE) == [Change(0, "up")]
+
+
+def test_compact_keeps_state_and_refuses_older_facts() -> None:
+    eng = one_element(stale_after_s=180)
+    store = Store()
+    for ts in range(0, 3600, 60):
+        eng.add(Observation("e1", ts, "up"))
+    store.write(eng.emit(3600))
+    horizon = eng.compact(3000)
+    assert horizon == 3000
+    assert eng.add(Observation("e1", 2999, "down")) == "too_old"
+    assert eng.add(Observation("e1", 3600, "down")) == "accepted"
+    store.write(eng.emit(4000))
+    assert eng.element_timeline("e1")[-2:] == [Change(3600, "down"), Change(3780, "unknown")]
+    assert store.service_timeline(FIBRE) == [
+        Change(0, "up"),
+        Change(3600, "down"),
+        Change(3780, "unknown"),
+    ]
+    assert eng.rollup(FIBRE, 3000, 3600).up_s == 600
+
+
+def test_compact_never_drops_unemitted_facts() -> None:
+    eng = one_element()
+    eng.add(Observation("e1", 0, "up"))
+    assert eng.compact(1000) == -math.inf  # never emitted
+    eng.emit(1000)
+    eng.add(Observation("e1", 500, "down"))  # late, not yet emitted
+    assert eng.compact(1000) == 500
+
+
+# ------------------------------------------------------------------ reference model
+
+
+def reference_state(
+    facts: Iterable[Fact], element: str, agent: str, stale: float, x: float
+) -> State:
+    """Brute force: the latest fact at or before x decides (obs beats offline, down beats up)."""
+    best: tuple[float, int] | None = None
+    for f in facts:
+        if isinstance(f, Observation) and f.element == element and f.ts <= x:
+            cand = (f.ts, 2 if f.state == "down" else 1)
+        elif isinstance(f, AgentOffline) and f.agent == agent and f.ts <= x:
+            cand = (f.ts, 0)
+        else:
+            continue
+        if best is None or cand > best:
+            best = cand
+    if best is None or best[1] == 0 or x >= best[0] + stale:
+        return "unknown"
+    return "down" if best[1] == 2 else "up"
+
+
+SVC_A = ServiceKey("c1", "fibre")
+SVC_B = ServiceKey("c1", "mobile_4g")
+SMALL_TOPOLOGY = Topology(
+    (
+        ElementSpec("e1", "a1", (SVC_A,)),
+        ElementSpec("e2", "a2", (SVC_A, SVC_B)),
+        ElementSpec("e3", "a2", (SVC_B,), stale_after_s=25.0),
+    ),
+    rules={SVC_B: "all_of"},
+)
+SMALL_STALE = 40.0
+AGENT_OF = {s.element: s.agent for s in SMALL_TOPOLOGY.elements}
+STALE_OF = {s.element: s.stale_after_s or SMALL_STALE for s in SMALL_TOPOLOGY.elements}
+
+observations = st.builds(
+    Observation,
+    element=st.sampled_from(["e1", "e2", "e3"]),
+    ts=st.integers(0, 200).map(float),
+    state=st.sampled_from(["up", "down"]),
+)
+offlines = st.builds(
+    AgentOffline, agent=st.sampled_from(["a1", "a2"]), ts=st.integers(0, 200).map(float)
+)
+fact_lists = st.lists(st.one_of(observations, observations, offlines), max_size=40)
+
+
+def probe_times(facts: Sequence[Fact]) -> list[float]:
+    base = {0.0, 300.0}
+    for f in facts:
+        for d in (0.0, 25.0, 40.0):
+            base.add(f.ts + d)
+    return sorted({t + e for t in base for e in (-0.5, 0.0, 0.5)})
+
+
+@settings(max_examples=200, deadline=None)
+@given(fact_lists)
+def test_element_and_service_timelines_match_brute_force(facts: list[Fact]) -> None:
+    elements, services = timelines(facts, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
+    for x in probe_times(facts):
+        truth = {
+            e: reference_state(facts, e, AGENT_OF[e], STALE_OF[e], x) for e in ("e1", "e2", "e3")
+        }
+        for e, tl in elements.items():
+            assert state_at(tl, x) == truth[e], (e, x)
+        assert state_at(services[SVC_A], x) == rule_state("any_of", [truth["e1"], truth["e2"]])
+        assert state_at(services[SVC_B], x) == rule_state("all_of", [truth["e2"], truth["e3"]])
+    for tl in (*elements.values(), *services.values()):
+        assert tl == normalize(tl)  # sorted, no repeated states
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), fact_lists)
+def test_any_delivery_order_and_any_emit_schedule_give_the_same_result(
+    data: st.DataObject, facts: list[Fact]
+) -> None:
+    reference = timelines(facts, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
+    order = data.draw(st.permutations(facts))
+    eng = AvailabilityEngine(
+        SMALL_TOPOLOGY, stale_after_s=SMALL_STALE, bucket_s=30.0, rollups_from=0.0
+    )
+    store = Store()
+    now = 0.0
+    for fact in order:
+        eng.add(fact)
+        if data.draw(st.booleans()):
+            now += data.draw(st.integers(0, 60))
+            store.write(eng.emit(now))
+    final = max(now, 400.0)
+    store.write(eng.emit(final))
+    assert timelines(order, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE) == reference
+    elements, services = reference
+    for e, tl in elements.items():
+        assert eng.element_timeline(e) == tl
+        assert store.element_timeline(e) == clip(tl, final)
+    for key, tl in services.items():
+        assert eng.service_timeline(key) == tl
+        assert store.service_timeline(key) == clip(tl, final)
+        for k in range(int(final // 30)):
+            row = store.rollups[(key, k * 30.0)]
+            s = summarize(tl, k * 30.0, (k + 1) * 30.0)
+            assert (row.up_s, row.down_s, row.unknown_s) == (s.up_s, s.down_s, s.unknown_s)
+
+
+# ------------------------------------------------------------------ a generated month
+
+MONTH_START = 1_751_328_000.0  # 2025-07-01T00:00:00Z
+POLL_S = 3600.0
+STALE_CELLS = 3  # an observation holds for 3 polls
+DAYS = 30
+CELLS = int(DAYS * 86400 / POLL_S)
+SERVICES = ("fibre", "broadband", "mobile_2g", "mobile_3g", "mobile_4g")
+
+
+@dataclass
+class Month:
+    """A generated month: facts in arrival order, and what really happened."""
+
+    topology: Topology
+    arrivals: list[tuple[float, Fact]] = field(default_factory=list)
+    # per element, per poll cell: true state, and whether the system can know it
+    truth: dict[str, list[State]] = field(default_factory=dict)
+    known: dict[str, list[bool]] = field(default_factory=dict)
+    lost_cells: int = 0
+    replayed_cells: int = 0
+
+
+def generate_month(seed: int, communes: int) -> Month:
+    rng = random.Random(seed)
+    specs: list[ElementSpec] = []
+    truth: dict[str, list[State]] = {}
+    agents: dict[str, list[str]] = {}
+    for c in range(communes):
+        commune = f"{10000 + c:05d}"
+        commune_agents = [f"{commune}-ag{i}" for i in range(rng.randint(1, 2))]
+        for service in SERVICES:
+            key = ServiceKey(commune, service)
+            names = [f"{commune}/{service}/{i}" for i in range(rng.choice((1, 1, 2, 3)))]
+            cells = {n: ["up"] * CELLS for n in names}
+            for _ in range(rng.randint(0, 6)):  # outages; some hit every uplink at once
+                start = rng.randrange(CELLS)
+                length = rng.choice((1, 1, 2, 3, 5, 8, 24, 60))
+                hit = names if rng.random() < 0.4 else [rng.choice(names)]
+                for n in hit:
+                    for k in range(start, min(start + length, CELLS)):
+                        cells[n][k] = "down"
+            for n in names:
+                agent = rng.choice(commune_agents)
+                agents.setdefault(agent, []).append(n)
+                specs.append(ElementSpec(n, agent, (key,)))
+                truth[n] = cells[n]  # type: ignore[assignment]
+    month = Month(Topology(tuple(specs)))
+    month.truth = truth
+    month.known = {n: [True] * CELLS for n in truth}
+    delivered: dict[str, list[float | None]] = {n: [None] * CELLS for n in truth}  # arrival
+    for n in truth:
+        for k in range(CELLS):
+            delivered[n][k] = MONTH_START + k * POLL_S + rng.uniform(0.1, 5.0)  # live
+    for agent, elements in agents.items():
+        busy = [False] * CELLS
+        for _ in range(rng.randint(0, 4)):
+            a = rng.randrange(1, CELLS)
+            b = min(a + rng.choice((1, 2, 3, 4, 6, 12, 48, 120)), CELLS)
+            if any(busy[a - 1 : b + 1]):
+                continue
+            for k in range(a, b):
+                busy[k] = True
+            kind = rng.choice(("replayed", "lost_lwt", "lost_stale"))
+            if kind in ("replayed", "lost_lwt"):  # the broker saw the link drop
+                lwt_arrival = MONTH_START + a * POLL_S + rng.uniform(0.0, 90.0)
+                month.arrivals.append((lwt_arrival, AgentOffline(agent, MONTH_START + a * POLL_S)))
+            for n in elements:
+                for k in range(a, b):
+                    if kind == "replayed":  # spooled, arrives after the link is back
+                        delivered[n][k] = MONTH_START + b * POLL_S + rng.uniform(10.0, 3000.0)
+                        month.replayed_cells += 1
+                    else:
+                        delivered[n][k] = None
+                        month.lost_cells += 1
+                        # without a Last Will the last poll still holds until it goes stale
+                        held = kind == "lost_stale" and k - a < STALE_CELLS - 1
+                        if held:
+                            truth[n][k] = truth[n][a - 1]  # the generator keeps it true
+                        month.known[n][k] = held
+    for n in truth:
+        for k in range(CELLS):
+            arrival = delivered[n][k]
+            if arrival is None:
+                continue
+            fact = Observation(n, MONTH_START + k * POLL_S, truth[n][k])  # type: ignore[arg-type]
+            month.arrivals.append((arrival, fact))
+            if rng.random() < 0.01:  # QoS 1 redelivery
+                month.arrivals.append((arrival + rng.uniform(0, 30), fact))
+    month.arrivals.sort(key=lambda af: af[0])
+    return month
+
+
+def truth_cells(month: Month, key: ServiceKey) -> list[State]:
+    names = [s.element for s in month.topology.elements if key in s.services]
+    out: list[State] = []
+    for k in range(CELLS):
+        states: list[State] = [month.truth[n][k] if month.known[n][k] else "unknown" for n in names]
+        out.append(rule_state("any_of", states))
+    return out
+
+
+def truth_summary(cells: Sequence[State]) -> tuple[float, float, float | None]:
+    up = sum(s == "up" for s in cells) * POLL_S
+    down = sum(s == "down" for s in cells) * POLL_S
+    availability = None if up + down == 0 else 100.0 * up / (up + down)
+    return up, down, availability
+
+
+@pytest.fixture(scope="module")
+def month() -> Month:
+    return generate_month(seed=20250701, communes=100)
+
+
+@pytest.fixture(scope="module")
+def replayed_month(month: Month) -> tuple[AvailabilityEngine, Store]:
+    """The month fed to the engine in arrival order, emitting every 6 hours of arrivals."""
+    eng = AvailabilityEngine(
+        month.topology, stale_after_s=STALE_CELLS * POLL_S, bucket_s=6 * POLL_S
+    )
+    store = Store()
+    next_emit = MONTH_START + 6 * POLL_S
+    for arrival, fact in month.arrivals:
+        while arrival >= next_emit:
+            store.write(eng.emit(next_emit))
+            eng.compact(next_emit - 10 * 86400)  # replays here are at most days old
+            next_emit += 6 * POLL_S
+        assert eng.add(fact) in ("accepted", "duplicate")
+    store.write(eng.emit(MONTH_START + (DAYS + 1) * 86400))
+    return eng, store
+
+
+def test_generated_month_is_what_the_test_claims(month: Month) -> None:
+    keys = month.topology.service_keys()
+    assert len({k.commune for k in keys}) >= 100
+    assert len(keys) == 100 * len(SERVICES)
+    assert month.lost_cells > 100 and month.replayed_cells > 100
+    assert sum(isinstance(f, AgentOffline) for _, f in month.arrivals) > 50
+    downs = [truth_summary(truth_cells(month, k))[1] for k in keys]
+    assert sum(d > 0 for d in downs) > 100
+    assert sum(truth_summary(truth_cells(month, k))[2] == 100.0 for k in keys) > 10
+
+
+def test_month_availability_equals_ground_truth(
+    month: Month, replayed_month: tuple[AvailabilityEngine, Store]
+) -> None:
+    _, store = replayed_month
+    start, end = MONTH_START, MONTH_START + CELLS * POLL_S
+    for key in month.topology.service_keys():
+        cells = truth_cells(month, key)
+        up, down, availability = truth_summary(cells)
+        got = summarize(store.service_timeline(key), start, end)
+        if availability is None:
+            assert got.availability_pct is None
+        else:
+            assert got.availability_pct is not None
+            assert abs(got.availability_pct - availability) < 0.001, key
+        assert got.down_s == pytest.approx(down, abs=1e-6)  # unknown never counted as down
+        assert got.up_s == pytest.approx(up, abs=1e-6)
+        assert got.coverage_pct == pytest.approx(100.0 * (up + down) / (end - start))
+
+
+def test_month_unknown_time_is_never_down(
+    month: Month, replayed_month: tuple[AvailabilityEngine, Store]
+) -> None:
+    _, store = replayed_month
+    total_unknown = 0.0
+    for key in month.topology.service_keys():
+        cells = truth_cells(month, key)
+        tl = store.service_timeline(key)
+        for k, truth in enumerate(cells):
+            cell = summarize(tl, MONTH_START + k * POLL_S, MONTH_START + (k + 1) * POLL_S)
+            if truth == "unknown":
+                assert cell.down_s == 0 and cell.up_s == 0
+                total_unknown += cell.unknown_s
+            else:
+                assert cell.unknown_s == 0
+    assert total_unknown > 0
+
+
+def test_month_rollups_add_up_to_the_same_numbers(
+    month: Month, replayed_month: tuple[AvailabilityEngine, Store]
+) -> None:
+    _, store = replayed_month
+    bucket = 6 * POLL_S
+    n_buckets = int(CELLS * POLL_S / bucket)
+    for key in month.topology.service_keys():
+        up, down, _ = truth_summary(truth_cells(month, key))
+        rows = [store.rollups[(key, MONTH_START + i * bucket)] for i in range(n_buckets)]
+        assert sum(r.up_s for r in rows) == pytest.approx(up, abs=1e-6)
+        assert sum(r.down_s for r in rows) == pytest.approx(down, abs=1e-6)
+        assert all(r.up_s + r.down_s + r.unknown_s == pytest.approx(bucket) for r in rows)
+
+
+def test_month_in_any_order_gives_the_same_timelines(
+    month: Month, replayed_month: tuple[AvailabilityEngine, Store]
+) -> None:
+    eng, _ = replayed_month
+    facts = [f for _, f in month.arrivals]
+    random.Random(7).shuffle(facts)
+    keys = month.topology.service_keys()[:100]  # 20 communes: keep the test quick
+    wanted = {s.element for s in month.topology.elements if set(s.services) & set(keys)}
+    sub = Topology(tuple(s for s in month.topology.elements if s.element in wanted))
+    _, services = timelines(
+        [f for f in facts if not isinstance(f, Observation) or f.element in wanted],
+        sub,
+        stale_after_s=STALE_CELLS * POLL_S,
+    )
+    horizon = eng.horizon
+    for key in keys:
+        assert [c for c in services[key] if c.ts >= horizon] == [
+            c for c in eng.service_timeline(key) if c.ts >= horizon
+        ]
