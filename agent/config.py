@@ -16,16 +16,16 @@ Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
 
 class SnmpV2cConfig(Strict):
     version: Literal["2c"]
-    community: Secret
+    community: Secret = Field(description="SNMP v2c community")
 
 
 class SnmpV3Config(Strict):
     version: Literal["3"]
-    user: str = Field(min_length=1, max_length=32)
+    user: str = Field(description="SNMPv3 user (USM)", min_length=1, max_length=32)
     auth_protocol: Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"] = "SHA"
-    auth_key: Secret
+    auth_key: Secret = Field(description="SNMPv3 authentication key")
     priv_protocol: Literal["AES", "AES192", "AES256", "DES"] | None = "AES"
-    priv_key: Secret | None = None
+    priv_key: Secret | None = Field(default=None, description="SNMPv3 privacy key (authPriv)")
 
     @model_validator(mode="after")
     def _priv(self) -> SnmpV3Config:
@@ -38,53 +38,80 @@ SnmpCredentials = Annotated[SnmpV2cConfig | SnmpV3Config, Field(discriminator="v
 
 
 class DeviceConfig(Strict):
-    id: Ident
-    host: str
+    id: Ident = Field(description="unique agent id (MQTT client id xanet-agent-{id})")
+    host: str = Field(description="management address of the device")
     port: int = Field(default=161, ge=1, le=65535)
     snmp: SnmpCredentials | None = Field(default=None, description="default: [snmp]")
     poll_interval_s: float | None = Field(default=None, ge=1, le=86400)
-    timeout_s: float | None = Field(default=None, gt=0, le=60)
-    retries: int | None = Field(default=None, ge=0, le=5)
+    timeout_s: float | None = Field(description="per SNMP request", default=None, gt=0, le=60)
+    retries: int | None = Field(description="SNMP retries per request", default=None, ge=0, le=5)
     site: Ident | None = Field(default=None, description="default: the agent's site")
     commune: Ident | None = Field(default=None, description="default: the agent's commune")
 
 
 class PollingConfig(Strict):
-    interval_s: float = Field(default=60.0, ge=1, le=86400)
-    jitter: float = Field(default=0.1, ge=0, le=0.5,
-                          description="each device's phase offset spread, fraction of interval")
+    interval_s: float = Field(description="default poll interval", default=60.0, ge=1, le=86400)
+    jitter: float = Field(
+        default=0.1,
+        ge=0,
+        le=0.5,
+        description="each device's phase offset spread, fraction of interval",
+    )
     timeout_s: float = Field(default=2.0, gt=0, le=60)
     retries: int = Field(default=1, ge=0, le=5)
-    max_repetitions: int = Field(default=25, ge=1, le=200)
-    max_concurrent: int = Field(default=64, ge=1, le=4096)
+    max_repetitions: int = Field(description="GETBULK max-repetitions", default=25, ge=1, le=200)
+    max_concurrent: int = Field(
+        description="devices polled at the same time", default=64, ge=1, le=4096
+    )
 
 
 class RatesConfig(Strict):
-    max_gap_factor: float = Field(default=3.0, ge=1.0)
-    speed_tolerance: float = Field(default=1.1, ge=1.0)
+    max_gap_factor: float = Field(
+        description="no rate across a gap longer than this many poll intervals", default=3.0, ge=1.0
+    )
+    speed_tolerance: float = Field(
+        description="a rate above interface speed x this is discarded and counted",
+        default=1.1,
+        ge=1.0,
+    )
 
 
 class BatchConfig(Strict):
-    max_polls: int = Field(default=1, ge=1, le=1000,
-                           description="device polls per telemetry message")
+    max_polls: int = Field(
+        default=1, ge=1, le=1000, description="device polls per telemetry message"
+    )
     linger_s: float = Field(default=0.2, ge=0, le=60)
 
 
 class SpoolConfig(Strict):
-    path: Path = Path("/var/lib/xanet/agent-spool.sqlite3")
-    max_messages: int = Field(default=200_000, ge=10)
-    max_age_s: float = Field(default=30 * 86400, gt=0)
-    replay_rate_per_s: float = Field(default=50.0, gt=0,
-                                     description="throttle for backlog after a reconnect")
-    fsync: Literal["always", "batch", "off"] = "batch"
+    path: Path = Field(
+        default=Path("/var/lib/xanet/agent-spool.sqlite3"), description="SQLite file of the outbox"
+    )
+    max_messages: int = Field(
+        description="when full, the oldest messages are dropped and counted", default=200_000, ge=10
+    )
+    max_age_s: float = Field(
+        description="older messages are dropped and counted", default=30 * 86400, gt=0
+    )
+    replay_rate_per_s: float = Field(
+        default=50.0, gt=0, description="throttle for backlog after a reconnect"
+    )
+    fsync: Literal["always", "batch", "off"] = Field(
+        default="batch",
+        description="always: survives power cuts; batch: survives crashes; off: tests only",
+    )
 
 
 class AgentSection(Strict):
     id: Ident
-    province: Ident
-    commune: Ident
-    site: Ident
-    status_interval_s: float = Field(default=60.0, ge=5)
+    province: Ident = Field(description="province topic level")
+    commune: Ident = Field(description="commune code of the agent's site")
+    site: Ident = Field(description="the site this agent sits at")
+    status_interval_s: float = Field(
+        description="how often the retained status (self-telemetry) is refreshed",
+        default=60.0,
+        ge=5,
+    )
 
 
 class AgentConfig(Strict):

@@ -15,56 +15,85 @@ Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
 
 
 class CollectorSection(Strict):
-    id: Ident = "core-1"
+    id: Ident = Field(
+        default="core-1",
+        description="collector id (MQTT client id xanet-collector-{id}, persistent session)",
+    )
     province: str = Field(default="+", description="topic filter: one province, or + for all")
-    stats_interval_s: float = Field(default=10.0, ge=1)
+    stats_interval_s: float = Field(
+        description="self-metrics period (measurement collector_stats)", default=10.0, ge=1
+    )
 
 
 class InfluxConfig(Strict):
-    api: Literal["v1", "v2"] = "v1"
-    url: str = "http://127.0.0.1:8086"
+    api: Literal["v1", "v2"] = Field(
+        default="v1", description="v1: POST /write?db= ; v2: POST /api/v2/write (influxdb-client)"
+    )
+    url: str = Field(default="http://127.0.0.1:8086", description="InfluxDB base URL")
     # v1 (/write?db=): InfluxDB 1.x, and 2.x/3.x through their v1 compatibility API
-    database: str | None = "xanet"
-    retention_policy: str | None = None
-    username: str | None = None
-    password: Secret | None = None
+    database: str | None = Field(default="xanet", description="v1 database")
+    retention_policy: str | None = Field(default=None, description="v1 retention policy")
+    username: str | None = Field(default=None, description="v1 basic auth user")
+    password: Secret | None = Field(default=None, description="v1 basic auth password")
     # v2 (/api/v2/write through influxdb-client)
-    org: str | None = None
-    bucket: str | None = None
-    token: Secret | None = None
+    org: str | None = Field(default=None, description="v2 organisation")
+    bucket: str | None = Field(default=None, description="v2 bucket")
+    token: Secret | None = Field(default=None, description="v2 API token")
     # batching and retry
-    batch_lines: int = Field(default=5000, ge=1, le=100_000)
-    flush_interval_s: float = Field(default=1.0, gt=0, le=60)
-    timeout_s: float = Field(default=10.0, gt=0)
-    max_buffer_lines: int = Field(default=2_000_000, ge=1000,
-                                  description="memory bound while InfluxDB is unavailable")
-    retry_min_s: float = Field(default=0.5, gt=0)
-    retry_max_s: float = Field(default=30.0, gt=0)
+    batch_lines: int = Field(
+        description="flush when this many lines wait", default=5000, ge=1, le=100_000
+    )
+    flush_interval_s: float = Field(
+        description="flush when the oldest line waited this long", default=1.0, gt=0, le=60
+    )
+    timeout_s: float = Field(description="per write request", default=10.0, gt=0)
+    max_buffer_lines: int = Field(
+        default=2_000_000, ge=1000, description="memory bound while InfluxDB is unavailable"
+    )
+    retry_min_s: float = Field(
+        description="first retry delay while InfluxDB is unavailable", default=0.5, gt=0
+    )
+    retry_max_s: float = Field(description="longest retry delay", default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _api_fields(self) -> InfluxConfig:
         if self.api == "v1" and not self.database:
-            raise ValueError("api = \"v1\" needs database")
+            raise ValueError('api = "v1" needs database')
         if self.api == "v2":
             missing = [k for k in ("org", "bucket", "token") if getattr(self, k) is None]
             if missing:
-                raise ValueError(f"api = \"v2\" needs {', '.join(missing)}")
+                raise ValueError(f'api = "v2" needs {", ".join(missing)}')
         if self.password is not None and self.username is None:
             raise ValueError("password given without username")
         return self
 
 
 class IngestConfig(Strict):
-    max_payload_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
-    max_future_s: float = Field(default=300.0, ge=0)
-    max_past_s: float = Field(default=31 * 86400.0, gt=0)
-    dead_letter_dir: Path = Path("/var/lib/xanet/dead-letter")
-    dead_letter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024,
-                                       description="older dead-letter files are removed beyond this")
+    max_payload_bytes: int = Field(
+        description="larger payloads are rejected (too_large)",
+        default=256 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+    )
+    max_future_s: float = Field(
+        description="polls stamped further ahead are dropped (ts_future)", default=300.0, ge=0
+    )
+    max_past_s: float = Field(
+        description="polls stamped further back are dropped (ts_past)", default=31 * 86400.0, gt=0
+    )
+    dead_letter_dir: Path = Field(
+        default=Path("/var/lib/xanet/dead-letter"),
+        description="rejected payloads are kept here (JSON lines)",
+    )
+    dead_letter_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="older dead-letter files are removed beyond this",
+    )
 
 
 class InventoryRef(Strict):
-    path: Path
+    path: Path = Field(description="inventory TOML file (docs/inventory.md)")
 
 
 class CollectorConfig(Strict):

@@ -8,7 +8,7 @@ with 400 "partial write": the good lines of that batch are stored.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -60,18 +60,23 @@ class InfluxV2Writer:
 
         assert cfg.token is not None and cfg.org and cfg.bucket  # config validation
         self.cfg = cfg
-        self._client = InfluxDBClientAsync(url=cfg.url, token=cfg.token.reveal(), org=cfg.org,
-                                           timeout=int(cfg.timeout_s * 1000))
+        self.org: str = cfg.org
+        self.bucket: str = cfg.bucket
+        self._client = InfluxDBClientAsync(
+            url=cfg.url, token=cfg.token.reveal(), org=cfg.org, timeout=int(cfg.timeout_s * 1000)
+        )
         self._api = self._client.write_api()
 
     async def write(self, lines: list[str]) -> None:
         from aiohttp import ClientError
-        from influxdb_client.client.write_api import WritePrecision
+        from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
 
         try:
-            await self._api.write(bucket=self.cfg.bucket, org=self.cfg.org, record=lines,
-                                  write_precision=WritePrecision.MS)
+            precision: Any = WritePrecision.MS  # the library types its members as str
+            await self._api.write(
+                bucket=self.bucket, org=self.org, record=lines, write_precision=precision
+            )
         except ApiException as exc:
             detail = f"{self.cfg.url} /api/v2/write: HTTP {exc.status}: {str(exc.body)[:300]}"
             if exc.status is None or exc.status >= 500 or exc.status == 429:
@@ -81,7 +86,7 @@ class InfluxV2Writer:
             raise WriteUnavailable(f"{self.cfg.url}: {exc!r}") from exc
 
     async def close(self) -> None:
-        await self._client.close()
+        await self._client.close()  # type: ignore[no-untyped-call]  # untyped in the library
 
 
 def make_writer(cfg: InfluxConfig) -> LineWriter:

@@ -13,7 +13,8 @@ TS = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 def test_line_escaping() -> None:
     ln = lineproto.line("interface", {"ifname": "Gi 0/1,x=y", "empty": ""},
                         {"note": 'say "hi"\\', "n": 5, "f": 1.5, "b": True}, 1000)
-    assert ln == ('interface,ifname=Gi\\ 0/1\\,x\\=y note="say \\"hi\\"\\\\",n=5i,f=1.5,b=true 1000')
+    assert ln == ('interface,ifname=Gi\\ 0/1\\,x\\=y '
+                  'note="say \\"hi\\"\\\\",n=5i,f=1.5,b=true 1000')
 
 
 def test_line_without_fields_is_none() -> None:

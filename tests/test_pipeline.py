@@ -56,7 +56,7 @@ def secrets_env(monkeypatch: pytest.MonkeyPatch, snmpd: services.Snmpd) -> None:
     monkeypatch.setenv("T_SIM_IFX", services.COMMUNITY_IFX)
     monkeypatch.setenv("T_SIM_IFTABLE", services.COMMUNITY_IFTABLE_ONLY)
     monkeypatch.setenv("T_SNMPD_COMMUNITY", snmpd.community)
-    user, auth, priv = snmpd.v3
+    _user, auth, priv = snmpd.v3
     monkeypatch.setenv("T_SNMPD_AUTH", auth)
     monkeypatch.setenv("T_SNMPD_PRIV", priv)
 

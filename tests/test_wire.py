@@ -39,8 +39,8 @@ def telemetries(draw: st.DrawFn) -> wire.Telemetry:
         rtt_ms=st.none() | st.floats(0, 1e5), uptime_cs=st.none() | st.integers(0, 2**32 - 1),
         error=st.none() | st.text(max_size=50),
         interfaces=st.lists(interfaces(), max_size=4)), min_size=1, max_size=3))
-    return wire.Telemetry(agent=draw(idents), site=draw(idents), seq=draw(st.integers(0, 2**63 - 1)),
-                          polls=polls)
+    return wire.Telemetry(agent=draw(idents), site=draw(idents),
+                          seq=draw(st.integers(0, 2**63 - 1)), polls=polls)
 
 
 @given(telemetries())

@@ -17,20 +17,35 @@ from xanet.config import Secret, Strict
 
 
 class MqttConfig(Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
+    host: str = Field(default="127.0.0.1", description="broker address")
+    port: int = Field(description="1883 plain, 8883 TLS", default=1883, ge=1, le=65535)
     client_id: str | None = Field(default=None, description="default: derived from the agent id")
-    username: str | None = None
-    password: Secret | None = None
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
-    tls: bool = False
+    username: str | None = Field(
+        default=None, description="per-agent user name (see docs/security.md)"
+    )
+    password: Secret | None = Field(default=None, description="MQTT password")
+    keepalive_s: int = Field(
+        description="the broker publishes the Last Will ~1.5 x this after silence",
+        default=30,
+        ge=5,
+        le=3600,
+    )
+    tls: bool = Field(
+        default=False, description="TLS with server certificate and host name verified"
+    )
     ca_file: Path | None = Field(default=None, description="CA bundle; default: system store")
     cert_file: Path | None = Field(default=None, description="client certificate (optional)")
-    key_file: Path | None = None
-    reconnect_min_s: float = Field(default=1.0, gt=0)
-    reconnect_max_s: float = Field(default=60.0, gt=0)
+    key_file: Path | None = Field(default=None, description="client key (with cert_file)")
+    reconnect_min_s: float = Field(
+        description="first reconnect delay (capped, jittered exponential backoff)",
+        default=1.0,
+        gt=0,
+    )
+    reconnect_max_s: float = Field(description="longest reconnect delay", default=60.0, gt=0)
     max_inflight: int = Field(default=8, ge=1, le=10, description="publishes awaiting PUBACK")
-    publish_timeout_s: float = Field(default=30.0, gt=0)
+    publish_timeout_s: float = Field(
+        description="a publish not acknowledged by then forces a reconnect", default=30.0, gt=0
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> MqttConfig:

@@ -59,7 +59,7 @@ def parse(topic: str) -> SiteTopic:
     province, commune, site = parts[2], parts[3], parts[4]
     for name, value in (("province", province), ("commune", commune), ("site", site)):
         _check_level(name, value)
-    return SiteTopic(province, commune, site, kind)  # type: ignore[arg-type]  # checked above
+    return SiteTopic(province, commune, site, kind)
 
 
 def subscription(kind: Kind, province: str = "+") -> str:

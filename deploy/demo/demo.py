@@ -91,8 +91,9 @@ def main() -> int:
 
         def dev(dev_id: str, community: str, sim: services.SnmpSim,
                 site: str | None = None, commune: str | None = None) -> dict[str, Any]:
+            snmp = {"version": "2c", "community": {"env": env_name(community)}}
             d: dict[str, Any] = {"id": dev_id, "host": "127.0.0.1", "port": sim.port,
-                                 "snmp": {"version": "2c", "community": {"env": env_name(community)}}}
+                                 "snmp": snmp}
             if site:
                 d["site"] = site
             if commune:
