@@ -31,7 +31,10 @@ import heapq
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from xanet.inventory import Inventory
 
 State = Literal["up", "down", "unknown"]
 Observed = Literal["up", "down"]
@@ -115,7 +118,7 @@ class ElementSpec:
     """A monitored element: the agent that polls it and the services it carries."""
 
     element: str
-    agent: str
+    agent: str | None  # None: polled by no known agent (no Last Will applies)
     services: tuple[ServiceKey, ...]
     stale_after_s: float | None = None  # None: the engine's default
 
@@ -126,6 +129,26 @@ class Topology:
 
     elements: tuple[ElementSpec, ...]
     rules: Mapping[ServiceKey, Rule] = field(default_factory=dict)  # default any_of
+
+    @classmethod
+    def from_inventory(cls, inventory: Inventory) -> Topology:
+        """One element per inventory element key (``site/device[/ifname]``), polled by its
+        site's agent, counting for every (commune, service) the inventory lists it for;
+        every service any-of."""
+        services: dict[str, list[ServiceKey]] = {}
+        agents: dict[str, str | None] = {}
+        for site in inventory.sites:
+            for device in site.devices:
+                for element in device.elements:
+                    key = ServiceKey(site.commune, str(element.service.value))
+                    services.setdefault(element.key, []).append(key)
+                    agents[element.key] = site.agent
+        return cls(
+            tuple(
+                ElementSpec(element, agents[element], tuple(keys))
+                for element, keys in services.items()
+            )
+        )
 
     def service_keys(self) -> list[ServiceKey]:
         keys: dict[ServiceKey, None] = {}
@@ -311,6 +334,7 @@ _DOWN: Final = 2
 _RANK: Final[Mapping[Observed, int]] = {"up": _UP, "down": _DOWN}
 _RANK_EVENT: Final[tuple[Event, ...]] = ("agent_offline", "observed_up", "observed_down")
 _Ev = tuple[float, int]  # (ts, rank): sorts offline < up < down at equal ts
+_NO_EVENTS: Final[list[_Ev]] = []  # offline marks of an element without agent: never any
 
 
 def _ts(c: Change) -> float:
@@ -466,7 +490,8 @@ class AvailabilityEngine:
             if spec.element in self._specs:
                 raise ValueError(f"element {spec.element!r} listed twice")
             self._specs[spec.element] = spec
-            self._agent_elements.setdefault(spec.agent, []).append(spec.element)
+            if spec.agent is not None:
+                self._agent_elements.setdefault(spec.agent, []).append(spec.element)
             for key in spec.services:
                 self._service_elements.setdefault(key, []).append(spec.element)
         self._rules: dict[ServiceKey, Rule] = {
@@ -539,6 +564,10 @@ class AvailabilityEngine:
             self._mark_dirty(element, ev)
         return "accepted"
 
+    def _offline_of(self, element: str) -> list[_Ev]:
+        agent = self._specs[element].agent
+        return _NO_EVENTS if agent is None else self._offline[agent]
+
     def _stale_after(self, element: str) -> float:
         own = self._specs[element].stale_after_s
         return self.stale_after_s if own is None else own
@@ -546,7 +575,7 @@ class AvailabilityEngine:
     def _mark_dirty(self, element: str, ev: _Ev) -> None:
         """A new event changes states only on [ev.ts, next event), change points on [.., next]."""
         obs = self._obs[element]
-        off = self._offline[self._specs[element].agent]
+        off = self._offline_of(element)
         nexts = []
         i = bisect.bisect_right(obs, ev)
         if i < len(obs):
@@ -568,7 +597,7 @@ class AvailabilityEngine:
     def _element_window(self, element: str, lo: float, hi: float) -> tuple[State, list[Change]]:
         """True state just before ``lo`` and true changes in ``[lo, hi]``."""
         obs = self._obs[element]
-        off = self._offline[self._specs[element].agent]
+        off = self._offline_of(element)
         i = max(bisect.bisect_left(obs, (lo, -1)) - 1, 0)
         j = max(bisect.bisect_left(off, (lo, -1)) - 1, 0)
         before: State = "unknown"

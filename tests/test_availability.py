@@ -359,11 +359,56 @@ def test_compact_never_drops_unemitted_facts() -> None:
     assert eng.compact(1000) == 500
 
 
+def test_topology_from_inventory() -> None:
+    from xanet.inventory import parse_inventory
+
+    inventory = parse_inventory(
+        {
+            "province": {"code": "08", "name": "Tuyên Quang"},
+            "communes": [{"code": "02221", "name": "Xã Nà Hang"}],
+            "sites": [
+                {
+                    "id": "hub-na-hang",
+                    "commune": "02221",
+                    "role": "hub",
+                    "agent": "agt-na-hang",
+                    "devices": [
+                        {
+                            "id": "rtr-1",
+                            "elements": [
+                                {"service": "fibre", "interface": "ge-0/0/0"},
+                                {"service": "fibre", "interface": "ge-0/0/1"},
+                                {"service": "broadband"},
+                            ],
+                        }
+                    ],
+                },
+            ],
+        }
+    )
+    topo = Topology.from_inventory(inventory)
+    fibre, broadband = ServiceKey("02221", "fibre"), ServiceKey("02221", "broadband")
+    assert topo.elements == (
+        ElementSpec("hub-na-hang/rtr-1/ge-0/0/0", "agt-na-hang", (fibre,)),
+        ElementSpec("hub-na-hang/rtr-1/ge-0/0/1", "agt-na-hang", (fibre,)),
+        ElementSpec("hub-na-hang/rtr-1", "agt-na-hang", (broadband,)),
+    )
+    assert topo.service_keys() == [broadband, fibre]
+
+
+def test_element_without_agent_is_never_made_unknown_by_a_last_will() -> None:
+    topo = Topology((ElementSpec("e1", None, (FIBRE,)), ElementSpec("e2", "a1", (FIBRE,))))
+    eng = AvailabilityEngine(topo, stale_after_s=100)
+    eng.add(Observation("e1", 0, "up"))
+    assert eng.add(AgentOffline("a1", 10)) == "accepted"
+    assert eng.element_timeline("e1") == [Change(0, "up"), Change(100, "unknown")]
+
+
 # ------------------------------------------------------------------ reference model
 
 
 def reference_state(
-    facts: Iterable[Fact], element: str, agent: str, stale: float, x: float
+    facts: Iterable[Fact], element: str, agent: str | None, stale: float, x: float
 ) -> State:
     """Brute force: the latest fact at or before x decides (obs beats offline, down beats up)."""
     best: tuple[float, int] | None = None
