@@ -1,8 +1,18 @@
 """The collector program: MQTT in, admission, accounting, InfluxDB out.
 
 Wiring only: the decisions are in :mod:`collector.ingest`,
-:mod:`collector.sequence` and :mod:`collector.lineproto`; the I/O in
-:mod:`collector.sink`, :mod:`collector.writer` and :mod:`collector.deadletter`.
+:mod:`collector.sequence`, :mod:`collector.lineproto` and :mod:`collector.acks`;
+the I/O in :mod:`collector.sink`, :mod:`collector.writer` and
+:mod:`collector.deadletter`.
+
+Delivery: MQTT v5 persistent session (clean start off, session expiry from
+config) and **manual acknowledgement** — a QoS 1 message is acknowledged only
+after its points are written to InfluxDB (or it was rejected and dead-lettered).
+aiomqtt 2.x does not expose paho's manual acks (aiomqtt issue #345), so
+:func:`_enable_manual_acks` reaches the paho client underneath; that is the one
+place this module touches aiomqtt internals. The broker keeps at most
+``receive_maximum`` unacknowledged messages in flight to the collector; the
+sink is told to flush as soon as half of that window is waiting.
 """
 
 from __future__ import annotations
@@ -14,8 +24,11 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from collector import lineproto
+from collector.acks import AckQueue, Ticket
 from collector.config import CollectorConfig
 from collector.deadletter import DeadLetter
 from collector.ingest import Accepted, Limits, Rejected, admit
@@ -44,22 +57,36 @@ class Collector:
         self.polls = 0
         self.agents_online: dict[str, bool] = {}
         self.subscribed = asyncio.Event()
+        self.acks = AckQueue()
+        self.acked = 0
+        self._client: aiomqtt.Client | None = None
         self._rng = random.Random()
 
     # -- message handling (no network here: tests drive it directly) --------
 
-    async def handle(self, topic: str, payload: bytes, now: datetime | None = None) -> None:
+    async def handle(self, topic: str, payload: bytes, now: datetime | None = None,
+                     ticket: Ticket | None = None) -> None:
+        """Admit, account and store one message; settle ``ticket`` once it is durable."""
         now = now or datetime.now(UTC)
         self.received += 1
         verdict = admit(topic, payload, now, self.limits)
         if isinstance(verdict, Rejected):
             self._reject(now, topic, verdict.reason, verdict.detail, payload)
+            if ticket is not None:
+                self._settle(ticket)
             return
         for reason, n in verdict.dropped.items():
             self.rejected[reason] += n
             log.warning("topic %s: %d poll(s) dropped: %s", topic, n, reason)
         self.accepted += 1
-        await self._store(verdict, now)
+        await self._store(verdict, now, ticket)
+
+    def _settle(self, ticket: Ticket) -> None:
+        client = self._client
+        for t in self.acks.settle(ticket):
+            if client is not None:
+                client._client.ack(t.mid, t.qos)  # paho manual ack, see module doc
+                self.acked += 1
 
     def _reject(self, now: datetime, topic: str, reason: str, detail: str,
                 payload: bytes) -> None:
@@ -67,7 +94,8 @@ class Collector:
         log.warning("topic %s: rejected (%s): %s", topic[:200], reason, detail[:300])
         self.dead_letter.keep(now, topic, reason, detail, payload)
 
-    async def _store(self, ok: Accepted, now: datetime) -> None:
+    async def _store(self, ok: Accepted, now: datetime, ticket: Ticket | None) -> None:
+        on_durable = (lambda: self._settle(ticket)) if ticket is not None else None
         msg = ok.message
         if isinstance(msg, wire.Status):
             was = self.agents_online.get(msg.agent)
@@ -76,12 +104,12 @@ class Collector:
                 log.info("agent %s (site %s): %s%s", msg.agent, msg.site, msg.state,
                          f" ({msg.reason})" if msg.reason else "")
             self.agents_online[msg.agent] = online
-            await self.sink.put([lineproto.status_line(ok.where, msg, now)])
+            await self.sink.put([lineproto.status_line(ok.where, msg, now)], on_durable)
             return
         if self.sequences.observe(msg.agent, msg.seq) is Seen.DUPLICATE:
             log.debug("agent %s: seq %d already stored (replay)", msg.agent, msg.seq)
         self.polls += len(msg.polls)
-        await self.sink.put(lineproto.telemetry_lines(ok.where, msg))
+        await self.sink.put(lineproto.telemetry_lines(ok.where, msg), on_durable)
 
     # -- stats -------------------------------------------------------------
 
@@ -97,6 +125,8 @@ class Collector:
             "duplicates": self.sequences.duplicates,
             "seq_gaps": sum(self.sequences.gaps(a) for a in self.sequences.agents()),
             "dead_letters": self.dead_letter.written,
+            "acked": self.acked,
+            "unacked": self.acks.unacked,
         }
         out.update({f"rejected_{k}": v for k, v in self.rejected.items()})
         return out
@@ -125,9 +155,7 @@ class Collector:
             async with asyncio.TaskGroup() as tg:
                 sink = tg.create_task(self.sink.run(sink_stop), name="sink")
                 stats = tg.create_task(self._stats_loop(), name="stats")
-                mqtt = tg.create_task(self._mqtt_loop(stop), name="mqtt")
-                await stop.wait()
-                mqtt.cancel()
+                await self._mqtt_loop(stop)
                 stats.cancel()
                 sink_stop.set()
                 await sink
@@ -135,36 +163,90 @@ class Collector:
             await self.writer.close()
             log.info("collector %s stopped: %s", c.collector.id, self.stats())
 
+    def _client_options(self) -> dict[str, object]:
+        c = self.cfg
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # untyped paho
+        props.SessionExpiryInterval = c.collector.session_expiry_s
+        props.ReceiveMaximum = c.collector.receive_maximum
+        return {
+            **connect_kwargs(c.mqtt, f"xanet-collector-{c.collector.id}"),
+            "protocol": aiomqtt.ProtocolVersion.V5,
+            "clean_start": False,
+            "properties": props,
+            "max_queued_incoming_messages": 0,
+        }
+
     async def _mqtt_loop(self, stop: asyncio.Event) -> None:
         c = self.cfg
         attempt = 0
         filters = [topics.subscription(k, c.collector.province) for k in topics.KINDS]
         while not stop.is_set():
             try:
-                async with aiomqtt.Client(
-                    **connect_kwargs(c.mqtt, f"xanet-collector-{c.collector.id}"),
-                    clean_session=False,
-                    max_queued_incoming_messages=0,
-                ) as client:
-                    for f in filters:
-                        await client.subscribe(f, qos=1)
-                    log.info("mqtt connected to %s:%d, subscribed to %s", c.mqtt.host,
-                             c.mqtt.port, ", ".join(filters))
-                    self.subscribed.set()
-                    attempt = 0
-                    async for message in client.messages:
-                        payload = message.payload
-                        if not isinstance(payload, bytes | bytearray):
-                            payload = str(payload).encode()
-                        await self.handle(str(message.topic), bytes(payload))
+                client = aiomqtt.Client(**self._client_options())  # type: ignore[arg-type]
+                _enable_manual_acks(client)
+                async with client:
+                    self.acks.new_connection()
+                    self._client = client
+                    try:
+                        for f in filters:
+                            await client.subscribe(f, qos=1)
+                        log.info("mqtt connected to %s:%d, subscribed to %s", c.mqtt.host,
+                                 c.mqtt.port, ", ".join(filters))
+                        self.subscribed.set()
+                        attempt = 0
+                        reader = asyncio.create_task(self._read(client), name="mqtt-read")
+                        stopper = asyncio.create_task(stop.wait(), name="mqtt-stop")
+                        done, _ = await asyncio.wait({reader, stopper},
+                                                     return_when=asyncio.FIRST_COMPLETED)
+                        if reader in done:
+                            stopper.cancel()
+                            reader.result()  # raises the MqttError that ended it
+                            raise aiomqtt.MqttError("message stream ended")
+                        reader.cancel()
+                        await self._drain()
+                    finally:
+                        self._client = None
+                        self.subscribed.clear()
             except aiomqtt.MqttError as exc:
-                self.subscribed.clear()
                 delay = backoff_s(attempt, c.mqtt.reconnect_min_s, c.mqtt.reconnect_max_s,
                                   self._rng)
                 attempt += 1
-                log.warning("mqtt %s:%d: %s; retry in %.1fs", c.mqtt.host, c.mqtt.port, exc,
-                            delay)
+                log.warning("mqtt %s:%d: %s; %d message(s) unacknowledged (the broker "
+                            "redelivers them); retry in %.1fs", c.mqtt.host, c.mqtt.port, exc,
+                            self.acks.unacked, delay)
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 except TimeoutError:
                     pass
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        window = max(1, self.cfg.collector.receive_maximum // 2)
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                payload = str(payload).encode()
+            ticket = self.acks.receive(message.mid, message.qos)
+            await self.handle(str(message.topic), bytes(payload), ticket=ticket)
+            if self.acks.unacked >= window:
+                self.sink.flush_soon()
+
+    async def _drain(self, timeout_s: float = 10.0) -> None:
+        """On a clean stop: write what is buffered and acknowledge it before disconnecting."""
+        self.sink.flush_soon()
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        # Polling a counter that ack callbacks change; bounded by the deadline.
+        while self.acks.unacked and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if self.acks.unacked:
+            log.warning("stopping with %d message(s) unacknowledged: the broker keeps them "
+                        "for the next start", self.acks.unacked)
+
+
+def _enable_manual_acks(client: aiomqtt.Client) -> None:
+    """Make paho wait for our ``ack()`` instead of acknowledging on receipt.
+
+    aiomqtt 2.x creates its paho client in ``__init__`` and offers no option for
+    this (aiomqtt issue #345); paho 2.x has ``manual_ack_set``.
+    """
+    paho_client = client._client
+    paho_client.manual_ack_set(True)

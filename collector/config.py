@@ -23,6 +23,19 @@ class CollectorSection(Strict):
     stats_interval_s: float = Field(
         description="self-metrics period (measurement collector_stats)", default=10.0, ge=1
     )
+    receive_maximum: int = Field(
+        default=2000,
+        ge=10,
+        le=65535,
+        description="MQTT v5 Receive Maximum: messages the broker may have in flight to the "
+        "collector before it acknowledges them (acks wait for the InfluxDB write)",
+    )
+    session_expiry_s: int = Field(
+        default=7 * 86400,
+        ge=0,
+        description="how long the broker keeps the collector's session (and queues its "
+        "messages) while it is away",
+    )
 
 
 class InfluxConfig(Strict):

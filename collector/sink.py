@@ -7,6 +7,10 @@ the batch is retried with capped, jittered backoff; the buffer is bounded by
 ``max_buffer_lines`` and :meth:`Sink.put` waits for room (back-pressure on
 ingest) instead of dropping. A batch InfluxDB rejects as malformed (4xx) is
 logged and counted, never retried forever.
+
+Whoever puts lines may pass ``on_durable``: it is called once every one of those
+lines has left the buffer (written, or refused as malformed) — the collector
+acknowledges the MQTT message then, not before.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 
 from collector.config import InfluxConfig
 from collector.errors import WriteRejected, WriteUnavailable
@@ -32,6 +37,9 @@ class Sink:
         self.writer = writer
         self.rng = rng or random.Random()
         self._buf: deque[str] = deque()
+        self._marks: deque[tuple[int, Callable[[], None]]] = deque()  # (line number, callback)
+        self._lines_in = 0  # lines ever put
+        self._lines_out = 0  # lines ever taken out (written or refused)
         self._oldest: float | None = None
         self._ready = asyncio.Event()
         self._room = asyncio.Event()
@@ -45,15 +53,25 @@ class Sink:
     def buffered(self) -> int:
         return len(self._buf)
 
-    async def put(self, lines: list[str]) -> None:
+    async def put(self, lines: list[str], on_durable: Callable[[], None] | None = None) -> None:
         while len(self._buf) >= self.cfg.max_buffer_lines:
             self._room.clear()
             await self._room.wait()
         if not self._buf:
             self._oldest = time.monotonic()
         self._buf.extend(lines)
+        self._lines_in += len(lines)
+        if on_durable is not None:
+            if self._lines_in == self._lines_out:
+                on_durable()
+            else:
+                self._marks.append((self._lines_in, on_durable))
         if len(self._buf) >= self.cfg.batch_lines:
             self._ready.set()
+
+    def flush_soon(self) -> None:
+        """Write what is buffered now, without waiting for the batch size or age."""
+        self._ready.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush until ``stop`` is set, then flush what is left (best effort, bounded)."""
@@ -106,5 +124,8 @@ class Sink:
             attempt = 0
             for _ in range(n):
                 self._buf.popleft()
+            self._lines_out += n
+            while self._marks and self._marks[0][0] <= self._lines_out:
+                self._marks.popleft()[1]()
             self._oldest = time.monotonic() if self._buf else None
             self._room.set()
