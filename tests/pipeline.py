@@ -9,11 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from agent.app import Agent
 from agent.config import AgentConfig
