@@ -649,16 +649,20 @@ class AvailabilityEngine:
             if lo > now:
                 continue
             top = min(hi, now)
-            before, changes = self._element_window(element, lo, top)
-            for p in _reconcile(self._stored_elements[element], before, changes, lo, top):
+            before, changes = self._element_window(element, lo, hi)
+            due = [c for c in changes if c.ts <= now]
+            for p in _reconcile(self._stored_elements[element], before, due, lo, top):
                 element_points.append(ElementPoint(element, p.ts, p.state))
             for key in self._specs[element].services:
                 old = service_ranges.get(key)
                 service_ranges[key] = (
                     (lo, top) if old is None else (min(old[0], lo), max(old[1], top))
                 )
-            if hi > now:
-                self._dirty[element] = (now, hi)
+            # what is left to write: the changes after now (e.g. a stale transition);
+            # until a new fact arrives nothing else can differ from storage
+            pending = changes[len(due) :]
+            if pending:
+                self._dirty[element] = (pending[0].ts, pending[-1].ts)
             else:
                 del self._dirty[element]
         service_points: list[ServicePoint] = []

@@ -493,6 +493,8 @@ def test_any_delivery_order_and_any_emit_schedule_give_the_same_result(
         if data.draw(st.booleans()):
             now += data.draw(st.integers(0, 60))
             store.write(eng.emit(now))
+            for key in (SVC_A, SVC_B):  # after every emit, storage = the facts so far, to now
+                assert store.service_timeline(key) == clip(eng.service_timeline(key), now)
     final = max(now, 400.0)
     store.write(eng.emit(final))
     assert timelines(order, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE) == reference
