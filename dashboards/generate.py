@@ -236,7 +236,7 @@ def province_overview() -> db.Dashboard:
             mode=common.TableCellBackgroundDisplayMode.BASIC))
         .height(12).span(24))
     d = d.with_panel(
-        table.Panel().title("Active outages").datasource(DATASOURCE)
+        table.Panel().title("Open outages").datasource(DATASOURCE)
         .with_target(Query(ACTIVE_OUTAGES.format(where=AREA)).table())
         .with_transformation(_renamed({"Time": "opened"}))
         .override_by_name("open", [dm.DynamicConfigValue(id_val="mappings", value=OUTAGE_OPEN)])
@@ -306,7 +306,7 @@ def commune_drilldown() -> db.Dashboard:
         table.Panel().title("Interfaces").datasource(DATASOURCE)
         .description("Latest poll of every interface: oper status, speed, rates.")
         .with_target(Query('SELECT last("oper") AS "oper", "speed_bps", "in_bps", "out_bps", '
-                           '"in_util_pct", "out_util_pct", "rate_note" FROM "interface" '
+                           '"in_util_pct", "out_util_pct" FROM "interface" '
                            f'WHERE {AREA_SITE} AND $timeFilter '
                            'GROUP BY "site", "device", "ifindex", "ifname"').table())
         .with_transformation(_renamed({"Time": "last poll"}))
