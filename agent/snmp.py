@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]  # pyasn1 ships no stubs
+from pyasn1.error import PyAsn1Error
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -29,20 +30,24 @@ from paho.mqtt.properties import Properties
 
 from collector import lineproto
 from collector.acks import AckQueue, Ticket
+from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
 from collector.deadletter import DeadLetter
 from collector.ingest import Accepted, Limits, Rejected, admit
 from collector.sequence import Seen, SequenceTracker
 from collector.sink import Sink
+from collector.states import FactMapper, emission_lines
 from collector.writer import LineWriter, make_writer
 from xanet import topics, wire
+from xanet.inventory import Inventory, load_inventory
 from xanet.mqtt import backoff_s, connect_kwargs
 
 log = logging.getLogger("xanet.collector")
 
 
 class Collector:
-    def __init__(self, cfg: CollectorConfig, *, writer: LineWriter | None = None) -> None:
+    def __init__(self, cfg: CollectorConfig, *, writer: LineWriter | None = None,
+                 inventory: Inventory | None = None) -> None:
         self.cfg = cfg
         self.writer = writer or make_writer(cfg.influx)
         self.sink = Sink(cfg.influx, self.writer)
@@ -61,6 +66,17 @@ class Collector:
         self.acked = 0
         self._client: aiomqtt.Client | None = None
         self._rng = random.Random()
+        if inventory is None and cfg.inventory is not None:
+            inventory = load_inventory(cfg.inventory.path)
+        self.inventory = inventory
+        self.engine: AvailabilityEngine | None = None
+        self.mapper: FactMapper | None = None
+        self.facts: Counter[str] = Counter()
+        if inventory is not None:
+            a = cfg.availability
+            self.engine = AvailabilityEngine(Topology.from_inventory(inventory),
+                                             stale_after_s=a.stale_after_s, bucket_s=a.bucket_s)
+            self.mapper = FactMapper(inventory)
 
     # -- message handling (no network here: tests drive it directly) --------
 
@@ -104,12 +120,38 @@ class Collector:
                 log.info("agent %s (site %s): %s%s", msg.agent, msg.site, msg.state,
                          f" ({msg.reason})" if msg.reason else "")
             self.agents_online[msg.agent] = online
+            if self.mapper is not None:
+                self._add_facts(self.mapper.status_facts(msg, now))
             await self.sink.put([lineproto.status_line(ok.where, msg, now)], on_durable)
             return
         if self.sequences.observe(msg.agent, msg.seq) is Seen.DUPLICATE:
             log.debug("agent %s: seq %d already stored (replay)", msg.agent, msg.seq)
         self.polls += len(msg.polls)
+        if self.mapper is not None:
+            self._add_facts(self.mapper.telemetry_facts(msg))
         await self.sink.put(lineproto.telemetry_lines(ok.where, msg), on_durable)
+
+    def _add_facts(self, facts: list[Fact]) -> None:
+        assert self.engine is not None
+        for fact in facts:
+            self.facts[self.engine.add(fact)] += 1
+
+    async def _availability_loop(self) -> None:
+        """Write state changes and roll-ups as they become final; forget old facts."""
+        while True:
+            await asyncio.sleep(self.cfg.availability.emit_interval_s)
+            await self.emit_availability()
+
+    async def emit_availability(self, now: float | None = None) -> int:
+        """Write what the availability engine has to say up to ``now``; return the line count."""
+        if self.engine is None or self.inventory is None:
+            return 0
+        now = time.time() if now is None else now
+        lines = emission_lines(self.engine.emit(now), self.inventory)
+        if lines:
+            await self.sink.put(lines)
+        self.engine.compact(now - self.cfg.availability.horizon_s)
+        return len(lines)
 
     # -- stats -------------------------------------------------------------
 
@@ -128,6 +170,10 @@ class Collector:
             "acked": self.acked,
             "unacked": self.acks.unacked,
         }
+        out.update({f"facts_{k}": v for k, v in self.facts.items()})
+        if self.mapper is not None:
+            out["polls_unmapped"] = self.mapper.counts.unmapped_polls
+            out["interfaces_missing"] = self.mapper.counts.interface_missing
         out.update({f"rejected_{k}": v for k, v in self.rejected.items()})
         return out
 
@@ -155,8 +201,11 @@ class Collector:
             async with asyncio.TaskGroup() as tg:
                 sink = tg.create_task(self.sink.run(sink_stop), name="sink")
                 stats = tg.create_task(self._stats_loop(), name="stats")
+                states = tg.create_task(self._availability_loop(), name="availability")
                 await self._mqtt_loop(stop)
                 stats.cancel()
+                states.cancel()
+                await self.emit_availability()
                 sink_stop.set()
                 await sink
         finally:

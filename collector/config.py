@@ -109,9 +109,40 @@ class InventoryRef(Strict):
     path: Path = Field(description="inventory TOML file (docs/inventory.md)")
 
 
+class AvailabilityConfig(Strict):
+    stale_after_s: float = Field(
+        default=180.0,
+        gt=0,
+        description="an element with no poll for this long is unknown (3 x the poll interval)",
+    )
+    bucket_s: float = Field(
+        default=300.0, ge=10, description="roll-up bucket (measurement availability)"
+    )
+    emit_interval_s: float = Field(
+        default=5.0, gt=0, le=300, description="how often state changes and roll-ups are written"
+    )
+    horizon_s: float = Field(
+        default=6 * 3600.0,
+        ge=60,
+        description="late data older than this (a replayed spool) is stored but no longer "
+        "changes availability; memory grows with it (docs/availability.md)",
+    )
+
+
+class ReportConfig(Strict):
+    lang: Literal["vi", "en"] = Field(default="vi", description="default language of reports")
+    target_pct: float = Field(
+        default=99.0, ge=0, le=100, description="availability target of the KPIs"
+    )
+
+
 class CollectorConfig(Strict):
     collector: CollectorSection = CollectorSection()
     mqtt: MqttConfig = MqttConfig()
     influx: InfluxConfig = InfluxConfig()
     ingest: IngestConfig = IngestConfig()
-    inventory: InventoryRef | None = None
+    inventory: InventoryRef | None = Field(
+        default=None, description="needed for availability (element → commune and service)"
+    )
+    availability: AvailabilityConfig = AvailabilityConfig()
+    report: ReportConfig = ReportConfig()

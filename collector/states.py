@@ -1,0 +1,156 @@
+"""From telemetry to availability facts, and from engine output to line protocol. Pure.
+
+What a poll says about an inventory element (``site/device`` or
+``site/device/ifname``):
+
+=========================================  ==============  ==========================
+poll                                       device element  interface element
+=========================================  ==============  ==========================
+device unreachable                         down            down
+reachable, ifOperStatus up (1)             up              up
+reachable, down/dormant/notPresent/        up              down
+lowerLayerDown (2, 5, 6, 7)
+reachable, testing/unknown (3, 4), absent  up              no fact (unknown)
+reachable, interface not reported          up              no fact, ``interface_missing``
+=========================================  ==============  ==========================
+
+An element the device does not report is never called down: a wrong ifName in
+the inventory shows up as lost coverage and a counter, not as an outage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from collector.availability import (
+    AgentOffline,
+    Emission,
+    Fact,
+    Observation,
+    Observed,
+    State,
+)
+from collector.lineproto import line
+from xanet import wire
+from xanet.inventory import Inventory, element_key
+
+OPER_UP = 1
+OPER_DOWN = {2, 5, 6, 7}  # down, dormant, notPresent, lowerLayerDown
+STATE_CODE: dict[State, int] = {"up": 1, "down": 0, "unknown": -1}
+
+
+@dataclass
+class MappingCounts:
+    """Counters of what could not be mapped (for logs and collector_stats)."""
+
+    unmapped_polls: int = 0
+    interface_missing: int = 0
+    missing_elements: set[str] = field(default_factory=set)
+
+
+class FactMapper:
+    """Turns accepted messages into engine facts, using the inventory."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self.counts = MappingCounts()
+
+    def telemetry_facts(self, msg: wire.Telemetry) -> list[Fact]:
+        facts: list[Fact] = []
+        for poll in msg.polls:
+            elements = self.inventory.elements_of_device(msg.site, poll.device)
+            if not elements:
+                self.counts.unmapped_polls += 1
+                continue
+            ts = poll.ts.timestamp()
+            by_name = {i.name: i for i in poll.interfaces}
+            for el in elements:
+                key = element_key(msg.site, poll.device, el.interface)
+                state = self._state(poll, el.interface, by_name, key)
+                if state is not None:
+                    facts.append(Observation(key, ts, state))
+        return facts
+
+    def _state(
+        self,
+        poll: wire.DevicePoll,
+        interface: str | None,
+        by_name: dict[str, wire.InterfacePoll],
+        key: str,
+    ) -> Observed | None:
+        if not poll.reachable:
+            return "down"
+        if interface is None:
+            return "up"
+        iface = by_name.get(interface)
+        if iface is None:
+            self.counts.interface_missing += 1
+            self.counts.missing_elements.add(key)
+            return None
+        if iface.oper == OPER_UP:
+            return "up"
+        if iface.oper in OPER_DOWN:
+            return "down"
+        return None
+
+    @staticmethod
+    def status_facts(msg: wire.Status, received: datetime) -> list[Fact]:
+        if msg.state != "offline":
+            return []
+        return [AgentOffline(msg.agent, (msg.ts or received).timestamp())]
+
+
+def _ms(ts: float) -> int:
+    return round(ts * 1000)
+
+
+def emission_lines(emission: Emission, inventory: Inventory) -> list[str]:
+    """Line protocol for an engine emission (schema in docs/data.md)."""
+    province = inventory.province.code
+    out: list[str] = []
+    for p in emission.elements:
+        site, device, *rest = p.element.split("/", 2)
+        commune = inventory.site(site).commune if inventory.has_site(site) else ""
+        ln = line(
+            "element_state",
+            {
+                "province": province,
+                "commune": commune,
+                "site": site,
+                "device": device,
+                "interface": rest[0] if rest else "",
+                "element": p.element,
+            },
+            {"state": p.state, "code": STATE_CODE[p.state]},
+            _ms(p.ts),
+        )
+        if ln:
+            out.append(ln)
+    for s in emission.services:
+        ln = line(
+            "service_state",
+            {"province": province, "commune": s.key.commune, "service": s.key.service},
+            {"state": s.state, "code": STATE_CODE[s.state]},
+            _ms(s.ts),
+        )
+        if ln:
+            out.append(ln)
+    for r in emission.rollups:
+        known = r.up_s + r.down_s
+        ln = line(
+            "availability",
+            {"province": province, "commune": r.key.commune, "service": r.key.service},
+            {
+                "up_s": float(r.up_s),
+                "down_s": float(r.down_s),
+                "unknown_s": float(r.unknown_s),
+                "bucket_s": float(r.bucket_s),
+                "availability_pct": r.up_s * 100.0 / known if known > 0 else None,
+                "coverage_pct": known * 100.0 / r.bucket_s if r.bucket_s > 0 else None,
+            },
+            _ms(r.bucket_start),
+        )
+        if ln:
+            out.append(ln)
+    return out
