@@ -12,7 +12,7 @@ record. Reasons:
 ``ts_future``, ``ts_past``
                    a poll's timestamp too far ahead of / behind the collector's
                    clock (polls dropped one by one; the message is rejected when
-                   none is left)
+                   none is left), or a status message's timestamp
 """
 
 from __future__ import annotations
@@ -57,10 +57,15 @@ def admit(topic: str, payload: bytes, now: datetime, limits: Limits) -> Accepted
     if message.site != where.site:
         return Rejected("topic_mismatch",
                         f"payload site {message.site!r} on the topic of site {where.site!r}")
-    if isinstance(message, wire.Status):
-        return Accepted(where, message)
     earliest = now - timedelta(seconds=limits.max_past_s)
     latest = now + timedelta(seconds=limits.max_future_s)
+    if isinstance(message, wire.Status):
+        # A status stamped far off would be stored at that time (or refused by InfluxDB).
+        if message.ts is not None and message.ts > latest:
+            return Rejected("ts_future", f"status ts {message.ts.isoformat()} is ahead of now")
+        if message.ts is not None and message.ts < earliest:
+            return Rejected("ts_past", f"status ts {message.ts.isoformat()} is too old")
+        return Accepted(where, message)
     kept: list[wire.DevicePoll] = []
     dropped: dict[str, int] = {}
     for poll in message.polls:

@@ -40,8 +40,9 @@ def parse_time(text: str, now: datetime) -> datetime:
     try:
         ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValueError(f"{text!r} is not a time: use now, -24h, 2026-11-01 or "
-                         "2026-11-01T08:00:00+07:00") from exc
+        raise ValueError(
+            f"{text!r} is not a time: use now, -24h, 2026-11-01 or 2026-11-01T08:00:00+07:00"
+        ) from exc
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
@@ -56,14 +57,21 @@ class Filters:
     service: str | None = None
 
     def where(self) -> str:
-        parts = [f'"{k}" = {_quote(v)}' for k, v in
-                 (("province", self.province), ("commune", self.commune),
-                  ("service", self.service)) if v]
+        parts = [
+            f'"{k}" = {_quote(v)}'
+            for k, v in (
+                ("province", self.province),
+                ("commune", self.commune),
+                ("service", self.service),
+            )
+            if v
+        ]
         return "".join(f" AND {p}" for p in parts)
 
     def keep(self, key: ServiceKey) -> bool:
-        return ((self.commune is None or key.commune == self.commune)
-                and (self.service is None or key.service == self.service))
+        return (self.commune is None or key.commune == self.commune) and (
+            self.service is None or key.service == self.service
+        )
 
 
 class InfluxQL:
@@ -82,8 +90,7 @@ class InfluxQL:
             if i.username and i.password:
                 auth = (i.username, i.password.reveal())
         self.url = i.url
-        self._client = httpx.Client(base_url=i.url, headers=headers, auth=auth,
-                                    timeout=i.timeout_s)
+        self._client = httpx.Client(base_url=i.url, headers=headers, auth=auth, timeout=i.timeout_s)
 
     def rows(self, q: str) -> list[dict[str, Any]]:
         try:
@@ -107,17 +114,23 @@ class InfluxQL:
         self._client.close()
 
 
-def service_points(db: InfluxQL, start: datetime, end: datetime,
-                   filters: Filters) -> list[tuple[str, str, float, Any]]:
+def service_points(
+    db: InfluxQL, start: datetime, end: datetime, filters: Filters
+) -> list[tuple[str, str, float, Any]]:
     """Every service_state point in the window, plus the last one before it per key."""
     t0, t1 = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     where = filters.where()
-    before = db.rows(f'SELECT last("state") AS "state" FROM "service_state" '
-                     f"WHERE time < {t0}ms{where} GROUP BY \"commune\", \"service\"")
-    inside = db.rows(f'SELECT "state" FROM "service_state" WHERE time >= {t0}ms '
-                     f'AND time < {t1}ms{where} GROUP BY "commune", "service"')
-    return [(r["commune"], r["service"], r["time"] / 1000.0, r["state"])
-            for r in (*before, *inside)]
+    before = db.rows(
+        f'SELECT last("state") AS "state" FROM "service_state" '
+        f'WHERE time < {t0}ms{where} GROUP BY "commune", "service"'
+    )
+    inside = db.rows(
+        f'SELECT "state" FROM "service_state" WHERE time >= {t0}ms '
+        f'AND time < {t1}ms{where} GROUP BY "commune", "service"'
+    )
+    return [
+        (r["commune"], r["service"], r["time"] / 1000.0, r["state"]) for r in (*before, *inside)
+    ]
 
 
 def last_write(db: InfluxQL) -> float | None:
@@ -146,9 +159,12 @@ def availability_report(
     expected: Iterable[ServiceKey] = ()
     if inventory is not None:
         names = {c.code: c.name for c in inventory.communes}
-        expected = [ServiceKey(c.code, str(s.value)) for c in inventory.communes
-                    for s in inventory.services_of(c.code)
-                    if filters.keep(ServiceKey(c.code, str(s.value)))]
+        expected = [
+            ServiceKey(c.code, str(s.value))
+            for c in inventory.communes
+            for s in inventory.services_of(c.code)
+            if filters.keep(ServiceKey(c.code, str(s.value)))
+        ]
     until = min(known_until, end.timestamp()) if known_until is not None else start.timestamp()
     return build_report(
         timelines,

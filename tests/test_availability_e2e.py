@@ -4,6 +4,7 @@ injected within one poll interval."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -133,26 +134,26 @@ async def test_outage_and_agent_silence_measured(
                     r["state"] == "up" for r in service_rows(c, s)), 40, f"{commune} {service} up")
             await wait_for(lambda: lam_binh.health.polls_ok >= 2, 20, "polls")
             window_start = time.time()
-            await _sleep(3)
+            await asyncio.sleep(3)
 
             # The router stops answering: its simulator is stopped.
             cut = time.time()
             lb_rtr.stop()
-            await _sleep(6)
+            await asyncio.sleep(6)
             lb_rtr.start()
             back = time.time()
-            await _sleep(3)
+            await asyncio.sleep(3)
 
             # Thượng Lâm's agent is SIGKILLed (Last Will), then restarted.
             killed = time.time()
             thuong_lam.kill()
-            await _sleep(5)
+            await asyncio.sleep(5)
             thuong_lam.start()
             await wait_for(online, 30, "agent back online")
             restarted = time.time()
-            await _sleep(4)
+            await asyncio.sleep(4)
             window_end = time.time()
-            await _sleep(1.5)  # let the last emission and stats be written
+            await asyncio.sleep(1.5)  # let the last emission and stats be written
         finally:
             thuong_lam.kill()
 
@@ -191,22 +192,18 @@ async def test_outage_and_agent_silence_measured(
 
     # The same report through the command line, as an operator runs it.
     (tmp_path / "collector.toml").write_text(to_toml(coll_cfg))
-    out = subprocess.run(
+    out = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "xanet.cli", "report", "availability", "--config",
          str(tmp_path / "collector.toml"), "--from", start.isoformat(), "--to",
          end.isoformat(), "--format", "json", "--lang", "en"],
         capture_output=True, text=True, check=True)
     doc = json.loads(out.stdout)
     assert json.dumps(doc, ensure_ascii=False).count("02266") >= 2
-    table = subprocess.run(
+    table = (await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "xanet.cli", "report", "availability", "--config",
          str(tmp_path / "collector.toml"), "--from", start.isoformat(), "--to",
          end.isoformat(), "--commune", "02266"],
-        capture_output=True, text=True, check=True).stdout
+        capture_output=True, text=True, check=True)).stdout
     assert "Lâm Bình" in table and "Thượng Lâm" not in table
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)

@@ -51,7 +51,9 @@ UtcDatetime = Annotated[datetime, AfterValidator(_require_utc)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # allow_inf_nan=False: JSON from Python may carry NaN/Infinity (and 1e999 parses as inf);
+    # InfluxDB cannot store them, so such a field makes the message invalid here.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class InterfacePoll(_Strict):
@@ -150,8 +152,10 @@ def decode(payload: bytes, kind: Literal["telemetry", "status"]) -> Message:
     """
     try:
         raw = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int over 4300 digits
         raise DecodeError("not_json", str(exc)) from exc
+    except RecursionError as exc:  # [[[[... nested deeper than the interpreter's stack
+        raise DecodeError("not_json", "nested too deeply") from exc
     if not isinstance(raw, dict):
         raise DecodeError("not_object", f"top level is {type(raw).__name__}, not an object")
     version = raw.get("v")
