@@ -134,7 +134,10 @@ def main() -> int:
         coll = collector_config(mqtt_port=mqtt.port, influx_url=influx.url, database=DB,
                                 dead_letter_dir=RUN / "dead-letter", collector_id="demo",
                                 inventory={"path": str(ROOT / "config/inventory.example.toml")})
-        coll["collector"]["stats_interval_s"] = 10
+        coll["collector"]["stats_interval_s"] = 5
+        # Polls every 5 s: an element is unknown after 15 s without data; 1-minute roll-ups.
+        coll["availability"] = {"stale_after_s": 3 * INTERVAL_S, "bucket_s": 60.0,
+                                "emit_interval_s": 2.0}
         (RUN / "collector.toml").write_text(to_toml(coll))
         check = [sys.executable, "-m", "xanet.cli", "check-config", str(RUN / "collector.toml")]
         for name, cfg in agents.items():
@@ -153,7 +156,9 @@ def main() -> int:
 
         cut_at, back_at = seconds * 0.35, seconds * 0.6
         t0 = time.monotonic()
-        time.sleep(cut_at)
+        time.sleep(min(10.0, cut_at / 2))
+        window_start = datetime.now(UTC)  # agents have polled at least once by now
+        time.sleep(max(0.0, cut_at - (time.monotonic() - t0)))
         say("OUTAGE: hub-lam-binh's router stops answering (its simulator is stopped)")
         lam_binh_sim.stop()
         outage_start = datetime.now(UTC)
@@ -162,12 +167,14 @@ def main() -> int:
         outage_end = datetime.now(UTC)
         say(f"hub-lam-binh's router answers again after {(outage_end - outage_start).seconds}s")
         time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
+        window_end = datetime.now(UTC)
         say("stopping agents, then the collector (SIGTERM: they flush and say goodbye)")
         for p in procs[1:]:
             p.stop()
         time.sleep(1.5)
         collector.stop()
         show(influx)
+        report(window_start, window_end, outage_start, outage_end, env)
         return 0
     finally:
         for p in reversed(procs):
@@ -216,6 +223,22 @@ def show(influx: services.InfluxDB1) -> None:
     print("Agents (last status; 0 = offline after the clean stop):")
     for r in status:
         print(f"  {r['agent']:24} online={r['online']} spool_depth={r['spool']}")
+
+
+def report(start: datetime, end: datetime, cut: datetime, back: datetime,
+           env: dict[str, str]) -> None:
+    print()
+    print(f"Injected: hub-lam-binh's router (commune 02266, fibre) did not answer from "
+          f"{cut:%H:%M:%S} to {back:%H:%M:%S} ({(back - cut).total_seconds():.0f} s of a "
+          f"{(end - start).total_seconds():.0f} s window).")
+    for lang in ("vi", "en"):
+        cmd = [sys.executable, "-m", "xanet.cli", "report", "availability", "--config",
+               str(RUN / "collector.toml"), "--from", start.isoformat(timespec="seconds"),
+               "--to", end.isoformat(timespec="seconds"), "--lang", lang]
+        print()
+        print("$ xanet report availability --config .run/demo/collector.toml "
+              f"--from {start:%Y-%m-%dT%H:%M:%SZ} --to {end:%Y-%m-%dT%H:%M:%SZ} --lang {lang}")
+        subprocess.run(cmd, check=True, env={**os.environ, **env})
 
 
 def fmt(v: Any, spec: str) -> str:
