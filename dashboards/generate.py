@@ -19,7 +19,8 @@ Four dashboards, all InfluxQL against the provisioned data source
 
 Measurements and fields are those of collector/lineproto.py (``device``,
 ``interface``, ``agent_status``), collector/app.py (``collector_stats``) and
-the availability store (``service_state``, ``availability``, ``outage``).
+collector/states.py (``service_state``, ``availability``) and the planned
+``outage`` measurement.
 Column aliases keep the stored field names, so a field's unit suffix
 (``_bps``, ``_pct``, ``_s``, ``_ms``) also names the column's Grafana unit;
 tests/test_dashboards.py checks both against a real InfluxDB.
@@ -338,7 +339,7 @@ def outage_timeline() -> db.Dashboard:
         statetimeline.Panel().title("Service state per commune").datasource(DATASOURCE)
         .description("State changes as stored (up / down / unknown). A state that began "
                      "before the time range shows from its first change inside it.")
-        .with_target(Query('SELECT "state_code" FROM "service_state" '
+        .with_target(Query('SELECT "code" FROM "service_state" '
                            f'WHERE {AREA} AND $timeFilter GROUP BY "commune", "service"')
                      .alias("$tag_commune $tag_service"))
         .mappings(SERVICE_STATE).show_value(common.VisibilityMode.NEVER)

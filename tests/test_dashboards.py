@@ -13,9 +13,10 @@ Data:
   spools while the broker is not there yet (so the spool panels have a
   backlog and drops to show), then publishes to Mosquitto; the collector
   writes InfluxDB.
-- ``availability``, ``service_state``, ``outage``: the availability store's
-  PLANNED schema (see PLANNED_SCHEMA), written directly by this test as
-  representative points, because the collector does not write them yet.
+- ``availability``, ``service_state`` (the schema collector/states.py writes)
+  and ``outage`` (still PLANNED): see PLANNED_SCHEMA; representative points
+  written directly by this test, not by the pipeline (the pipeline here has
+  no inventory, and no outage writer exists yet).
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ from typing import Any
 import pytest
 
 from collector import lineproto
+from collector.availability import Emission, Rollup, ServiceKey, ServicePoint, State
+from collector.states import emission_lines
 from dashboards import generate
 from dashboards.influxql import DATASOURCE_UID, InfluxQuery
 from tests import services
 from tests.pipeline import (
+    ROOT,
     agent_config,
     collector_config,
     running,
@@ -43,19 +47,23 @@ from tests.pipeline import (
     start_collector,
     wait_for,
 )
+from xanet.inventory import load_inventory
 
-PROVINCE, COMMUNE, SITE = "ha-giang", "00688", "lungcu-hub"
-OTHER_COMMUNE = "00691"  # only in the planned-schema points
+# The example inventory's province, communes and hub site (config/inventory.example.toml).
+PROVINCE, COMMUNE, SITE = "08", "02269", "hub-thuong-lam"
+OTHER_COMMUNE = "02266"  # only in the availability points
 AGENT = "agent-dash"
 ALL = ".*"  # the dashboards' All value
 
-#: The availability store's planned measurements (tags, fields with InfluxDB types).
+#: The availability measurements (tags, fields with InfluxDB types): service_state
+#: and availability as collector/states.py writes them; outage as planned.
 PLANNED_SCHEMA: dict[str, tuple[set[str], dict[str, str]]] = {
     "service_state": ({"province", "commune", "service"},
-                      {"state": "string", "state_code": "integer"}),
+                      {"state": "string", "code": "integer"}),
     "availability": ({"province", "commune", "service"},
                      {"up_s": "float", "down_s": "float", "unknown_s": "float",
-                      "availability_pct": "float", "coverage_pct": "float"}),
+                      "bucket_s": "float", "availability_pct": "float",
+                      "coverage_pct": "float"}),
     "outage": ({"province", "commune", "site", "service", "kind"},
                {"open": "integer", "children": "string", "summary": "string"}),
 }
@@ -181,33 +189,37 @@ def test_interpolation_matches_grafana() -> None:
 
 
 # --------------------------------------------------------------------------
-# data: the real pipeline, plus planned-schema points
+# data: the real pipeline, plus availability and planned outage points
 
 
-def planned_schema_lines(now_ms: int) -> list[str]:
-    """REPRESENTATIVE POINTS IN THE AVAILABILITY STORE'S PLANNED SCHEMA, written by
-    this test (not by the collector): 5-minute roll-ups for the last hour, state
-    changes, and outages (one closed, two still open)."""
-    line = lineproto.line
-    out: list[str | None] = []
+def availability_lines(now_ms: int) -> list[str]:
+    """REPRESENTATIVE availability points, encoded by the collector's own encoder
+    (collector/states.py ``emission_lines``) for the example inventory: 5-minute
+    roll-ups for the last hour and fibre state changes, in two communes."""
+    inventory = load_inventory(ROOT / "config" / "inventory.example.toml")
     services_ = ["fibre", "broadband", "mobile_2g", "mobile_4g"]
+    rollups: list[Rollup] = []
+    changes: list[ServicePoint] = []
     for commune in (COMMUNE, OTHER_COMMUNE):
         for k in range(12):
-            ts = now_ms - (12 - k) * 300_000
+            start_s = (now_ms - (12 - k) * 300_000) / 1000
             for svc in services_:
                 # OTHER_COMMUNE's fibre is down 60 s in every bucket: 80 % < target.
                 down = 60.0 if (commune == OTHER_COMMUNE and svc == "fibre") else 0.0
                 unknown = 30.0 if svc == "mobile_4g" else 0.0
-                up = 300.0 - down - unknown
-                out.append(line("availability",
-                                {"province": PROVINCE, "commune": commune, "service": svc},
-                                {"up_s": up, "down_s": down, "unknown_s": unknown,
-                                 "availability_pct": 100 * up / (up + down),
-                                 "coverage_pct": 100 * (up + down) / 300.0}, ts))
-        for i, (state, code) in enumerate([("up", 1), ("down", 0), ("up", 1), ("unknown", -1)]):
-            out.append(line("service_state",
-                            {"province": PROVINCE, "commune": commune, "service": "fibre"},
-                            {"state": state, "state_code": code}, now_ms - (40 - 10 * i) * 60_000))
+                rollups.append(Rollup(ServiceKey(commune, svc), start_s, 300.0,
+                                      300.0 - down - unknown, down, unknown))
+        states: tuple[State, ...] = ("up", "down", "up", "unknown")
+        for i, state in enumerate(states):
+            changes.append(ServicePoint(ServiceKey(commune, "fibre"),
+                                        (now_ms - (40 - 10 * i) * 60_000) / 1000, state))
+    return emission_lines(Emission(elements=[], services=changes, rollups=rollups), inventory)
+
+
+def planned_outage_lines(now_ms: int) -> list[str]:
+    """REPRESENTATIVE POINTS IN THE PLANNED ``outage`` SCHEMA, written by this test
+    (no writer exists yet): one outage opened and closed, two still open."""
+    out: list[str | None] = []
     outages = [
         (SITE, "fibre", "root", 1, "uplink down, 2 sites behind it", "bts-1,bts-2", 50),
         (SITE, "fibre", "root", 0, "uplink restored", "bts-1,bts-2", 45),
@@ -215,10 +227,12 @@ def planned_schema_lines(now_ms: int) -> list[str]:
         ("bts-9", "mobile_4g", "agent_silent", 1, "agent agt-9 silent", "", 10),
     ]
     for site, svc, kind, open_, summary, children, minutes_ago in outages:
-        out.append(line("outage", {"province": PROVINCE, "commune": COMMUNE, "site": site,
-                                   "service": svc, "kind": kind},
-                        {"open": open_, "summary": summary, "children": children},
-                        now_ms - minutes_ago * 60_000))
+        out.append(lineproto.line(
+            "outage",
+            {"province": PROVINCE, "commune": COMMUNE, "site": site, "service": svc,
+             "kind": kind},
+            {"open": open_, "summary": summary, "children": children},
+            now_ms - minutes_ago * 60_000))
     return [ln for ln in out if ln]
 
 
@@ -285,7 +299,8 @@ def filled(influxdb: services.InfluxDB1, snmpsim: services.SnmpSim, snmpd: servi
     finally:
         broker.stop()
     now_ms = int(time.time() * 1000)
-    influxdb.write(planned_schema_lines(now_ms), db=db, precision="ms")
+    influxdb.write(availability_lines(now_ms) + planned_outage_lines(now_ms), db=db,
+                   precision="ms")
     yield db, now_ms
 
 
@@ -375,7 +390,8 @@ def test_fields_and_units_are_the_stored_ones(influxdb: services.InfluxDB1,
     db, now_ms = filled
     schema: dict[str, tuple[set[str], dict[str, str]]] = {
         m: stored_keys(influxdb, db, m) for m in PIPELINE_MEASUREMENTS}
-    # The planned measurements: what the test wrote must be exactly the planned schema.
+    # What the collector's encoder (and the planned outage writer) store is exactly
+    # the schema the panels are checked against.
     for m, planned in PLANNED_SCHEMA.items():
         assert stored_keys(influxdb, db, m) == planned, m
         schema[m] = planned
