@@ -21,7 +21,7 @@ from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
 from agent.spool import Spool
-from agent.uplink import Uplink
+from agent.uplink import StatusKind, Uplink
 from xanet import topics, wire
 
 log = logging.getLogger("xanet.agent")
@@ -106,6 +106,7 @@ class Health:
     polls_ok: int = 0
     polls_failed: int = 0
     unreachable: set[str] = field(default_factory=set)
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Batcher:
@@ -171,13 +172,17 @@ class Agent:
         self.targets = {d.id: snmp_target(cfg, d) for d in cfg.devices}
         self.sem = asyncio.Semaphore(cfg.polling.max_concurrent)
 
-    def status(self, state: str, reason: str | None) -> wire.Status:
+    def status(self, kind: StatusKind) -> wire.Status:
         oldest = self.spool.oldest_created()
         a = self.cfg.agent
         return wire.Status(
-            agent=a.id, site=a.site, state=state,  # type: ignore[arg-type]  # "online"/"offline"
-            ts=datetime.now(UTC) if reason != "connection lost (last will)" else None,
-            reason=reason, version=__version__,
+            agent=a.id,
+            site=a.site,
+            state="online" if kind == "online" else "offline",
+            ts=None if kind == "will" else datetime.now(UTC),
+            reason={"online": None, "will": "connection lost (last will)",
+                    "stopped": "agent stopped"}[kind],
+            version=__version__,
             health=wire.AgentHealth(
                 spool_depth=self.spool.depth,
                 spool_oldest_age_s=max(0.0, time.time() - oldest) if oldest else None,
@@ -246,6 +251,8 @@ class Agent:
         if device in self.health.unreachable:
             self.health.unreachable.discard(device)
             log.info("device %s (site %s): reachable again", device, site)
-        for warning in getattr(raw, "warnings", ()):
-            log.warning("device %s (site %s): %s", device, site, warning)
+        if raw.warnings != self.health.warnings.get(device, ()):
+            for warning in raw.warnings:  # logged when they change, not at every poll
+                log.warning("device %s (site %s): %s", device, site, warning)
+            self.health.warnings[device] = raw.warnings
         return to_device_poll(device, ts, raw, tracker, mono)

@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import aiomqtt
 
@@ -26,6 +27,10 @@ from xanet import wire
 from xanet.mqtt import MqttConfig, backoff_s, connect_kwargs
 
 log = logging.getLogger("xanet.agent.uplink")
+
+#: Which status to build: the birth/refresh, the Last Will (registered at connect, so it
+#: carries no timestamp: the broker sends it later), or the goodbye of a clean stop.
+StatusKind = Literal["online", "will", "stopped"]
 
 PEEK_BATCH = 200
 
@@ -38,7 +43,7 @@ class Uplink:
         *,
         client_id: str,
         status_topic: str,
-        make_status: Callable[[str, str | None], wire.Status],
+        make_status: Callable[[StatusKind], wire.Status],
         replay_rate_per_s: float,
         status_interval_s: float,
         rng: random.Random | None = None,
@@ -83,7 +88,7 @@ class Uplink:
     async def _session(self, stop: asyncio.Event) -> None:
         will = aiomqtt.Will(
             self.status_topic,
-            wire.encode(self.make_status("offline", "connection lost (last will)")),
+            wire.encode(self.make_status("will")),
             qos=1,
             retain=True,
         )
@@ -96,7 +101,7 @@ class Uplink:
             timeout=self.cfg.publish_timeout_s,
         ) as client:
             await client.publish(self.status_topic,
-                                 wire.encode(self.make_status("online", None)),
+                                 wire.encode(self.make_status("online")),
                                  qos=1, retain=True, timeout=self.cfg.publish_timeout_s)
             self.connected.set()
             boundary = self.spool.next_seq
@@ -115,7 +120,7 @@ class Uplink:
                     for task in (live, replay, status, watch):
                         task.cancel()
                 await client.publish(self.status_topic,
-                                     wire.encode(self.make_status("offline", "agent stopped")),
+                                     wire.encode(self.make_status("stopped")),
                                      qos=1, retain=True, timeout=5)
             finally:
                 self.connected.clear()
@@ -180,5 +185,5 @@ class Uplink:
         while True:
             await asyncio.sleep(self.status_interval_s)
             await client.publish(self.status_topic,
-                                 wire.encode(self.make_status("online", None)),
+                                 wire.encode(self.make_status("online")),
                                  qos=1, retain=True, timeout=self.cfg.publish_timeout_s)
