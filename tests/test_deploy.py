@@ -143,7 +143,8 @@ def test_compose_services_and_images() -> None:
 
 
 #: Mounted files that another piece of work owns and that may not have landed yet.
-PENDING = {"./alertmanager/alertmanager.yml": "the alerting work (deploy/alertmanager/)"}
+PENDING = {"./alertmanager/alertmanager.yml": "the alerting work (deploy/alertmanager/)",
+           "./mosquitto/mosquitto.conf": "the broker security work (deploy/mosquitto/)"}
 
 
 def test_compose_mounts_exist_and_secrets_stay_out_of_git() -> None:
@@ -201,6 +202,9 @@ def test_compose_wires_mosquitto_with_tls_and_acl() -> None:
     svc = compose()["services"]["mosquitto"]
     mounts = dict(bind_mounts(svc))
     assert mounts["./mosquitto/mosquitto.conf"] == "/mosquitto/config/mosquitto.conf"
+    if not (DEPLOY / "mosquitto" / "mosquitto.conf").exists():
+        pytest.skip(f"deploy/mosquitto/mosquitto.conf not committed yet "
+                    f"({PENDING['./mosquitto/mosquitto.conf']})")
     conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
     files = dict(re.findall(r"^(acl_file|password_file|cafile|certfile|keyfile) (\S+)$", conf,
                             re.M))
