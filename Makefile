@@ -19,7 +19,7 @@ unit: install
 	$(PY) -m pytest -q -m "not integration" tests
 
 lint: install
-	$(VENV)/bin/ruff check xanet agent collector tests
+	$(VENV)/bin/ruff check xanet agent collector dashboards bench tests deploy/demo
 	$(VENV)/bin/mypy
 
 clean:
