@@ -106,16 +106,21 @@ def to_toml(data: dict[str, Any]) -> str:
 
 @contextlib.asynccontextmanager
 async def running(*programs: Agent | Collector) -> AsyncIterator[None]:
-    """Run agents/collectors in this loop; stop them (by their stop events) on exit."""
+    """Run agents/collectors in this loop; on exit stop them (by their stop events) one by
+    one in reverse order, so ``running(collector, agent)`` lets the agent say goodbye to a
+    collector that is still listening."""
     stops = [asyncio.Event() for _ in programs]
     tasks = [asyncio.create_task(p.run(s)) for p, s in zip(programs, stops, strict=True)]
     try:
         yield
     finally:
-        for s in stops:
-            s.set()
-        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
-        errors = [r for r in results if isinstance(r, BaseException)]
+        errors: list[BaseException] = []
+        for stop, task in reversed(list(zip(stops, tasks, strict=True))):
+            stop.set()
+            try:
+                await asyncio.wait_for(task, 30)
+            except Exception as exc:  # every program must be stopped before raising
+                errors.append(exc)
         if errors:
             raise errors[0]
 

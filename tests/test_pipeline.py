@@ -140,8 +140,10 @@ async def test_polls_reach_influxdb_with_recorded_values(
         r["ifname"] for r in v3}
 
     # The agent said it was online; the collector stored it.
-    status = influxdb.query('SELECT * FROM "agent_status"', db=db)
-    assert status and status[0]["online"] == 1 and status[0]["agent"] == "agent-1"
+    # (Other tests' agents left retained statuses on the shared broker: filter by agent.)
+    status = influxdb.query('SELECT * FROM "agent_status" WHERE "agent" = \'agent-1\'', db=db)
+    assert status and status[0]["online"] == 1 and status[0]["site"] == SITE
+    assert status[-1]["online"] == 0 and status[-1]["reason"] == "agent stopped"
     assert collector.stats()["rejected"] == 0
 
 
