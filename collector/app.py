@@ -34,6 +34,7 @@ from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
 from collector.deadletter import DeadLetter
 from collector.ingest import Accepted, Limits, Rejected, admit
+from collector.outages import Alerting
 from collector.sequence import Seen, SequenceTracker
 from collector.sink import Sink
 from collector.states import FactMapper, emission_lines
@@ -77,6 +78,9 @@ class Collector:
             self.engine = AvailabilityEngine(Topology.from_inventory(inventory),
                                              stale_after_s=a.stale_after_s, bucket_s=a.bucket_s)
             self.mapper = FactMapper(inventory)
+        self.alerting: Alerting | None = None  # outage alerts (collector/outages.py)
+        if inventory is not None and cfg.alerts.url is not None:
+            self.alerting = Alerting(cfg.alerts, inventory, now=time.time())
 
     # -- message handling (no network here: tests drive it directly) --------
 
@@ -122,6 +126,8 @@ class Collector:
             self.agents_online[msg.agent] = online
             if self.mapper is not None:
                 self._add_facts(self.mapper.status_facts(msg, now))
+            if self.alerting is not None:
+                self.alerting.agent_status(msg.agent, online, now.timestamp())
             await self.sink.put([lineproto.status_line(ok.where, msg, now)], on_durable)
             return
         if self.sequences.observe(msg.agent, msg.seq) is Seen.DUPLICATE:
@@ -129,6 +135,8 @@ class Collector:
         self.polls += len(msg.polls)
         if self.mapper is not None:
             self._add_facts(self.mapper.telemetry_facts(msg))
+        if self.alerting is not None:
+            self.alerting.agent_seen(msg.agent, now.timestamp())
         await self.sink.put(lineproto.telemetry_lines(ok.where, msg), on_durable)
 
     def _add_facts(self, facts: list[Fact]) -> None:
@@ -147,7 +155,10 @@ class Collector:
         if self.engine is None or self.inventory is None:
             return 0
         now = time.time() if now is None else now
-        lines = emission_lines(self.engine.emit(now), self.inventory)
+        emission = self.engine.emit(now)
+        lines = emission_lines(emission, self.inventory)
+        if self.alerting is not None:
+            lines += self.alerting.update(emission.elements, now)
         if lines:
             await self.sink.put(lines)
         self.engine.compact(now - self.cfg.availability.horizon_s)
@@ -171,6 +182,8 @@ class Collector:
             "unacked": self.acks.unacked,
         }
         out.update({f"facts_{k}": v for k, v in self.facts.items()})
+        if self.alerting is not None:
+            out.update(self.alerting.stats())
         if self.mapper is not None:
             out["polls_unmapped"] = self.mapper.counts.unmapped_polls
             out["interfaces_missing"] = self.mapper.counts.interface_missing
@@ -202,6 +215,8 @@ class Collector:
                 sink = tg.create_task(self.sink.run(sink_stop), name="sink")
                 stats = tg.create_task(self._stats_loop(), name="stats")
                 states = tg.create_task(self._availability_loop(), name="availability")
+                if self.alerting is not None:
+                    tg.create_task(self.alerting.run(sink_stop), name="alerts")
                 await self._mqtt_loop(stop)
                 stats.cancel()
                 states.cancel()
@@ -275,7 +290,17 @@ class Collector:
             if not isinstance(payload, bytes | bytearray):
                 payload = str(payload).encode()
             ticket = self.acks.receive(message.mid, message.qos)
-            await self.handle(str(message.topic), bytes(payload), ticket=ticket)
+            try:
+                await self.handle(str(message.topic), bytes(payload), ticket=ticket)
+            except (aiomqtt.MqttError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                # A bug must not stop the flow of good messages: keep the message where an
+                # operator finds it (dead-letter, reason internal_error) and go on.
+                log.exception("topic %s: internal error handling a message", message.topic)
+                self._reject(datetime.now(UTC), str(message.topic), "internal_error",
+                             repr(exc), bytes(payload))
+                self._settle(ticket)
             if self.acks.unacked >= window:
                 self.sink.flush_soon()
 

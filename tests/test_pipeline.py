@@ -274,3 +274,36 @@ async def test_agent_sigkill_last_will_recorded_offline(
     assert collector.agents_online["agent-will"] is False
     last = status_rows()[-1]
     assert "last will" in last["reason"]
+
+
+async def test_internal_error_dead_letters_the_message_and_the_flow_goes_on(
+    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
+) -> None:
+    dead = tmp_path / "dead"
+    collector = start_collector(collector_config(
+        mqtt_port=mosquitto.port, influx_url=influxdb.url, database=db, dead_letter_dir=dead,
+        collector_id=f"bug-{db}"))
+    real_store = collector._store
+
+    async def store_with_a_bug(ok: Any, now: Any, ticket: Any) -> None:
+        if isinstance(ok.message, wire.Telemetry) and ok.message.seq == 1:
+            raise RuntimeError("a bug in the collector")
+        await real_store(ok, now, ticket)
+
+    collector._store = store_with_a_bug  # type: ignore[method-assign]  # inject a fault
+    site = "bug-site"
+    topic = topics.build(PROVINCE, COMMUNE, site, "telemetry")
+    async with running(collector):
+        await wait_for(collector.subscribed.is_set, 20, "collector subscribed")
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            for seq in range(3):
+                await client.publish(topic, wire.encode(
+                    telemetry(seq=seq, site=site, agent="agent-bug")), qos=1)
+        await wait_for(lambda: influxdb.query('SELECT count("seq") FROM "device"', db=db),
+                       20, "good polls stored")
+        await wait_for(lambda: collector.acks.unacked == 0, 20, "every message acknowledged")
+    assert collector.stats()["rejected_internal_error"] == 1
+    seqs = {r["seq"] for r in influxdb.query('SELECT "seq" FROM "device"', db=db)}
+    assert seqs == {0, 2}
+    (record,) = [json.loads(ln) for f in dead.glob("*.jsonl") for ln in f.read_text().splitlines()]
+    assert record["reason"] == "internal_error" and '"seq":1' in record["payload"]
