@@ -136,6 +136,69 @@ class ReportConfig(Strict):
     )
 
 
+class AlertsConfig(Strict):
+    """Outage alerts to Alertmanager (docs/alerts.md); on when ``url`` is set."""
+
+    url: str | None = Field(
+        default=None, description="Alertmanager base URL, e.g. http://127.0.0.1:9093; "
+        "alerting is off when unset (needs the inventory)"
+    )
+    hold_down_s: float = Field(
+        default=120.0, ge=0, description="an outage opens after the condition held this long "
+        "(keep it above one poll interval + the SNMP timeout, so a parent's outage is known "
+        "before a child's hold-down ends)"
+    )
+    hold_down_polls: int | None = Field(
+        default=None, ge=1, description="hold-down in polls instead (x poll_interval_s)"
+    )
+    clear_down_s: float = Field(
+        default=180.0, ge=0, description="an outage closes after recovery held this long"
+    )
+    clear_down_polls: int | None = Field(
+        default=None, ge=1, description="clear-down in polls instead (x poll_interval_s)"
+    )
+    poll_interval_s: float = Field(
+        default=60.0, gt=0, description="the agents' polling interval (for *_polls)"
+    )
+    agent_silent_after_s: float = Field(
+        default=180.0, gt=0, description="an agent with no message for this long is silent "
+        "(its Last Will makes it silent at once)"
+    )
+    resend_interval_s: float = Field(
+        default=60.0, ge=1, description="firing alerts are re-posted this often"
+    )
+    expire_after_s: float = Field(
+        default=900.0, ge=10, description="endsAt of a firing alert = post time + this: "
+        "Alertmanager resolves it by itself if the collector stops posting; a restart "
+        "quicker than this re-announces without a new notification"
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="per request")
+    retry_min_s: float = Field(
+        default=1.0, gt=0, description="first retry delay while Alertmanager is unreachable"
+    )
+    retry_max_s: float = Field(default=60.0, gt=0, description="longest retry delay")
+    state_path: Path = Field(
+        default=Path("/var/lib/xanet/outages.json"),
+        description="open outages kept here across restarts",
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> AlertsConfig:
+        if self.expire_after_s <= self.resend_interval_s:
+            raise ValueError("expire_after_s must be longer than resend_interval_s")
+        if self.retry_max_s < self.retry_min_s:
+            raise ValueError("retry_max_s must be >= retry_min_s")
+        return self
+
+    def hold_down(self) -> float:
+        n = self.hold_down_polls
+        return self.hold_down_s if n is None else n * self.poll_interval_s
+
+    def clear_down(self) -> float:
+        n = self.clear_down_polls
+        return self.clear_down_s if n is None else n * self.poll_interval_s
+
+
 class CollectorConfig(Strict):
     collector: CollectorSection = CollectorSection()
     mqtt: MqttConfig = MqttConfig()
@@ -146,3 +209,4 @@ class CollectorConfig(Strict):
     )
     availability: AvailabilityConfig = AvailabilityConfig()
     report: ReportConfig = ReportConfig()
+    alerts: AlertsConfig = AlertsConfig()

@@ -1,0 +1,157 @@
+"""Open outages between runs, the ``outage`` measurement, and the alerting service.
+
+* :class:`OutageStore` keeps the open outages in a small JSON file (written atomically:
+  temporary file, fsync, rename) so a restarted collector re-announces them with the
+  same identity and start - Alertmanager deduplicates by labels, nobody is paged twice -
+  and still resolves them later.
+* :func:`outage_lines`: line protocol for alert events (schema in docs/alerts.md).
+* :class:`Alerting` wires the pure :class:`collector.alerts.AlertCore` to the store,
+  the :class:`collector.alertmanager.Notifier` and the collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from collector.alertmanager import AlertmanagerClient, AlertmanagerPort, Notifier
+from collector.alerts import AlertCore, AlertEvent, OutageRecord, Policy, alert_topology
+from collector.availability import ElementPoint
+from collector.config import AlertsConfig
+from collector.lineproto import line
+from xanet.inventory import Inventory
+
+log = logging.getLogger("xanet.collector.outages")
+
+
+class OutageStore:
+    """The open outages as a JSON file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[OutageRecord]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            log.error("outage state %s unreadable (%s): starting with no open outage",
+                      self.path, exc)
+            return []
+        records: list[OutageRecord] = []
+        for item in data.get("open", []) if isinstance(data, dict) else []:
+            try:
+                records.append(OutageRecord.from_json(item))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("outage state %s: skipping a bad record: %s", self.path, exc)
+        return records
+
+    def save(self, records: Iterable[OutageRecord]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        doc = {"v": 1, "open": [r.to_json() for r in records]}
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(doc, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+
+def outage_lines(events: Iterable[AlertEvent], province: str) -> list[str]:
+    """``outage`` points: ``open`` 1 at the start (rewritten when the children change),
+    0 at the end."""
+    out: list[str] = []
+    for ev in events:
+        a = ev.alert
+        tags = {"province": province, "commune": a.labels.get("commune", ""),
+                "site": a.labels.get("site", ""), "service": a.labels.get("service", ""),
+                "kind": a.kind, "device": a.labels.get("device", "")}
+        firing = ev.action == "firing"
+        ts = a.starts_at if firing or a.ends_at is None else a.ends_at
+        ln = line("outage", {k: v for k, v in tags.items() if v},
+                  {"open": 1 if firing else 0, "children": ",".join(a.children),
+                   "summary": a.annotations.get("summary_en", "")},
+                  round(ts * 1000))
+        if ln:
+            out.append(ln)
+    return out
+
+
+class Alerting:
+    """Outage decisions for the collector: facts in, alerts out, state kept on disk."""
+
+    def __init__(self, cfg: AlertsConfig, inventory: Inventory, *, now: float,
+                 port: AlertmanagerPort | None = None) -> None:
+        if cfg.url is None and port is None:
+            raise ValueError("alerting needs alerts.url")
+        self.cfg = cfg
+        self.province = inventory.province.code
+        self.store = OutageStore(cfg.state_path)
+        restored = self.store.load()
+        self.core = AlertCore(
+            alert_topology(inventory),
+            Policy(hold_down_s=cfg.hold_down(), clear_down_s=cfg.clear_down(),
+                   agent_silent_after_s=cfg.agent_silent_after_s),
+            now=now, restored=restored)
+        if restored:
+            log.info("%d open outage(s) recovered from %s", len(restored), self.store.path)
+        url = cfg.url or ""
+        self.notifier = Notifier(
+            port or AlertmanagerClient(url, timeout_s=cfg.timeout_s),
+            resend_interval_s=cfg.resend_interval_s, expire_after_s=cfg.expire_after_s,
+            retry_min_s=cfg.retry_min_s, retry_max_s=cfg.retry_max_s)
+        self.opened = 0
+        self.resolved = 0
+        self._announced: set[str] = set()
+
+    def agent_status(self, agent: str, online: bool, ts: float) -> None:
+        if online:
+            self.core.agent_seen(agent, ts)
+        else:
+            self.core.agent_offline(agent, ts)
+
+    def agent_seen(self, agent: str, ts: float) -> None:
+        self.core.agent_seen(agent, ts)
+
+    def update(self, points: Iterable[ElementPoint], now: float) -> list[str]:
+        """Take the engine's new points, decide, persist, notify; return outage lines."""
+        self.core.add_points(points)
+        before = set(self.core.open_outages())
+        events = self.core.evaluate(now)
+        if events or before != set(self.core.open_outages()):
+            self.store.save(self.core.records())  # before notifying: no page is lost
+        for ev in events:
+            a = ev.alert
+            if ev.action == "resolved":
+                self.resolved += 1
+                log.info("outage resolved: %s (site %s): %s", a.labels.get("alertname"),
+                         a.labels.get("site"), a.annotations.get("summary_en"))
+            elif a.unit not in self._announced:
+                self.opened += 1
+                self._announced.add(a.unit)
+                log.warning("outage: %s (site %s): %s", a.labels.get("alertname"),
+                            a.labels.get("site"), a.annotations.get("summary_en"))
+            if ev.action == "resolved":
+                self._announced.discard(a.unit)
+        self.notifier.submit(events)
+        return outage_lines(events, self.province)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self.notifier.run(stop)
+        finally:
+            await self.notifier.port.close()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "alerts_firing": len(self.notifier.firing),
+            "alerts_opened": self.opened,
+            "alerts_resolved": self.resolved,
+            "alertmanager_posts": self.notifier.posts,
+            "alertmanager_failures": self.notifier.failures,
+        }
