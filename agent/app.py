@@ -234,9 +234,11 @@ class Agent:
             self.batcher.add(commune, site, poll)
 
     async def _poll_once(self, device: str, site: str, tracker: RateTracker) -> wire.DevicePoll:
-        ts = datetime.now(UTC)
-        mono = time.monotonic()
         async with self.sem:
+            # Stamped inside the semaphore: waiting for a polling slot is not part of the
+            # interval the counters advanced over (it would bias the rate low).
+            ts = datetime.now(UTC)
+            mono = time.monotonic()
             try:
                 raw = await self.poller.poll(self.targets[device])
             except SnmpError as exc:
