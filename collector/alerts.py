@@ -618,7 +618,7 @@ def summaries(topology: AlertTopology, unit: Unit, started_at: float,
     labels = unit.labels
     if unit.kind == "site":
         vi = f"Mất kết nối {where_vi}: đường truyền lên bị mất từ {since_vi}"
-        en = f"{where_en.capitalize()} cut off: uplink down since {since_en}"
+        en = f"Site {where_en.removeprefix('site ')} cut off: uplink down since {since_en}"
         if children:
             vi += f"; {len(children)} trạm phía sau bị ảnh hưởng: " + ", ".join(
                 f"{s} ({_STATE_VI[c]})" for s, c in children)
