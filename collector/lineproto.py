@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 
 from xanet import wire
 from xanet.topics import SiteTopic
@@ -45,6 +46,25 @@ def _field(value: FieldValue) -> str:
     return f'"{escaped}"'
 
 
+# Keys, measurement names and most tag values repeat from line to line (field names are
+# constants, device and interface names recur every poll): escape each distinct string
+# once. str.translate per key and value was the encoder's largest cost (profile in
+# BENCHMARKS.md). Bounded caches: a flood of distinct names only evicts.
+@lru_cache(maxsize=1024)
+def _escape_measurement(name: str) -> str:
+    return name.translate(_MEAS_ESC)
+
+
+@lru_cache(maxsize=1024)
+def _escape_key(key: str) -> str:
+    return key.translate(_TAG_ESC)
+
+
+@lru_cache(maxsize=65536)
+def _escape_tag_value(value: str) -> str:
+    return value.translate(_TAG_ESC)
+
+
 def line(
     measurement: str,
     tags: Mapping[str, str],
@@ -52,20 +72,30 @@ def line(
     ts_ms: int,
 ) -> str | None:
     """One line; ``None`` when no field has a value (InfluxDB rejects such lines)."""
-    field_parts = [
-        f"{k.translate(_TAG_ESC)}={_field(v)}"
-        for k, v in fields.items()
-        if v is not None and not (isinstance(v, int) and not isinstance(v, bool)
-                                  and not -INT_MAX <= v <= INT_MAX)
-    ]
+    field_parts = []
+    for k, v in fields.items():
+        if v is None:
+            continue
+        kind = type(v)
+        if kind is int:  # the common cases first, by exact type; subclasses below
+            if not -INT_MAX <= v <= INT_MAX:  # type: ignore[operator]  # v is an int here
+                continue
+            text = f"{v}i"
+        elif kind is float:
+            text = repr(v)
+        elif isinstance(v, int) and not isinstance(v, bool) and not -INT_MAX <= v <= INT_MAX:
+            continue
+        else:
+            text = _field(v)
+        field_parts.append(f"{_escape_key(k)}={text}")
     if not field_parts:
         return None
     tag_parts = "".join(
-        f",{k.translate(_TAG_ESC)}={v.translate(_TAG_ESC)}"
+        f",{_escape_key(k)}={_escape_tag_value(v)}"
         for k, v in sorted(tags.items())
         if v != ""
     )
-    return f"{measurement.translate(_MEAS_ESC)}{tag_parts} {','.join(field_parts)} {ts_ms}"
+    return f"{_escape_measurement(measurement)}{tag_parts} {','.join(field_parts)} {ts_ms}"
 
 
 def to_ms(ts: datetime) -> int:

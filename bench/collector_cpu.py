@@ -1,0 +1,101 @@
+"""Collector CPU per message on its pure path: admission (xanet.wire.decode + checks) and the
+line-protocol encoder (collector.lineproto), per single-device and batched message.
+
+No services: this is the part of the collector's CPU that xanet's own code decides (the
+rest is paho/aiomqtt and httpx). ``--baseline REV`` adds rows with wire.py and lineproto.py
+as they were at git revision REV, measured in the same invocation (before/after).
+
+    python bench/collector_cpu.py
+    python bench/collector_cpu.py --baseline 048c927 --messages 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+from common import ROOT, finish, header, print_table
+from ingest import TOPIC, make_messages
+
+from collector import lineproto
+from collector.ingest import Accepted, Limits, admit
+from xanet import topics, wire
+
+
+def module_at(rev: str, path: str, name: str) -> ModuleType:
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
+                            capture_output=True, text=True, check=True).stdout
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+    return module
+
+
+def measure(messages: list[bytes], wire_mod: Any, lp_mod: Any, repeat: int) -> dict[str, float]:
+    where = topics.parse(TOPIC)
+    now = datetime.now(UTC)
+    limits = Limits()
+    best_decode = best_lines = float("inf")
+    n_lines = 0
+    for _ in range(repeat):
+        t0 = time.process_time()
+        if wire_mod is wire:
+            decoded = []
+            for m in messages:
+                verdict = admit(TOPIC, m, now, limits)
+                assert isinstance(verdict, Accepted)
+                decoded.append(verdict.message)
+        else:
+            decoded = [wire_mod.decode(m, "telemetry") for m in messages]
+        t1 = time.process_time()
+        # The baseline encoder gets the baseline's own models (field access is the same).
+        n_lines = sum(len(lp_mod.telemetry_lines(where, d)) for d in decoded)
+        t2 = time.process_time()
+        best_decode, best_lines = min(best_decode, t1 - t0), min(best_lines, t2 - t1)
+    n = len(messages)
+    return {"decode us/msg": 1e6 * best_decode / n, "encode us/msg": 1e6 * best_lines / n,
+            "encode us/line": 1e6 * best_lines / n_lines,
+            "total us/msg": 1e6 * (best_decode + best_lines) / n,
+            "msg/s per core": n / (best_decode + best_lines),
+            "points/s per core": n_lines / (best_decode + best_lines)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--messages", type=int, default=2000)
+    p.add_argument("--ifaces", type=int, default=10)
+    p.add_argument("--polls-per-message", type=int, default=10)
+    p.add_argument("--repeat", type=int, default=3, help="best of")
+    p.add_argument("--baseline", metavar="GIT_REV")
+    p.add_argument("--json")
+    args = p.parse_args()
+    header("collector pure path: admission + line protocol, CPU per message")
+    rows = []
+    variants: list[tuple[str, Any, Any]] = [("current", wire, lineproto)]
+    if args.baseline:
+        tag = "".join(c if c.isalnum() else "_" for c in args.baseline)
+        old_wire = module_at(args.baseline, "xanet/wire.py", f"wire_at_{tag}")
+        old_lp = module_at(args.baseline, "collector/lineproto.py", f"lineproto_at_{tag}")
+        variants.append((f"@{args.baseline}", old_wire, old_lp))
+    for label, ppm in (("single", 1), ("batched", args.polls_per_message)):
+        messages = make_messages(max(1, args.messages // ppm), ppm, args.ifaces, 2618)
+        for name, wire_mod, lp_mod in variants:
+            rows.append({"scenario": f"{label} ({ppm} poll/msg)", "code": name,
+                         **measure(messages, wire_mod, lp_mod, args.repeat)})
+    print_table(rows, ["scenario", "code", "decode us/msg", "encode us/msg", "encode us/line",
+                       "total us/msg", "msg/s per core", "points/s per core"])
+    print("   decode = admission (topic, JSON, pydantic model, timestamp bounds) for 'current',"
+          " xanet.wire.decode alone for a baseline")
+    finish({"rows": rows}, args.json)
+
+
+if __name__ == "__main__":
+    main()
