@@ -52,43 +52,43 @@ def run_until_signalled(main: Callable[[asyncio.Event], Coroutine[Any, Any, None
         uvloop.run(runner())
 
 
-def _cmd_agent(args: argparse.Namespace) -> int:
+def _run_program(kind: str, config: Path) -> int:
+    """``xanet agent`` / ``xanet collector``: load and check the config, run until signalled."""
     try:
-        from agent.app import Agent
-        from agent.config import AgentConfig
+        if kind == "agent":
+            from agent.app import Agent as program
+            from agent.config import AgentConfig as model
+        else:
+            from collector.app import Collector as program  # type: ignore[assignment]
+            from collector.config import CollectorConfig as model  # type: ignore[assignment]
     except ImportError as exc:
-        print(f"xanet agent: missing dependency ({exc}); install 'xanet[agent]'", file=sys.stderr)
+        print(f"xanet {kind}: missing dependency ({exc}); install 'xanet[{kind}]'",
+              file=sys.stderr)
         return 2
-    cfg = load_model(args.config, AgentConfig)
+    from xanet.inventory import InventoryError
+
+    cfg: Any = load_model(config, model)
     problems = check_secrets(cfg)
     if problems:
-        raise ConfigError(args.config, problems)
+        raise ConfigError(config, problems)
 
     async def main(stop: asyncio.Event) -> None:
-        await Agent(cfg).run(stop)
+        await program(cfg).run(stop)  # built inside the loop: pysnmp binds to it
 
-    run_until_signalled(main)
+    try:
+        run_until_signalled(main)
+    except InventoryError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     return 0
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    return _run_program("agent", args.config)
 
 
 def _cmd_collector(args: argparse.Namespace) -> int:
-    try:
-        from collector.app import Collector
-        from collector.config import CollectorConfig
-    except ImportError as exc:
-        print(f"xanet collector: missing dependency ({exc}); install 'xanet[collector]'",
-              file=sys.stderr)
-        return 2
-    cfg = load_model(args.config, CollectorConfig)
-    problems = check_secrets(cfg)
-    if problems:
-        raise ConfigError(args.config, problems)
-
-    async def main(stop: asyncio.Event) -> None:
-        await Collector(cfg).run(stop)
-
-    run_until_signalled(main)
-    return 0
+    return _run_program("collector", args.config)
 
 
 def _kind_of(data: dict[str, Any]) -> str | None:

@@ -82,7 +82,8 @@ class Secret(Strict):
         return value
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a TOML key path: ``devices[2].snmp.community``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -95,7 +96,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def format_validation_error(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors():
-        where = _loc(tuple(err["loc"]))
+        where = format_loc(tuple(err["loc"]))
         if err["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown key (typo, or not valid here)")
         elif err["type"] == "missing":

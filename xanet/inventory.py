@@ -36,6 +36,8 @@ from pydantic import (
     model_validator,
 )
 
+from xanet.config import format_loc
+
 __all__ = [
     "SERVICE_LABELS_VI",
     "TECHNOLOGY_SERVICE",
@@ -516,16 +518,6 @@ def _cycle_problems(ordered: Iterable[Site], sites: Mapping[str, Site]) -> list[
 # -- loading ----------------------------------------------------------------------------
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
 def _validation_problems(exc: ValidationError) -> list[str]:
     problems: list[str] = []
     for error in exc.errors():
@@ -533,7 +525,7 @@ def _validation_problems(exc: ValidationError) -> list[str]:
         if isinstance(cause, _Problems):
             problems.extend(cause.problems)
             continue
-        loc = _format_loc(tuple(error["loc"]))
+        loc = format_loc(tuple(error["loc"]))
         message = error["msg"]
         value = error.get("input")
         if error["type"] not in ("missing", "extra_forbidden") and not isinstance(
