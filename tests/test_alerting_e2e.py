@@ -31,6 +31,8 @@ import pytest
 import yaml
 
 from agent.app import Agent
+from collector.alertmanager import AlertmanagerClient, Notifier
+from collector.alerts import Alert, AlertEvent
 from collector.app import Collector
 from tests import services
 from tests.pipeline import (
@@ -515,3 +517,29 @@ async def test_collector_restart_during_outage_no_duplicate_and_still_resolves(
             second.stop()
     assert "Traceback" not in (w.tmp / "collector.log").read_text()
 
+
+
+async def test_notifier_retries_while_alertmanager_is_down(world: World) -> None:
+    """The edge alone against the real Alertmanager: stopped, then back on its port."""
+    w = world
+    w.am.stop()
+    notifier = Notifier(AlertmanagerClient(w.am.url, timeout_s=2), resend_interval_s=30,
+                        expire_after_s=300, retry_min_s=0.2, retry_max_s=1.0)
+    alert = Alert("device:hub-a/olt-1", "device_down",
+                  {"alertname": "XanetDeviceDown", "severity": "major", "province": "08",
+                   "commune": "02266", "site": "hub-a", "device": "olt-1",
+                   "service": "broadband"},
+                  {"summary_en": "Device olt-1 down", "summary_vi": "Thiết bị olt-1 mất"},
+                  time.time() - 60)
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.run(stop))
+    notifier.submit([AlertEvent("firing", alert)])
+    await wait_for(lambda: notifier.failures >= 2, 10, "failed attempts")
+    await asyncio.to_thread(w.am.start)
+    [got] = await wait_for(lambda: w.active(), 15, "the alert delivered")
+    assert got["labels"]["device"] == "olt-1" and notifier.unavailable is False
+    await wait_for(lambda: w.mails(), 10, "the e-mail")
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await notifier.port.close()
+    print(f"alertmanager down: {notifier.failures} failed attempt(s), then delivered")
