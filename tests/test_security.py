@@ -1,0 +1,590 @@
+"""Only the right agents can speak: the shipped Mosquitto config (TLS listener,
+no anonymous access, password file, per-agent ACL written by
+``deploy/mosquitto/issue-agent-credentials.sh``) on a real broker, with
+certificates generated here by openssl, and real agents and a real collector
+writing to a real InfluxDB.
+
+Mosquitto 2.x answers an unauthorised QoS 1 PUBLISH from an MQTT 3.1.1 client
+with a PUBACK and drops it (and drops a Last Will on a topic the client may not
+write), so what is observable is that the message never reaches a subscriber.
+Those checks rely on ordering, not on waiting: Mosquitto handles one client's
+packets in order and forwards a publish to every subscriber before it sends
+the PUBACK, so once a marker published *after* the refused message has
+arrived, the refused one would have arrived before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from tests import services
+from tests.factories import poll, telemetry
+from tests.pipeline import (
+    agent_config,
+    collector_config,
+    running,
+    start_agent,
+    start_collector,
+    wait_for,
+)
+from xanet import topics, wire
+from xanet.mqtt import MqttConfig, tls_context
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy" / "mosquitto"
+ISSUE = DEPLOY / "issue-agent-credentials.sh"
+
+PROVINCE = "ha-giang"
+SITE_A = ("00688", "lungcu-hub")  # agent hg-a1
+SITE_B = ("00689", "batdaison-bts")  # agent hg-a2
+COLLECTOR_USER = "xanet-collector"
+
+
+# --------------------------------------------------------------------------
+# PKI, generated per test module with openssl (nothing secret in the repo)
+
+
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+@dataclass(frozen=True)
+class Ca:
+    cert: Path
+    key: Path
+
+    def issue(self, out: Path, cn: str, *, san: str | None = None,
+              usage: str = "serverAuth") -> tuple[Path, Path]:
+        """A P-256 key and a certificate for ``cn`` signed by this CA."""
+        key, csr, crt, ext = (out / f"{cn}.{s}" for s in ("key", "csr", "crt", "ext"))
+        ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+                       f"extendedKeyUsage={usage}\n"
+                       + (f"subjectAltName={san}\n" if san else ""))
+        _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={cn}")
+        _openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
+                 "-set_serial", f"0x{uuid.uuid4().hex}", "-days", "2", "-extfile", ext,
+                 "-out", crt)
+        key.chmod(0o600)
+        return crt, key
+
+
+def make_ca(out: Path, name: str) -> Ca:
+    out.mkdir(parents=True, exist_ok=True)
+    cert, key = out / f"{name}.crt", out / f"{name}.key"
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    key.chmod(0o600)
+    return Ca(cert, key)
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Ca
+    rogue_ca: Ca  # a CA the broker's clients do not trust
+    server: tuple[Path, Path]  # for 127.0.0.1 / localhost, signed by ca
+    wrong_name: tuple[Path, Path]  # signed by ca, but for another host name
+    rogue_server: tuple[Path, Path]  # for 127.0.0.1, signed by rogue_ca
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    d = tmp_path_factory.mktemp("pki")
+    ca = make_ca(d / "ca", "xanet-test-ca")
+    rogue = make_ca(d / "rogue", "rogue-ca")
+    return Pki(
+        ca=ca,
+        rogue_ca=rogue,
+        server=ca.issue(d / "ca", "localhost", san="DNS:localhost,IP:127.0.0.1"),
+        wrong_name=ca.issue(d / "ca", "broker.elsewhere", san="DNS:broker.elsewhere"),
+        rogue_server=rogue.issue(d / "rogue", "localhost", san="DNS:localhost,IP:127.0.0.1"),
+    )
+
+
+# --------------------------------------------------------------------------
+# the broker, configured from deploy/mosquitto/
+
+
+def deployed_conf(etc: Path, data: Path, port: int, *, client_certs: bool = False) -> str:
+    """deploy/mosquitto/mosquitto.conf with its paths moved under ``etc``/``data``,
+    the listener bound to 127.0.0.1:``port``, logging to stderr, staying root;
+    ``client_certs``: the README's certificate-identity mode."""
+    text = (DEPLOY / "mosquitto.conf").read_text()
+    certs = ("require_certificate true\nuse_identity_as_username true\n" if client_certs
+             else "require_certificate false\n")
+    for old, new in [("/etc/mosquitto/xanet", str(etc)),
+                     ("/var/lib/mosquitto/", f"{data}/"),
+                     ("\nlistener 8883\n", f"\nlistener {port} {services.HOST}\n"),
+                     ("\nrequire_certificate false\n", f"\n{certs}"),
+                     ("log_dest syslog", "log_dest stderr")]:
+        assert old in text, f"deploy/mosquitto/mosquitto.conf no longer has {old!r}"
+        text = text.replace(old, new)
+    return "user root\n" + text
+
+
+class SecureMosquitto(services.Mosquitto):
+    """Mosquitto running the deployed config. Ready when a TLS handshake (verifying
+    the server against the test CA) and an anonymous CONNECT get a CONNACK — which
+    refuses the anonymous client."""
+
+    def __init__(self, workdir: Path, etc: Path, ca: Path, *, client_certs: bool = False,
+                 probe_cert: tuple[Path, Path] | None = None) -> None:
+        super().__init__(workdir)
+        self.etc = etc
+        self.ca = ca
+        self.client_certs = client_certs
+        self.probe_cert = probe_cert
+
+    def _prepare(self) -> None:
+        self.data_dir.mkdir(exist_ok=True)
+        self.conf_path.write_text(deployed_conf(self.etc, self.data_dir, self.port,
+                                                client_certs=self.client_certs))
+
+    def _ready(self) -> bool:
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        if self.probe_cert:
+            ctx.load_cert_chain(*map(str, self.probe_cert))
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1.0) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=self.host) as s:
+                s.sendall(services._MQTT_CONNECT_PROBE)
+                return s.recv(4)[:1] == b"\x20"
+        except OSError:
+            return False
+
+
+@dataclass(frozen=True)
+class Issued:
+    agent: str
+    commune: str
+    site: str
+    out: Path  # what issue-agent-credentials.sh wrote for the site box
+
+    @property
+    def password(self) -> str:
+        return (self.out / "mqtt.password").read_text().strip()
+
+    def topic(self, kind: topics.Kind = "telemetry") -> str:
+        return topics.build(PROVINCE, self.commune, self.site, kind)
+
+
+def issue(etc: Path, out: Path, agent: str, commune: str, site: str,
+          *extra: str) -> Issued:
+    subprocess.run([str(ISSUE), "--dir", str(etc), "--out", str(out), "--host", "127.0.0.1",
+                    *extra, agent, PROVINCE, commune, site],
+                   check=True, capture_output=True, text=True)
+    return Issued(agent, commune, site, out)
+
+
+@dataclass
+class Deployment:
+    broker: SecureMosquitto
+    etc: Path
+    pki: Pki
+    a1: Issued
+    a2: Issued
+    collector_password: str
+
+    def tls(self, **kw: Any) -> MqttConfig:
+        base: dict[str, Any] = {"host": services.HOST, "port": self.broker.port, "tls": True,
+                                "ca_file": self.pki.ca.cert}
+        return MqttConfig.model_validate({**base, **kw})
+
+    def client(self, name: str, username: str | None, password: str | None,
+               cfg: MqttConfig | None = None, **kw: Any) -> aiomqtt.Client:
+        cfg = cfg or self.tls()
+        return aiomqtt.Client(services.HOST, self.broker.port, identifier=name,
+                              username=username, password=password,
+                              tls_context=tls_context(cfg), **kw)
+
+    def collector_client(self, name: str = "t-collector") -> aiomqtt.Client:
+        return self.client(name, COLLECTOR_USER, self.collector_password)
+
+    def agent_client(self, who: Issued, name: str | None = None) -> aiomqtt.Client:
+        return self.client(name or f"t-{who.agent}", who.agent, who.password)
+
+
+def init_etc(etc: Path, pki: Pki) -> None:
+    """What an operator does once (README.md): the ACL template, the TLS files."""
+    (etc / "tls").mkdir(parents=True)
+    (etc / "acl").write_text((DEPLOY / "acl").read_text())
+    for src, name in [(pki.ca.cert, "ca.crt"), (pki.server[0], "server.crt"),
+                      (pki.server[1], "server.key")]:
+        (etc / "tls" / name).write_bytes(src.read_bytes())
+
+
+def add_user(passwd: Path, user: str, password: str) -> None:
+    """mosquitto_passwd with the password on stdin (as the README shows)."""
+    subprocess.run(["mosquitto_passwd", str(passwd), user], input=f"{password}\n{password}\n",
+                   check=True, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Deployment]:
+    d = tmp_path_factory.mktemp("deploy")
+    etc = d / "etc"
+    init_etc(etc, pki)
+    a1 = issue(etc, d / "hg-a1", "hg-a1", *SITE_A)
+    a2 = issue(etc, d / "hg-a2", "hg-a2", *SITE_B)
+    collector_password = uuid.uuid4().hex
+    add_user(etc / "passwd", COLLECTOR_USER, collector_password)
+    broker = SecureMosquitto(d / "broker", etc, pki.ca.cert)
+    broker.start()
+    try:
+        yield Deployment(broker, etc, pki, a1, a2, collector_password)
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def db(influxdb: services.InfluxDB1) -> str:
+    name = f"s_{uuid.uuid4().hex[:8]}"
+    influxdb.create_database(name)
+    return name
+
+
+# --------------------------------------------------------------------------
+# the script
+
+
+def test_issue_script_writes_exact_acl_and_private_files(deployment: Deployment) -> None:
+    acl = (deployment.etc / "acl").read_text()
+    assert ("user hg-a1\n"
+            f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/telemetry\n"
+            f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/status\n") in acl
+    assert f"user {COLLECTOR_USER}\ntopic read xanet/v1/#\n" in acl
+    # No line grants anything to anonymous clients or to every user.
+    lines = [ln.split() for ln in acl.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[0] == ["user", COLLECTOR_USER]
+    assert not [ln for ln in lines if ln[0] == "pattern"]
+    out = deployment.a1.out
+    for name in ("mqtt.password", "ca.crt", "mqtt.toml"):
+        assert (out / name).stat().st_mode & 0o077 == 0, name
+    assert (deployment.etc / "passwd").stat().st_mode & 0o077 == 0
+    # The [mqtt] section it writes is a valid config (TLS on, secret from a file).
+    import tomllib
+    cfg = MqttConfig.model_validate(tomllib.loads((out / "mqtt.toml").read_text())["mqtt"])
+    assert cfg.tls and cfg.username == "hg-a1" and cfg.password is not None
+    assert cfg.password.file is not None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["hg-a1", PROVINCE, "00688", "lungcu-hub"], "already has a password"),
+    (["hg:x", PROVINCE, "00688", "lungcu-hub"], "no ':'"),
+    (["hg-x", PROVINCE, "00688", "lungcu-hub/#"], "site 'lungcu-hub/#'"),
+    (["hg-x", PROVINCE, "+", "lungcu-hub"], "commune '+'"),
+    (["--cert", "hg-x", PROVINCE, "00688", "lungcu-hub"], "--cert needs --ca-key"),
+])
+def test_issue_script_refuses(deployment: Deployment, tmp_path: Path, args: list[str],
+                              message: str) -> None:
+    before = (deployment.etc / "acl").read_text()
+    r = subprocess.run([str(ISSUE), "--dir", str(deployment.etc), "--out",
+                        str(tmp_path / "out"), *args], capture_output=True, text=True)
+    assert r.returncode != 0 and message in r.stderr, r.stderr
+    assert (deployment.etc / "acl").read_text() == before
+
+
+# --------------------------------------------------------------------------
+# who may connect
+
+
+async def test_anonymous_and_wrong_passwords_cannot_connect(deployment: Deployment) -> None:
+    d = deployment
+    refused = [
+        ("anonymous", None, None),
+        ("wrong password", "hg-a1", "not-the-password"),
+        ("another agent's password", "hg-a1", d.a2.password),
+        ("unknown user", "hg-a9", d.a1.password),
+        ("collector name, agent password", COLLECTOR_USER, d.a1.password),
+    ]
+    for what, user, password in refused:
+        with pytest.raises(aiomqtt.MqttCodeError) as info:
+            async with d.client(f"t-refused-{uuid.uuid4().hex[:6]}", user, password):
+                pass
+        # CONNACK "not authorised" (paho reports the 3.1.1 code 5 as reason code 135)
+        assert str(info.value.rc) == "Not authorized", (what, info.value)
+    # ... while the issued credentials do connect.
+    async with d.agent_client(d.a1):
+        pass
+
+
+def test_plain_mqtt_is_not_spoken(deployment: Deployment) -> None:
+    """A plain-text CONNECT on the TLS port gets no CONNACK: the broker drops the connection."""
+    with socket.create_connection((services.HOST, deployment.broker.port), timeout=30) as s:
+        s.sendall(services._MQTT_CONNECT_PROBE)
+        try:
+            answer = s.recv(4)
+        except ConnectionResetError:
+            answer = b""
+    assert answer == b""
+
+
+async def test_client_refuses_a_broker_it_cannot_verify(
+    deployment: Deployment, pki: Pki, tmp_path: Path,
+) -> None:
+    d = deployment
+    # 1. The client's CA bundle does not hold the broker's CA (system store, or another CA).
+    for cfg in (MqttConfig(host=services.HOST, port=d.broker.port, tls=True),
+                d.tls(ca_file=pki.rogue_ca.cert)):
+        with pytest.raises(aiomqtt.MqttError, match="CERTIFICATE_VERIFY_FAILED"):
+            async with d.client("t-untrusting", "hg-a1", d.a1.password, cfg):
+                pass
+    # 2. A broker whose certificate is signed by the right CA but names another host,
+    # 3. an impostor broker with a certificate for this address from another CA.
+    for (crt, key), why in [(pki.wrong_name, "Hostname mismatch|IP address mismatch"),
+                            (pki.rogue_server, "unable to get local issuer")]:
+        etc = tmp_path / f"etc-{crt.stem}"
+        etc.mkdir()
+        (etc / "tls").mkdir()
+        (etc / "acl").write_text((DEPLOY / "acl").read_text())
+        (etc / "passwd").write_bytes((d.etc / "passwd").read_bytes())
+        (etc / "tls" / "ca.crt").write_bytes(pki.ca.cert.read_bytes())
+        (etc / "tls" / "server.crt").write_bytes(crt.read_bytes())
+        (etc / "tls" / "server.key").write_bytes(key.read_bytes())
+        probe_ca = pki.ca.cert if crt == pki.wrong_name[0] else pki.rogue_ca.cert
+        impostor = _ImpostorMosquitto(tmp_path / f"broker-{crt.stem}", etc, probe_ca)
+        with impostor:
+            cfg = MqttConfig(host=services.HOST, port=impostor.port, tls=True,
+                             ca_file=pki.ca.cert)
+            with pytest.raises(aiomqtt.MqttError, match=why):
+                async with aiomqtt.Client(services.HOST, impostor.port, identifier="t-victim",
+                                          username="hg-a1", password=d.a1.password,
+                                          tls_context=tls_context(cfg)):
+                    pass
+            assert "hg-a1" not in impostor.log_path.read_text()  # no CONNECT was sent
+
+
+class _ImpostorMosquitto(SecureMosquitto):
+    """Readiness without host name checking (its certificate names another host)."""
+
+    def _ready(self) -> bool:
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        ctx.check_hostname = False
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1.0) as raw, \
+                    ctx.wrap_socket(raw) as s:
+                s.sendall(services._MQTT_CONNECT_PROBE)
+                return s.recv(4)[:1] == b"\x20"
+        except OSError:
+            return False
+
+
+# --------------------------------------------------------------------------
+# what each identity may publish and read
+
+
+async def test_acl_agents_write_only_their_site_collector_reads_only(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    a1_own = wire.encode(telemetry(seq=1, site=d.a1.site, agent="hg-a1"))
+    a1_as_b = wire.encode(telemetry(seq=2, site=d.a2.site, agent="hg-a1"))
+    coll_as_a = wire.encode(telemetry(seq=3, site=d.a1.site, agent="xanet-collector"))
+    marker = wire.encode(telemetry(seq=4, site=d.a2.site, agent="hg-a2"))
+    async with d.collector_client() as coll, d.agent_client(d.a1, "t-a1-sub") as snoop:
+        await coll.subscribe("#", qos=1)
+        await snoop.subscribe("#", qos=1)  # granted, but an agent may read nothing
+        async with d.agent_client(d.a1) as a1, d.agent_client(d.a2) as a2:
+            await a1.publish(d.a1.topic(), a1_own, qos=1)
+            await a1.publish(d.a2.topic(), a1_as_b, qos=1)  # PUBACKed, dropped
+            await a1.publish(d.a2.topic("status"), a1_as_b, qos=1, retain=True)
+            await a1.publish("xanet/v1/elsewhere/x/y/telemetry", a1_own, qos=1)
+            await a1.publish("$SYS/broker/x", a1_own, qos=1)
+            await coll.publish(d.a1.topic(), coll_as_a, qos=1)
+            await a2.publish(d.a2.topic(), marker, qos=1)
+        got: list[tuple[str, bytes]] = []
+        async with asyncio.timeout(20):
+            async for m in coll.messages:
+                assert isinstance(m.payload, bytes)
+                if m.retain:  # retained status of agents in other tests
+                    continue
+                got.append((str(m.topic), m.payload))
+                if m.payload == marker:
+                    break
+        assert got == [(d.a1.topic(), a1_own), (d.a2.topic(), marker)]
+        # The snooping agent's own publish is answered after everything before it
+        # was routed: whatever it might have been sent is queued by now.
+        await snoop.publish(d.a1.topic("status"), b"{}", qos=1)
+        assert len(snoop.messages) == 0
+    # The refused retained status was not stored either.
+    async with d.collector_client("t-collector-2") as late:
+        await late.subscribe(d.a2.topic("status"), qos=1)
+        await late.subscribe(d.a2.topic(), qos=1)
+        async with d.agent_client(d.a2) as a2:
+            await a2.publish(d.a2.topic(), marker, qos=1)
+        async with asyncio.timeout(20):
+            async for m in late.messages:
+                assert m.payload == marker and not m.retain, m.payload
+                break
+
+
+def _mqtt_str(b: bytes) -> bytes:
+    return len(b).to_bytes(2, "big") + b
+
+
+def connect_with_will(client_id: str, user: str, password: str, will_topic: str,
+                      will: bytes) -> bytes:
+    """An MQTT 3.1.1 CONNECT with username, password and a QoS 1 Last Will."""
+    flags = 0x80 | 0x40 | 0x08 | 0x04 | 0x02  # user, password, will QoS 1, will, clean
+    body = (_mqtt_str(b"MQTT") + bytes([4, flags]) + (60).to_bytes(2, "big")
+            + _mqtt_str(client_id.encode()) + _mqtt_str(will_topic.encode()) + _mqtt_str(will)
+            + _mqtt_str(user.encode()) + _mqtt_str(password.encode()))
+    n, length = len(body), b""
+    while True:
+        n, digit = divmod(n, 128)
+        length += bytes([digit | (0x80 if n else 0)])
+        if not n:
+            return b"\x10" + length + body
+
+
+async def test_last_will_on_another_sites_topic_is_dropped(deployment: Deployment) -> None:
+    d = deployment
+    forged = wire.encode(wire.Status(agent="hg-a1", site=d.a2.site, state="offline",
+                                     reason="forged will"))
+    honest = wire.encode(wire.Status(agent="hg-a1", site=d.a1.site, state="offline",
+                                     reason="own will"))
+    ctx = ssl.create_default_context(cafile=str(d.pki.ca.cert))
+    async with d.collector_client() as coll:
+        await coll.subscribe("#", qos=1)
+        for topic, payload in [(d.a2.topic("status"), forged), (d.a1.topic("status"), honest)]:
+            # Connect, get CONNACK 0, then vanish without DISCONNECT: the broker sends the will.
+            with socket.create_connection((services.HOST, d.broker.port), timeout=10) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=services.HOST) as s:
+                s.sendall(connect_with_will(f"t-will-{uuid.uuid4().hex[:6]}", "hg-a1",
+                                            d.a1.password, topic, payload))
+                assert s.recv(4) == b"\x20\x02\x00\x00"
+        async with asyncio.timeout(20):
+            async for m in coll.messages:
+                if m.retain:  # retained status of agents in other tests
+                    continue
+                assert m.payload == honest, m.payload  # the forged will came first, if at all
+                break
+
+
+# --------------------------------------------------------------------------
+# end to end: real agents and collector over TLS, into InfluxDB
+
+
+async def test_agent_on_another_sites_topic_never_reaches_influxdb(
+    deployment: Deployment, tmp_path: Path, influxdb: services.InfluxDB1, db: str,
+    snmpd: services.Snmpd, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """hg-a1 polls snmpd over SNMPv3 authPriv and publishes over TLS with its
+    password from a 600 file. A box carrying hg-a2's credentials but configured
+    for hg-a1's site (a stolen or mistyped box) gets PUBACKs and stores nothing."""
+    d = deployment
+    user, auth, priv = snmpd.v3
+    monkeypatch.setenv("T_SEC_AUTH", auth)
+    monkeypatch.setenv("T_SEC_PRIV", priv)
+    monkeypatch.setenv("T_SEC_COLLECTOR_PW", d.collector_password)
+    device = {"id": "snmpd-v3", "host": services.HOST, "port": snmpd.port,
+              "snmp": {"version": "3", "user": user, "auth_protocol": "SHA",
+                       "auth_key": {"env": "T_SEC_AUTH"}, "priv_protocol": "AES",
+                       "priv_key": {"env": "T_SEC_PRIV"}}}
+
+    def mqtt(who: Issued) -> dict[str, Any]:
+        return {"tls": True, "ca_file": str(who.out / "ca.crt"), "username": who.agent,
+                "password": {"file": str(who.out / "mqtt.password")}}
+
+    commune, site = SITE_A
+    honest = start_agent(agent_config(
+        agent_id="hg-a1", province=PROVINCE, commune=commune, site=site,
+        mqtt_port=d.broker.port, devices=[device], spool_path=tmp_path / "a1.sqlite3",
+        interval_s=1.0, mqtt=mqtt(d.a1)))
+    rogue = start_agent(agent_config(
+        agent_id="hg-a2", province=PROVINCE, commune=commune, site=site,
+        mqtt_port=d.broker.port, devices=[{**device, "id": "rogue-dev"}],
+        spool_path=tmp_path / "a2.sqlite3", interval_s=1.0, mqtt=mqtt(d.a2)))
+    collector = start_collector(collector_config(
+        mqtt_port=d.broker.port, influx_url=influxdb.url, database=db,
+        dead_letter_dir=tmp_path / "dead", collector_id=f"sec-{db}",
+        mqtt={"tls": True, "ca_file": str(d.pki.ca.cert), "username": COLLECTOR_USER,
+              "password": {"env": "T_SEC_COLLECTOR_PW"}}))
+
+    def q(query: str) -> list[dict[str, Any]]:
+        return influxdb.query(query, db=db)
+
+    async with running(collector):
+        await wait_for(collector.subscribed.is_set, 20, "collector subscribed over TLS")
+        async with running(honest, rogue):
+            await wait_for(lambda: rogue.uplink.published >= 3, 30,
+                           "the rogue agent's publishes PUBACKed by the broker")
+            await wait_for(lambda: q('SELECT count("up") FROM "device"'), 30,
+                           "the honest agent's polls in InfluxDB")
+            # A marker from the honest identity, published after the rogue's PUBACKs.
+            async with d.agent_client(d.a1, "t-marker") as a1:
+                await a1.publish(d.a1.topic(), wire.encode(telemetry(
+                    seq=10**9, site=site, agent="hg-a1", polls=[poll("marker")])), qos=1)
+            await wait_for(lambda: q('SELECT "up" FROM "device" WHERE "device" = \'marker\''),
+                           30, "the marker in InfluxDB")
+    agents = {r["agent"] for r in q('SELECT "up", "agent" FROM "device"')}
+    assert agents == {"hg-a1"}
+    devices = {r["device"] for r in q('SELECT count("up") FROM "device" GROUP BY "device"')}
+    assert devices == {"snmpd-v3", "marker"}
+    status = {r["agent"] for r in q('SELECT "online", "agent" FROM "agent_status"')}
+    assert status == {"hg-a1"}
+    ups = {r["up"] for r in q('SELECT "up" FROM "device" WHERE "device" = \'snmpd-v3\'')}
+    assert ups == {1}  # SNMPv3 authPriv answered
+    assert rogue.uplink.published >= 3
+    assert collector.stats()["rejected"] == 0  # the broker refused it; nothing to count here
+
+
+# --------------------------------------------------------------------------
+# certificate identity
+
+
+async def test_certificate_identity_replaces_the_password(pki: Pki, tmp_path: Path) -> None:
+    """With ``require_certificate true`` and ``use_identity_as_username true`` (the
+    README's certificate mode) a client needs a certificate from the CA; its CN is
+    the user name the ACL applies to."""
+    etc = tmp_path / "etc"
+    init_etc(etc, pki)
+    a3 = issue(etc, tmp_path / "hg-a3", "hg-a3", *SITE_A, "--cert", "--ca-key", str(pki.ca.key))
+    coll_crt, coll_key = pki.ca.issue(tmp_path, COLLECTOR_USER, usage="clientAuth")
+    stranger = pki.rogue_ca.issue(tmp_path, "hg-a3", usage="clientAuth")
+    broker = SecureMosquitto(tmp_path / "broker", etc, pki.ca.cert,
+                             client_certs=True, probe_cert=(coll_crt, coll_key))
+
+    def client(name: str, cert: tuple[Path, Path] | None, *, tls12: bool = False,
+               **kw: Any) -> aiomqtt.Client:
+        cfg = MqttConfig(host=services.HOST, port=broker.port, tls=True, ca_file=pki.ca.cert,
+                         cert_file=cert[0] if cert else None,
+                         key_file=cert[1] if cert else None)
+        ctx = tls_context(cfg)
+        assert ctx is not None
+        if tls12:  # the broker's refusal of the client certificate ends the handshake itself
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        return aiomqtt.Client(services.HOST, broker.port, identifier=name, tls_context=ctx,
+                              **kw)
+
+    own = a3.topic()
+    other = topics.build(PROVINCE, *SITE_B, "telemetry")
+    with broker:
+        for name, cert in [("no-cert", None), ("stranger", stranger)]:
+            with pytest.raises(aiomqtt.MqttError, match=r"SSL|TLS"):
+                async with client(f"t-{name}", cert, tls12=True, username="hg-a3",
+                                  password=a3.password):
+                    pass
+        async with client("t-coll", (coll_crt, coll_key)) as coll:
+            await coll.subscribe("xanet/v1/#", qos=1)
+            agent_cert = (a3.out / "client.crt", a3.out / "client.key")
+            async with client("t-a3", agent_cert) as a3c:  # no user name, no password
+                await a3c.publish(other, b"not mine", qos=1)
+                await a3c.publish(own, b"mine", qos=1)
+            async with asyncio.timeout(20):
+                async for m in coll.messages:
+                    assert (str(m.topic), m.payload) == (own, b"mine")
+                    break
