@@ -33,6 +33,8 @@ log = logging.getLogger("xanet.agent.uplink")
 StatusKind = Literal["online", "will", "stopped"]
 
 PEEK_BATCH = 200
+#: How much lateness the replay throttle may make up at once (see ``_replay``).
+REPLAY_BURST_S = 0.1
 
 
 class Uplink:
@@ -152,6 +154,7 @@ class Uplink:
                       boundary: int) -> None:
         last = -1
         interval = 1.0 / self.replay_rate_per_s
+        burst_s = max(interval, REPLAY_BURST_S)
         next_at = time.monotonic()
         started = time.monotonic()
         sent = 0
@@ -164,7 +167,10 @@ class Uplink:
                     delay = next_at - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    next_at = max(next_at + interval, time.monotonic() - interval)
+                    # A token bucket: time lost waiting (PUBACKs, the event loop, SQLite) is
+                    # made up, but never more than REPLAY_BURST_S of it, so the average rate
+                    # is the configured one and no burst exceeds rate x REPLAY_BURST_S + 1.
+                    next_at = max(next_at, time.monotonic() - burst_s) + interval
                     await sem.acquire()
                     tg.create_task(self._send(client, entry, sem))
                     last = entry.seq
