@@ -537,3 +537,52 @@ async def test_24h_cut_10_devices_replay_throttled_and_complete(
     status = influxdb.query(f'SELECT max("spool_oldest_age_s") FROM "agent_status" '
                             f'WHERE "agent" = \'{agent_id}\'', db=db)
     assert status[0]["max"] >= 24 * 3600  # the birth message said how old the backlog was
+
+
+# -- the spool's fsync policy ------------------------------------------------------
+
+
+def main_file_seqs(path: Path, tmp: Path) -> set[int]:
+    """The outbox as the main database file alone has it (a copy without its WAL): what
+    has been checkpointed, i.e. what was fsynced."""
+    copy = tmp / "main-only.sqlite3"
+    copy.write_bytes(path.read_bytes())
+    con = sqlite3.connect(copy)
+    try:
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'outbox'").fetchall():
+            return set()  # not even the schema was checkpointed yet
+        return {int(s) for (s,) in con.execute("SELECT seq FROM outbox")}
+    finally:
+        con.close()
+        copy.unlink()
+
+
+def test_batch_fsync_checkpoints_once_a_second_of_writes(tmp_path: Path) -> None:
+    """``fsync = "batch"`` does not sync each commit, but never lets more than
+    ``sync_interval_s`` of commits wait for SQLite's 1,000-page autocheckpoint."""
+    now = [0.0]
+    path = tmp_path / "spool.sqlite3"
+    spool = Spool(path, max_messages=1000, max_age_s=86400, fsync="batch",
+                  sync_interval_s=1.0, clock=lambda: now[0])
+    try:
+        for _ in range(5):
+            spool.put("t", lambda seq: b"poll", 1000.0)
+            now[0] += 0.1
+        assert spool.syncs == 0 and main_file_seqs(path, tmp_path) == set()
+        now[0] += 0.6  # a second since the last sync: the next write syncs
+        spool.put("t", lambda seq: b"poll", 1000.0)
+        assert spool.syncs == 1 and main_file_seqs(path, tmp_path) == set(range(6))
+        spool.ack(0)  # acks are writes too
+        now[0] += 1.0
+        spool.ack(1)
+        assert spool.syncs == 2 and main_file_seqs(path, tmp_path) == set(range(2, 6))
+    finally:
+        spool.close()
+    for mode in ("always", "off"):  # always: each commit synced; off: never
+        other = Spool(tmp_path / f"{mode}.sqlite3", max_messages=10, max_age_s=1.0,
+                      fsync=mode, clock=lambda: now[0])
+        other.put("t", lambda seq: b"poll", 1000.0)
+        now[0] += 5
+        other.put("t", lambda seq: b"poll", 1000.0)
+        assert other.syncs == 0
+        other.close()
