@@ -45,6 +45,10 @@ class _Ranges:
             self.ends.insert(i + 1, n)
         return True
 
+    def holes(self) -> list[tuple[int, int]]:
+        """The missing runs ``(first, last)``, inclusive, oldest first."""
+        return [(self.ends[k] + 1, self.starts[k + 1] - 1) for k in range(len(self.starts) - 1)]
+
     def missing(self) -> int:
         return sum(self.starts[k + 1] - self.ends[k] - 1 for k in range(len(self.starts) - 1))
 
@@ -73,6 +77,12 @@ class SequenceTracker:
         """Sequence numbers between the lowest and highest seen that never arrived."""
         ranges = self._agents.get(agent)
         return ranges.missing() if ranges else 0
+
+    def holes(self, agent: str, limit: int = 10) -> list[tuple[int, int]]:
+        """The newest ``limit`` runs of sequence numbers that never arrived, ``(first, last)``
+        inclusive, for the logs. A hole may still fill while a replay is under way."""
+        ranges = self._agents.get(agent)
+        return ranges.holes()[-limit:] if ranges and limit > 0 else []
 
     def highest(self, agent: str) -> int | None:
         ranges = self._agents.get(agent)

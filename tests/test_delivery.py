@@ -35,6 +35,7 @@ import pytest
 
 from agent.spool import Spool
 from agent.uplink import REPLAY_BURST_S
+from collector.sequence import SequenceTracker
 from tests import services
 from tests.factories import poll
 from tests.pipeline import (
@@ -586,3 +587,16 @@ def test_batch_fsync_checkpoints_once_a_second_of_writes(tmp_path: Path) -> None
         other.put("t", lambda seq: b"poll", 1000.0)
         assert other.syncs == 0
         other.close()
+
+
+def test_sequence_holes_name_the_missing_runs() -> None:
+    """What the collector can log about a gap: which sequence numbers never arrived."""
+    tracker = SequenceTracker()
+    for seq in [*range(0, 5), *range(8, 10), 12, 7]:
+        tracker.observe("a", seq)
+    assert tracker.holes("a") == [(5, 6), (10, 11)]
+    assert tracker.gaps("a") == 4
+    assert tracker.holes("a", limit=1) == [(10, 11)] and tracker.holes("nobody") == []
+    for seq in (5, 6, 10, 11):  # a replay fills them
+        tracker.observe("a", seq)
+    assert tracker.holes("a") == [] and tracker.gaps("a") == 0
