@@ -117,10 +117,15 @@ class Policy:
     hold_down_s: float
     clear_down_s: float
     agent_silent_after_s: float
+    #: A unit with something above it (a device of a site, a site behind a parent) waits
+    #: this much longer before it is alerted on its own, so that a parent cut off at the
+    #: same moment - whose own down poll may land up to a poll interval + the SNMP timeout
+    #: later - is known first and takes the alert as the root cause.
+    root_wait_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.hold_down_s >= 0 and self.clear_down_s >= 0
-                and self.agent_silent_after_s > 0):
+                and self.agent_silent_after_s > 0 and self.root_wait_s >= 0):
             raise ValueError(f"invalid alert policy {self!r}")
 
     def signal(self, condition: Condition, since: float, now: float) -> Signal:
@@ -492,7 +497,10 @@ class AlertCore:
                     events.append(AlertEvent("resolved", alert))
         for uid, outage in self._open.items():
             unit = self.topology.units[uid]
-            if not outage.alerted and not self._covered(unit):
+            if (not outage.alerted and not self._covered(unit)
+                    and (not unit.cover_groups
+                         or now >= outage.started_at + self.policy.hold_down_s
+                         + self.policy.root_wait_s)):
                 outage.alerted = True
             if not outage.alerted:
                 continue

@@ -70,6 +70,10 @@ class Collector:
         if inventory is None and cfg.inventory is not None:
             inventory = load_inventory(cfg.inventory.path)
         self.inventory = inventory
+        self.site_agents: dict[str, str] = (
+            {site.id: site.agent for site in inventory.sites if site.agent}
+            if inventory is not None else {}
+        )
         self.engine: AvailabilityEngine | None = None
         self.mapper: FactMapper | None = None
         self.facts: Counter[str] = Counter()
@@ -89,7 +93,7 @@ class Collector:
         """Admit, account and store one message; settle ``ticket`` once it is durable."""
         now = now or datetime.now(UTC)
         self.received += 1
-        verdict = admit(topic, payload, now, self.limits)
+        verdict = admit(topic, payload, now, self.limits, self.site_agents)
         if isinstance(verdict, Rejected):
             self._reject(now, topic, verdict.reason, verdict.detail, payload)
             if ticket is not None:
@@ -131,8 +135,10 @@ class Collector:
             await self.sink.put([lineproto.status_line(ok.where, msg, now)], on_durable)
             return
         if self.sequences.observe(msg.agent, msg.seq) is Seen.DUPLICATE:
+            # Written again all the same: the same points, so storage stays exactly-once.
             log.debug("agent %s: seq %d already stored (replay)", msg.agent, msg.seq)
-        self.polls += len(msg.polls)
+        else:
+            self.polls += len(msg.polls)
         if self.mapper is not None:
             self._add_facts(self.mapper.telemetry_facts(msg))
         if self.alerting is not None:
@@ -192,12 +198,25 @@ class Collector:
 
     async def _stats_loop(self) -> None:
         last: dict[str, int] = {}
+        holes_logged: dict[str, list[tuple[int, int]]] = {}
         while True:
             await asyncio.sleep(self.cfg.collector.stats_interval_s)
             stats = self.stats()
             if stats != last:
                 log.info("stats %s", " ".join(f"{k}={v}" for k, v in sorted(stats.items())))
                 last = stats
+            # Gaps are logged when they change (a replay in progress fills them again).
+            for agent in self.sequences.agents():
+                holes = self.sequences.holes(agent)
+                if holes != holes_logged.get(agent, []):
+                    if holes:
+                        log.warning("agent %s: %d sequence number(s) not received (yet): %s",
+                                    agent, self.sequences.gaps(agent),
+                                    ", ".join(f"{a}-{b}" if a != b else str(a)
+                                              for a, b in holes))
+                    else:
+                        log.info("agent %s: no sequence gaps any more", agent)
+                    holes_logged[agent] = holes
             ln = lineproto.line("collector_stats", {"collector": self.cfg.collector.id},
                                 dict(stats), lineproto.to_ms(datetime.now(UTC)))
             if ln:

@@ -160,6 +160,11 @@ class AlertsConfig(Strict):
     poll_interval_s: float = Field(
         default=60.0, gt=0, description="the agents' polling interval (for *_polls)"
     )
+    root_wait_s: float | None = Field(
+        default=None, ge=0, description="extra wait before a device or a site behind a "
+        "parent is alerted on its own, so a parent cut at the same moment is seen first "
+        "and alerted as the root cause (default: one poll interval)"
+    )
     agent_silent_after_s: float = Field(
         default=180.0, gt=0, description="an agent with no message for this long is silent "
         "(its Last Will makes it silent at once)"
@@ -193,6 +198,9 @@ class AlertsConfig(Strict):
     def hold_down(self) -> float:
         n = self.hold_down_polls
         return self.hold_down_s if n is None else n * self.poll_interval_s
+
+    def root_wait(self) -> float:
+        return self.poll_interval_s if self.root_wait_s is None else self.root_wait_s
 
     def clear_down(self) -> float:
         n = self.clear_down_polls

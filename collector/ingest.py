@@ -9,6 +9,7 @@ record. Reasons:
 ``not_json``, ``not_object``, ``unknown_version``, ``wrong_kind``, ``invalid``
                    from :func:`xanet.wire.decode`
 ``topic_mismatch`` the payload's site differs from the topic's site
+``agent_mismatch`` the inventory assigns the site to another agent
 ``ts_future``, ``ts_past``
                    a poll's timestamp too far ahead of / behind the collector's
                    clock (polls dropped one by one; the message is rejected when
@@ -17,6 +18,7 @@ record. Reasons:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,7 +45,15 @@ class Rejected:
     detail: str
 
 
-def admit(topic: str, payload: bytes, now: datetime, limits: Limits) -> Accepted | Rejected:
+def admit(
+    topic: str,
+    payload: bytes,
+    now: datetime,
+    limits: Limits,
+    site_agents: Mapping[str, str] | None = None,
+) -> Accepted | Rejected:
+    """``site_agents``: site id → the agent the inventory says polls it (sites absent from
+    the mapping accept any agent)."""
     if len(payload) > limits.max_payload_bytes:
         return Rejected("too_large", f"{len(payload)} bytes > {limits.max_payload_bytes}")
     try:
@@ -57,6 +67,11 @@ def admit(topic: str, payload: bytes, now: datetime, limits: Limits) -> Accepted
     if message.site != where.site:
         return Rejected("topic_mismatch",
                         f"payload site {message.site!r} on the topic of site {where.site!r}")
+    expected = site_agents.get(where.site) if site_agents else None
+    if expected is not None and message.agent != expected:
+        return Rejected("agent_mismatch",
+                        f"agent {message.agent!r} speaks for site {where.site!r}, which the "
+                        f"inventory assigns to agent {expected!r}")
     earliest = now - timedelta(seconds=limits.max_past_s)
     latest = now + timedelta(seconds=limits.max_future_s)
     if isinstance(message, wire.Status):

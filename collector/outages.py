@@ -96,7 +96,8 @@ class Alerting:
         self.core = AlertCore(
             alert_topology(inventory),
             Policy(hold_down_s=cfg.hold_down(), clear_down_s=cfg.clear_down(),
-                   agent_silent_after_s=cfg.agent_silent_after_s),
+                   agent_silent_after_s=cfg.agent_silent_after_s,
+                   root_wait_s=cfg.root_wait()),
             now=now, restored=restored)
         if restored:
             log.info("%d open outage(s) recovered from %s", len(restored), self.store.path)

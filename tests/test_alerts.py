@@ -526,3 +526,22 @@ async def test_notifier_does_not_retry_a_rejected_batch() -> None:
     notifier.submit(sim.run_to(T0 + 10 + HOLD))
     assert await notifier.flush() is True
     assert notifier.rejected == 1
+
+
+def test_parent_seen_down_late_is_still_the_root_cause() -> None:
+    """The hub and its BTS are cut at the same moment, but the hub's down poll lands
+    after the BTS has been down for the whole hold-down (a poll interval + timeout late,
+    or a loaded collector): with a root wait, the hub is still the one alert."""
+    late = HOLD + 5.0
+    for wait, expected in ((0.0, 2), (10.0, 1)):
+        policy = Policy(hold_down_s=HOLD, clear_down_s=CLEAR, agent_silent_after_s=SILENT,
+                        root_wait_s=wait)
+        sim = Sim(inventory(n_bts=1), policy=policy)
+        up_all(sim, T0 - 100)
+        sim.set(T0 + 1, "down", bts(1))
+        sim.run_to(T0 + late)
+        sim.set(T0 + 1, "down", *HUB_ELEMENTS)  # the hub's down poll arrives late
+        sim.run_to(T0 + 2 * HOLD + 20)
+        assert len(sim.firing()) == expected, (wait, sim.names())
+        if expected == 1:
+            assert sim.names() == [("XanetSiteDown", "hub-a")]

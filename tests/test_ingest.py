@@ -62,3 +62,14 @@ def test_status_accepted() -> None:
     payload = wire.encode(wire.Status(agent="a", site="site-a", state="offline"))
     v = admit(STATUS_TOPIC, payload, NOW, Limits())
     assert isinstance(v, Accepted) and isinstance(v.message, wire.Status)
+
+
+def test_agent_must_be_the_one_the_inventory_names() -> None:
+    payload = wire.encode(telemetry(agent="agent-a", polls=[poll(ts=NOW)]))
+    assert isinstance(admit(TOPIC, payload, NOW, Limits(), {"site-a": "agent-a"}), Accepted)
+    assert isinstance(admit(TOPIC, payload, NOW, Limits(), {"other-site": "x"}), Accepted)
+    v = admit(TOPIC, payload, NOW, Limits(), {"site-a": "agent-z"})
+    assert isinstance(v, Rejected) and v.reason == "agent_mismatch" and "agent-z" in v.detail
+    status = wire.encode(wire.Status(agent="agent-b", site="site-a", state="online"))
+    v = admit(STATUS_TOPIC, status, NOW, Limits(), {"site-a": "agent-a"})
+    assert isinstance(v, Rejected) and v.reason == "agent_mismatch"
