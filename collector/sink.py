@@ -70,26 +70,39 @@ class Sink:
             self._ready.set()
 
     def flush_soon(self) -> None:
-        """Write what is buffered now, without waiting for the batch size or age."""
+        """Write what is buffered now, without waiting for the batch size or age.
+
+        A request made while a write is in progress is answered by that write: lines
+        that arrived meanwhile wait for the next trigger (batch size, age, a new request).
+        Otherwise a caller asking after every message while its acknowledgements wait
+        (the collector does, once half the MQTT receive window is unacknowledged) turns
+        every write into a train of tiny ones (bench/ingest.py, BENCHMARKS.md).
+        """
         self._ready.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush until ``stop`` is set, then flush what is left (best effort, bounded)."""
         while not stop.is_set():
-            wait = self.cfg.flush_interval_s
-            if self._oldest is not None:
-                wait = max(0.0, self._oldest + self.cfg.flush_interval_s - time.monotonic())
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+            if len(self._buf) < self.cfg.batch_lines:
+                wait = self.cfg.flush_interval_s
+                if self._oldest is not None:
+                    wait = max(0.0, self._oldest + self.cfg.flush_interval_s - time.monotonic())
+                try:
+                    await asyncio.wait_for(self._ready.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
             self._ready.clear()
             await self._flush_all(stop)
+            self._ready.clear()  # requests made during the write: see flush_soon
         await self._flush_all(None, final=True)
 
     async def _flush_all(self, stop: asyncio.Event | None, final: bool = False) -> None:
+        """Write the lines buffered when called, and full batches of any that arrive meanwhile
+        (all of them when ``final``)."""
         attempt = 0
-        while self._buf:
+        due = self._lines_in  # lines put up to now are due in this flush
+        while self._buf and (final or self._lines_out < due
+                             or len(self._buf) >= self.cfg.batch_lines):
             n = min(len(self._buf), self.cfg.batch_lines)
             batch = [self._buf[i] for i in range(n)]
             try:
