@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -90,19 +89,20 @@ def test_collector_v2_needs_token(tmp_path: Path) -> None:
 
 
 def test_check_config_examples() -> None:
-    env = {"XANET_MQTT_PASSWORD": "x", "XANET_SNMP_AUTH_KEY": "x", "XANET_SNMP_PRIV_KEY": "x",
-           "XANET_SNMP_COMMUNITY": "x"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        for name in ("agent.example.toml", "collector.example.toml", "inventory.example.toml"):
-            assert check_file(ROOT / "config" / name) == []
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for name in ("agent.example.toml", "collector.example.toml", "inventory.example.toml"):
+        assert check_file(ROOT / "config" / name, secrets=False) == []
+
+
+def test_check_config_reads_the_secrets_the_examples_point_at(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("XANET_SNMP_AUTH_KEY", "XANET_SNMP_PRIV_KEY", "XANET_SNMP_COMMUNITY"):
+        monkeypatch.setenv(var, "fake-value")
+    monkeypatch.delenv("XANET_MQTT_PASSWORD", raising=False)
+    problems = check_file(ROOT / "config" / "agent.example.toml")
+    assert len(problems) == 1 and "mqtt.password: secret file /etc/xanet/mqtt.password" in (
+        problems[0])
+    (problem,) = check_file(ROOT / "config" / "collector.example.toml")
+    assert "mqtt.password: environment variable XANET_MQTT_PASSWORD is not set" in problem
 
 
 def test_check_config_cli_reports_all_files(tmp_path: Path,
