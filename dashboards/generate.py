@@ -19,8 +19,8 @@ Four dashboards, all InfluxQL against the provisioned data source
 
 Measurements and fields are those of collector/lineproto.py (``device``,
 ``interface``, ``agent_status``), collector/app.py (``collector_stats``) and
-collector/states.py (``service_state``, ``availability``) and the planned
-``outage`` measurement.
+collector/states.py (``service_state``, ``availability``) and
+collector/outages.py (``outage``).
 Column aliases keep the stored field names, so a field's unit suffix
 (``_bps``, ``_pct``, ``_s``, ``_ms``) also names the column's Grafana unit;
 tests/test_dashboards.py checks both against a real InfluxDB.
@@ -177,11 +177,16 @@ def _share_meeting_target(title: str, service_filter: str) -> stat.Panel:
             .graph_mode(common.BigValueGraphMode.NONE).height(5).span(4))
 
 
+#: One series per outage: the tags an outage's points share (``device`` is absent
+#: for site and agent outages; two devices of a site with the same service differ
+#: only by it).
+OUTAGE_SERIES = '"commune", "site", "service", "kind", "device"'
+
 ACTIVE_OUTAGES = (
     'SELECT "open", "summary", "children" FROM ('
     'SELECT last("open") AS "open", "summary", "children" FROM "outage" '
-    'WHERE {where} GROUP BY "commune", "site", "service", "kind") '
-    'WHERE "open" = 1 GROUP BY "commune", "site", "service", "kind"')
+    f'WHERE {{where}} GROUP BY {OUTAGE_SERIES}) '
+    f'WHERE "open" = 1 GROUP BY {OUTAGE_SERIES}')
 
 
 def province_overview() -> db.Dashboard:
@@ -215,7 +220,7 @@ def province_overview() -> db.Dashboard:
         .description("Outages whose latest point is an opening (whatever the time range).")
         .with_target(Query('SELECT count("open") AS "active" FROM ('
                            'SELECT last("open") AS "open" FROM "outage" '
-                           f'WHERE {AREA} GROUP BY "commune", "site", "service", "kind") '
+                           f'WHERE {AREA} GROUP BY {OUTAGE_SERIES}) '
                            'WHERE "open" = 1'))
         .thresholds(_steps((None, "green"), (1, "red")))
         .color_mode(common.BigValueColorMode.BACKGROUND)
@@ -366,7 +371,7 @@ def outage_timeline() -> db.Dashboard:
                      "behind it) or agent_silent (never counted as down).")
         .with_target(Query('SELECT "open", "summary", "children" FROM "outage" '
                            f'WHERE {AREA_SITE} AND $timeFilter '
-                           'GROUP BY "commune", "site", "service", "kind"').table())
+                           f'GROUP BY {OUTAGE_SERIES}').table())
         .sort_by([cb.TableSortByFieldState().display_name("Time").desc(True)])
         .overrides([_mapped("open", OUTAGE_OPEN)])
         .height(12).span(24))

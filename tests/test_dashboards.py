@@ -13,10 +13,13 @@ Data:
   spools while the broker is not there yet (so the spool panels have a
   backlog and drops to show), then publishes to Mosquitto; the collector
   writes InfluxDB.
-- ``availability``, ``service_state`` (the schema collector/states.py writes)
-  and ``outage`` (still PLANNED): see PLANNED_SCHEMA; representative points
-  written directly by this test, not by the pipeline (the pipeline here has
-  no inventory, and no outage writer exists yet).
+- ``availability``, ``service_state`` and ``outage``: representative points
+  encoded by the collector's own encoders (collector/states.py
+  ``emission_lines``, collector/outages.py ``outage_lines``) and written by
+  this test, not by the pipeline (the pipeline here has no inventory and no
+  alerting). The outage points come from the real :class:`AlertCore` driven
+  through a scripted hour of element states; ENCODER_SCHEMA is what they
+  must store.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import asyncio
 import json
 import re
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +36,16 @@ from typing import Any
 
 import pytest
 
-from collector import lineproto
-from collector.availability import Emission, Rollup, ServiceKey, ServicePoint, State
+from collector.alerts import AlertCore, AlertEvent, Policy, alert_topology
+from collector.availability import (
+    ElementPoint,
+    Emission,
+    Rollup,
+    ServiceKey,
+    ServicePoint,
+    State,
+)
+from collector.outages import outage_lines
 from collector.states import emission_lines
 from dashboards import generate
 from dashboards.influxql import DATASOURCE_UID, InfluxQuery
@@ -47,24 +59,26 @@ from tests.pipeline import (
     start_collector,
     wait_for,
 )
-from xanet.inventory import load_inventory
+from xanet.inventory import Inventory, load_inventory, parse_inventory
 
 # The example inventory's province, communes and hub site (config/inventory.example.toml).
 PROVINCE, COMMUNE, SITE = "08", "02269", "hub-thuong-lam"
 OTHER_COMMUNE = "02266"  # only in the availability points
+BTS_AGENT = "agt-bts-thuong-lam-02"  # the example inventory's agent of bts-thuong-lam-02
 AGENT = "agent-dash"
 ALL = ".*"  # the dashboards' All value
 
-#: The availability measurements (tags, fields with InfluxDB types): service_state
-#: and availability as collector/states.py writes them; outage as planned.
-PLANNED_SCHEMA: dict[str, tuple[set[str], dict[str, str]]] = {
+#: The measurements this test writes with the collector's encoders (tags, fields with
+#: InfluxDB types): service_state and availability as collector/states.py writes
+#: them, outage as collector/outages.py does (docs/alerts.md).
+ENCODER_SCHEMA: dict[str, tuple[set[str], dict[str, str]]] = {
     "service_state": ({"province", "commune", "service"},
                       {"state": "string", "code": "integer"}),
     "availability": ({"province", "commune", "service"},
                      {"up_s": "float", "down_s": "float", "unknown_s": "float",
                       "bucket_s": "float", "availability_pct": "float",
                       "coverage_pct": "float"}),
-    "outage": ({"province", "commune", "site", "service", "kind"},
+    "outage": ({"province", "commune", "site", "service", "kind", "device"},
                {"open": "integer", "children": "string", "summary": "string"}),
 }
 PIPELINE_MEASUREMENTS = {"device", "interface", "agent_status", "collector_stats"}
@@ -189,7 +203,7 @@ def test_interpolation_matches_grafana() -> None:
 
 
 # --------------------------------------------------------------------------
-# data: the real pipeline, plus availability and planned outage points
+# data: the real pipeline, plus availability and outage points from the encoders
 
 
 def availability_lines(now_ms: int) -> list[str]:
@@ -216,24 +230,64 @@ def availability_lines(now_ms: int) -> list[str]:
     return emission_lines(Emission(elements=[], services=changes, rollups=rollups), inventory)
 
 
-def planned_outage_lines(now_ms: int) -> list[str]:
-    """REPRESENTATIVE POINTS IN THE PLANNED ``outage`` SCHEMA, written by this test
-    (no writer exists yet): one outage opened and closed, two still open."""
-    out: list[str | None] = []
-    outages = [
-        (SITE, "fibre", "root", 1, "uplink down, 2 sites behind it", "bts-1,bts-2", 50),
-        (SITE, "fibre", "root", 0, "uplink restored", "bts-1,bts-2", 45),
-        (SITE, "mobile_2g", "device_down", 1, "csr-1 not answering", "", 20),
-        ("bts-9", "mobile_4g", "agent_silent", 1, "agent agt-9 silent", "", 10),
+def outage_inventory() -> Inventory:
+    """The example inventory with a second OLT at the hub: two devices of one site
+    with the same service, whose outages differ only by their ``device`` tag."""
+    data = tomllib.loads((ROOT / "config" / "inventory.example.toml").read_text("utf-8"))
+    hub = next(s for s in data["sites"] if s["id"] == SITE)
+    hub["devices"].append({"id": "olt-2", "elements": [{"service": "broadband"}]})
+    return parse_inventory(data)
+
+
+def outage_events(now_ms: int) -> list[AlertEvent]:
+    """REPRESENTATIVE outages, decided by the collector's own :class:`AlertCore` over
+    the last hour (one evaluation every 10 s, every agent heard unless silent):
+
+    - 50 min ago the hub's fibre uplink and both BTS behind it go down: one root
+      outage (children: the two BTS); back up 45 min ago, so it closes;
+    - 20 min ago both OLTs of the hub stop answering: two device_down outages,
+      same site and service, still open;
+    - 10 min ago the BTS agent's Last Will arrives: agent_silent, still open.
+    """
+    inv = outage_inventory()
+    core = AlertCore(alert_topology(inv),
+                     Policy(hold_down_s=60, clear_down_s=60, agent_silent_after_s=180,
+                            root_wait_s=30),
+                     now=now_ms / 1000 - 3600)
+
+    def keys(*sites: str, device: str | None = None) -> list[str]:
+        return [e.key for site in sites for d in inv.site(site).devices
+                if device in (None, d.id) for e in d.elements]
+
+    uplink = keys(SITE, device="rtr-1")
+    behind = keys("bts-thuong-lam-01", "bts-thuong-lam-02")
+    olts = keys(SITE, device="olt-1") + keys(SITE, device="olt-2")
+    script: list[tuple[int, State, list[str]]] = [  # (minutes ago, state, elements)
+        (55, "up", keys(*(s.id for s in inv.sites_of_commune(COMMUNE)))),
+        (50, "down", uplink + behind),
+        (45, "up", uplink + behind),
+        (20, "down", olts),
     ]
-    for site, svc, kind, open_, summary, children, minutes_ago in outages:
-        out.append(lineproto.line(
-            "outage",
-            {"province": PROVINCE, "commune": COMMUNE, "site": site, "service": svc,
-             "kind": kind},
-            {"open": open_, "summary": summary, "children": children},
-            now_ms - minutes_ago * 60_000))
-    return [ln for ln in out if ln]
+    for minutes_ago, state, elements in script:
+        ts = now_ms / 1000 - minutes_ago * 60
+        core.add_points(ElementPoint(e, ts, state) for e in elements)
+    silent_at = now_ms / 1000 - 600
+    core.agent_offline(BTS_AGENT, silent_at)
+    events: list[AlertEvent] = []
+    for step_ in range(3600 // 10 + 1):
+        t = now_ms / 1000 - 3600 + step_ * 10
+        for agent in core.topology.agent_units:
+            if agent != BTS_AGENT or t < silent_at:
+                core.agent_seen(agent, t)
+        events += core.evaluate(t)
+    got = sorted({(ev.action, ev.alert.kind, ev.alert.labels.get("device", ""))
+                  for ev in events})
+    assert got == [("firing", "agent_silent", ""), ("firing", "device_down", "olt-1"),
+                   ("firing", "device_down", "olt-2"), ("firing", "root", ""),
+                   ("resolved", "root", "")], got
+    root = [ev.alert for ev in events if ev.alert.kind == "root"][-1]
+    assert root.children == ("bts-thuong-lam-01", "bts-thuong-lam-02"), root
+    return events
 
 
 async def _fill_from_pipeline(tmp: Path, influxdb: services.InfluxDB1, broker: services.Mosquitto,
@@ -285,7 +339,7 @@ async def _fill_from_pipeline(tmp: Path, influxdb: services.InfluxDB1, broker: s
 @pytest.fixture(scope="module")
 def filled(influxdb: services.InfluxDB1, snmpsim: services.SnmpSim, snmpd: services.Snmpd,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A database filled by the real pipeline + planned-schema points; (db, now_ms)."""
+    """A database filled by the real pipeline + encoder points; (db, now_ms)."""
     db = f"dash_{uuid.uuid4().hex[:8]}"
     influxdb.create_database(db)
     tmp = tmp_path_factory.mktemp("dashboards")
@@ -299,8 +353,8 @@ def filled(influxdb: services.InfluxDB1, snmpsim: services.SnmpSim, snmpd: servi
     finally:
         broker.stop()
     now_ms = int(time.time() * 1000)
-    influxdb.write(availability_lines(now_ms) + planned_outage_lines(now_ms), db=db,
-                   precision="ms")
+    influxdb.write(availability_lines(now_ms)
+                   + outage_lines(outage_events(now_ms), PROVINCE), db=db, precision="ms")
     yield db, now_ms
 
 
@@ -327,7 +381,7 @@ VARIABLE_SETS: dict[str, dict[str, str | list[str]]] = {
     "all": {"province": PROVINCE, "commune": ALL, "site": ALL, "target": "99"},
     "one": {"province": PROVINCE, "commune": COMMUNE, "site": SITE, "target": "99.9"},
     "several": {"province": [PROVINCE], "commune": [COMMUNE, OTHER_COMMUNE],
-                "site": [SITE, "bts-9"], "target": "95"},
+                "site": [SITE, "bts-thuong-lam-02"], "target": "95"},
 }
 
 
@@ -390,11 +444,11 @@ def test_fields_and_units_are_the_stored_ones(influxdb: services.InfluxDB1,
     db, now_ms = filled
     schema: dict[str, tuple[set[str], dict[str, str]]] = {
         m: stored_keys(influxdb, db, m) for m in PIPELINE_MEASUREMENTS}
-    # What the collector's encoder (and the planned outage writer) store is exactly
-    # the schema the panels are checked against.
-    for m, planned in PLANNED_SCHEMA.items():
-        assert stored_keys(influxdb, db, m) == planned, m
-        schema[m] = planned
+    # What the collector's encoders store is exactly the schema the panels are
+    # checked against.
+    for m, expected in ENCODER_SCHEMA.items():
+        assert stored_keys(influxdb, db, m) == expected, m
+        schema[m] = expected
     problems: list[str] = []
     for name, panel in all_panels():
         for t in panel["targets"]:
@@ -429,9 +483,9 @@ def test_fields_and_units_are_the_stored_ones(influxdb: services.InfluxDB1,
 
 def test_kpis_compute_the_documented_numbers(influxdb: services.InfluxDB1,
                                              filled: tuple[str, int]) -> None:
-    """On the planned-schema points: fibre met 99 % in one commune of two; every
+    """On the encoder points: fibre met 99 % in one commune of two; every
     broadband did; the mobile 4G unknown time is lost coverage, not down time;
-    two outages are open."""
+    three outages are open, the two OLTs' apart."""
     db, now_ms = filled
     d = dashboards()["province-overview"]
     by_title = {p["title"]: p for p in panels(d)}
@@ -446,7 +500,12 @@ def test_kpis_compute_the_documented_numbers(influxdb: services.InfluxDB1,
     assert value("Fibre: communes meeting target") == pytest.approx(50.0)
     assert value("Broadband: communes meeting target") == pytest.approx(100.0)
     assert value("Mobile: communes meeting target") == pytest.approx(100.0)
-    assert value("Active outages") == 2
+    assert value("Active outages") == 3
     assert value("Communes measured") == 2
     # fibre 00691 down 60 of 300 s; mobile_4g unknown 30 of 300 s, in both communes.
     assert value("Coverage") == pytest.approx(100 * (8 * 300 - 2 * 30) / (8 * 300))
+    q = interpolate(by_title["Open outages"]["targets"][0]["query"], VARIABLE_SETS["all"],
+                    from_ms=now_ms - 3_900_000, to_ms=now_ms + 1000, interval=DEFAULT_INTERVAL)
+    open_ = sorted((s["tags"]["kind"], s["tags"]["device"]) for s in run(influxdb, db, q))
+    assert open_ == [("agent_silent", ""), ("device_down", "olt-1"),
+                     ("device_down", "olt-2")]
