@@ -70,7 +70,8 @@ def outage_lines(events: Iterable[AlertEvent], province: str) -> list[str]:
         a = ev.alert
         tags = {"province": province, "commune": a.labels.get("commune", ""),
                 "site": a.labels.get("site", ""), "service": a.labels.get("service", ""),
-                "kind": a.kind, "device": a.labels.get("device", "")}
+                "kind": a.kind, "device": a.labels.get("device", ""),
+                "interface": a.labels.get("interface", "")}
         firing = ev.action == "firing"
         ts = a.starts_at if firing or a.ends_at is None else a.ends_at
         ln = line("outage", {k: v for k, v in tags.items() if v},

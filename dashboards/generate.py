@@ -180,7 +180,7 @@ def _share_meeting_target(title: str, service_filter: str) -> stat.Panel:
 #: One series per outage: the tags an outage's points share (``device`` is absent
 #: for site and agent outages; two devices of a site with the same service differ
 #: only by it).
-OUTAGE_SERIES = '"commune", "site", "service", "kind", "device"'
+OUTAGE_SERIES = '"commune", "site", "service", "kind", "device", "interface"'
 
 ACTIVE_OUTAGES = (
     'SELECT "open", "summary", "children" FROM ('

@@ -78,7 +78,7 @@ ENCODER_SCHEMA: dict[str, tuple[set[str], dict[str, str]]] = {
                      {"up_s": "float", "down_s": "float", "unknown_s": "float",
                       "bucket_s": "float", "availability_pct": "float",
                       "coverage_pct": "float"}),
-    "outage": ({"province", "commune", "site", "service", "kind", "device"},
+    "outage": ({"province", "commune", "site", "service", "kind", "device", "interface"},
                {"open": "integer", "children": "string", "summary": "string"}),
 }
 PIPELINE_MEASUREMENTS = {"device", "interface", "agent_status", "collector_stats"}
@@ -245,6 +245,8 @@ def outage_events(now_ms: int) -> list[AlertEvent]:
 
     - 50 min ago the hub's fibre uplink and both BTS behind it go down: one root
       outage (children: the two BTS); back up 45 min ago, so it closes;
+    - 35 min ago one of the hub router's two fibre ports goes down while the router
+      answers (an interface outage, tagged with its interface); back 30 min ago;
     - 20 min ago both OLTs of the hub stop answering: two device_down outages,
       same site and service, still open;
     - 10 min ago the BTS agent's Last Will arrives: agent_silent, still open.
@@ -266,6 +268,8 @@ def outage_events(now_ms: int) -> list[AlertEvent]:
         (55, "up", keys(*(s.id for s in inv.sites_of_commune(COMMUNE)))),
         (50, "down", uplink + behind),
         (45, "up", uplink + behind),
+        (35, "down", uplink[1:]),  # one of the two fibre ports: an interface outage
+        (30, "up", uplink[1:]),
         (20, "down", olts),
     ]
     for minutes_ago, state, elements in script:
@@ -280,11 +284,14 @@ def outage_events(now_ms: int) -> list[AlertEvent]:
             if agent != BTS_AGENT or t < silent_at:
                 core.agent_seen(agent, t)
         events += core.evaluate(t)
-    got = sorted({(ev.action, ev.alert.kind, ev.alert.labels.get("device", ""))
-                  for ev in events})
-    assert got == [("firing", "agent_silent", ""), ("firing", "device_down", "olt-1"),
-                   ("firing", "device_down", "olt-2"), ("firing", "root", ""),
-                   ("resolved", "root", "")], got
+    got = sorted({(ev.action, ev.alert.kind, ev.alert.labels.get("device", ""),
+                   ev.alert.labels.get("interface", "")) for ev in events})
+    assert got == [("firing", "agent_silent", "", ""), ("firing", "device_down", "olt-1", ""),
+                   ("firing", "device_down", "olt-2", ""),
+                   ("firing", "device_down", "rtr-1", "ge-0/0/1"),
+                   ("firing", "root", "", ""),
+                   ("resolved", "device_down", "rtr-1", "ge-0/0/1"),
+                   ("resolved", "root", "", "")], got
     root = [ev.alert for ev in events if ev.alert.kind == "root"][-1]
     assert root.children == ("bts-thuong-lam-01", "bts-thuong-lam-02"), root
     return events
