@@ -257,6 +257,7 @@ class World:
             availability={"stale_after_s": 4 * INTERVAL_S, "bucket_s": 10.0,
                           "emit_interval_s": 0.5},
             alerts={"url": self.am.url, "hold_down_s": HOLD_S, "clear_down_s": CLEAR_S,
+                    "poll_interval_s": INTERVAL_S,
                     "agent_silent_after_s": 4.0, "resend_interval_s": 2.0,
                     "expire_after_s": 120.0, "retry_min_s": 0.2, "retry_max_s": 1.0,
                     "state_path": str(self.tmp / "outages.json")})
