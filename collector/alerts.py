@@ -154,9 +154,6 @@ class Unit:
     site: str  # the site the alert is about (an agent: its first site)
     sites: tuple[str, ...] = ()  # an agent: every site it polls
     services: tuple[str, ...] = ()
-    #: its site hangs behind another site (the inventory's parent): it waits
-    #: ``Policy.root_wait_s`` for that parent's own polls before it is alerted alone
-    behind_parent: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,8 +235,7 @@ def alert_topology(inventory: Inventory) -> AlertTopology:
             did = device_unit(site.id, device.id)
             units[did] = Unit(did, "device", tuple(dev_keys), ((site_unit(site.id), *above),),
                               labels("device", site, dev_services, device=device.id),
-                              site.id, services=tuple(sorted(set(dev_services))),
-                              behind_parent=bool(above))
+                              site.id, services=tuple(sorted(set(dev_services))))
             for el in device.elements:
                 if el.interface is None:
                     continue
@@ -251,7 +247,7 @@ def alert_topology(inventory: Inventory) -> AlertTopology:
                     eid, "element", (el.key,), ((did, site_unit(site.id), *above),),
                     labels("element", site, services, device=device.id,
                            interface=el.interface),
-                    site.id, services=tuple(sorted(set(services))), behind_parent=bool(above))
+                    site.id, services=tuple(sorted(set(services))))
         if elements:
             fibre = [k for k, svcs in elements.items() if Service.FIBRE.value in svcs]
             uplink = tuple(fibre or elements)
@@ -259,8 +255,7 @@ def alert_topology(inventory: Inventory) -> AlertTopology:
             sid = site_unit(site.id)
             units[sid] = Unit(sid, "site", uplink, (above,) if above else (),
                               labels("site", site, all_services), site.id,
-                              services=tuple(sorted(set(all_services))),
-                              behind_parent=bool(above))
+                              services=tuple(sorted(set(all_services))))
     for site in inventory.sites:
         agent = site.agent
         if agent is None or agent in agent_units:
@@ -283,8 +278,7 @@ def alert_topology(inventory: Inventory) -> AlertTopology:
             # an agent with a root site is never covered (an empty group covers nothing)
             tuple(groups),
             labels("agent", sites[0], services, agent=agent),
-            sites[0].id, sites=tuple(s.id for s in sites), services=tuple(services),
-            behind_parent=any(groups))
+            sites[0].id, sites=tuple(s.id for s in sites), services=tuple(services))
         agent_units[agent] = aid
     # a cover group naming a unit that does not exist (a site without elements) is harmless
     return AlertTopology(
@@ -504,7 +498,7 @@ class AlertCore:
         for uid, outage in self._open.items():
             unit = self.topology.units[uid]
             if (not outage.alerted and not self._covered(unit)
-                    and (not unit.behind_parent
+                    and (not unit.cover_groups
                          or now >= outage.started_at + self.policy.hold_down_s
                          + self.policy.root_wait_s)):
                 outage.alerted = True

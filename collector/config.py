@@ -161,9 +161,10 @@ class AlertsConfig(Strict):
         default=60.0, gt=0, description="the agents' polling interval (for *_polls)"
     )
     root_wait_s: float | None = Field(
-        default=None, ge=0, description="extra wait before a site behind a parent site (or "
-        "one of its devices or agents) is alerted on its own, so a parent cut at the same "
-        "moment is seen first and alerted as the root cause (default: one poll interval)"
+        default=None, ge=0, description="extra wait before a unit with something above it (a "
+        "device or port of a site, a site behind a parent, its agent) is alerted on its "
+        "own, so a site or parent cut at the same moment is seen first and alerted as the "
+        "root cause (default: one poll interval)"
     )
     agent_silent_after_s: float = Field(
         default=180.0, gt=0, description="an agent with no message for this long is silent "
