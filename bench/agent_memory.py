@@ -1,0 +1,104 @@
+"""Agent memory: RSS of a real ``xanet agent`` process polling 1, 100 and 2,600 devices.
+
+Each device is a 10-interface snmpsim device (ifTable + ifXTable, advancing counters); the
+agent polls every 60 s (jitter 0.5), batches nothing, publishes to a real Mosquitto. RSS is
+sampled every 0.2 s until every device has been polled twice (counted on the broker with
+mosquitto_sub), so rate state, sessions and the spool are all in use. Next to it, in the same
+invocation: the RSS of a Python process that only imports the agent's modules (the floor
+any Python agent pays).
+
+    python bench/agent_memory.py                       # ~2 minutes
+    python bench/agent_memory.py --devices 1 100 1000 2600 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from common import finish, header, print_table, rss_mb, workdir
+from snmp_poll import sim_recording
+
+from tests import services
+from tests.pipeline import agent_config, to_toml
+
+
+def import_floor() -> float:
+    code = ("import agent.app, agent.snmp, aiomqtt, uvloop, resource, sys;"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def run(n: int, wd: Any, mqtt: services.Mosquitto, sim: services.SnmpSim, interval: float,
+        rounds: int, timeout_s: float) -> dict[str, Any]:
+    site = f"site-{n}"
+    devices = [{"id": f"dev-{i:05d}", "host": "127.0.0.1", "port": sim.port,
+                "snmp": {"version": "2c", "community": {"env": "BENCH_COMMUNITY"}}}
+               for i in range(n)]
+    cfg = agent_config(agent_id=f"agt-mem-{n}", site=site, commune="00691", province="08",
+                       mqtt_port=mqtt.port, spool_path=wd / f"spool-{n}.sqlite3",
+                       interval_s=interval, devices=devices,
+                       polling={"timeout_s": 2.0, "retries": 1, "jitter": 0.5})
+    path = wd / f"agent-{n}.toml"
+    path.write_text(to_toml(cfg))
+    expected = n * rounds
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt.port), "-q", "1", "-C",
+         str(expected), "-t", f"xanet/v1/08/00691/{site}/telemetry"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    env = {**os.environ, "BENCH_COMMUNITY": "sim10"}
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "xanet.cli", "--log-level", "warning", "agent", "--config",
+         str(path)], env=env, cwd=wd, stdout=(wd / f"agent-{n}.log").open("ab"),
+        stderr=subprocess.STDOUT)
+    samples: list[float] = []
+    t0 = time.monotonic()
+    try:
+        while sub.poll() is None and time.monotonic() - t0 < timeout_s:
+            time.sleep(0.2)
+            if agent.poll() is not None:
+                raise RuntimeError(f"agent died: {(wd / f'agent-{n}.log').read_text()[-2000:]}")
+            samples.append(rss_mb(agent.pid))
+        complete = sub.poll() is not None
+        end_rss = rss_mb(agent.pid)
+    finally:
+        agent.terminate()
+        agent.wait(30)
+        if sub.poll() is None:
+            sub.kill()
+    return {"devices": n, "RSS MB (after all polled)": end_rss, "RSS MB (max)": max(samples),
+            "polls seen": "all" if complete else "TIMED OUT",
+            "seconds": time.monotonic() - t0}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--devices", type=int, nargs="+", default=[1, 100, 2600])
+    p.add_argument("--interval", type=float, default=60.0)
+    p.add_argument("--rounds", type=int, default=2, help="polls per device before the reading")
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--json")
+    args = p.parse_args()
+    header("agent memory (RSS) by number of devices")
+    wd = workdir("memory")
+    rows: list[dict[str, Any]] = [{"devices": 0, "RSS MB (after all polled)": import_floor(),
+                                   "polls seen": "import floor (python -c 'import agent.app')"}]
+    with services.Mosquitto(wd / "mosquitto") as mqtt, services.SnmpSim(
+            wd / "snmpsim", {"sim10": sim_recording(wd / "sim10.snmprec", 10)}) as sim:
+        for n in args.devices:
+            rows.append(run(n, wd, mqtt, sim, args.interval, args.rounds, args.timeout))
+            print(f"   {n} device(s) done", flush=True)
+    print_table(rows, ["devices", "RSS MB (after all polled)", "RSS MB (max)", "polls seen",
+                       "seconds"])
+    print("   goal: <= 60 MB at 100 devices")
+    finish({"rows": rows}, args.json)
+
+
+if __name__ == "__main__":
+    main()
