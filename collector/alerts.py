@@ -497,7 +497,10 @@ class AlertCore:
                     events.append(AlertEvent("resolved", alert))
         for uid, outage in self._open.items():
             unit = self.topology.units[uid]
+            # A covered outage is alerted on its own only while it is still down: one
+            # already recovering (clearing) when its root closes recovered with the root.
             if (not outage.alerted and not self._covered(unit)
+                    and self._phase[uid] == "open"
                     and (not unit.cover_groups
                          or now >= outage.started_at + self.policy.hold_down_s
                          + self.policy.root_wait_s)):

@@ -545,3 +545,22 @@ def test_parent_seen_down_late_is_still_the_root_cause() -> None:
         assert len(sim.firing()) == expected, (wait, sim.names())
         if expected == 1:
             assert sim.names() == [("XanetSiteDown", "hub-a")]
+
+
+def test_children_recovering_with_their_root_are_never_paged() -> None:
+    """The hub and its BTS come back together, but the BTS's recovery is seen a little
+    after the hub's: when the hub's outage closes, the BTS outages are clearing, not
+    down, and must not be paged as outages of their own."""
+    sim = Sim(inventory(n_bts=3))
+    up_all(sim, T0 - 100)
+    sim.set(T0, "down", *HUB_ELEMENTS, bts(1), bts(2), bts(3))
+    sim.run_to(T0 + HOLD + 20)
+    assert sim.names() == [("XanetSiteDown", "hub-a")]
+    back = T0 + HOLD + 30
+    sim.set(back, "up", *HUB_ELEMENTS)
+    sim.set(back + 5, "up", bts(1), bts(2), bts(3))  # seen a poll later
+    sim.run_to(back + CLEAR + 30)
+    assert not sim.firing()
+    fired = {(e.alert.labels["alertname"], e.alert.labels["site"])
+             for e in sim.events if e.action == "firing"}
+    assert fired == {("XanetSiteDown", "hub-a")}
