@@ -47,7 +47,8 @@ def reproduce_line(argv: Sequence[str] | None = None) -> str:
 def header(title: str) -> None:
     print(f"== {title}")
     print(f"   host: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start "
-          f"(other work on this machine shares the cores: compare rows of one run, not runs)")
+          f"(other work on this machine shares the cores: compare rows of one run, not runs)",
+          flush=True)
 
 
 @dataclass
