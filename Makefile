@@ -1,7 +1,7 @@
 # xanet — the two commands of the README, and a few helpers.
 #   make demo   install, start the services, run agent + collector on a simulated fleet, show the result
 #   make test   install, start the services (from the tests' fixtures), pass every test
-.PHONY: install demo test unit lint clean
+.PHONY: install demo test unit lint bench clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -17,6 +17,9 @@ test: install
 
 unit: install
 	$(PY) -m pytest -q -m "not integration" tests
+
+bench: install
+	$(PY) bench/run_all.py
 
 lint: install
 	$(VENV)/bin/ruff check xanet agent collector dashboards bench tests deploy/demo
