@@ -29,6 +29,11 @@ log = logging.getLogger("xanet.agent")
 __version__ = "0.1.0"
 
 
+def device_key(agent_cfg: AgentConfig, dev: DeviceConfig) -> str:
+    """``site/device``: unique within an agent (device ids are unique per site)."""
+    return f"{dev.site or agent_cfg.agent.site}/{dev.id}"
+
+
 def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
     creds_cfg = dev.snmp or agent_cfg.snmp
     assert creds_cfg is not None  # AgentConfig validation guarantees it
@@ -46,7 +51,7 @@ def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
         )
     poll = agent_cfg.polling
     return SnmpTarget(
-        device=dev.id,
+        device=device_key(agent_cfg, dev),
         host=dev.host,
         port=dev.port,
         credentials=creds,
@@ -169,7 +174,7 @@ class Agent:
             status_interval_s=a.status_interval_s,
         )
         self.batcher = Batcher(cfg, self.spool, self.uplink.notify)
-        self.targets = {d.id: snmp_target(cfg, d) for d in cfg.devices}
+        self.targets = {device_key(cfg, d): snmp_target(cfg, d) for d in cfg.devices}
         self.sem = asyncio.Semaphore(cfg.polling.max_concurrent)
 
     def status(self, kind: StatusKind) -> wire.Status:
@@ -200,7 +205,8 @@ class Agent:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.uplink.run(stop), name="uplink")
                 for dev in self.cfg.devices:
-                    tg.create_task(self._device_loop(dev, stop), name=f"poll-{dev.id}")
+                    tg.create_task(self._device_loop(dev, stop),
+                                   name=f"poll-{device_key(self.cfg, dev)}")
         finally:
             self.batcher.flush_all()
             self.poller.close()
@@ -213,7 +219,8 @@ class Agent:
                             max_gap_factor=self.cfg.rates.max_gap_factor,
                             speed_tolerance=self.cfg.rates.speed_tolerance)
         tracker = RateTracker(policy)
-        phase = phase_of(dev.id, interval, self.cfg.polling.jitter)
+        key = device_key(self.cfg, dev)
+        phase = phase_of(key, interval, self.cfg.polling.jitter)
         start = time.monotonic()
         previous = -math.inf
         commune = dev.commune or self.cfg.agent.commune
@@ -230,31 +237,32 @@ class Agent:
                 return
             except TimeoutError:
                 pass
-            poll = await self._poll_once(dev.id, site, tracker)
+            poll = await self._poll_once(key, dev.id, site, tracker)
             self.batcher.add(commune, site, poll)
 
-    async def _poll_once(self, device: str, site: str, tracker: RateTracker) -> wire.DevicePoll:
+    async def _poll_once(self, key: str, device: str, site: str,
+                         tracker: RateTracker) -> wire.DevicePoll:
         async with self.sem:
             # Stamped inside the semaphore: waiting for a polling slot is not part of the
             # interval the counters advanced over (it would bias the rate low).
             ts = datetime.now(UTC)
             mono = time.monotonic()
             try:
-                raw = await self.poller.poll(self.targets[device])
+                raw = await self.poller.poll(self.targets[key])
             except SnmpError as exc:
                 tracker.observe_failure()
                 self.health.polls_failed += 1
-                if device not in self.health.unreachable:
-                    self.health.unreachable.add(device)
+                if key not in self.health.unreachable:
+                    self.health.unreachable.add(key)
                     log.warning("device %s (site %s): unreachable: %s", device, site, exc)
                 return wire.DevicePoll(device=device, ts=ts, reachable=False,
                                        error=str(exc)[:256])
         self.health.polls_ok += 1
-        if device in self.health.unreachable:
-            self.health.unreachable.discard(device)
+        if key in self.health.unreachable:
+            self.health.unreachable.discard(key)
             log.info("device %s (site %s): reachable again", device, site)
-        if raw.warnings != self.health.warnings.get(device, ()):
+        if raw.warnings != self.health.warnings.get(key, ()):
             for warning in raw.warnings:  # logged when they change, not at every poll
                 log.warning("device %s (site %s): %s", device, site, warning)
-            self.health.warnings[device] = raw.warnings
+            self.health.warnings[key] = raw.warnings
         return to_device_poll(device, ts, raw, tracker, mono)

@@ -54,7 +54,7 @@ class PollingConfig(Strict):
     jitter: float = Field(
         default=0.1,
         ge=0,
-        le=0.5,
+        le=1.0,
         description="each device's phase offset spread, fraction of interval",
     )
     timeout_s: float = Field(default=2.0, gt=0, le=60)
@@ -126,12 +126,14 @@ class AgentConfig(Strict):
 
     @model_validator(mode="after")
     def _devices(self) -> AgentConfig:
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         problems: list[str] = []
         for i, dev in enumerate(self.devices):
-            if dev.id in seen:
-                problems.append(f"devices[{i}].id: duplicate device id {dev.id!r}")
-            seen.add(dev.id)
+            # Device ids are unique per site, as in the inventory (rtr-1 at every hub).
+            key = (dev.site or self.agent.site, dev.id)
+            if key in seen:
+                problems.append(f"devices[{i}].id: duplicate device {dev.id!r} at site {key[0]!r}")
+            seen.add(key)
             if dev.snmp is None and self.snmp is None:
                 problems.append(f"devices[{i}].snmp: no credentials here and no [snmp] default")
         if problems:

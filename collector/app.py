@@ -320,7 +320,7 @@ class Collector:
                 self._reject(datetime.now(UTC), str(message.topic), "internal_error",
                              repr(exc), bytes(payload))
                 self._settle(ticket)
-            if self.acks.unacked >= window:
+            if self.acks.unacked == window:  # crossing half the window: one flush request
                 self.sink.flush_soon()
 
     async def _drain(self, timeout_s: float = 10.0) -> None:

@@ -150,8 +150,9 @@ class Subprogram:
     """``xanet agent|collector --config FILE`` as a real child process (for SIGKILL tests)."""
 
     def __init__(self, kind: str, config_path: Path, env: dict[str, str] | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, log_level: str = "info") -> None:
         self.kind = kind
+        self.log_level = log_level  # debug makes paho log every packet: slow under load
         self.config_path = config_path
         self.env = {**os.environ, **(env or {})}
         self.log_path = log_path or config_path.with_suffix(".log")
@@ -160,7 +161,7 @@ class Subprogram:
     def start(self) -> Subprogram:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "xanet.cli", "--log-level", "debug", self.kind,
+            [sys.executable, "-m", "xanet.cli", "--log-level", self.log_level, self.kind,
              "--config", str(self.config_path)],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT,
         )

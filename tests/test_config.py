@@ -115,3 +115,12 @@ def test_check_config_cli_reports_all_files(tmp_path: Path,
     assert "a.toml: devices[0].bogus: unknown key" in err
     assert "b.toml: influx.api" in err
     assert "c.toml: cannot tell what this file is" in err
+
+
+def test_device_ids_are_unique_per_site(tmp_path: Path) -> None:
+    two_sites = GOOD_AGENT + '[[devices]]\nid = "d1"\nhost = "127.0.0.1"\nsite = "s2"\n'
+    cfg = load_model(write(tmp_path, two_sites), AgentConfig)
+    assert [(d.site, d.id) for d in cfg.devices] == [(None, "d1"), ("s2", "d1")]
+    same_site = GOOD_AGENT + '[[devices]]\nid = "d1"\nhost = "127.0.0.2"\n'
+    with pytest.raises(ConfigError, match="duplicate device 'd1' at site 's1'"):
+        load_model(write(tmp_path, same_site), AgentConfig)
