@@ -45,7 +45,7 @@ from common import ROOT, CpuMeter, finish, header, percentile, print_table, rss_
 from collector.config import CollectorConfig
 from collector.reporting import Filters, availability_report
 from tests import services
-from tests.pipeline import agent_config, collector_config, to_toml
+from tests.pipeline import agent_config, collector_config, to_toml, toml_value
 from tests.services import SimInterface, write_numeric_recording
 from xanet.inventory import load_inventory
 
@@ -82,31 +82,17 @@ def recording(path: Path, kind: str, seed: int) -> Path:
                     for i, name in enumerate(KINDS[kind], start=1)])
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(v)
-
-
 def bench_inventory(raw: dict[str, Any], path: Path) -> Path:
     """Write the inventory shape (province, communes, sites with devices) as TOML."""
-    out = ["[province]", *(f"{k} = {_toml_value(v)}" for k, v in raw["province"].items()), ""]
+    out = ["[province]", *(f"{k} = {toml_value(v)}" for k, v in raw["province"].items()), ""]
     for c in raw["communes"]:
-        out += ["[[communes]]", *(f"{k} = {_toml_value(v)}" for k, v in c.items()), ""]
+        out += ["[[communes]]", *(f"{k} = {toml_value(v)}" for k, v in c.items()), ""]
     for site in raw["sites"]:
         out.append("[[sites]]")
-        out += [f"{k} = {_toml_value(v)}" for k, v in site.items() if k != "devices"]
+        out += [f"{k} = {toml_value(v)}" for k, v in site.items() if k != "devices"]
         for dev in site.get("devices", []):
             out.append("  [[sites.devices]]")
-            out += [f"  {k} = {_toml_value(v)}" for k, v in dev.items()]
+            out += [f"  {k} = {toml_value(v)}" for k, v in dev.items()]
         out.append("")
     path.write_text("\n".join(out))
     return path

@@ -19,6 +19,7 @@ automatically (``pytest -m "not integration"`` runs only the pure tests).
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -154,3 +155,11 @@ def make_smtp_sink(tmp_path: Path) -> Iterator[Callable[..., SmtpSink]]:
 @pytest.fixture
 def smtp_sink(make_smtp_sink: Callable[..., SmtpSink]) -> SmtpSink:
     return make_smtp_sink()
+
+
+@pytest.fixture
+def db(influxdb: InfluxDB1) -> str:
+    """A fresh database in the session's InfluxDB, for one test."""
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    influxdb.create_database(name)
+    return name

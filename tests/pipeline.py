@@ -73,31 +73,32 @@ def collector_config(
     return cfg
 
 
+def toml_value(v: Any) -> str:
+    """A TOML value: scalars, strings, inline tables and arrays."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(v)
+
+
 def to_toml(data: dict[str, Any]) -> str:
     """A tiny TOML writer for the shapes above (tables, arrays of tables, inline tables)."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int | float):
-            return repr(v)
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        raise TypeError(v)
-
     out: list[str] = []
     for section, body in data.items():
         if isinstance(body, list):
             for item in body:
                 out.append(f"[[{section}]]")
-                out.extend(f"{k} = {value(v)}" for k, v in item.items())
+                out.extend(f"{k} = {toml_value(v)}" for k, v in item.items())
         else:
             out.append(f"[{section}]")
-            out.extend(f"{k} = {value(v)}" for k, v in body.items())
+            out.extend(f"{k} = {toml_value(v)}" for k, v in body.items())
         out.append("")
     text = "\n".join(out)
     tomllib.loads(text)  # fail here, not in the program, if the writer is wrong

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,8 @@ class WatchedPoller(SnmpPoller):
 
     async def poll(self, target: SnmpTarget) -> RawPoll:
         raw = await super().poll(target)
-        self.answers.setdefault(target.device, []).append(raw)
+        # the agent names its SNMP targets site/device: keep the device id
+        self.answers.setdefault(target.device.rsplit("/", 1)[-1], []).append(raw)
         return raw
 
     def count(self, device: str) -> int:
@@ -81,13 +81,6 @@ class WatchedPoller(SnmpPoller):
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
             await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def db(influxdb: services.InfluxDB1) -> str:
-    name = f"t_{uuid.uuid4().hex[:8]}"
-    influxdb.create_database(name)
-    return name
 
 
 def interface_rows(influxdb: services.InfluxDB1, db: str, device: str) -> list[dict[str, Any]]:

@@ -23,7 +23,6 @@ import contextlib
 import itertools
 import sqlite3
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -59,13 +58,6 @@ def measure(what: str, **numbers: object) -> None:
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-@pytest.fixture
-def db(influxdb: services.InfluxDB1) -> str:
-    name = f"d_{uuid.uuid4().hex[:8]}"
-    influxdb.create_database(name)
-    return name
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +41,6 @@ def column(values: dict[str, tuple[str, str]], col: str) -> dict[int, str]:
     prefix = col + "."
     return {int(oid[len(prefix):]): v for oid, (_, v) in values.items()
             if oid.startswith(prefix) and oid[len(prefix):].isdigit()}
-
-
-@pytest.fixture
-def db(influxdb: services.InfluxDB1) -> str:
-    name = f"t_{uuid.uuid4().hex[:8]}"
-    influxdb.create_database(name)
-    return name
 
 
 @pytest.fixture

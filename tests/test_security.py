@@ -249,13 +249,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[D
         broker.stop()
 
 
-@pytest.fixture
-def db(influxdb: services.InfluxDB1) -> str:
-    name = f"s_{uuid.uuid4().hex[:8]}"
-    influxdb.create_database(name)
-    return name
-
-
 # --------------------------------------------------------------------------
 # the script
 
