@@ -440,7 +440,7 @@ async def test_spool_full_drops_oldest_counts_and_reports_keeps_running(
             broker.stop()
             await until(lambda: agent.spool.dropped >= 2 * cap, 60, "the spool overflowing")
             tasks = {t.get_name() for t in asyncio.all_tasks() if not t.done()}
-            assert {f"poll-dev-{i}" for i in range(3)} <= tasks  # the agent keeps polling
+            assert {f"poll-{site}/dev-{i}" for i in range(3)} <= tasks  # it keeps polling
             broker.start()
             await until(lambda: agent.uplink.connected.is_set() and agent.spool.depth == 0,
                         30, "reconnected, spool drained")
