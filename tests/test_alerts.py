@@ -91,6 +91,17 @@ class Sim:
     def set(self, ts: float, state: State, *elements: str) -> None:
         self.core.add_points(ElementPoint(e, ts, state) for e in elements)
 
+    def play(self, timelines: dict[str, list[tuple[float, str]]]) -> float:
+        """Set each element's (duration, state) steps from T0 on; return when the last ends."""
+        end = T0
+        for element, changes in timelines.items():
+            t = T0
+            for dur, state in changes:
+                self.set(t, state, element)  # type: ignore[arg-type]  # sampled from State
+                t += dur
+            end = max(end, t)
+        return end
+
     def run_to(self, t: float, step_s: float = 1.0) -> list[AlertEvent]:
         out: list[AlertEvent] = []
         while self.now < t:
@@ -246,13 +257,7 @@ timeline = st.lists(st.tuples(st.floats(0.1, 120.0), states), min_size=1, max_si
 def test_every_open_outage_resolves_once_up_for_clear_down(
         timelines: dict[str, list[tuple[float, str]]], tick_s: float) -> None:
     sim = Sim()
-    end = T0
-    for element, changes in timelines.items():
-        t = T0
-        for dur, state in changes:
-            sim.set(t, state, element)  # type: ignore[arg-type]  # sampled from State
-            t += dur
-        end = max(end, t)
+    end = sim.play(timelines)
     sim.run_to(end, step_s=tick_s)
     sim.set(end, "up", *ALL_UP)
     sim.run_to(end + CLEAR + tick_s, step_s=tick_s)
@@ -277,13 +282,7 @@ def test_every_open_outage_resolves_once_up_for_clear_down(
                                 min_size=1, max_size=20), min_size=1))
 def test_unknown_never_alerts(timelines: dict[str, list[tuple[float, str]]]) -> None:
     sim = Sim()
-    end = T0
-    for element, changes in timelines.items():
-        t = T0
-        for dur, state in changes:
-            sim.set(t, state, element)  # type: ignore[arg-type]  # sampled from State
-            t += dur
-        end = max(end, t)
+    end = sim.play(timelines)
     sim.run_to(end + 2 * CLEAR, step_s=3.0)
     assert sim.events == []
 
