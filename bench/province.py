@@ -101,9 +101,9 @@ def bench_inventory(raw: dict[str, Any], path: Path) -> Path:
 def build_fleet(args: argparse.Namespace, wd: Path) -> tuple[list[dict[str, Any]], set[str], Path]:
     """(devices as {id, site, commune, kind, group}, outage communes, bench inventory path).
 
-    One agent polls the whole fleet, and an agent's device ids must be unique (the generated
-    inventory repeats "rtr-1" at every hub): device ids become "<site>-<device>" in the bench
-    inventory, and every site's agent is the one province agent.
+    One agent polls the whole fleet: every site's agent becomes the one province agent.
+    Device ids stay as the inventory names them (unique per site; the agent keys its
+    devices by site/device). Extra BTS are ``xbts-N`` on existing BTS sites.
     """
     import tomllib
 
@@ -118,7 +118,6 @@ def build_fleet(args: argparse.Namespace, wd: Path) -> tuple[list[dict[str, Any]
         site["agent"] = AGENT
         for dev in site.get("devices", []):
             kind = kind_of(dev["id"])
-            dev["id"] = f"{site['id']}-{dev['id']}"
             dev.pop("host", None)
             fleet.append({"id": dev["id"], "site": site["id"], "commune": site["commune"],
                           "kind": kind, "group": "outage" if site["commune"] in outage else "main"})
@@ -127,7 +126,7 @@ def build_fleet(args: argparse.Namespace, wd: Path) -> tuple[list[dict[str, Any]
     i = 0
     while len(fleet) < target and extra_sites:
         site = extra_sites[i % len(extra_sites)]
-        dev_id = f"{site['id']}-xbts-{i // len(extra_sites)}"
+        dev_id = f"xbts-{i // len(extra_sites)}"
         site["devices"].append({"id": dev_id})
         fleet.append({"id": dev_id, "site": site["id"], "commune": site["commune"],
                       "kind": "bts", "group": "main"})
@@ -173,7 +172,8 @@ def main() -> None:
     p.add_argument("--fraction", type=float, default=1.0, help="share of the communes polled")
     p.add_argument("--devices", type=int, default=2618, help="devices at fraction 1")
     p.add_argument("--interval", type=float, default=60.0)
-    p.add_argument("--jitter", type=float, default=0.5, help="agent [polling] jitter (max 0.5)")
+    p.add_argument("--jitter", type=float, default=1.0,
+                   help="agent [polling] jitter (0..1; 1 = polls spread over the interval)")
     p.add_argument("--sims", type=int, default=3, help="snmpsim processes for the main fleet")
     p.add_argument("--outage-communes", type=int, default=3)
     p.add_argument("--outage-minutes", type=float, default=None,
