@@ -1,8 +1,16 @@
 """The agent's SNMP edge: poll one device's uptime and interface table.
 
-A thin adapter around pysnmp 7 (asyncio, v3arch). It owns one
-:class:`~pysnmp.hlapi.v3arch.asyncio.SnmpEngine` for every device it polls and
-translates every pysnmp outcome into :mod:`agent.errors` where it enters.
+Two backends carry the exchanges, and this module judges what they bring back:
+
+* SNMP v2c: the lean codec of :mod:`agent.ber` over :mod:`agent.snmp_v2c`'s asyncio
+  UDP client (~10x less CPU per poll than pysnmp, docs/snmp.md);
+* SNMPv3: pysnmp 7 (:mod:`agent.snmp_pysnmp`), imported only when the first v3
+  target is polled, so a v2c-only agent never loads pysnmp/pyasn1.
+
+Both hand var-binds over in one neutral form, ``(oid, tag, value)``
+(:data:`agent.ber.VarBind`), and every check below - error-status, the walk's loop
+protections, the cell checks - is one code path for both. Library errors are
+translated into :mod:`agent.errors` where they enter, in the backends.
 
 One poll is:
 
@@ -24,75 +32,25 @@ way round), so no column is trusted to list them all.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
-from pyasn1.error import PyAsn1Error
-from pysnmp.entity.rfc3413 import cmdgen
-from pysnmp.error import PySnmpError
-from pysnmp.hlapi.v3arch.asyncio import (
-    CommunityData,
-    ContextData,
-    SnmpEngine,
-    Udp6TransportTarget,
-    UdpTransportTarget,
-    UsmUserData,
-    usmAesBlumenthalCfb192Protocol,
-    usmAesBlumenthalCfb256Protocol,
-    usmAesCfb128Protocol,
-    usmDESPrivProtocol,
-    usmHMAC128SHA224AuthProtocol,
-    usmHMAC192SHA256AuthProtocol,
-    usmHMAC256SHA384AuthProtocol,
-    usmHMAC384SHA512AuthProtocol,
-    usmHMACMD5AuthProtocol,
-    usmHMACSHAAuthProtocol,
-    usmNoPrivProtocol,
-)
-from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
-from pysnmp.proto import errind, rfc1902, rfc1905
-
-from agent import oids
-from agent.errors import SnmpAuthError, SnmpError, SnmpProtocolError, SnmpTimeout
+from agent import ber, oids
+from agent.ber import VarBind
+from agent.errors import SnmpAuthError, SnmpError, SnmpProtocolError
 from agent.oids import Oid, dotted
+from agent.snmp_v2c import Address, V2cClient
+
+if TYPE_CHECKING:
+    from agent.snmp_pysnmp import PysnmpBackend
 
 AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"]
 PrivProtocol = Literal["AES", "AES192", "AES256", "DES"]
 
-_AUTH_PROTOCOLS: Final[dict[str, Any]] = {
-    "SHA": usmHMACSHAAuthProtocol,
-    "SHA224": usmHMAC128SHA224AuthProtocol,
-    "SHA256": usmHMAC192SHA256AuthProtocol,
-    "SHA384": usmHMAC256SHA384AuthProtocol,
-    "SHA512": usmHMAC384SHA512AuthProtocol,
-    "MD5": usmHMACMD5AuthProtocol,
-}
-# AES192/AES256 as net-snmp means them (Blumenthal key extension); Cisco's
-# "AES192C/AES256C" (Reeder) variant is not offered.
-_PRIV_PROTOCOLS: Final[dict[str, Any]] = {
-    "AES": usmAesCfb128Protocol,
-    "AES192": usmAesBlumenthalCfb192Protocol,
-    "AES256": usmAesBlumenthalCfb256Protocol,
-    "DES": usmDESPrivProtocol,
-}
-
-# Error indications that mean "the device answered, and refused us".
-_AUTH_INDICATIONS: Final = (
-    errind.UnknownUserName,
-    errind.WrongDigest,
-    errind.UnknownSecurityName,
-    errind.UnsupportedSecurityLevel,
-    errind.AuthenticationError,
-    errind.AuthenticationFailure,
-    errind.DecryptionError,
-    errind.NotInTimeWindow,
-    errind.UnknownEngineID,
-    errind.UnknownCommunityName,
-)
 _AUTH_ERROR_STATUSES: Final = frozenset({"authorizationError", "noAccess"})
 
 _MAX_INDEX: Final = 2**31 - 1  # InterfaceIndex is 1..2147483647
@@ -175,32 +133,45 @@ class RawPoll:
 
 
 # --------------------------------------------------------------------------- values
+#
+# Both backends hand var-binds over in the neutral form of agent.ber:
+# ``(oid, tag, value)`` with ``tag`` the BER tag byte and ``value`` an int, bytes,
+# an OID tuple or None. Every check below works on that form only.
 
-_NULL: Final = rfc1902.Null("")
-_TAG_COUNTER32: Final = rfc1902.Counter32.tagSet
-_TAG_COUNTER64: Final = rfc1902.Counter64.tagSet
-_TAG_GAUGE32: Final = rfc1902.Gauge32.tagSet  # same tag as Unsigned32
-_TAG_INTEGER: Final = rfc1902.Integer32.tagSet
-_TAG_TIMETICKS: Final = rfc1902.TimeTicks.tagSet
-_TAG_OCTETS: Final = rfc1902.OctetString.tagSet
-_TAG_END: Final = rfc1905.EndOfMibView.tagSet
-_TAGS_NO_SUCH: Final = (rfc1905.NoSuchObject.tagSet, rfc1905.NoSuchInstance.tagSet)
-_TAGS_NUMBER: Final = (_TAG_INTEGER, _TAG_GAUGE32, _TAG_COUNTER32, _TAG_COUNTER64)
-_TYPE_NAMES: Final = {
-    _TAG_COUNTER32: "Counter32",
-    _TAG_COUNTER64: "Counter64",
-    _TAG_GAUGE32: "Gauge32",
-    _TAG_INTEGER: "Integer",
-    _TAG_TIMETICKS: "TimeTicks",
-    _TAG_OCTETS: "OctetString",
-    rfc1902.IpAddress.tagSet: "IpAddress",
-    rfc1902.ObjectIdentifier.tagSet: "ObjectIdentifier",
-    rfc1902.Opaque.tagSet: "Opaque",
+_TAGS_NO_SUCH: Final = (ber.NO_SUCH_OBJECT, ber.NO_SUCH_INSTANCE)
+_TAGS_NUMBER: Final = (ber.INTEGER, ber.GAUGE32, ber.COUNTER32, ber.COUNTER64)
+# What pysnmp's prettyPrint() says for these (kept: the messages predate the lean path).
+_EXCEPTION_TEXT: Final = {
+    ber.NO_SUCH_OBJECT: "No Such Object currently exists at this OID",
+    ber.NO_SUCH_INSTANCE: "No Such Instance currently exists at this OID",
+    ber.END_OF_MIB_VIEW: "No more variables left in this MIB View",
 }
+# RFC 3416 error-status names.
+_ERROR_STATUS_NAMES: Final = (
+    "noError", "tooBig", "noSuchName", "badValue", "readOnly", "genErr", "noAccess",
+    "wrongType", "wrongLength", "wrongEncoding", "wrongValue", "noCreation",
+    "inconsistentValue", "resourceUnavailable", "commitFailed", "undoFailed",
+    "authorizationError", "notWritable", "inconsistentName",
+)
 
 
-def _type_name(value: Any) -> str:
-    return _TYPE_NAMES.get(value.tagSet, type(value).__name__)
+def _type_name(tag: int) -> str:
+    return ber.type_name(tag)
+
+
+def _shown(tag: int, value: ber.Value) -> str:
+    """A value as text, the way pysnmp's prettyPrint() shows it."""
+    if isinstance(value, bytes):
+        if tag == ber.IP_ADDRESS and value:
+            return ".".join(str(octet) for octet in value)
+        if any(octet < 32 or octet > 126 for octet in value):
+            return "0x" + value.hex()
+        return value.decode("ascii")
+    if isinstance(value, tuple):
+        return dotted(value)
+    if value is None:
+        return _EXCEPTION_TEXT.get(tag, "")
+    return str(value)
 
 
 class _Warnings:
@@ -228,51 +199,49 @@ class _Counter:
     wide: bool  # Counter64
 
 
-def _as_text(value: Any) -> str | None:
-    if value.tagSet != _TAG_OCTETS:
+def _as_text(tag: int, value: ber.Value) -> str | None:
+    if tag != ber.OCTET_STRING or not isinstance(value, bytes):
         return None
-    return bytes(value.asOctets()).decode("utf-8", "replace").rstrip("\x00")
+    return value.decode("utf-8", "replace").rstrip("\x00")
 
 
-def _as_number(value: Any, low: int, high: int) -> int | None:
-    if value.tagSet not in _TAGS_NUMBER:
+def _as_number(tag: int, value: ber.Value, low: int, high: int) -> int | None:
+    if tag not in _TAGS_NUMBER or not isinstance(value, int):
         return None
-    number = int(value)
-    return number if low <= number <= high else None
+    return value if low <= value <= high else None
 
 
-def _as_counter(value: Any) -> _Counter | None:
-    if value.tagSet == _TAG_COUNTER32:
-        number = int(value)
-        return _Counter(number, wide=False) if 0 <= number <= _MAX_U32 else None
-    if value.tagSet == _TAG_COUNTER64:
-        number = int(value)
-        return _Counter(number, wide=True) if 0 <= number <= _MAX_U64 else None
+def _as_counter(tag: int, value: ber.Value) -> _Counter | None:
+    if not isinstance(value, int):
+        return None
+    if tag == ber.COUNTER32:
+        return _Counter(value, wide=False) if 0 <= value <= _MAX_U32 else None
+    if tag == ber.COUNTER64:
+        return _Counter(value, wide=True) if 0 <= value <= _MAX_U64 else None
     return None
 
 
-def _as_timeticks(value: Any) -> int | None:
-    if value.tagSet != _TAG_TIMETICKS:
+def _as_timeticks(tag: int, value: ber.Value) -> int | None:
+    if tag != ber.TIMETICKS or not isinstance(value, int):
         return None
-    number = int(value)
-    return number if 0 <= number <= _MAX_U32 else None
+    return value if 0 <= value <= _MAX_U32 else None
 
 
 @dataclass(frozen=True, slots=True)
 class _Column:
     name: str
     oid: Oid
-    parse: Callable[[Any], object | None]
+    parse: Callable[[int, ber.Value], object | None]
     expected: str
 
 
 _IF_DESCR = _Column("ifDescr", oids.IF_DESCR, _as_text, "OctetString")
-_IF_SPEED = _Column("ifSpeed", oids.IF_SPEED, lambda v: _as_number(v, 0, _MAX_U32), "Gauge32")
+_IF_SPEED = _Column("ifSpeed", oids.IF_SPEED, lambda t, v: _as_number(t, v, 0, _MAX_U32), "Gauge32")
 _IF_ADMIN = _Column(
-    "ifAdminStatus", oids.IF_ADMIN_STATUS, lambda v: _as_number(v, 1, 3), "Integer 1..3"
+    "ifAdminStatus", oids.IF_ADMIN_STATUS, lambda t, v: _as_number(t, v, 1, 3), "Integer 1..3"
 )
 _IF_OPER = _Column(
-    "ifOperStatus", oids.IF_OPER_STATUS, lambda v: _as_number(v, 1, 7), "Integer 1..7"
+    "ifOperStatus", oids.IF_OPER_STATUS, lambda t, v: _as_number(t, v, 1, 7), "Integer 1..7"
 )
 _IF_IN = _Column("ifInOctets", oids.IF_IN_OCTETS, _as_counter, "Counter32")
 _IF_OUT = _Column("ifOutOctets", oids.IF_OUT_OCTETS, _as_counter, "Counter32")
@@ -280,7 +249,7 @@ _IF_NAME = _Column("ifName", oids.IF_NAME, _as_text, "OctetString")
 _IF_HC_IN = _Column("ifHCInOctets", oids.IF_HC_IN_OCTETS, _as_counter, "Counter64")
 _IF_HC_OUT = _Column("ifHCOutOctets", oids.IF_HC_OUT_OCTETS, _as_counter, "Counter64")
 _IF_HIGH_SPEED = _Column(
-    "ifHighSpeed", oids.IF_HIGH_SPEED, lambda v: _as_number(v, 0, _MAX_U32), "Gauge32"
+    "ifHighSpeed", oids.IF_HIGH_SPEED, lambda t, v: _as_number(t, v, 0, _MAX_U32), "Gauge32"
 )
 _IF_DISCONTINUITY = _Column(
     "ifCounterDiscontinuityTime", oids.IF_COUNTER_DISCONTINUITY_TIME, _as_timeticks, "TimeTicks"
@@ -302,20 +271,20 @@ _COLUMNS: Final = (
 _Table = dict[_Column, dict[int, object]]
 
 
-def _parse_cells(raw: dict[_Column, dict[int, tuple[Oid, Any]]], warnings: _Warnings) -> _Table:
+def _parse_cells(raw: dict[_Column, dict[int, VarBind]], warnings: _Warnings) -> _Table:
     """Check every cell against its column's type; bad cells are dropped and noted."""
     table: _Table = {}
     for column, cells in raw.items():
         parsed: dict[int, object] = {}
-        for index, (oid, value) in cells.items():
-            result = column.parse(value)
+        for index, (oid, tag, value) in cells.items():
+            result = column.parse(tag, value)
             if result is None:
-                shown = value.prettyPrint()
+                shown = _shown(tag, value)
                 if len(shown) > 40:
                     shown = shown[:40] + "..."
                 warnings.add(
                     column.name,
-                    f"expected {column.expected}, got {_type_name(value)} {shown!r}; dropped",
+                    f"expected {column.expected}, got {_type_name(tag)} {shown!r}; dropped",
                     dotted(oid),
                 )
                 continue
@@ -406,43 +375,102 @@ def _assemble(table: _Table, warnings: _Warnings) -> tuple[RawInterface, ...]:
 
 # --------------------------------------------------------------------------- poller
 
+Backend = Literal["lean", "pysnmp"]
+_Response = tuple[int, int, Sequence[VarBind]]  # error-status, error-index, var-binds
 
-@dataclass(slots=True)
-class _Session:
-    """What pysnmp needs to talk to one device; cached per device."""
 
-    target: SnmpTarget
-    engine: Any
-    auth: Any
-    transport: Any
+class _Exchanger(Protocol):
+    """One GET (``max_repetitions`` None) or GETBULK with ``target``; raises SnmpError.
+
+    Timeouts and refusals below the PDU (USM reports) are the backend's to raise;
+    the error-status and the var-binds come back for :class:`SnmpPoller` to judge.
+    """
+
+    async def exchange(
+        self, target: SnmpTarget, request: Sequence[Oid], max_repetitions: int | None, what: str
+    ) -> _Response: ...
+
+    def close(self) -> None: ...
+
+
+class _LeanV2c:
+    """The v2c path: :mod:`agent.ber` over :class:`~agent.snmp_v2c.V2cClient`."""
+
+    def __init__(self) -> None:
+        self._client = V2cClient()
+        self._addresses: dict[str, tuple[SnmpTarget, Address]] = {}
+
+    @property
+    def ignored(self) -> dict[str, int]:
+        return dict(self._client.ignored)
+
+    async def exchange(
+        self, target: SnmpTarget, request: Sequence[Oid], max_repetitions: int | None, what: str
+    ) -> _Response:
+        credentials = target.credentials
+        if not isinstance(credentials, SnmpV2c):  # pragma: no cover - routed by SnmpPoller
+            raise TypeError("the lean path speaks v2c only")
+        address = await self._address(target)
+        message = await self._client.request(
+            device=target.device,
+            address=address,
+            community=credentials.community.encode(),
+            oids=request,
+            max_repetitions=max_repetitions,
+            timeout_s=target.timeout_s,
+            retries=target.retries,
+            what=what,
+        )
+        return message.error_status, message.error_index, message.varbinds
+
+    async def _address(self, target: SnmpTarget) -> Address:
+        cached = self._addresses.get(target.device)
+        if cached is not None and cached[0] == target:
+            return cached[1]
+        family = socket.AF_INET6 if is_ipv6(target.host) else socket.AF_INET
+        try:
+            address = await V2cClient.resolve(target.host, target.port, family, target.address)
+        except OSError as exc:
+            raise SnmpError(target.device, f"cannot address {target.address}: {exc}") from exc
+        self._addresses[target.device] = (target, address)
+        return address
+
+    def close(self) -> None:
+        self._client.close()
+        self._addresses.clear()
 
 
 class SnmpPoller:
-    """Polls devices over SNMP v2c/v3 with one shared pysnmp engine.
+    """Polls devices over SNMP: v2c with the lean codec, v3 with pysnmp.
 
-    pysnmp's USM keys users by name, so two devices with the *same* v3 user
-    name but different keys cannot share an engine; such a device gets an
-    engine of its own (created on demand, closed with the poller).
+    pysnmp is imported when the first target that needs it is polled (a v3 target,
+    or any target with ``v2c_backend="pysnmp"``, which exists for comparisons and
+    tests): an agent polling v2c devices only never loads it.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, v2c_backend: Backend = "lean"
+    ) -> None:
         self._clock = clock
-        self._engine: Any = SnmpEngine()
-        self._v3_users: dict[str, SnmpV3] = {}  # registered in self._engine
-        self._extra_engines: dict[SnmpV3, Any] = {}
-        self._sessions: dict[str, _Session] = {}
-        self._context: Any = ContextData()
+        self._v2c_backend = v2c_backend
+        self._lean: _LeanV2c | None = None
+        self._pysnmp: PysnmpBackend | None = None
         self._closed = False
+
+    @property
+    def ignored_datagrams(self) -> dict[str, int]:
+        """Datagrams the lean v2c path dropped, by reason (none tied to a request)."""
+        return self._lean.ignored if self._lean is not None else {}
 
     async def poll(self, target: SnmpTarget) -> RawPoll:
         """Uptime and interfaces of ``target``; raises :class:`SnmpError` subclasses."""
         if self._closed:
             raise RuntimeError("SnmpPoller is closed")
         started = self._clock()
-        session = await self._session(target)
+        backend = self._backend(target)
         warnings = _Warnings()
-        uptime = await self._get_uptime(session, warnings)
-        raw = await self._walk(session, _COLUMNS, warnings)
+        uptime = await _get_uptime(backend, target, warnings)
+        raw = await _walk(backend, target, _COLUMNS, warnings)
         table = _parse_cells(raw, warnings)
         interfaces = _assemble(table, warnings)
         return RawPoll(
@@ -454,234 +482,143 @@ class SnmpPoller:
         )
 
     def close(self) -> None:
-        """Close the engines' sockets. Idempotent; call it while the event loop runs."""
+        """Close the sockets. Idempotent; call it while the event loop runs."""
         if self._closed:
             return
         self._closed = True
-        for engine in (self._engine, *self._extra_engines.values()):
-            engine.close_dispatcher()
-        self._sessions.clear()
+        if self._lean is not None:
+            self._lean.close()
+        if self._pysnmp is not None:
+            self._pysnmp.close()
 
-    # -- session set-up ---------------------------------------------------------------
+    def _backend(self, target: SnmpTarget) -> _Exchanger:
+        if isinstance(target.credentials, SnmpV2c) and self._v2c_backend == "lean":
+            if self._lean is None:
+                self._lean = _LeanV2c()
+            return self._lean
+        if self._pysnmp is None:
+            from agent.snmp_pysnmp import PysnmpBackend  # lazily: ~15-25 MB, v3 only
 
-    async def _session(self, target: SnmpTarget) -> _Session:
-        cached = self._sessions.get(target.device)
-        if cached is not None and cached.target == target:
-            return cached
-        engine, auth = self._engine_and_auth(target.credentials)
-        try:
-            transport_class = Udp6TransportTarget if _is_ipv6(target.host) else UdpTransportTarget
-            transport = await transport_class.create(
-                (target.host, target.port), timeout=target.timeout_s, retries=target.retries
-            )
-        except PySnmpError as exc:
-            raise SnmpError(target.device, f"cannot address {target.address}: {exc}") from exc
-        session = _Session(target, engine, auth, transport)
-        self._sessions[target.device] = session
-        return session
+            self._pysnmp = PysnmpBackend()
+        return self._pysnmp
 
-    def _engine_and_auth(self, credentials: SnmpV2c | SnmpV3) -> tuple[Any, Any]:
-        if isinstance(credentials, SnmpV2c):
-            return self._engine, CommunityData(credentials.community, mpModel=1)
-        auth = UsmUserData(
-            credentials.user,
-            authKey=credentials.auth_key,
-            privKey=credentials.priv_key,
-            authProtocol=_AUTH_PROTOCOLS[credentials.auth_protocol],
-            privProtocol=(
-                _PRIV_PROTOCOLS[credentials.priv_protocol]
-                if credentials.priv_key is not None and credentials.priv_protocol is not None
-                else usmNoPrivProtocol
-            ),
+
+# --------------------------------------------------------------------------- exchanges
+
+
+async def _get_uptime(backend: _Exchanger, target: SnmpTarget, warnings: _Warnings) -> int:
+    what = "GET sysUpTime"
+    request = (oids.SYS_UPTIME,)
+    error_status, error_index, var_binds = await backend.exchange(target, request, None, what)
+    _raise_for_status(target, what, request, error_status, error_index)
+    if len(var_binds) != 1:
+        raise SnmpProtocolError(
+            target.device,
+            f"{target.address} answered GET sysUpTime with {len(var_binds)} varbinds",
         )
-        registered = self._v3_users.setdefault(credentials.user, credentials)
-        if registered == credentials:
-            return self._engine, auth
-        engine = self._extra_engines.get(credentials)
-        if engine is None:
-            engine = self._extra_engines[credentials] = SnmpEngine()
-        return engine, auth
-
-    # -- exchanges --------------------------------------------------------------------
-
-    async def _request(
-        self, session: _Session, request: Sequence[Oid], max_repetitions: int | None
-    ) -> tuple[Any, Any, Any, Sequence[tuple[Any, Any]]]:
-        """One GET (``max_repetitions`` None) or GETBULK exchange; pysnmp's raw outcome.
-
-        What pysnmp's ``get_cmd``/``bulk_cmd`` do, minus their MIB resolution of every
-        requested OID (``ObjectType.resolve_with_mib``, ~0.4 ms of CPU per OID even with
-        ``lookupMib=False``): numeric OIDs need none, so the var-binds go to the command
-        generator as ``(ObjectName, Null)`` pairs. Responses come back unresolved, as
-        with ``lookupMib=False``.
-        """
-        engine, context = session.engine, self._context
-        addr_name, _ = LCD.configure(engine, session.auth, session.transport,
-                                     context.contextName)
-        future: asyncio.Future[tuple[Any, Any, Any, Sequence[tuple[Any, Any]]]]
-        future = asyncio.get_running_loop().create_future()
-
-        def done(_engine: Any, _handle: Any, error_indication: Any, error_status: Any,
-                 error_index: Any, var_binds: Any, _ctx: Any) -> None:
-            if not future.done():
-                future.set_result((error_indication, error_status, error_index, var_binds))
-
-        var_binds = [(rfc1902.ObjectName(oid), _NULL) for oid in request]
-        if max_repetitions is None:
-            cmdgen.GetCommandGenerator().send_varbinds(
-                engine, addr_name, context.contextEngineId, context.contextName, var_binds, done
-            )
-        else:
-            cmdgen.BulkCommandGenerator().send_varbinds(
-                engine, addr_name, context.contextEngineId, context.contextName,
-                0, max_repetitions, var_binds, done,
-            )
-        return await future
-
-    async def _get_uptime(self, session: _Session, warnings: _Warnings) -> int:
-        target = session.target
-        request = (oids.SYS_UPTIME,)
-        try:
-            error_indication, error_status, error_index, var_binds = await self._request(
-                session, request, None
-            )
-        except (PySnmpError, PyAsn1Error) as exc:
-            raise SnmpError(target.device, f"GET sysUpTime from {target.address}: {exc}") from exc
-        _raise_for_errors(
-            target, "GET sysUpTime", request, error_indication, error_status, error_index
+    oid, tag, value = var_binds[0]
+    where = f"{target.address} {dotted(oids.SYS_UPTIME)}"
+    if oid != oids.SYS_UPTIME:
+        raise SnmpProtocolError(
+            target.device, f"{target.address} answered GET sysUpTime with OID {dotted(oid)}"
         )
-        if len(var_binds) != 1:
+    if tag in _TAGS_NO_SUCH or tag == ber.END_OF_MIB_VIEW:
+        raise SnmpProtocolError(target.device, f"{where}: {_shown(tag, value)}")
+    ticks = _as_timeticks(tag, value)
+    if ticks is None:
+        # Some agents send sysUpTime with the wrong type; a plain unsigned
+        # number is still usable, anything else is not.
+        ticks = _as_number(tag, value, 0, _MAX_U32)
+        if ticks is None:
             raise SnmpProtocolError(
                 target.device,
-                f"{target.address} answered GET sysUpTime with {len(var_binds)} varbinds",
+                f"{where}: expected TimeTicks, got {_type_name(tag)} {_shown(tag, value)!r}",
             )
-        oid, value = tuple(var_binds[0][0]), var_binds[0][1]
-        where = f"{target.address} {dotted(oids.SYS_UPTIME)}"
-        if oid != oids.SYS_UPTIME:
+        warnings.add(
+            "sysUpTime",
+            f"expected TimeTicks, got {_type_name(tag)}; used",
+            dotted(oids.SYS_UPTIME),
+        )
+    return ticks
+
+
+async def _walk(
+    backend: _Exchanger, target: SnmpTarget, columns: Sequence[_Column], warnings: _Warnings
+) -> dict[_Column, dict[int, VarBind]]:
+    """Walk ``columns`` together with one GETBULK loop.
+
+    Each column keeps its own cursor and leaves the loop when it leaves its
+    subtree, hits endOfMibView/noSuch*, or goes backwards (a looping agent).
+    """
+    cursors: dict[_Column, Oid] = {column: column.oid for column in columns}
+    cells: dict[_Column, dict[int, VarBind]] = {column: {} for column in columns}
+    active = list(columns)
+    requests = 0
+    while active:
+        requests += 1
+        if requests > _MAX_WALK_REQUESTS:
             raise SnmpProtocolError(
-                target.device, f"{target.address} answered GET sysUpTime with OID {dotted(oid)}"
+                target.device,
+                f"{target.address}: interface walk did not end after "
+                f"{_MAX_WALK_REQUESTS} GETBULK requests",
             )
-        if value.tagSet in _TAGS_NO_SUCH or value.tagSet == _TAG_END:
-            raise SnmpProtocolError(target.device, f"{where}: {value.prettyPrint()}")
-        ticks = _as_timeticks(value)
-        if ticks is None:
-            # Some agents send sysUpTime with the wrong type; a plain unsigned
-            # number is still usable, anything else is not.
-            ticks = _as_number(value, 0, _MAX_U32)
-            if ticks is None:
-                raise SnmpProtocolError(
-                    target.device,
-                    f"{where}: expected TimeTicks, got {_type_name(value)} {value.prettyPrint()!r}",
+        request = tuple(cursors[column] for column in active)
+        error_status, error_index, var_binds = await backend.exchange(
+            target, request, target.max_repetitions, "GETBULK"
+        )
+        _raise_for_status(target, "GETBULK", request, error_status, error_index)
+        finished: set[_Column] = set()
+        for position, var_bind in enumerate(var_binds):
+            column = active[position % len(active)]
+            if column in finished:
+                continue
+            oid, tag, _ = var_bind
+            if tag == ber.END_OF_MIB_VIEW or tag in _TAGS_NO_SUCH:
+                finished.add(column)
+                continue
+            if oid[: len(column.oid)] != column.oid:
+                finished.add(column)  # left its subtree: column done
+                continue
+            if oid <= cursors[column]:
+                # A looping agent: keep what came in order, stop this column.
+                warnings.add(
+                    column.name,
+                    f"non-increasing OID after {dotted(cursors[column])}; column walk stopped",
+                    dotted(oid),
                 )
-            warnings.add(
-                "sysUpTime",
-                f"expected TimeTicks, got {_type_name(value)}; used",
-                dotted(oids.SYS_UPTIME),
-            )
-        return ticks
-
-    async def _walk(
-        self, session: _Session, columns: Sequence[_Column], warnings: _Warnings
-    ) -> dict[_Column, dict[int, tuple[Oid, Any]]]:
-        """Walk ``columns`` together with one GETBULK loop.
-
-        Each column keeps its own cursor and leaves the loop when it leaves its
-        subtree, hits endOfMibView/noSuch*, or goes backwards (a looping agent).
-        """
-        target = session.target
-        cursors: dict[_Column, Oid] = {column: column.oid for column in columns}
-        cells: dict[_Column, dict[int, tuple[Oid, Any]]] = {column: {} for column in columns}
-        active = list(columns)
-        requests = 0
-        while active:
-            requests += 1
-            if requests > _MAX_WALK_REQUESTS:
-                raise SnmpProtocolError(
-                    target.device,
-                    f"{target.address}: interface walk did not end after "
-                    f"{_MAX_WALK_REQUESTS} GETBULK requests",
-                )
-            request = tuple(cursors[column] for column in active)
-            try:
-                error_indication, error_status, error_index, var_binds = await self._request(
-                    session, request, target.max_repetitions
-                )
-            except (PySnmpError, PyAsn1Error) as exc:
-                raise SnmpError(target.device, f"GETBULK to {target.address}: {exc}") from exc
-            _raise_for_errors(
-                target, "GETBULK", request, error_indication, error_status, error_index
-            )
-            finished: set[_Column] = set()
-            for position, (name, value) in enumerate(var_binds):
-                column = active[position % len(active)]
-                if column in finished:
-                    continue
-                oid = tuple(name)
-                if value.tagSet == _TAG_END or value.tagSet in _TAGS_NO_SUCH:
-                    finished.add(column)
-                    continue
-                if oid[: len(column.oid)] != column.oid:
-                    finished.add(column)  # left its subtree: column done
-                    continue
-                if oid <= cursors[column]:
-                    # A looping agent: keep what came in order, stop this column.
-                    warnings.add(
-                        column.name,
-                        f"non-increasing OID after {dotted(cursors[column])}; column walk stopped",
-                        dotted(oid),
-                    )
-                    finished.add(column)
-                    continue
-                cursors[column] = oid
-                suffix = oid[len(column.oid) :]
-                if len(suffix) != 1 or not 1 <= suffix[0] <= _MAX_INDEX:
-                    warnings.add(column.name, "instance is not an ifIndex; dropped", dotted(oid))
-                    continue
-                cells[column][suffix[0]] = (oid, value)
-            active = [column for column in active if column not in finished]
-        return cells
+                finished.add(column)
+                continue
+            cursors[column] = oid
+            suffix = oid[len(column.oid) :]
+            if len(suffix) != 1 or not 1 <= suffix[0] <= _MAX_INDEX:
+                warnings.add(column.name, "instance is not an ifIndex; dropped", dotted(oid))
+                continue
+            cells[column][suffix[0]] = var_bind
+        active = [column for column in active if column not in finished]
+    return cells
 
 
-def _is_ipv6(host: str) -> bool:
+def is_ipv6(host: str) -> bool:
     try:
         return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
     except ValueError:
         return False
 
 
-def _raise_for_errors(
-    target: SnmpTarget,
-    what: str,
-    request: Sequence[Oid],
-    error_indication: Any,
-    error_status: Any,
-    error_index: Any,
+def _raise_for_status(
+    target: SnmpTarget, what: str, request: Sequence[Oid], error_status: int, error_index: int
 ) -> None:
-    """Translate pysnmp's errorIndication / error-status into the agent's errors."""
-    if error_indication:
-        if isinstance(error_indication, errind.RequestTimedOut):
-            raise SnmpTimeout(
-                target.device,
-                f"no response from {target.address} to {what} within {target.timeout_s:g} s "
-                f"x {target.retries + 1} tries",
-            ) from error_indication
-        if isinstance(error_indication, _AUTH_INDICATIONS):
-            raise SnmpAuthError(
-                target.device, f"{target.address} refused {what}: {error_indication}"
-            ) from error_indication
-        exc = error_indication if isinstance(error_indication, BaseException) else None
-        raise SnmpProtocolError(
-            target.device, f"{target.address} {what}: {error_indication}"
-        ) from exc
-    if error_status and int(error_status) != 0:
-        status = (
-            error_status.prettyPrint()
-            if hasattr(error_status, "prettyPrint")
-            else str(error_status)
-        )
-        position = int(error_index) if error_index else 0
-        at = f" at {dotted(request[position - 1])}" if 1 <= position <= len(request) else ""
-        error_class = SnmpAuthError if status in _AUTH_ERROR_STATUSES else SnmpProtocolError
-        raise error_class(
-            target.device, f"{target.address} answered {what} with error-status {status}{at}"
-        )
+    """Translate a response's error-status into the agent's errors."""
+    if error_status == 0:
+        return
+    status = (
+        _ERROR_STATUS_NAMES[error_status]
+        if 0 <= error_status < len(_ERROR_STATUS_NAMES)
+        else str(error_status)
+    )
+    position = error_index
+    at = f" at {dotted(request[position - 1])}" if 1 <= position <= len(request) else ""
+    error_class = SnmpAuthError if status in _AUTH_ERROR_STATUSES else SnmpProtocolError
+    raise error_class(
+        target.device, f"{target.address} answered {what} with error-status {status}{at}"
+    )

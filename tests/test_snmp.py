@@ -42,10 +42,11 @@ pytestmark = pytest.mark.integration
 Oid = tuple[int, ...]
 
 
-@pytest.fixture
-async def poller() -> AsyncIterator[SnmpPoller]:
+@pytest.fixture(params=["lean", "pysnmp"])
+async def poller(request: pytest.FixtureRequest) -> AsyncIterator[SnmpPoller]:
+    """Every test runs on both v2c paths (v3 targets always go through pysnmp)."""
     # Async on purpose: close() must run while the event loop still runs.
-    p = SnmpPoller()
+    p = SnmpPoller(v2c_backend=request.param)
     yield p
     p.close()
 
