@@ -243,8 +243,13 @@ def encode_request(
 # --------------------------------------------------------------------------- decoding
 
 
-def _header(data: bytes, pos: int, end: int, request_id: int | None) -> tuple[int, int, int]:
-    """``(tag, content start, content end)`` of the TLV at ``pos``, inside ``[pos, end)``."""
+def _header(
+    data: bytes, pos: int, end: int, request_id: int | None, *, clamp: bool = False
+) -> tuple[int, int, int]:
+    """``(tag, content start, content end)`` of the TLV at ``pos``, inside ``[pos, end)``.
+
+    ``clamp``: a content end past ``end`` is returned, not raised (the caller judges it).
+    """
     if pos + 2 > end:
         raise BerError(f"truncated: value header at byte {pos} needs 2 bytes", request_id)
     tag = data[pos]
@@ -261,7 +266,7 @@ def _header(data: bytes, pos: int, end: int, request_id: int | None) -> tuple[in
         length = int.from_bytes(data[pos : pos + octets], "big")
         pos += octets
     stop = pos + length
-    if stop > end:
+    if stop > end and not clamp:
         raise BerError(
             f"length {length} at byte {pos} runs past its container ({end - pos} bytes left)",
             request_id,
@@ -374,10 +379,16 @@ def decode_message(data: bytes) -> Message:
     end = len(data)
     if end > MAX_MESSAGE_OCTETS:
         raise BerError(f"message of {end} bytes")
-    tag, pos, stop = _header(data, 0, end, None)
+    # The message's and the PDU's own lengths are checked once the request-id is read,
+    # so that a truncated or padded answer can still be tied to its request.
+    tag, pos, stop = _header(data, 0, end, None, clamp=True)
     _expect(tag, SEQUENCE, "message", 0, None)
-    if stop != end:
-        raise BerError(f"{end - stop} bytes of trailing garbage after the message")
+    problem: str | None = None
+    if stop > end:
+        problem = f"truncated: the message says {stop} bytes, the datagram has {end}"
+    elif stop < end:
+        problem = f"{end - stop} bytes of trailing garbage after the message"
+    end = min(stop, end)
     tag, start, pos = _header(data, pos, end, None)
     _expect(tag, INTEGER, "version", start, None)
     version = _integer(data, start, pos, INTEGER, "version", None)
@@ -385,14 +396,17 @@ def decode_message(data: bytes) -> Message:
     _expect(tag, OCTET_STRING, "community", start, None)
     community = data[start:pos]
     pdu_at = pos
-    pdu_tag, pos, pdu_end = _header(data, pos, end, None)
+    pdu_tag, pos, pdu_end = _header(data, pos, end, None, clamp=True)
     if pdu_tag not in _PDU_TAGS:
         raise BerError(f"PDU at byte {pdu_at}: unknown PDU tag 0x{pdu_tag:02x}")
-    if pdu_end != end:
-        raise BerError(f"{end - pdu_end} bytes after the PDU")
+    if problem is None and pdu_end != end:
+        problem = f"the PDU ends {pdu_end - end:+d} bytes from the message's end"
+    pdu_end = min(pdu_end, end)
     tag, start, pos = _header(data, pos, pdu_end, None)
     _expect(tag, INTEGER, "request-id", start, None)
     request_id = _integer(data, start, pos, INTEGER, "request-id", None)
+    if problem is not None:
+        raise BerError(problem, request_id)
     tag, start, pos = _header(data, pos, pdu_end, request_id)
     _expect(tag, INTEGER, "error-status", start, request_id)
     error_status = _integer(data, start, pos, INTEGER, "error-status", request_id)
