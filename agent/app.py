@@ -14,9 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
+from agent.admission import AdmissionLimit
 from agent.config import AgentConfig, DeviceConfig, SnmpV2cConfig, SnmpV3Config
 from agent.errors import SnmpError
+from agent.gate import Gate, probe_lag
 from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
@@ -105,11 +108,21 @@ def _enum_or_none(value: int | None, top: int) -> int | None:
     return value if value is not None and 1 <= value <= top else None
 
 
+class Poller(Protocol):
+    """The SNMP port: :class:`agent.snmp.SnmpPoller`, or a fake in tests and benches."""
+
+    async def poll(self, target: SnmpTarget) -> RawPoll: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class Health:
     poll_overruns: int = 0
     polls_ok: int = 0
     polls_failed: int = 0
+    #: polls that waited for admission while the lag limit was below max_concurrent
+    polls_throttled: int = 0
     unreachable: set[str] = field(default_factory=set)
     warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -157,9 +170,9 @@ class Batcher:
 
 
 class Agent:
-    def __init__(self, cfg: AgentConfig, *, poller: SnmpPoller | None = None) -> None:
+    def __init__(self, cfg: AgentConfig, *, poller: Poller | None = None) -> None:
         self.cfg = cfg
-        self.poller = poller or SnmpPoller()
+        self.poller: Poller = poller or SnmpPoller()
         s = cfg.spool
         self.spool = Spool(s.path, max_messages=s.max_messages, max_age_s=s.max_age_s,
                            fsync=s.fsync)
@@ -175,7 +188,37 @@ class Agent:
         )
         self.batcher = Batcher(cfg, self.spool, self.uplink.notify)
         self.targets = {device_key(cfg, d): snmp_target(cfg, d) for d in cfg.devices}
-        self.sem = asyncio.Semaphore(cfg.polling.max_concurrent)
+        p = cfg.polling
+        self.admission = AdmissionLimit(ceiling=p.max_concurrent, max_lag_s=p.max_loop_lag_s,
+                                        floor=p.min_concurrent)
+        self.gate = Gate(p.max_concurrent)
+        self._throttled_reported = 0
+
+    def _on_lag(self, lag_s: float) -> None:
+        before = self.admission.limit
+        limit = self.admission.observe(lag_s)
+        if limit == before:
+            return
+        self.gate.resize(limit)
+        if limit < before and before == self.admission.ceiling:
+            log.warning("event loop lag %.3fs > %.3fs: admitting at most %d poll(s) at a time "
+                        "(of %d) so the uplink keeps up", lag_s, self.admission.max_lag_s,
+                        limit, self.admission.ceiling)
+        elif limit == self.admission.ceiling:
+            log.info("event loop lag back under %.3fs: admitting %d polls at a time again "
+                     "(%d poll(s) waited for admission meanwhile)", self.admission.max_lag_s,
+                     limit, self.health.polls_throttled)
+
+    def _overload_note(self) -> str | None:
+        """For the online status: whether polls were throttled since the previous status."""
+        throttled = self.health.polls_throttled
+        recent = throttled - self._throttled_reported
+        self._throttled_reported = throttled
+        if not recent and not self.admission.throttled:
+            return None
+        return (f"overloaded: {self.admission.limit}/{self.admission.ceiling} polls admitted "
+                f"at a time, worst event loop lag {self.admission.worst_lag_s:.2f}s; "
+                f"{recent} poll(s) throttled since the last status")
 
     def status(self, kind: StatusKind) -> wire.Status:
         oldest = self.spool.oldest_created()
@@ -185,8 +228,8 @@ class Agent:
             site=a.site,
             state="online" if kind == "online" else "offline",
             ts=None if kind == "will" else datetime.now(UTC),
-            reason={"online": None, "will": "connection lost (last will)",
-                    "stopped": "agent stopped"}[kind],
+            reason={"online": self._overload_note() if kind == "online" else None,
+                    "will": "connection lost (last will)", "stopped": "agent stopped"}[kind],
             version=__version__,
             health=wire.AgentHealth(
                 spool_depth=self.spool.depth,
@@ -204,6 +247,8 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.uplink.run(stop), name="uplink")
+                if self.admission.enabled:
+                    tg.create_task(probe_lag(self._on_lag, stop), name="loop-lag")
                 for dev in self.cfg.devices:
                     tg.create_task(self._device_loop(dev, stop),
                                    name=f"poll-{device_key(self.cfg, dev)}")
@@ -242,21 +287,23 @@ class Agent:
 
     async def _poll_once(self, key: str, device: str, site: str,
                          tracker: RateTracker) -> wire.DevicePoll:
-        async with self.sem:
-            # Stamped inside the semaphore: waiting for a polling slot is not part of the
+        if await self.gate.acquire() and self.admission.throttled:
+            self.health.polls_throttled += 1
+        try:
+            # Stamped once admitted: waiting for a polling slot is not part of the
             # interval the counters advanced over (it would bias the rate low).
             ts = datetime.now(UTC)
             mono = time.monotonic()
-            try:
-                raw = await self.poller.poll(self.targets[key])
-            except SnmpError as exc:
-                tracker.observe_failure()
-                self.health.polls_failed += 1
-                if key not in self.health.unreachable:
-                    self.health.unreachable.add(key)
-                    log.warning("device %s (site %s): unreachable: %s", device, site, exc)
-                return wire.DevicePoll(device=device, ts=ts, reachable=False,
-                                       error=str(exc)[:256])
+            raw = await self.poller.poll(self.targets[key])
+        except SnmpError as exc:
+            tracker.observe_failure()
+            self.health.polls_failed += 1
+            if key not in self.health.unreachable:
+                self.health.unreachable.add(key)
+                log.warning("device %s (site %s): unreachable: %s", device, site, exc)
+            return wire.DevicePoll(device=device, ts=ts, reachable=False, error=str(exc)[:256])
+        finally:
+            self.gate.release()
         self.health.polls_ok += 1
         if key in self.health.unreachable:
             self.health.unreachable.discard(key)

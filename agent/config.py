@@ -63,6 +63,22 @@ class PollingConfig(Strict):
     max_concurrent: int = Field(
         description="devices polled at the same time", default=64, ge=1, le=4096
     )
+    max_loop_lag_s: float = Field(
+        default=0.1,
+        ge=0,
+        le=10,
+        description="event-loop lag above which fewer polls are admitted at a time, so the "
+        "uplink keeps its share of the CPU (docs/delivery.md); 0 = off",
+    )
+    min_concurrent: int = Field(
+        default=1, ge=1, le=4096, description="the fewest polls admitted at a time under load"
+    )
+
+    @model_validator(mode="after")
+    def _concurrency(self) -> PollingConfig:
+        if self.min_concurrent > self.max_concurrent:
+            raise ValueError("min_concurrent must be <= max_concurrent")
+        return self
 
 
 class RatesConfig(Strict):
