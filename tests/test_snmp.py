@@ -529,3 +529,32 @@ def test_v3_credentials_are_checked_and_not_printed() -> None:
     creds = SnmpV3("u", "secret-auth-1", "secret-priv-1")
     assert "secret" not in repr(creds)
     assert "secret" not in repr(SnmpTarget("d", "127.0.0.1", SnmpV2c("secret-community")))
+
+
+# ------------------------------------------------------- lean path == pysnmp path
+
+
+@pytest.mark.parametrize("max_repetitions", [25, 3])
+async def test_lean_and_pysnmp_paths_give_identical_polls(
+    tmp_path: Path, make_snmpsim: Callable[..., SnmpSim], max_repetitions: int
+) -> None:
+    # The lying recording too: its warnings must read the same on both paths.
+    liar = tmp_path / "liar.snmprec"
+    liar.write_text(LIAR_RECORDING)
+    sim = make_snmpsim(
+        {
+            services.COMMUNITY_IFX: services.RECORDING_IFX,
+            services.COMMUNITY_IFTABLE_ONLY: services.RECORDING_IFTABLE_ONLY,
+            "liar": liar,
+        }
+    )
+    lean, reference = SnmpPoller(v2c_backend="lean"), SnmpPoller(v2c_backend="pysnmp")
+    try:
+        for community in (services.COMMUNITY_IFX, services.COMMUNITY_IFTABLE_ONLY, "liar"):
+            target = v2c(community, sim.port, community, max_repetitions=max_repetitions)
+            got, want = await lean.poll(target), await reference.poll(target)
+            assert dataclasses.replace(got, rtt_s=0.0) == dataclasses.replace(want, rtt_s=0.0)
+            assert got.interfaces
+    finally:
+        lean.close()
+        reference.close()
