@@ -27,8 +27,8 @@ from tests import services
 from tests.pipeline import agent_config, to_toml
 
 
-def import_floor() -> float:
-    code = ("import agent.app, agent.snmp, aiomqtt, uvloop, resource, sys;"
+def import_floor(extra: str = "") -> float:
+    code = (f"import agent.app, agent.snmp, aiomqtt, uvloop, resource, sys{extra};"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip()) / 1024
@@ -87,8 +87,12 @@ def main() -> None:
     args = p.parse_args()
     header("agent memory (RSS) by number of devices")
     wd = workdir("memory")
-    rows: list[dict[str, Any]] = [{"devices": 0, "RSS MB (after all polled)": import_floor(),
-                                   "polls seen": "import floor (python -c 'import agent.app')"}]
+    rows: list[dict[str, Any]] = [
+        {"devices": 0, "RSS MB (after all polled)": import_floor(),
+         "polls seen": "import floor (python -c 'import agent.app'), v2c only"},
+        {"devices": 0, "RSS MB (after all polled)": import_floor(", agent.snmp_pysnmp"),
+         "polls seen": "import floor + pysnmp (what a v3 device adds)"},
+    ]
     with services.Mosquitto(wd / "mosquitto") as mqtt, services.SnmpSim(
             wd / "snmpsim", {"sim10": sim_recording(wd / "sim10.snmprec", 10)}) as sim:
         for n in args.devices:

@@ -9,9 +9,15 @@ Targets (all real daemons on 127.0.0.1, started here):
 
 Rows per target, each measured in this one invocation:
 
-* ``xanet``        agent.snmp.SnmpPoller.poll(), sequential, then ``--concurrency`` in flight;
+* ``xanet``        agent.snmp.SnmpPoller.poll() - the product's v2c path (agent.ber, the lean
+                   codec) - sequential, then ``--concurrency`` in flight;
+* ``xanet via pysnmp`` the same poller with ``v2c_backend="pysnmp"`` (the v3 path, and what
+                   v2c was before the lean codec);
 * ``pysnmp floor`` the same exchange (GET sysUpTime + one multi-column GETBULK loop) as a bare
-                   pysnmp hlapi loop: no checks, no parsing, no result objects;
+                   pysnmp loop: no checks, no parsing, no result objects;
+* ``minimal codec`` bench/lean_snmp.py: the same exchange with an unchecked ~150-line codec -
+                   the floor of any Python codec; xanet's distance to it is what the
+                   hardening and the value checks cost;
 * ``net-snmp C``   the same request sequence with net-snmp's ``snmpget``/``snmpbulkget``
                    (one process per request, so most of its CPU is process start-up).
 
@@ -38,7 +44,7 @@ from typing import Any
 from common import CpuMeter, finish, header, print_table, workdir
 
 from agent import oids
-from agent.snmp import _COLUMNS, SnmpPoller, SnmpTarget, SnmpV2c
+from agent.snmp import _COLUMNS, Backend, SnmpPoller, SnmpTarget, SnmpV2c
 from tests import services
 from tests.services import SimInterface, write_numeric_recording
 
@@ -74,7 +80,8 @@ def baseline_poller_class(rev: str) -> Any:
 
 
 async def xanet_polls(target: SnmpTarget, n: int, concurrency: int,
-                      profiler: str | None = None, baseline: str | None = None) -> dict[str, Any]:
+                      profiler: str | None = None, baseline: str | None = None,
+                      backend: Backend = "lean") -> dict[str, Any]:
     if baseline:
         poller_class, target_class, v2c_class = baseline_poller_class(baseline)
         target = target_class(device=target.device, host=target.host, port=target.port,
@@ -83,7 +90,7 @@ async def xanet_polls(target: SnmpTarget, n: int, concurrency: int,
                               max_repetitions=target.max_repetitions)
         poller = poller_class()
     else:
-        poller = SnmpPoller()
+        poller = SnmpPoller(v2c_backend=backend)
     try:
         await poller.poll(target)  # warm-up: session, engine discovery, caches
         sem = asyncio.Semaphore(concurrency)
@@ -213,7 +220,7 @@ async def floor_polls(port: int, community: str, max_reps: int, n: int,
 
 async def lean_polls(port: int, community: str, max_reps: int, n: int,
                      concurrency: int) -> dict[str, Any]:
-    """The same exchange with bench/lean_snmp.py's minimal v2c codec (what a leaner codec costs)."""
+    """The same exchange with bench/lean_snmp.py's unchecked minimal codec (a Python floor)."""
     import lean_snmp
 
     client = await lean_snmp.open_client()
@@ -322,6 +329,9 @@ async def bench_target(name: str, port: int, community: str, server_pid: int | N
         r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
             target, n, conc, args.profile if conc == 1 else None))
         rows.append(row(name, f"xanet ({r['ifaces']} ifaces)", r, s, conc))
+        r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
+            target, n, conc, backend="pysnmp"))
+        rows.append(row(name, "xanet via pysnmp (v3 path)", r, s, conc))
         if args.baseline:
             r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
                 target, n, conc, baseline=args.baseline))
@@ -334,7 +344,7 @@ async def bench_target(name: str, port: int, community: str, server_pid: int | N
         rows.append(row(name, "pysnmp hlapi loop", r, s, conc))
         r, s = await measured(server_pid, lambda n=n, conc=conc: lean_polls(
             port, community, reps, n, conc))
-        rows.append(row(name, "lean v2c codec (bench)", r, s, conc))
+        rows.append(row(name, "minimal codec, unchecked (bench)", r, s, conc))
     if args.netsnmp_polls:
         meter = CpuMeter(server_pid) if server_pid else None
         r = await asyncio.to_thread(netsnmp_polls, port, community, args.max_repetitions,
@@ -381,7 +391,7 @@ def main() -> None:
                    help="also poll with agent/snmp.py as it was at this revision (before/after)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
-    header("agent polling: xanet vs pysnmp floor vs net-snmp C tools")
+    header("agent polling: xanet (lean v2c) vs its pysnmp path vs floors vs net-snmp C tools")
     res = asyncio.run(main_async(args))
     print_table(res["rows"], ["target", "implementation", "in flight", "polls/s", "CPU ms/poll",
                               "polls/s per core", "province core %", "server CPU ms/poll",
