@@ -103,3 +103,64 @@ def test_counter_bounds() -> None:
         interface(in_octets=-1)
     with pytest.raises(ValueError):
         interface(in_bps=-0.1)
+
+
+# --- the decode fast path (pydantic-core's JSON parser) against the checked path
+
+
+@st.composite
+def telemetry_payloads(draw: st.DrawFn) -> bytes:
+    """Valid telemetry, telemetry with one or two mutations (tests/test_fuzz.py), garbage."""
+    from tests import test_fuzz as fuzz
+
+    model = draw(fuzz.good_telemetry())
+    pick = draw(st.sampled_from(["good", "mutated", "mutated", "garbage"]))
+    if pick == "good":
+        return wire.encode(model)
+    if pick == "mutated":
+        return fuzz.mutated(draw, model).payload
+    return fuzz.garbage(draw, model).payload
+
+
+def _checked(payload: bytes) -> wire.Message | None:
+    try:
+        return wire._decode_checked(payload, "telemetry")
+    except wire.DecodeError:
+        return None
+
+
+@given(telemetry_payloads())
+def test_fast_path_agrees_with_checked_path(payload: bytes) -> None:
+    # Same accept/reject, and the same decoded value when accepted.
+    assert wire._decode_fast(payload) == _checked(payload)
+
+
+@given(telemetry_payloads())
+def test_decode_rejects_exactly_as_the_checked_path(payload: bytes) -> None:
+    try:
+        expected: object = wire._decode_checked(payload, "telemetry")
+    except wire.DecodeError as exc:
+        expected = (exc.reason, exc.detail)
+    try:
+        got: object = wire.decode(payload, "telemetry")
+    except wire.DecodeError as exc:
+        got = (exc.reason, exc.detail)
+    assert got == expected
+
+
+@given(telemetries())
+def test_fast_path_takes_every_valid_telemetry(msg: wire.Telemetry) -> None:
+    assert wire._decode_fast(wire.encode(msg)) == msg
+
+
+def test_fast_path_leaves_what_it_cannot_judge_to_the_checked_path() -> None:
+    body = wire.encode(telemetry())
+    raw = json.loads(body)
+    del raw["v"]  # the model's default would accept it: unknown_version, as before
+    assert wire._decode_fast(json.dumps(raw).encode()) is None
+    with pytest.raises(wire.DecodeError) as info:
+        wire.decode(json.dumps(raw).encode(), "telemetry")
+    assert info.value.reason == "unknown_version"
+    # A UTF-8 byte-order mark: pydantic-core refuses it, Python's json accepts it.
+    assert wire._decode_fast(b"\xef\xbb\xbf" + body) is None
+    assert wire.decode(b"\xef\xbb\xbf" + body, "telemetry") == wire.decode(body, "telemetry")
