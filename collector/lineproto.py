@@ -21,7 +21,7 @@ value is left out of the point (and counted by the caller), never wrapped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 
@@ -65,6 +65,18 @@ def _escape_tag_value(value: str) -> str:
     return value.translate(_TAG_ESC)
 
 
+def _value(v: FieldValue) -> str | None:
+    """A field value as line protocol; ``None`` for an integer InfluxDB cannot store."""
+    kind = type(v)
+    if kind is float:  # the common cases first, by exact type; subclasses below
+        return repr(v)
+    if kind is int:
+        return f"{v}i" if -INT_MAX <= v <= INT_MAX else None  # type: ignore[operator]  # an int
+    if isinstance(v, int) and not isinstance(v, bool) and not -INT_MAX <= v <= INT_MAX:
+        return None
+    return _field(v)
+
+
 def line(
     measurement: str,
     tags: Mapping[str, str],
@@ -76,18 +88,9 @@ def line(
     for k, v in fields.items():
         if v is None:
             continue
-        kind = type(v)
-        if kind is int:  # the common cases first, by exact type; subclasses below
-            if not -INT_MAX <= v <= INT_MAX:  # type: ignore[operator]  # v is an int here
-                continue
-            text = f"{v}i"
-        elif kind is float:
-            text = repr(v)
-        elif isinstance(v, int) and not isinstance(v, bool) and not -INT_MAX <= v <= INT_MAX:
-            continue
-        else:
-            text = _field(v)
-        field_parts.append(f"{_escape_key(k)}={text}")
+        text = _value(v)
+        if text is not None:
+            field_parts.append(f"{_escape_key(k)}={text}")
     if not field_parts:
         return None
     tag_parts = "".join(
@@ -102,54 +105,57 @@ def to_ms(ts: datetime) -> int:
     return int(ts.timestamp() * 1000)
 
 
+def _tag(key: str, value: str) -> str:
+    """``,key=value`` escaped, or nothing for an empty value (as :func:`line` does)."""
+    return f",{key}={_escape_tag_value(value)}" if value != "" else ""
+
+
+def _put(parts: list[str], key: str, v: FieldValue | None) -> None:
+    if v is not None:
+        text = _value(v)
+        if text is not None:
+            parts.append(f"{key}={text}")
+
+
 def telemetry_lines(where: SiteTopic, msg: wire.Telemetry) -> list[str]:
+    """The ``device`` and ``interface`` lines of a message: what :func:`line` would write
+    for them (byte for byte, tests/test_lineproto.py), built without the per-line tag dicts
+    and sorting: the tags are in key order by construction, the field keys need no
+    escaping, and each poll's shared tags are escaped once."""
     out: list[str] = []
-    base = {"province": where.province, "commune": where.commune, "site": msg.site}
+    commune = _tag("commune", where.commune)
+    province_site = _tag("province", where.province) + _tag("site", msg.site)
+    agent = _tag("agent", msg.agent)
+    seq = _value(msg.seq)
     for poll in msg.polls:
         ts = to_ms(poll.ts)
-        dev_tags = {**base, "device": poll.device}
-        dev = line(
-            "device",
-            {**dev_tags, "agent": msg.agent},
-            {
-                "up": 1 if poll.reachable else 0,
-                "rtt_ms": poll.rtt_ms,
-                "uptime_s": poll.uptime_cs / 100 if poll.uptime_cs is not None else None,
-                "seq": msg.seq,
-                "error": poll.error,
-            },
-            ts,
-        )
-        if dev:
-            out.append(dev)
-        out.extend(_interface_lines(dev_tags, poll.interfaces, ts))
+        device = _tag("device", poll.device)
+        fields = ["up=1i" if poll.reachable else "up=0i"]
+        _put(fields, "rtt_ms", poll.rtt_ms)
+        if poll.uptime_cs is not None:
+            _put(fields, "uptime_s", poll.uptime_cs / 100)
+        if seq is not None:
+            fields.append(f"seq={seq}")
+        _put(fields, "error", poll.error)
+        out.append(f"device{agent}{commune}{device}{province_site} {','.join(fields)} {ts}")
+        head = f"interface{commune}{device}"
+        tail = f"{province_site} "
+        for i in poll.interfaces:
+            fields = []
+            _put(fields, "oper", i.oper)
+            _put(fields, "admin", i.admin)
+            _put(fields, "speed_bps", i.speed_bps)
+            fields.append("hc=1i" if i.hc else "hc=0i")
+            _put(fields, "in_octets", i.in_octets)
+            _put(fields, "out_octets", i.out_octets)
+            _put(fields, "in_bps", i.in_bps)
+            _put(fields, "out_bps", i.out_bps)
+            _put(fields, "in_util_pct", i.in_util_pct)
+            _put(fields, "out_util_pct", i.out_util_pct)
+            _put(fields, "rate_note", i.rate_note)
+            out.append(f"{head}{_tag('ifindex', str(i.index))}{_tag('ifname', i.name)}{tail}"
+                       f"{','.join(fields)} {ts}")
     return out
-
-
-def _interface_lines(
-    dev_tags: Mapping[str, str], interfaces: Iterable[wire.InterfacePoll], ts: int
-) -> Iterable[str]:
-    for i in interfaces:
-        ln = line(
-            "interface",
-            {**dev_tags, "ifindex": str(i.index), "ifname": i.name},
-            {
-                "oper": i.oper,
-                "admin": i.admin,
-                "speed_bps": i.speed_bps,
-                "hc": 1 if i.hc else 0,
-                "in_octets": i.in_octets,
-                "out_octets": i.out_octets,
-                "in_bps": i.in_bps,
-                "out_bps": i.out_bps,
-                "in_util_pct": i.in_util_pct,
-                "out_util_pct": i.out_util_pct,
-                "rate_note": i.rate_note,
-            },
-            ts,
-        )
-        if ln:
-            yield ln
 
 
 def status_line(where: SiteTopic, msg: wire.Status, received: datetime) -> str:

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from collector import lineproto
 from tests.factories import interface, poll, telemetry
 from xanet import topics, wire
@@ -47,3 +50,67 @@ def test_status_line_uses_receive_time_without_ts() -> None:
     st = wire.Status(agent="a", site="site-a", state="offline", reason="lost")
     ln = lineproto.status_line(WHERE, st, TS)
     assert ln.endswith(f' online=0i,reason="lost" {int(TS.timestamp() * 1000)}')
+
+
+def _reference_lines(where: topics.SiteTopic, msg: wire.Telemetry) -> list[str]:
+    """telemetry_lines as it was written before it was specialised: every line through the
+    generic ``line()`` (the schema in the module doc)."""
+    out: list[str] = []
+    base = {"province": where.province, "commune": where.commune, "site": msg.site}
+    for p in msg.polls:
+        ts = lineproto.to_ms(p.ts)
+        dev_tags = {**base, "device": p.device}
+        dev = lineproto.line("device", {**dev_tags, "agent": msg.agent}, {
+            "up": 1 if p.reachable else 0, "rtt_ms": p.rtt_ms,
+            "uptime_s": p.uptime_cs / 100 if p.uptime_cs is not None else None,
+            "seq": msg.seq, "error": p.error}, ts)
+        if dev:
+            out.append(dev)
+        for i in p.interfaces:
+            ln = lineproto.line("interface", {**dev_tags, "ifindex": str(i.index),
+                                              "ifname": i.name}, {
+                "oper": i.oper, "admin": i.admin, "speed_bps": i.speed_bps,
+                "hc": 1 if i.hc else 0, "in_octets": i.in_octets, "out_octets": i.out_octets,
+                "in_bps": i.in_bps, "out_bps": i.out_bps, "in_util_pct": i.in_util_pct,
+                "out_util_pct": i.out_util_pct, "rate_note": i.rate_note}, ts)
+            if ln:
+                out.append(ln)
+    return out
+
+
+_odd = st.text(st.sampled_from(list('ab ,="\\\n\r\t\u00e9x')), max_size=8)
+_level = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,8}", fullmatch=True)
+_counter = st.none() | st.integers(0, 2**64 - 1) | st.sampled_from([2**63 - 1, 2**63])
+_rate = st.none() | st.floats(0, 1e18) | st.sampled_from([0.0, 1e-300, 1e300])
+
+
+@st.composite
+def _telemetry(draw: st.DrawFn) -> tuple[topics.SiteTopic, wire.Telemetry]:
+    site = draw(_level)
+    where = topics.parse(f"xanet/v1/{draw(_level)}/{draw(_level)}/{site}/telemetry")
+    polls = [wire.DevicePoll(
+        device=draw(_level), ts=draw(st.datetimes(datetime(2001, 1, 1), datetime(2090, 1, 1),
+                                                  timezones=st.just(UTC))),
+        reachable=draw(st.booleans()), rtt_ms=draw(_rate),
+        uptime_cs=draw(st.none() | st.integers(0, 2**32 - 1)),
+        error=draw(st.none() | _odd),
+        interfaces=[wire.InterfacePoll(
+            index=draw(st.integers(1, 2**31 - 1)), name=draw(_odd),
+            oper=draw(st.none() | st.integers(1, 7)), admin=draw(st.none() | st.integers(1, 3)),
+            speed_bps=draw(_counter), hc=draw(st.booleans()), in_octets=draw(_counter),
+            out_octets=draw(_counter), in_bps=draw(_rate), out_bps=draw(_rate),
+            in_util_pct=draw(_rate), out_util_pct=draw(_rate),
+            rate_note=draw(st.none() | _odd)) for _ in range(draw(st.integers(0, 3)))],
+    ) for _ in range(draw(st.integers(1, 3)))]
+    msg = wire.Telemetry(agent=draw(_level), site=site,
+                         seq=draw(st.integers(0, 2**63 - 1)), polls=polls)
+    return where, msg
+
+
+@settings(max_examples=500)
+@given(_telemetry())
+def test_telemetry_lines_byte_identical_to_the_generic_encoder(
+    case: tuple[topics.SiteTopic, wire.Telemetry],
+) -> None:
+    where, msg = case
+    assert lineproto.telemetry_lines(where, msg) == _reference_lines(where, msg)
