@@ -24,6 +24,7 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -69,6 +70,7 @@ class Collector:
         self.acks = AckQueue()
         self.acked = 0
         self._client: aiomqtt.Client | None = None
+        self._inbox: _Inbox | None = None
         self._rng = random.Random()
         if inventory is None and cfg.inventory is not None:
             inventory = load_inventory(cfg.inventory.path)
@@ -114,6 +116,8 @@ class Collector:
             if client is not None:
                 client._client.ack(t.mid, t.qos)  # paho manual ack, see module doc
                 self.acked += 1
+        if self._inbox is not None:
+            self._inbox.resume_if_drained()
 
     def _reject(self, now: datetime, topic: str, reason: str, detail: str,
                 payload: bytes) -> None:
@@ -307,7 +311,11 @@ class Collector:
 
     async def _read(self, client: aiomqtt.Client) -> None:
         window = max(1, self.cfg.collector.receive_maximum // 2)
-        inbox = _Inbox(client, self.cfg.collector.receive_maximum)
+        # Handled-but-unacknowledged messages count too: twice the window bounds the
+        # collector's memory without ever pausing while the broker honours the window.
+        inbox = _Inbox(client, 2 * self.cfg.collector.receive_maximum,
+                       lambda: self.acks.unacked)
+        self._inbox = inbox
         while True:
             message = await inbox.get()
             payload = message.payload
@@ -360,9 +368,9 @@ class _Inbox:
       once acknowledgements flow (measured: 3,300 messages unacknowledged with a
       window of 100), and aiomqtt queues without bound: in bench/ingest.py the
       queue grew to 25,000 messages and the garbage collector's full passes over
-      them took ~30 % of the collector's CPU. While ``limit`` messages wait, the
-      socket is not read (TCP then holds the broker back); reading resumes when
-      half of them are handled.
+      them took ~30 % of the collector's CPU. While ``limit`` messages wait
+      (queued, or handled and not yet acknowledged: ``unacked()``), the socket is
+      not read (TCP then holds the broker back); reading resumes at half.
 
     aiomqtt internals used here (as :func:`_enable_manual_acks` does): the paho
     client (``_client``), the queue (``_queue``) and the disconnection future
@@ -370,12 +378,14 @@ class _Inbox:
     so aiomqtt's reader callback goes through :meth:`_loop_read`.
     """
 
-    def __init__(self, client: aiomqtt.Client, limit: int) -> None:
+    def __init__(self, client: aiomqtt.Client, limit: int,
+                 unacked: Callable[[], int] = lambda: 0) -> None:
         self._client = client
         self._paho = client._client
         self._queue: asyncio.Queue[aiomqtt.Message] = client._queue
         self._messages = client.messages
         self._limit = max(1, limit)
+        self._unacked = unacked
         self._resume_at = self._limit // 2
         self._loop = asyncio.get_running_loop()
         self._paused_fd: int | None = None
@@ -384,7 +394,7 @@ class _Inbox:
         self._paho.loop_read = self._loop_read  # type: ignore[method-assign]  # see class doc
 
     def _loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        if self._queue.qsize() < self._limit:
+        if self._queue.qsize() + self._unacked() < self._limit:
             return self._paho_loop_read(max_packets)
         sock = self._paho.socket()
         if sock is not None and self._paused_fd is None:
@@ -415,6 +425,10 @@ class _Inbox:
             message = self._queue.get_nowait()
         except asyncio.QueueEmpty:
             message = await anext(self._messages)  # raises MqttError once disconnected
-        if self._paused_fd is not None and self._queue.qsize() <= self._resume_at:
-            self._resume()
+        self.resume_if_drained()
         return message
+
+    def resume_if_drained(self) -> None:
+        if self._paused_fd is not None and \
+                self._queue.qsize() + self._unacked() <= self._resume_at:
+            self._resume()

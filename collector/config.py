@@ -59,6 +59,11 @@ class InfluxConfig(Strict):
     flush_interval_s: float = Field(
         description="flush when the oldest line waited this long", default=1.0, gt=0, le=60
     )
+    max_writes_in_flight: int = Field(
+        default=2, ge=1, le=16,
+        description="batches written at once (InfluxDB ingests more with a few in flight); "
+        "MQTT acknowledgements still follow arrival order",
+    )
     timeout_s: float = Field(description="per write request", default=10.0, gt=0)
     max_buffer_lines: int = Field(
         default=2_000_000, ge=1000, description="memory bound while InfluxDB is unavailable"

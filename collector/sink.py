@@ -8,9 +8,15 @@ the batch is retried with capped, jittered backoff; the buffer is bounded by
 ingest) instead of dropping. A batch InfluxDB rejects as malformed (4xx) is
 logged and counted, never retried forever.
 
+Up to ``max_writes_in_flight`` batches are written at once (InfluxDB ingests
+more with a few writes in flight). Batches may complete in any order, but lines
+leave the buffer strictly in the order they were put: a batch counts as done
+only once every batch before it is done too, and a failed batch is retried while
+later ones wait behind it.
+
 Whoever puts lines may pass ``on_durable``: it is called once every one of those
-lines has left the buffer (written, or refused as malformed) — the collector
-acknowledges the MQTT message then, not before.
+lines, and every line put before them, has left the buffer (written, or refused
+as malformed) — the collector acknowledges the MQTT message then, not before.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from collector.config import InfluxConfig
 from collector.errors import WriteRejected, WriteUnavailable
@@ -30,20 +37,31 @@ from xanet.mqtt import backoff_s
 log = logging.getLogger("xanet.collector.sink")
 
 
+@dataclass(slots=True)
+class _Batch:
+    lines: list[str]
+    end: int  # the number of lines put up to and including this batch's last line
+    done: bool = False
+
+
 class Sink:
     def __init__(self, cfg: InfluxConfig, writer: LineWriter,
                  rng: random.Random | None = None) -> None:
         self.cfg = cfg
         self.writer = writer
         self.rng = rng or random.Random()
-        self._buf: deque[str] = deque()
+        self._buf: deque[str] = deque()  # lines not yet in a batch
+        self._batches: deque[_Batch] = deque()  # taken, in order, until done and counted out
         self._marks: deque[tuple[int, Callable[[], None]]] = deque()  # (line number, callback)
         self._lines_in = 0  # lines ever put
-        self._lines_out = 0  # lines ever taken out (written or refused)
+        self._lines_taken = 0  # lines ever taken into a batch
+        self._lines_out = 0  # lines ever taken out (written or refused), in order
+        self._writing = 0  # write tasks running (writing or waiting to retry)
         self._oldest: float | None = None
         self._ready = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
+        self._slot = asyncio.Event()
         self.written = 0
         self.rejected_lines = 0
         self.retries = 0
@@ -51,10 +69,11 @@ class Sink:
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        """Lines put and not yet out: waiting, or in a write not yet settled in order."""
+        return self._lines_in - self._lines_out
 
     async def put(self, lines: list[str], on_durable: Callable[[], None] | None = None) -> None:
-        while len(self._buf) >= self.cfg.max_buffer_lines:
+        while self.buffered >= self.cfg.max_buffer_lines:
             self._room.clear()
             await self._room.wait()
         if not self._buf:
@@ -72,73 +91,129 @@ class Sink:
     def flush_soon(self) -> None:
         """Write what is buffered now, without waiting for the batch size or age.
 
-        A request made while a write is in progress is answered by that write: lines
-        that arrived meanwhile wait for the next trigger (batch size, age, a new request).
-        Otherwise a caller asking after every message while its acknowledgements wait
-        (the collector does, once half the MQTT receive window is unacknowledged) turns
-        every write into a train of tiny ones (bench/ingest.py, BENCHMARKS.md).
+        Answered by starting a write when one of the ``max_writes_in_flight`` is free;
+        otherwise by the next write that starts. The collector asks once, when half its
+        MQTT receive window is unacknowledged (asking after every message turned every
+        write into a train of tiny ones: bench/ingest.py, BENCHMARKS.md).
         """
         self._ready.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush until ``stop`` is set, then flush what is left (best effort, bounded)."""
-        while not stop.is_set():
-            if len(self._buf) < self.cfg.batch_lines:
-                wait = self.cfg.flush_interval_s
-                if self._oldest is not None:
-                    wait = max(0.0, self._oldest + self.cfg.flush_interval_s - time.monotonic())
-                try:
-                    await asyncio.wait_for(self._ready.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
-            self._ready.clear()
-            await self._flush_all(stop)
-            self._ready.clear()  # requests made during the write: see flush_soon
-        await self._flush_all(None, final=True)
+        async with asyncio.TaskGroup() as writes:
+            while not stop.is_set():
+                if len(self._buf) < self.cfg.batch_lines:
+                    wait = self.cfg.flush_interval_s
+                    if self._oldest is not None:
+                        wait = max(0.0,
+                                   self._oldest + self.cfg.flush_interval_s - time.monotonic())
+                    try:
+                        await asyncio.wait_for(self._ready.wait(), timeout=wait)
+                    except TimeoutError:
+                        pass
+                self._ready.clear()
+                await self._start_writes(stop, writes)
+                self._ready.clear()  # requests made while waiting for a free write: answered
+        # Every write task has ended: written, or given up retrying because of stop.
+        await self._flush_final()
 
-    async def _flush_all(self, stop: asyncio.Event | None, final: bool = False) -> None:
-        """Write the lines buffered when called, and full batches of any that arrive meanwhile
-        (all of them when ``final``)."""
-        attempt = 0
+    async def _start_writes(self, stop: asyncio.Event, writes: asyncio.TaskGroup) -> None:
+        """Start writes for the lines buffered when called, and for full batches of any
+        that arrive meanwhile, each as soon as one of the writes in flight is free."""
         due = self._lines_in  # lines put up to now are due in this flush
-        while self._buf and (final or self._lines_out < due
-                             or len(self._buf) >= self.cfg.batch_lines):
+        while self._buf and (self._lines_taken < due or len(self._buf) >= self.cfg.batch_lines):
+            while self._writing >= self.cfg.max_writes_in_flight and not stop.is_set():
+                self._slot.clear()
+                await self._slot.wait()
+            if stop.is_set():
+                return
             n = min(len(self._buf), self.cfg.batch_lines)
-            batch = [self._buf[i] for i in range(n)]
-            try:
-                await self.writer.write(batch)
-            except WriteUnavailable as exc:
-                self.retries += 1
-                if not self.unavailable:
-                    log.error("influxdb unavailable, %d line(s) buffered, retrying: %s",
-                              len(self._buf), exc)
-                    self.unavailable = True
-                if final and attempt >= 3:
-                    log.error("stopping with %d line(s) not written", len(self._buf))
-                    return
+            batch = _Batch([self._buf.popleft() for _ in range(n)], self._lines_taken + n)
+            self._lines_taken += n
+            self._batches.append(batch)
+            self._oldest = time.monotonic() if self._buf else None
+            self._writing += 1
+            writes.create_task(self._write(batch, stop), name="influx-write")
+
+    async def _write(self, batch: _Batch, stop: asyncio.Event) -> None:
+        """Write one batch until it is written or refused; give up only when stopping
+        (the final flush writes it again)."""
+        attempt = 0
+        try:
+            while True:
+                if await self._attempt(batch.lines):
+                    break
                 delay = backoff_s(attempt, self.cfg.retry_min_s, self.cfg.retry_max_s, self.rng)
                 attempt += 1
-                if stop is not None:
-                    try:
-                        await asyncio.wait_for(stop.wait(), timeout=delay)
-                        return  # stopping: run() makes the final attempt
-                    except TimeoutError:
-                        continue
-                await asyncio.sleep(delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                    return  # stopping: run() makes the final attempt
+                except TimeoutError:
+                    continue
+            batch.done = True
+            self._count_out()
+        finally:
+            self._writing -= 1
+            self._slot.set()
+
+    async def _attempt(self, lines: list[str]) -> bool:
+        """One write; ``True`` when the lines are out (written, or refused as malformed)."""
+        n = len(lines)
+        try:
+            await self.writer.write(lines)
+        except WriteUnavailable as exc:
+            self.retries += 1
+            if not self.unavailable:
+                log.error("influxdb unavailable, %d line(s) buffered, retrying: %s",
+                          self.buffered, exc)
+                self.unavailable = True
+            return False
+        except WriteRejected as exc:
+            self.rejected_lines += n
+            log.error("influxdb rejected a batch of %d line(s) (not retried): %s", n, exc)
+        else:
+            self.written += n
+        if self.unavailable:
+            log.info("influxdb available again")
+            self.unavailable = False
+        return True
+
+    def _count_out(self) -> None:
+        """Take the done batches at the head out, in order, and call who waits for them."""
+        batches = self._batches
+        while batches and batches[0].done:
+            self._lines_out = batches.popleft().end
+        marks = self._marks
+        while marks and marks[0][0] <= self._lines_out:
+            marks.popleft()[1]()
+        self._room.set()
+
+    async def _flush_final(self) -> None:
+        """On stop: write what is left, one batch at a time, a few attempts each.
+
+        Batches still held (not done, or done behind one that is not) go first, in order,
+        written again whole: rewriting a point InfluxDB already has changes nothing.
+        """
+        for batch in reversed(self._batches):
+            self._buf.extendleft(reversed(batch.lines))
+        self._batches.clear()
+        self._lines_taken = self._lines_out
+        attempt = 0
+        while self._buf:
+            n = min(len(self._buf), self.cfg.batch_lines)
+            batch = _Batch([self._buf[i] for i in range(n)], self._lines_out + n)
+            if not await self._attempt(batch.lines):
+                if attempt >= 3:
+                    log.error("stopping with %d line(s) not written", len(self._buf))
+                    return
+                await asyncio.sleep(backoff_s(attempt, self.cfg.retry_min_s,
+                                              self.cfg.retry_max_s, self.rng))
+                attempt += 1
                 continue
-            except WriteRejected as exc:
-                self.rejected_lines += n
-                log.error("influxdb rejected a batch of %d line(s) (not retried): %s", n, exc)
-            else:
-                self.written += n
-            if self.unavailable:
-                log.info("influxdb available again")
-                self.unavailable = False
             attempt = 0
             for _ in range(n):
                 self._buf.popleft()
-            self._lines_out += n
-            while self._marks and self._marks[0][0] <= self._lines_out:
-                self._marks.popleft()[1]()
-            self._oldest = time.monotonic() if self._buf else None
-            self._room.set()
+            self._lines_taken += n
+            batch.done = True
+            self._batches.append(batch)
+            self._count_out()

@@ -370,10 +370,12 @@ async def test_influxdb_stopped_under_load_then_started_no_loss(
     measure("influxdb stopped", receive_maximum=window, unacked_peak=peak["unacked"],
             lines_buffered_peak=peak["buffered"], down_s=round(down_s, 1),
             catch_up_after_start_s=round(recovered_s, 1), write_retries=stats["write_retries"])
-    assert peak["unacked"] <= window  # Mosquitto honours the MQTT v5 Receive Maximum
+    # Mosquitto holds the MQTT v5 Receive Maximum until acks flow, then sends past it
+    # (docs/delivery.md); the collector stops reading at twice the window.
+    assert peak["unacked"] <= 2 * window
     # Two lines per message, plus the collector's own stats line each second it waited:
     # memory is bounded by the window, not by what the broker holds.
-    assert peak["buffered"] <= window * 2 + down_s + 5
+    assert peak["buffered"] <= 2 * window * 2 + down_s + 5
     assert stats["write_retries"] > 0
     assert_exactly_once(stored_seqs(influx, "xanet", agent), set(range(total)))
 
