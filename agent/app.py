@@ -19,7 +19,7 @@ from typing import Protocol
 from agent.admission import AdmissionLimit
 from agent.config import AgentConfig, DeviceConfig, SnmpV2cConfig, SnmpV3Config
 from agent.errors import SnmpError
-from agent.gate import Gate, probe_lag
+from agent.gate import Gate, Naps, probe_lag
 from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
@@ -84,9 +84,9 @@ def to_device_poll(
     for i in raw.interfaces:
         r = rates.get(i.index)
         note = None
-        if r is not None:
+        if r is not None and (r.in_reason is not None or r.out_reason is not None):
             reasons = {x.value for x in (r.in_reason, r.out_reason) if x is not None}
-            note = ",".join(sorted(reasons)) or None
+            note = ",".join(sorted(reasons))
         interfaces.append(
             wire.InterfacePoll(
                 index=i.index, name=i.name, oper=_enum_or_none(i.oper_status, 7),
@@ -192,6 +192,7 @@ class Agent:
         self.admission = AdmissionLimit(ceiling=p.max_concurrent, max_lag_s=p.max_loop_lag_s,
                                         floor=p.min_concurrent)
         self.gate = Gate(p.max_concurrent)
+        self.naps = Naps()
         self._throttled_reported = 0
 
     def _on_lag(self, lag_s: float) -> None:
@@ -247,6 +248,7 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.uplink.run(stop), name="uplink")
+                tg.create_task(self._wake_on_stop(stop), name="wake-on-stop")
                 if self.admission.enabled:
                     tg.create_task(probe_lag(self._on_lag, stop), name="loop-lag")
                 for dev in self.cfg.devices:
@@ -257,6 +259,10 @@ class Agent:
             self.poller.close()
             self.spool.close()
             log.info("agent %s stopped", self.cfg.agent.id)
+
+    async def _wake_on_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.naps.stop()
 
     async def _device_loop(self, dev: DeviceConfig, stop: asyncio.Event) -> None:
         interval = dev.poll_interval_s or self.cfg.polling.interval_s
@@ -277,11 +283,8 @@ class Agent:
                 log.warning("device %s (site %s): poll overran, %d slot(s) skipped",
                             dev.id, site, slot.skipped)
             previous = slot.at
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, slot.at - time.monotonic()))
+            if await self.naps.sleep(max(0.0, slot.at - time.monotonic())):
                 return
-            except TimeoutError:
-                pass
             poll = await self._poll_once(key, dev.id, site, tracker)
             self.batcher.add(commune, site, poll)
 

@@ -81,3 +81,40 @@ async def probe_lag(on_lag: Callable[[float], None], stop: asyncio.Event,
         due = loop.time() + interval_s
         await asyncio.sleep(interval_s)
         on_lag(max(0.0, loop.time() - due))
+
+
+class Naps:
+    """Sleeps that all end at once when the agent stops: one future and one timer each.
+
+    (``asyncio.wait_for(stop.wait(), t)`` costs a task, a timer and a cancellation round
+    trip per sleep: ~9 % of the agent's non-SNMP CPU when every poll sleeps once.)
+    """
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._sleeping: set[asyncio.Future[None]] = set()
+
+    async def sleep(self, delay_s: float) -> bool:
+        """Sleep ``delay_s``; True when cut short (or skipped) because of :meth:`stop`."""
+        if self.stopped:
+            return True
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(delay_s, _resolve, fut)
+        self._sleeping.add(fut)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            self._sleeping.discard(fut)
+        return self.stopped
+
+    def stop(self) -> None:
+        self.stopped = True
+        for fut in self._sleeping:
+            _resolve(fut)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.admission import AdmissionLimit
-from agent.gate import Gate
+from agent.gate import Gate, Naps
 
 
 def test_high_lag_halves_down_to_the_floor_low_lag_climbs_back_by_one() -> None:
@@ -114,3 +114,14 @@ async def test_gate_admitted_then_cancelled_releases() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiter
     assert gate.active == 0
+
+
+async def test_naps_all_end_when_stopped_and_later_ones_do_not_start() -> None:
+    naps = Naps()
+    sleepers = [asyncio.create_task(naps.sleep(3600)) for _ in range(3)]
+    short = await naps.sleep(0)
+    await asyncio.sleep(0)
+    assert short is False and not any(t.done() for t in sleepers)
+    naps.stop()
+    assert await asyncio.gather(*sleepers) == [True, True, True]
+    assert await naps.sleep(3600) is True
