@@ -65,8 +65,6 @@ def _run_program(kind: str, config: Path) -> int:
         print(f"xanet {kind}: missing dependency ({exc}); install 'xanet[{kind}]'",
               file=sys.stderr)
         return 2
-    from xanet.inventory import InventoryError
-
     cfg: Any = load_model(config, model)
     problems = check_secrets(cfg)
     if problems:
@@ -74,6 +72,11 @@ def _run_program(kind: str, config: Path) -> int:
 
     async def main(stop: asyncio.Event) -> None:
         await program(cfg).run(stop)  # built inside the loop: pysnmp binds to it
+
+    if kind == "agent":  # the agent reads no inventory: keep its models out of the process
+        run_until_signalled(main)
+        return 0
+    from xanet.inventory import InventoryError
 
     try:
         run_until_signalled(main)
