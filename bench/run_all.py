@@ -34,7 +34,7 @@ SMOKE: dict[str, list[str]] = {
                   "--targets", "sim10", "snmpd"],
     "collector_cpu": ["--messages", "20", "--repeat", "1"],
     "agent_cpu": ["--devices", "20", "--interval", "2", "--seconds", "2", "--warmup", "1",
-                  "--overload-ms", "5"],
+                  "--repeat", "1", "--overload-ms", "5"],
     "ingest": ["--single", "300", "--batched", "30", "--small", "300", "--devices", "20",
                "--timeout", "120"],
     "spool_replay": ["--messages", "300", "--throttled-seconds", "1", "--depth", "1500"],
