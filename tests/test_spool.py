@@ -2,6 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agent.spool import Spool
 
 
@@ -47,3 +51,38 @@ def test_failed_payload_build_leaves_nothing(tmp_path: Path) -> None:
     except RuntimeError:
         pass
     assert sp.depth == 0 and sp.next_seq == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.tuples(st.just("put"), st.floats(0, 500)),
+                          st.tuples(st.just("ack"), st.integers(0, 60))), max_size=60),
+       st.integers(1, 8), st.floats(1, 200))
+def test_bounds_match_a_model(tmp_path_factory: pytest.TempPathFactory,
+                              ops: list[tuple[str, float]], max_messages: int,
+                              max_age_s: float) -> None:
+    """Puts (times not monotonic) and acks against a dict: same rows, depth and dropped."""
+    path = tmp_path_factory.mktemp("spool") / "s.sqlite3"
+    sp = Spool(path, max_messages=max_messages, max_age_s=max_age_s, fsync="off")
+    model: dict[int, float] = {}
+    dropped = next_seq = 0
+    for op, value in ops:
+        if op == "put":
+            seq = sp.put("t", lambda n: b"x", value)
+            assert seq == next_seq
+            next_seq += 1
+            model[seq] = value
+            too_old = [s for s, c in model.items() if c < value - max_age_s]
+            excess = sorted(s for s in model if s not in too_old)[:max(
+                0, len(model) - len(too_old) - max_messages)]
+            for s in (*too_old, *excess):
+                del model[s]
+            dropped += len(too_old) + len(excess)
+        else:
+            sp.ack(int(value))
+            model.pop(int(value), None)
+        assert sp.depth == len(model) and sp.dropped == dropped
+    assert [(e.seq, e.created) for e in sp.peek(limit=1000)] == sorted(model.items())
+    sp.close()
+    reopened = Spool(path, max_messages=max_messages, max_age_s=max_age_s, fsync="off")
+    assert (reopened.next_seq, reopened.depth) == (next_seq, len(model))
+    reopened.close()
