@@ -276,12 +276,19 @@ class Agent:
         previous = -math.inf
         commune = dev.commune or self.cfg.agent.commune
         site = dev.site or self.cfg.agent.site
+        skipped = 0  # slots skipped since the device was last polled on time
         while not stop.is_set():
             slot = next_slot(start, interval, phase, previous, time.monotonic())
             if slot.skipped:
                 self.health.poll_overruns += slot.skipped
-                log.warning("device %s (site %s): poll overran, %d slot(s) skipped",
-                            dev.id, site, slot.skipped)
+                if not skipped:  # logged when it starts and when it ends, not at every skip
+                    log.warning("device %s (site %s): poll overran, %d slot(s) skipped",
+                                dev.id, site, slot.skipped)
+                skipped += slot.skipped
+            elif skipped:
+                log.info("device %s (site %s): polled on time again, %d slot(s) skipped "
+                         "meanwhile", dev.id, site, skipped)
+                skipped = 0
             previous = slot.at
             if await self.naps.sleep(max(0.0, slot.at - time.monotonic())):
                 return

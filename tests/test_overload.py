@@ -8,6 +8,7 @@ poll, one per answer); nothing here asserts a duration or a rate.
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import time
 from collections.abc import Iterator
@@ -87,8 +88,9 @@ def received(tmp_path: Path, mosquitto: services.Mosquitto) -> Iterator[Path]:
 
 async def test_overloaded_agent_sheds_polls_and_keeps_delivering(
         tmp_path: Path, mosquitto: services.Mosquitto, received: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("T_COMMUNITY", "unused")
+    caplog.set_level(logging.INFO, logger="xanet.agent")
     devices: list[dict[str, Any]] = [{"id": f"bts-{i:03d}", "host": "192.0.2.1"}
                                      for i in range(60)]
     cfg = agent_config(
@@ -114,6 +116,17 @@ async def test_overloaded_agent_sheds_polls_and_keeps_delivering(
         assert agent.health.polls_throttled > 0
 
     telemetry, statuses = messages(received)
+    # A device's skips are logged when they start and when they end, not at every skip.
+    per_device: dict[str, list[str]] = {}
+    for record in caplog.records:
+        text = record.getMessage()
+        if "poll overran" in text or "polled on time again" in text:
+            per_device.setdefault(text.split()[1], []).append(
+                "overran" if "poll overran" in text else "on time")
+    assert per_device
+    for device, events in per_device.items():
+        assert events[::2] == ["overran"] * len(events[::2]), (device, events)
+        assert events[1::2] == ["on time"] * len(events[1::2]), (device, events)
     assert len(telemetry) >= 20
     assert len({m.seq for m in telemetry}) == len(telemetry)
     overloaded = [s for s in statuses if s.reason and s.reason.startswith("overloaded: ")]
