@@ -178,6 +178,16 @@ def overlay(wd: Path, rev: str, files: list[str]) -> Path:
     return root
 
 
+# --pin: the collector alone on this CPU, everything else (this script, Mosquitto,
+# InfluxDB, mosquitto_pub) on the others. Set by main().
+COLLECTOR_CPUS: set[int] | None = None
+
+
+def _pin_collector() -> None:  # runs in the child between fork and exec
+    if COLLECTOR_CPUS is not None:
+        os.sched_setaffinity(0, COLLECTOR_CPUS)
+
+
 def run_collector(wd: Path, mqtt_port: int, influx: services.InfluxDB1, db: str,
                   collector_id: str, pythonpath: Path | None = None,
                   ) -> tuple[subprocess.Popen[bytes], Path]:
@@ -196,7 +206,8 @@ def run_collector(wd: Path, mqtt_port: int, influx: services.InfluxDB1, db: str,
     proc = subprocess.Popen(
         [sys.executable, "-m", "xanet.cli", "--log-level", "info", "collector",
          "--config", str(path)],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=wd, env=env)
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=wd, env=env,
+        preexec_fn=_pin_collector if COLLECTOR_CPUS is not None else None)
     deadline = time.monotonic() + 30
     while "subscribed to" not in log.read_text(errors="replace"):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -368,9 +379,22 @@ def main() -> None:
     p.add_argument("--baseline-files", default="collector/sink.py,collector/lineproto.py")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the collector during each run and print its hot spots")
+    p.add_argument("--pin", action="store_true",
+                   help="give the collector the last CPU to itself and run everything else "
+                        "(this script, Mosquitto, InfluxDB, mosquitto_pub) on the others: "
+                        "what one collector process does with one core")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
     header("collector ingest vs broker and database ceilings")
+    if args.pin:
+        global COLLECTOR_CPUS
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            p.error("--pin needs at least 2 CPUs")
+        COLLECTOR_CPUS = {cpus[-1]}
+        os.sched_setaffinity(0, set(cpus[:-1]))  # inherited by every other process started
+        print(f"   pinned: collector on CPU {cpus[-1]}, everything else on CPU "
+              f"{','.join(map(str, cpus[:-1]))} (other people's work is not pinned)", flush=True)
     wd = workdir("ingest")
     rows: list[dict[str, Any]] = []
     with services.Mosquitto(wd / "mosquitto") as mqtt, services.InfluxDB1(wd / "influx") as influx:
