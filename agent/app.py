@@ -194,8 +194,10 @@ class Agent:
         self.gate = Gate(p.max_concurrent)
         self.naps = Naps()
         self._throttled_reported = 0
+        self._lag_peak_s = 0.0  # the worst loop lag since the previous status
 
     def _on_lag(self, lag_s: float) -> None:
+        self._lag_peak_s = max(self._lag_peak_s, lag_s)
         before = self.admission.limit
         limit = self.admission.observe(lag_s)
         if limit == before:
@@ -214,12 +216,13 @@ class Agent:
         """For the online status: whether polls were throttled since the previous status."""
         throttled = self.health.polls_throttled
         recent = throttled - self._throttled_reported
+        lag_peak_s, self._lag_peak_s = self._lag_peak_s, 0.0
         self._throttled_reported = throttled
         if not recent and not self.admission.throttled:
             return None
         return (f"overloaded: {self.admission.limit}/{self.admission.ceiling} polls admitted "
-                f"at a time, worst event loop lag {self.admission.worst_lag_s:.2f}s; "
-                f"{recent} poll(s) throttled since the last status")
+                f"at a time; since the last status: {recent} poll(s) throttled, event loop "
+                f"lag up to {lag_peak_s:.2f}s")
 
     def status(self, kind: StatusKind) -> wire.Status:
         oldest = self.spool.oldest_created()
