@@ -384,17 +384,20 @@ class _Inbox:
         self._paho = client._client
         self._queue: asyncio.Queue[aiomqtt.Message] = client._queue
         self._messages = client.messages
-        self._limit = max(1, limit)
+        self._limit = max(2, limit)  # 1 would never read while get() waits (see _waiting)
         self._unacked = unacked
         self._resume_at = self._limit // 2
         self._loop = asyncio.get_running_loop()
         self._paused_fd: int | None = None
+        # While get() waits in aiomqtt's iterator, the message its queue.get() task takes
+        # is in neither the queue nor unacked() for a few loop iterations: count it.
+        self._waiting = 0
         self.pauses = 0
         self._paho_loop_read = self._paho.loop_read
         self._paho.loop_read = self._loop_read  # type: ignore[method-assign]  # see class doc
 
     def _loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        if self._queue.qsize() + self._unacked() < self._limit:
+        if self._queue.qsize() + self._unacked() + self._waiting < self._limit:
             return self._paho_loop_read(max_packets)
         sock = self._paho.socket()
         if sock is not None and self._paused_fd is None:
@@ -424,7 +427,11 @@ class _Inbox:
         try:
             message = self._queue.get_nowait()
         except asyncio.QueueEmpty:
-            message = await anext(self._messages)  # raises MqttError once disconnected
+            self._waiting = 1
+            try:
+                message = await anext(self._messages)  # raises MqttError once disconnected
+            finally:
+                self._waiting = 0
         self.resume_if_drained()
         return message
 
