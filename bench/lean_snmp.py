@@ -5,8 +5,9 @@ cost per device poll? - and the product's answer is agent.ber + agent.snmp_v2c. 
 as the floor of any Python v2c codec: the same exchange as agent.snmp (GET sysUpTime.0,
 then one multi-column GETBULK loop) decoding every value to a Python int/bytes, with none
 of the checks a product needs (no retries, no v3, no validation of hostile input beyond
-what a struct parse trips over). bench/snmp_poll.py runs it next to xanet: the distance
-between the two is what the hardening and the value checks cost.
+what a struct parse trips over); requests are agent.ber's (the same bytes).
+bench/snmp_poll.py runs it next to xanet: the distance between the two is what the
+hardening and the value checks cost.
 """
 
 from __future__ import annotations
@@ -15,46 +16,11 @@ import asyncio
 import itertools
 from typing import Any
 
+from agent.ber import encode_request  # requests are the product's (the checks are in decoding)
+
 Oid = tuple[int, ...]
 
 _END_TAGS = (0x80, 0x81, 0x82)  # noSuchObject, noSuchInstance, endOfMibView
-
-
-def _len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(body),)) + body
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes((tag,)) + _len(len(body)) + body
-
-
-def _int(n: int) -> bytes:
-    return _tlv(0x02, n.to_bytes(max(1, (n.bit_length() + 8) // 8), "big", signed=True))
-
-
-def _oid(oid: Oid) -> bytes:
-    out = bytearray((40 * oid[0] + oid[1],))
-    for sub in oid[2:]:
-        chunk = [sub & 0x7F]
-        sub >>= 7
-        while sub:
-            chunk.append(0x80 | (sub & 0x7F))
-            sub >>= 7
-        out += bytes(reversed(chunk))
-    return _tlv(0x06, bytes(out))
-
-
-def encode_request(community: bytes, request_id: int, oids: list[Oid],
-                   max_repetitions: int | None) -> bytes:
-    varbinds = _tlv(0x30, b"".join(_tlv(0x30, _oid(o) + b"\x05\x00") for o in oids))
-    if max_repetitions is None:  # GetRequest-PDU
-        pdu = _tlv(0xA0, _int(request_id) + _int(0) + _int(0) + varbinds)
-    else:  # GetBulkRequest-PDU
-        pdu = _tlv(0xA5, _int(request_id) + _int(0) + _int(max_repetitions) + varbinds)
-    return _tlv(0x30, _int(1) + _tlv(0x04, community) + pdu)
 
 
 def _read(buf: bytes, pos: int) -> tuple[int, int, int]:

@@ -8,21 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.test_config import GOOD_AGENT
+
 ROOT = Path(__file__).resolve().parent.parent
 
-CONFIG = """
-[agent]
-id = "a1"
-province = "hg"
-commune = "00688"
-site = "s1"
-[snmp]
-version = "2c"
-community = { env = "T_COMMUNITY" }
-[[devices]]
-id = "d1"
-host = "127.0.0.1"
-"""
+CONFIG = GOOD_AGENT  # a minimal v2c agent
+
 
 # `xanet agent --config FILE` up to the point where the event loop would start.
 PROBE = """
