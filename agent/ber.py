@@ -665,15 +665,6 @@ def _scoped_pdu_body(data: bytes, pos: int, end: int, msg_id: int | None) -> Sco
     )
 
 
-def is_v3(data: bytes) -> bool:
-    """Whether ``data`` starts like an SNMPv3 message (a cheap look, not a decode)."""
-    # SEQUENCE, a length of 1..5 octets, then INTEGER 3.
-    if len(data) < 5 or data[0] != SEQUENCE:
-        return False
-    skip = 2 + (data[1] & 0x7F if data[1] & 0x80 else 0)
-    return data[skip : skip + 3] == bytes((INTEGER, 1, VERSION_3))
-
-
 def decode_v3_message(data: bytes) -> V3Message:
     """Decode one SNMPv3/USM message (the ScopedPDU too when it is in plaintext).
 

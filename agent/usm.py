@@ -5,7 +5,8 @@
   both steps are cached: Ku per (password, hash), Kul per (engine ID, password, hash);
 * HMAC authentication: HMAC-MD5-96, HMAC-SHA-96 (RFC 3414) and the RFC 7860
   HMAC-SHA-2 family (SHA-224/256/384/512 truncated to 16/24/32/48 octets);
-* privacy: AES-128 in CFB-128 mode (RFC 3826), through the ``cryptography`` package.
+* privacy: AES-128 in CFB-128 mode (RFC 3826), through the ``cryptography`` package
+  (imported when the first message is encrypted: ~6 MB of RSS).
   The 16-octet IV is engineBoots | engineTime | the 8-octet salt sent as
   msgPrivacyParameters.
 
@@ -19,12 +20,14 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from cryptography.hazmat.decrepit.ciphers.modes import CFB  # CFB's home since 47
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+if TYPE_CHECKING:
+    from cryptography.hazmat.decrepit.ciphers.modes import CFB
+    from cryptography.hazmat.primitives.ciphers import Cipher
 
 _EXPANDED_OCTETS: Final = 1_048_576  # RFC 3414 A.2: the password repeated to 1 MB
+_CHUNK_OCTETS: Final = 8_192  # divides _EXPANDED_OCTETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +56,13 @@ def password_to_key(password: bytes, hash_name: str) -> bytes:
     """Ku: ``password`` repeated to 1 MB, hashed (RFC 3414 A.2.1/A.2.2, RFC 7860)."""
     if not password:
         raise ValueError("empty SNMPv3 password")
-    repeats = _EXPANDED_OCTETS // len(password) + 1
-    return hashlib.new(hash_name, (password * repeats)[:_EXPANDED_OCTETS]).digest()
+    # Hashed in chunks of a cyclic buffer: no 1 MB string (it would stay in the heap).
+    cycle = password * (_CHUNK_OCTETS // len(password) + 2)
+    hasher = hashlib.new(hash_name)
+    for offset in range(0, _EXPANDED_OCTETS, _CHUNK_OCTETS):
+        start = offset % len(password)
+        hasher.update(cycle[start : start + _CHUNK_OCTETS])
+    return hasher.digest()
 
 
 @lru_cache(maxsize=4096)
@@ -94,6 +102,11 @@ def verify(protocol: AuthProtocol, key: bytes, message: bytes, offset: int, mac:
 def _aes_cfb(key: bytes, boots: int, engine_time: int, salt: bytes) -> Cipher[CFB]:
     if len(salt) != SALT_OCTETS:
         raise ValueError(f"AES privacy parameters of {len(salt)} octets, not {SALT_OCTETS}")
+    # Imported on first use: cryptography's Rust binding costs ~6 MB of RSS, which an
+    # agent with authNoPriv devices only need not pay.
+    from cryptography.hazmat.decrepit.ciphers.modes import CFB  # CFB's home since 47
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
     iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
     return Cipher(algorithms.AES(key), CFB(iv))
 

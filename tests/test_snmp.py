@@ -688,8 +688,9 @@ from agent.snmp import SnmpPoller, SnmpTarget, SnmpV3
 
 async def main():
     poller = SnmpPoller()
-    target = SnmpTarget("d", "127.0.0.1", SnmpV3(*sys.argv[2:5]), port=int(sys.argv[1]))
-    poll = await poller.poll(target)
+    user, auth_key, priv_key, auth_protocol = sys.argv[2:6]
+    credentials = SnmpV3(user, auth_key, priv_key or None, auth_protocol=auth_protocol)
+    poll = await poller.poll(SnmpTarget("d", "127.0.0.1", credentials, port=int(sys.argv[1])))
     poller.close()
     assert poll.interfaces
 asyncio.run(main())
@@ -697,14 +698,22 @@ print(" ".join(sorted(sys.modules)))
 """
 
 
-def test_a_v3_only_poll_loads_no_pysnmp(snmpd: Snmpd) -> None:
+@pytest.mark.parametrize("level", ["authPriv", "authNoPriv"])
+def test_a_v3_only_poll_loads_no_pysnmp(snmpd: Snmpd, level: str) -> None:
     import subprocess
     import sys
 
+    if level == "authPriv":
+        args = [*snmpd.v3, "SHA"]
+    else:
+        c = extra_v3("xanet-noauthpriv-sha256")
+        args = [c.user, c.auth_key, "", c.auth_protocol]
     out = subprocess.run(
-        [sys.executable, "-c", V3_ONLY_PROBE, str(snmpd.port), *snmpd.v3],
+        [sys.executable, "-c", V3_ONLY_PROBE, str(snmpd.port), *args],
         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
     ).stdout.split()
     loaded = {name.split(".")[0] for name in out}
-    assert "agent" in loaded and "cryptography" in loaded
+    assert "agent" in loaded and "agent.snmp_v3" in out
     assert "pysnmp" not in loaded and "pyasn1" not in loaded
+    # AES needs cryptography (~6 MB of RSS); authNoPriv does not load it.
+    assert ("cryptography" in loaded) == (level == "authPriv")

@@ -196,7 +196,6 @@ def test_round_trip_of_an_encrypted_message() -> None:
     decoded = ber.decode_v3_message(message)
     assert decoded.encrypted == b"\x01\x02\x03" and decoded.scoped_pdu is None
     assert decoded.priv_params == bytes(8) and decoded.user_name == b"u"
-    assert ber.is_v3(message) and not ber.is_v3(b"\x30\x03\x02\x01\x01")
 
 
 def response_message(flags: int = ber.FLAG_AUTH, **scoped_kw: Any) -> bytes:
@@ -353,17 +352,61 @@ def signed_response(data: bytes) -> bytes:
     return usm.sign(usm.AUTH_PROTOCOLS["SHA"], key, data, decoded.auth_offset)
 
 
+def encrypted_response() -> bytes:
+    """VALID's ScopedPDU AES-encrypted for CLIENT_CREDENTIALS, authPriv, signed."""
+    scoped = ber.decode_v3_message(VALID).scoped_pdu
+    assert scoped is not None
+    priv_key = usm.localized_priv_key(b"privpass-1234", "sha1", b"engine-id")
+    salt = b"\x00\x00\x00\x00\x00\x00\x00\x09"
+    message, _ = ber.encode_v3_message(
+        msg_id=5, flags=ber.FLAG_AUTH | ber.FLAG_PRIV, engine_id=b"engine-id", engine_boots=1,
+        engine_time=2, user_name=b"user", auth_params=bytes(12), priv_params=salt,
+        msg_data=usm.aes_encrypt(priv_key, 1, 2, salt, ber.encode_scoped_pdu(scoped)),
+    )
+    return signed_response(message)
+
+
+ENCRYPTED = encrypted_response()
+
+
+def receive(
+    loop: asyncio.AbstractEventLoop, datagram: bytes, flags: int
+) -> tuple[asyncio.Future[Any], snmp_v3.V3Client]:
+    """``datagram`` handed to a client waiting for msgID 5 at ``flags``."""
+    client = snmp_v3.V3Client()
+    address = Address(socket.AF_INET, ("127.0.0.1", 161), "127.0.0.1:161")
+    future: asyncio.Future[Any] = loop.create_future()
+    client._pending[5] = snmp_v3._Pending(
+        future, address, "d", "GET", CLIENT_CREDENTIALS, snmp_v3._Engine(b"engine-id", 1, 2, 0.0),
+        flags | ber.FLAG_REPORTABLE,
+    )
+    client._received(datagram, ("127.0.0.1", 161))
+    return future, client
+
+
+def test_encrypted_response_is_taken() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        future, _ = receive(loop, ENCRYPTED, ber.FLAG_AUTH | ber.FLAG_PRIV)
+        answer = future.result()
+        assert answer.scoped.varbinds[0] == (SYS_UPTIME, ber.TIMETICKS, 12345)
+    finally:
+        loop.close()
+
+
 @settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(
-    st.lists(
-        st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), min_size=0, max_size=4
-    ),
+    st.sampled_from([(VALID, ber.FLAG_AUTH), (ENCRYPTED, ber.FLAG_AUTH | ber.FLAG_PRIV)]),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=0, max_size=4),
     st.booleans(),
 )
-def test_fuzz_client_receive_path(changes: list[tuple[int, int]], sign: bool) -> None:
-    data = bytearray(VALID)
+def test_fuzz_client_receive_path(
+    base: tuple[bytes, int], changes: list[tuple[int, int]], sign: bool
+) -> None:
+    valid, flags = base
+    data = bytearray(valid)
     for position, byte in changes:
-        data[position] = byte
+        data[position % len(data)] = byte
     datagram = bytes(data)
     if sign:
         try:
@@ -372,15 +415,7 @@ def test_fuzz_client_receive_path(changes: list[tuple[int, int]], sign: bool) ->
             pass
     loop = asyncio.new_event_loop()
     try:
-        client = snmp_v3.V3Client()
-        address = Address(socket.AF_INET, ("127.0.0.1", 161), "127.0.0.1:161")
-        future: asyncio.Future[Any] = loop.create_future()
-        engine = snmp_v3._Engine(b"engine-id", 1, 2, 0.0)
-        client._pending[5] = snmp_v3._Pending(
-            future, address, "d", "GET", CLIENT_CREDENTIALS, engine,
-            ber.FLAG_AUTH | ber.FLAG_REPORTABLE,
-        )
-        client._received(datagram, ("127.0.0.1", 161))
+        future, client = receive(loop, datagram, flags)
         if future.done():
             exc = future.exception()
             assert exc is None or isinstance(exc, SnmpError)
@@ -541,14 +576,7 @@ def test_protocol_error_class_is_used_for_unusable_answers() -> None:
     # A response at another security level than asked is not taken.
     loop = asyncio.new_event_loop()
     try:
-        client = snmp_v3.V3Client()
-        address = Address(socket.AF_INET, ("127.0.0.1", 161), "127.0.0.1:161")
-        future: asyncio.Future[Any] = loop.create_future()
-        client._pending[5] = snmp_v3._Pending(
-            future, address, "d", "GET", CLIENT_CREDENTIALS, snmp_v3._Engine(b"engine-id", 1, 2, 0),
-            ber.FLAG_AUTH | ber.FLAG_PRIV | ber.FLAG_REPORTABLE,
-        )
-        client._received(signed_response(VALID), ("127.0.0.1", 161))
+        future, _ = receive(loop, signed_response(VALID), ber.FLAG_AUTH | ber.FLAG_PRIV)
         with pytest.raises(SnmpProtocolError, match="security level"):
             future.result()
     finally:
