@@ -4,8 +4,13 @@ Two backends carry the exchanges, and this module judges what they bring back:
 
 * SNMP v2c: the lean codec of :mod:`agent.ber` over :mod:`agent.snmp_v2c`'s asyncio
   UDP client (~10x less CPU per poll than pysnmp, docs/snmp.md);
-* SNMPv3: pysnmp 7 (:mod:`agent.snmp_pysnmp`), imported only when the first v3
-  target is polled, so a v2c-only agent never loads pysnmp/pyasn1.
+* SNMPv3 (USM) with MD5/SHA/SHA-2 authentication and no privacy or AES-128: the
+  same lean codec, with :mod:`agent.usm`'s crypto, over :mod:`agent.snmp_v3`'s
+  client (imported when the first v3 target is polled);
+* SNMPv3 with DES or AES-192/256 privacy: pysnmp 7 (:mod:`agent.snmp_pysnmp`),
+  imported only when the first such target is polled, so an agent whose
+  credentials are all lean-supported never loads pysnmp/pyasn1
+  (:func:`lean_supports` is the one place that decides).
 
 Both hand var-binds over in one neutral form, ``(oid, tag, value)``
 (:data:`agent.ber.VarBind`), and every check below - error-status, the walk's loop
@@ -32,6 +37,7 @@ way round), so no column is trusted to list them all.
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import socket
 import time
@@ -47,6 +53,7 @@ from agent.snmp_v2c import Address, V2cClient
 
 if TYPE_CHECKING:
     from agent.snmp_pysnmp import PysnmpBackend
+    from agent.snmp_v3 import V3Client
 
 AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"]
 PrivProtocol = Literal["AES", "AES192", "AES256", "DES"]
@@ -424,43 +431,113 @@ class _LeanV2c:
         return message.error_status, message.error_index, message.varbinds
 
     async def _address(self, target: SnmpTarget) -> Address:
-        cached = self._addresses.get(target.device)
-        if cached is not None and cached[0] == target:
-            return cached[1]
-        family = socket.AF_INET6 if is_ipv6(target.host) else socket.AF_INET
-        try:
-            address = await V2cClient.resolve(target.host, target.port, family, target.address)
-        except OSError as exc:
-            raise SnmpError(target.device, f"cannot address {target.address}: {exc}") from exc
-        self._addresses[target.device] = (target, address)
-        return address
+        return await _address(self._addresses, target)
 
     def close(self) -> None:
         self._client.close()
         self._addresses.clear()
 
 
-class SnmpPoller:
-    """Polls devices over SNMP: v2c with the lean codec, v3 with pysnmp.
+def lean_supports(credentials: SnmpV2c | SnmpV3) -> bool:
+    """Whether the lean path speaks ``credentials``: v2c, and SNMPv3 with any auth
+    protocol and no privacy or AES(-128). DES and AES-192/256 go to pysnmp."""
+    if isinstance(credentials, SnmpV2c):
+        return True
+    return credentials.priv_key is None or credentials.priv_protocol == "AES"
 
-    pysnmp is imported when the first target that needs it is polled (a v3 target,
-    or any target with ``v2c_backend="pysnmp"``, which exists for comparisons and
-    tests): an agent polling v2c devices only never loads it.
+
+class _LeanV3:
+    """The SNMPv3 path for :func:`lean_supports` credentials: :class:`agent.snmp_v3.V3Client`."""
+
+    def __init__(self) -> None:
+        from agent import snmp_v3, usm  # lazily: v2c-only agents need no crypto
+
+        self._usm = usm
+        self._credentials_type = snmp_v3.Credentials
+        self._client: V3Client = snmp_v3.V3Client()
+        self._addresses: dict[str, tuple[SnmpTarget, Address]] = {}
+
+    @property
+    def ignored(self) -> dict[str, int]:
+        return dict(self._client.ignored)
+
+    async def exchange(
+        self, target: SnmpTarget, request: Sequence[Oid], max_repetitions: int | None, what: str
+    ) -> _Response:
+        credentials = target.credentials
+        if not isinstance(credentials, SnmpV3) or not lean_supports(credentials):
+            raise TypeError("routed by SnmpPoller")  # pragma: no cover
+        address = await _address(self._addresses, target)
+        scoped = await self._client.request(
+            device=target.device,
+            address=address,
+            credentials=self._credentials_type(
+                user=credentials.user.encode(),
+                auth=self._usm.AUTH_PROTOCOLS[credentials.auth_protocol],
+                auth_password=credentials.auth_key.encode(),
+                priv_password=(
+                    credentials.priv_key.encode() if credentials.priv_key is not None else None
+                ),
+            ),
+            oids=request,
+            max_repetitions=max_repetitions,
+            timeout_s=target.timeout_s,
+            retries=target.retries,
+            what=what,
+        )
+        return scoped.error_status, scoped.error_index, scoped.varbinds
+
+    def close(self) -> None:
+        self._client.close()
+        self._addresses.clear()
+
+
+async def _address(cache: dict[str, tuple[SnmpTarget, Address]], target: SnmpTarget) -> Address:
+    cached = cache.get(target.device)
+    if cached is not None and cached[0] == target:
+        return cached[1]
+    family = socket.AF_INET6 if is_ipv6(target.host) else socket.AF_INET
+    try:
+        address = await V2cClient.resolve(target.host, target.port, family, target.address)
+    except OSError as exc:
+        raise SnmpError(target.device, f"cannot address {target.address}: {exc}") from exc
+    cache[target.device] = (target, address)
+    return address
+
+
+class SnmpPoller:
+    """Polls devices over SNMP: the lean codec when :func:`lean_supports` the
+    credentials, pysnmp otherwise.
+
+    pysnmp is imported when the first target that needs it is polled (SNMPv3 with
+    DES/AES-192/AES-256 privacy, or any target of a kind whose backend is set to
+    ``"pysnmp"`` here - ``v2c_backend``/``v3_backend`` exist for comparisons and
+    tests): an agent polling lean-supported devices only never loads it.
     """
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.monotonic, v2c_backend: Backend = "lean"
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        v2c_backend: Backend = "lean",
+        v3_backend: Backend = "lean",
     ) -> None:
         self._clock = clock
         self._v2c_backend = v2c_backend
+        self._v3_backend = v3_backend
         self._lean: _LeanV2c | None = None
+        self._lean_v3: _LeanV3 | None = None
         self._pysnmp: PysnmpBackend | None = None
         self._closed = False
 
     @property
     def ignored_datagrams(self) -> dict[str, int]:
-        """Datagrams the lean v2c path dropped, by reason (none tied to a request)."""
-        return self._lean.ignored if self._lean is not None else {}
+        """Datagrams the lean paths dropped, by reason (none tied to a request)."""
+        ignored: collections.Counter[str] = collections.Counter()
+        for lean in (self._lean, self._lean_v3):
+            if lean is not None:
+                ignored.update(lean.ignored)
+        return dict(ignored)
 
     async def poll(self, target: SnmpTarget) -> RawPoll:
         """Uptime and interfaces of ``target``; raises :class:`SnmpError` subclasses."""
@@ -488,6 +565,8 @@ class SnmpPoller:
         self._closed = True
         if self._lean is not None:
             self._lean.close()
+        if self._lean_v3 is not None:
+            self._lean_v3.close()
         if self._pysnmp is not None:
             self._pysnmp.close()
 
@@ -496,8 +575,17 @@ class SnmpPoller:
             if self._lean is None:
                 self._lean = _LeanV2c()
             return self._lean
+        credentials = target.credentials
+        if (
+            isinstance(credentials, SnmpV3)
+            and self._v3_backend == "lean"
+            and lean_supports(credentials)
+        ):
+            if self._lean_v3 is None:
+                self._lean_v3 = _LeanV3()
+            return self._lean_v3
         if self._pysnmp is None:
-            from agent.snmp_pysnmp import PysnmpBackend  # lazily: ~15-25 MB, v3 only
+            from agent.snmp_pysnmp import PysnmpBackend  # lazily: ~15-25 MB
 
             self._pysnmp = PysnmpBackend()
         return self._pysnmp

@@ -1,7 +1,9 @@
-"""The agent's pysnmp 7 backend: SNMPv3 (USM), and v2c when asked for (comparison runs).
+"""The agent's pysnmp 7 backend: SNMPv3 with DES/AES-192/AES-256 privacy (what the lean
+path, :mod:`agent.snmp_v3`, does not implement), and any v2c/v3 target when asked for
+(comparison runs, tests' oracle).
 
 Imported by :mod:`agent.snmp` only when the first target that needs it is polled,
-so an agent with v2c devices only never loads pysnmp/pyasn1 (~15-25 MB, 100
+so an agent whose devices are all lean-supported never loads pysnmp/pyasn1 (~15-25 MB, 100
 modules). It speaks the same port as the lean v2c path: one GET/GETBULK exchange
 in, ``(error-status, error-index, var-binds in the neutral form)`` out; pysnmp's
 error indications (timeouts, USM reports) are translated into :mod:`agent.errors`

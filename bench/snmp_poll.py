@@ -11,8 +11,11 @@ Rows per target, each measured in this one invocation:
 
 * ``xanet``        agent.snmp.SnmpPoller.poll() - the product's v2c path (agent.ber, the lean
                    codec) - sequential, then ``--concurrency`` in flight;
-* ``xanet via pysnmp`` the same poller with ``v2c_backend="pysnmp"`` (the v3 path, and what
-                   v2c was before the lean codec);
+* ``xanet via pysnmp`` the same poller with ``v2c_backend="pysnmp"`` (what v2c was before
+                   the lean codec);
+* ``xanet v3 ...`` (snmpd only) SNMPv3 authPriv SHA/AES-128, lean (agent.snmp_v3, the
+                   product's path) and through pysnmp (``v3_backend="pysnmp"``, what v3
+                   was before, and still is for DES/AES-192/256);
 * ``pysnmp floor`` the same exchange (GET sysUpTime + one multi-column GETBULK loop) as a bare
                    pysnmp loop: no checks, no parsing, no result objects;
 * ``minimal codec`` bench/lean_snmp.py: the same exchange with an unchecked ~150-line codec -
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import resource
 import subprocess
 import time
@@ -44,7 +48,7 @@ from typing import Any
 from common import CpuMeter, finish, header, print_table, workdir
 
 from agent import oids
-from agent.snmp import _COLUMNS, Backend, SnmpPoller, SnmpTarget, SnmpV2c
+from agent.snmp import _COLUMNS, Backend, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
 from tests import services
 from tests.services import SimInterface, write_numeric_recording
 
@@ -90,7 +94,7 @@ async def xanet_polls(target: SnmpTarget, n: int, concurrency: int,
                               max_repetitions=target.max_repetitions)
         poller = poller_class()
     else:
-        poller = SnmpPoller(v2c_backend=backend)
+        poller = SnmpPoller(v2c_backend=backend, v3_backend=backend)
     try:
         await poller.poll(target)  # warm-up: session, engine discovery, caches
         sem = asyncio.Semaphore(concurrency)
@@ -318,20 +322,29 @@ async def measured(meter_pid: int | None,
 
 
 async def bench_target(name: str, port: int, community: str, server_pid: int | None,
-                       args: argparse.Namespace) -> list[dict[str, Any]]:
+                       args: argparse.Namespace,
+                       v3: tuple[str, str, str] | None = None) -> list[dict[str, Any]]:
     target = SnmpTarget(device=name, host="127.0.0.1", port=port,
                         credentials=SnmpV2c(community), timeout_s=2.0, retries=1,
                         max_repetitions=args.max_repetitions)
     rows = []
     reps = args.max_repetitions
     n_conc = args.polls * 2
+    v3_target = dataclasses.replace(target, credentials=SnmpV3(*v3)) if v3 else None
     for conc, n in ((1, args.polls), (args.concurrency, n_conc)):
         r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
             target, n, conc, args.profile if conc == 1 else None))
         rows.append(row(name, f"xanet ({r['ifaces']} ifaces)", r, s, conc))
         r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
             target, n, conc, backend="pysnmp"))
-        rows.append(row(name, "xanet via pysnmp (v3 path)", r, s, conc))
+        rows.append(row(name, "xanet via pysnmp", r, s, conc))
+        if v3_target is not None:
+            r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
+                v3_target, n, conc))
+            rows.append(row(name, "xanet v3 SHA/AES lean", r, s, conc))
+            r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
+                v3_target, n, conc, backend="pysnmp"))
+            rows.append(row(name, "xanet v3 SHA/AES via pysnmp", r, s, conc))
         if args.baseline:
             r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
                 target, n, conc, baseline=args.baseline))
@@ -369,7 +382,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for t in args.targets:
             if t == "snmpd":
                 assert snmpd is not None
-                rows += await bench_target("snmpd", snmpd.port, snmpd.community, snmpd.pid, args)
+                rows += await bench_target("snmpd", snmpd.port, snmpd.community, snmpd.pid, args,
+                                           v3=snmpd.v3)
             else:
                 rows += await bench_target(t, sim.port, t, sim.pid, args)
     finally:
@@ -391,7 +405,7 @@ def main() -> None:
                    help="also poll with agent/snmp.py as it was at this revision (before/after)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
-    header("agent polling: xanet (lean v2c) vs its pysnmp path vs floors vs net-snmp C tools")
+    header("agent polling: xanet (lean v2c/v3) vs its pysnmp path vs floors vs net-snmp C tools")
     res = asyncio.run(main_async(args))
     print_table(res["rows"], ["target", "implementation", "in flight", "polls/s", "CPU ms/poll",
                               "polls/s per core", "province core %", "server CPU ms/poll",

@@ -670,6 +670,17 @@ class Snmpd(_Daemon):
 
     name = "snmpd"
     start_timeout_s = 20.0
+    #: More SNMPv3 users, ``(user, auth protocol, auth key, priv protocol, priv key)``
+    #: (no priv: authNoPriv, ``rouser ... auth``): every auth protocol, both security
+    #: levels, and DES (which the agent leaves to pysnmp).
+    V3_EXTRA_USERS: tuple[tuple[str, str, str, str | None, str | None], ...] = (
+        ("xanet-noauthpriv-sha256", "SHA-256", "authpass-sha256-1", None, None),
+        ("xanet-md5-aes", "MD5", "authpass-md5-12", "AES", "privpass-md5-34"),
+        ("xanet-sha224", "SHA-224", "authpass-sha224-1", None, None),
+        ("xanet-sha384-aes", "SHA-384", "authpass-sha384-1", "AES", "privpass-sha384-2"),
+        ("xanet-sha512-aes", "SHA-512", "authpass-sha512-1", "AES", "privpass-sha512-2"),
+        ("xanet-sha-des", "SHA", "authpass-shades-1", "DES", "privpass-shades-2"),
+    )
 
     def __init__(
         self,
@@ -701,7 +712,13 @@ class Snmpd(_Daemon):
             f"rocommunity {self.community} {self.host}\n"
             f'createUser {self.v3_user} SHA "{self.v3_auth_key}" AES "{self.v3_priv_key}"\n'
             f"rouser {self.v3_user} priv\n"
-            "sysLocation xanet test harness\n"
+            + "".join(
+                f'createUser {user} {auth} "{auth_key}"'
+                + (f' {priv} "{priv_key}"\n' if priv else "\n")
+                + f"rouser {user} {'priv' if priv else 'auth'}\n"
+                for user, auth, auth_key, priv, priv_key in self.V3_EXTRA_USERS
+            )
+            + "sysLocation xanet test harness\n"
             "sysContact root@localhost\n"
             "dontLogTCPWrappersConnects yes\n"
         )

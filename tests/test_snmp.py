@@ -9,6 +9,8 @@ Behaviour observed here (net-snmp 5.9.3, pysnmp 7.1.30) and asserted below:
 - SNMPv3 unknown user: usmStatsUnknownUserNames report -> SnmpAuthError;
 - SNMPv3 authNoPriv for a ``rouser ... priv`` user: error-status
   authorizationError -> SnmpAuthError;
+- SNMPv3 engine time far off: an authenticated usmStatsNotInTimeWindows report, after
+  which the lean path resynchronises and the request succeeds;
 - snmpsim cannot serve an out-of-range value (negative Counter32): it answers
   endOfMibView from that cell on, so the column just ends there.
 
@@ -44,9 +46,9 @@ Oid = tuple[int, ...]
 
 @pytest.fixture(params=["lean", "pysnmp"])
 async def poller(request: pytest.FixtureRequest) -> AsyncIterator[SnmpPoller]:
-    """Every test runs on both v2c paths (v3 targets always go through pysnmp)."""
+    """Every test runs on both paths: lean (v2c and SNMPv3 USM) and pysnmp."""
     # Async on purpose: close() must run while the event loop still runs.
-    p = SnmpPoller(v2c_backend=request.param)
+    p = SnmpPoller(v2c_backend=request.param, v3_backend=request.param)
     yield p
     p.close()
 
@@ -558,3 +560,160 @@ async def test_lean_and_pysnmp_paths_give_identical_polls(
     finally:
         lean.close()
         reference.close()
+
+
+# ------------------------------------------------------- SNMPv3 on the lean path
+
+
+def extra_v3(user: str, **kw: Any) -> SnmpV3:
+    """One of services.Snmpd.V3_EXTRA_USERS as agent credentials."""
+    for name, auth, auth_key, priv, priv_key in Snmpd.V3_EXTRA_USERS:
+        if name == user:
+            return SnmpV3(
+                name, auth_key, priv_key,
+                auth_protocol=cast(Any, auth.replace("-", "")),
+                priv_protocol=cast(Any, priv),
+                **kw,
+            )
+    raise KeyError(user)
+
+
+LEAN_EXTRA_USERS = [u[0] for u in Snmpd.V3_EXTRA_USERS if u[3] in (None, "AES")]
+
+
+@pytest.mark.parametrize("user", LEAN_EXTRA_USERS)
+async def test_v3_every_auth_protocol_and_security_level(
+    snmpd: Snmpd, poller: SnmpPoller, user: str
+) -> None:
+    target = SnmpTarget(
+        device=f"host-{user}", host="127.0.0.1", port=snmpd.port, credentials=extra_v3(user)
+    )
+    poll = await poller.poll(target)
+    assert set(by_name(poll)) == linux_interfaces()
+
+
+@pytest.mark.parametrize(
+    ("user", "change", "error"),
+    [
+        pytest.param("xanet-noauthpriv-sha256", {"auth_key": "wrong-auth-key-1"}, SnmpAuthError,
+                     id="authNoPriv-wrong-auth-key"),
+        pytest.param("xanet-noauthpriv-sha256", {"user": "nobody"}, SnmpAuthError,
+                     id="authNoPriv-unknown-user"),
+        pytest.param("xanet-noauthpriv-sha256", {"auth_protocol": "SHA512"}, SnmpAuthError,
+                     id="authNoPriv-wrong-auth-protocol"),
+        pytest.param("xanet-sha512-aes", {"priv_key": "wrong-priv-key-1"}, SnmpTimeout,
+                     id="sha512-wrong-priv-key"),
+        pytest.param("xanet-md5-aes", {"auth_key": "wrong-auth-key-1"}, SnmpAuthError,
+                     id="md5-wrong-auth-key"),
+    ],
+)
+async def test_v3_refusals_of_other_users(
+    snmpd: Snmpd, poller: SnmpPoller, user: str, change: dict[str, Any], error: type[Exception]
+) -> None:
+    credentials = dataclasses.replace(extra_v3(user), **change)
+    target = SnmpTarget(
+        device="host-v3bad", host="127.0.0.1", port=snmpd.port, credentials=credentials,
+        timeout_s=0.5, retries=0,
+    )
+    with pytest.raises(error) as info:
+        await poller.poll(target)
+    assert "host-v3bad" in str(info.value)
+
+
+async def test_v3_des_goes_to_pysnmp(snmpd: Snmpd) -> None:
+    poller = SnmpPoller()  # the product's defaults: lean wherever it can
+    try:
+        poll = await poller.poll(
+            SnmpTarget(device="host-des", host="127.0.0.1", port=snmpd.port,
+                       credentials=extra_v3("xanet-sha-des"))
+        )
+        assert set(by_name(poll)) == linux_interfaces()
+        assert poller._pysnmp is not None and poller._lean_v3 is None
+    finally:
+        poller.close()
+
+
+async def test_v3_lean_resynchronises_after_not_in_time_window(snmpd: Snmpd) -> None:
+    poller = SnmpPoller()
+    target = SnmpTarget(device="host-v3", host="127.0.0.1", port=snmpd.port,
+                        credentials=v3_of(snmpd), retries=0)
+    try:
+        await poller.poll(target)
+        lean = poller._lean_v3
+        assert lean is not None
+        engines = lean._client._engines
+        assert len(engines) == 1
+        engine = next(iter(engines.values()))
+        real = (engine.boots, engine.time)
+        engine.time += 100_000  # far out of the 150 s window: snmpd reports notInTimeWindow
+        poll = await poller.poll(target)
+        assert poll.interfaces
+        resynced = next(iter(engines.values()))
+        assert resynced is not engine  # replaced by the report's boots/time
+        assert resynced.boots == real[0] and abs(resynced.time - real[1]) < 100
+    finally:
+        poller.close()
+
+
+def masked(poll: RawPoll) -> RawPoll:
+    """A poll of this machine without what moves between two polls (counters, uptime)."""
+    return dataclasses.replace(
+        poll, rtt_s=0.0, sys_uptime_cs=0,
+        interfaces=tuple(
+            dataclasses.replace(i, in_octets=None, out_octets=None) for i in poll.interfaces
+        ),
+    )
+
+
+@pytest.mark.parametrize("user", ["xanetv3", *LEAN_EXTRA_USERS])
+async def test_lean_and_pysnmp_v3_give_identical_polls(snmpd: Snmpd, user: str) -> None:
+    credentials = v3_of(snmpd) if user == "xanetv3" else extra_v3(user)
+    target = SnmpTarget(device="host-v3", host="127.0.0.1", port=snmpd.port,
+                        credentials=credentials, max_repetitions=3)
+    lean, reference = SnmpPoller(), SnmpPoller(v3_backend="pysnmp")
+    try:
+        got = await lean.poll(target)
+        want = await reference.poll(target)
+        assert masked(got) == masked(want)
+        assert got.interfaces
+        assert reference._lean_v3 is None and lean._pysnmp is None
+    finally:
+        lean.close()
+        reference.close()
+
+
+V3_ONLY_PROBE = """
+import asyncio, sys
+from agent.snmp import SnmpPoller, SnmpTarget, SnmpV3
+
+async def main():
+    poller = SnmpPoller()
+    user, auth_key, priv_key, auth_protocol = sys.argv[2:6]
+    credentials = SnmpV3(user, auth_key, priv_key or None, auth_protocol=auth_protocol)
+    poll = await poller.poll(SnmpTarget("d", "127.0.0.1", credentials, port=int(sys.argv[1])))
+    poller.close()
+    assert poll.interfaces
+asyncio.run(main())
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("level", ["authPriv", "authNoPriv"])
+def test_a_v3_only_poll_loads_no_pysnmp(snmpd: Snmpd, level: str) -> None:
+    import subprocess
+    import sys
+
+    if level == "authPriv":
+        args = [*snmpd.v3, "SHA"]
+    else:
+        c = extra_v3("xanet-noauthpriv-sha256")
+        args = [c.user, c.auth_key, "", c.auth_protocol]
+    out = subprocess.run(
+        [sys.executable, "-c", V3_ONLY_PROBE, str(snmpd.port), *args],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
+    ).stdout.split()
+    loaded = {name.split(".")[0] for name in out}
+    assert "agent" in loaded and "agent.snmp_v3" in out
+    assert "pysnmp" not in loaded and "pyasn1" not in loaded
+    # AES needs cryptography (~6 MB of RSS); authNoPriv does not load it.
+    assert ("cryptography" in loaded) == (level == "authPriv")
