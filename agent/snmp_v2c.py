@@ -24,7 +24,7 @@ import random
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from agent import ber
 from agent.errors import SnmpError, SnmpProtocolError, SnmpTimeout
@@ -55,8 +55,18 @@ class _Pending:
     what: str
 
 
+class _PendingLike(Protocol):
+    future: asyncio.Future[Any]
+    address: Address
+    device: str
+    what: str
+
+
+P = TypeVar("P", bound=_PendingLike)
+
+
 class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, client: V2cClient) -> None:
+    def __init__(self, client: UdpClient[Any]) -> None:
         self._client = client
 
     def datagram_received(self, data: bytes, addr: SockAddr) -> None:
@@ -67,18 +77,19 @@ class _Protocol(asyncio.DatagramProtocol):
         self._client._ignore("socket error", exc)
 
 
-class V2cClient:
-    """Sends v2c GET/GETBULK requests and waits for their responses."""
+class UdpClient(Generic[P]):
+    """What the v2c and v3 clients share: one unconnected UDP socket per address family,
+    the table of pending requests by id, ids, dropped-datagram accounting, closing."""
+
+    label = "SNMP"
 
     def __init__(self) -> None:
         self._transports: dict[int, asyncio.DatagramTransport] = {}
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, P] = {}
         self._next_id = random.randrange(1, ber.MAX_INT32)
         self._closed = False
         #: datagrams dropped, by reason ("unknown request-id", "wrong source", ...).
         self.ignored: collections.Counter[str] = collections.Counter()
-
-    # -- addresses --------------------------------------------------------------------
 
     @staticmethod
     async def resolve(host: str, port: int, family: int, shown: str) -> Address:
@@ -94,6 +105,68 @@ class V2cClient:
         if not infos:
             raise OSError(f"no {socket.AddressFamily(family).name} address for {host}")
         return Address(family, infos[0][4], shown)
+
+    def close(self) -> None:
+        """Close the sockets; waiting requests fail. Idempotent."""
+        self._closed = True
+        for transport in self._transports.values():
+            transport.close()
+        self._transports.clear()
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(
+                    SnmpError(pending.device, f"{pending.what}: the SNMP client was closed")
+                )
+
+    def _received(self, data: bytes, addr: SockAddr) -> None:
+        raise NotImplementedError
+
+    def _new_id(self) -> int:
+        while True:
+            request_id = self._next_id
+            self._next_id = request_id + 1 if request_id < ber.MAX_INT32 else 1
+            if request_id not in self._pending:
+                return request_id
+
+    async def _transport(self, family: int, device: str) -> asyncio.DatagramTransport:
+        transport = self._transports.get(family)
+        if transport is not None:
+            return transport
+        loop = asyncio.get_running_loop()
+        wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
+        try:
+            created, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self), local_addr=(wildcard, 0), family=family
+            )
+        except OSError as exc:
+            raise SnmpError(device, f"cannot open a UDP socket: {exc}") from exc
+        if family in self._transports:  # another poll opened one meanwhile
+            created.close()
+            return self._transports[family]
+        sock = created.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
+            except OSError:  # a smaller buffer still works: best effort
+                log.debug("could not raise the SNMP socket's receive buffer", exc_info=True)
+        self._transports[family] = created
+        return created
+
+    def _ignore(self, reason: str, detail: object) -> None:
+        self.ignored[reason] += 1
+        log.debug("%s datagram ignored (%s): %s", self.label, reason, detail)
+
+    def _fail(self, pending: P, problem: str) -> None:
+        if not pending.future.done():
+            pending.future.set_exception(
+                SnmpProtocolError(
+                    pending.device, f"{pending.address.shown} {pending.what}: {problem}"
+                )
+            )
+
+
+class V2cClient(UdpClient[_Pending]):
+    """Sends v2c GET/GETBULK requests and waits for their responses."""
 
     # -- requests ---------------------------------------------------------------------
 
@@ -117,7 +190,7 @@ class V2cClient:
         if self._closed:
             raise RuntimeError("V2cClient is closed")
         transport = await self._transport(address.family, device)
-        request_id = self._new_request_id()
+        request_id = self._new_id()
         data = ber.encode_request(community, request_id, oids, max_repetitions)
         future: asyncio.Future[ber.Message] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = _Pending(future, address, community, device, what)
@@ -137,62 +210,14 @@ class V2cClient:
             f"x {retries + 1} tries",
         )
 
-    def close(self) -> None:
-        """Close the sockets; waiting requests fail. Idempotent."""
-        self._closed = True
-        for transport in self._transports.values():
-            transport.close()
-        self._transports.clear()
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(
-                    SnmpError(pending.device, f"{pending.what}: the SNMP client was closed")
-                )
-
     # -- internals --------------------------------------------------------------------
-
-    def _new_request_id(self) -> int:
-        while True:
-            request_id = self._next_id
-            self._next_id = request_id + 1 if request_id < ber.MAX_INT32 else 1
-            if request_id not in self._pending:
-                return request_id
-
-    async def _transport(self, family: int, device: str) -> asyncio.DatagramTransport:
-        transport = self._transports.get(family)
-        if transport is not None:
-            return transport
-        loop = asyncio.get_running_loop()
-        wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
-        try:
-            created, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self), local_addr=(wildcard, 0), family=family
-            )
-        except OSError as exc:
-            raise SnmpError(device, f"cannot open a UDP socket: {exc}") from exc
-        transport = created
-        if family in self._transports:  # another poll opened one meanwhile
-            transport.close()
-            return self._transports[family]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
-            except OSError:  # a smaller buffer still works: best effort
-                log.debug("could not raise the SNMP socket's receive buffer", exc_info=True)
-        self._transports[family] = transport
-        return transport
-
-    def _ignore(self, reason: str, detail: object) -> None:
-        self.ignored[reason] += 1
-        log.debug("SNMP datagram ignored (%s): %s", reason, detail)
 
     def _received(self, data: bytes, addr: SockAddr) -> None:
         try:
             message = ber.decode_message(data)
         except ber.BerError as exc:
             pending = self._pending.get(exc.request_id) if exc.request_id is not None else None
-            if pending is None or not _same_source(addr, pending.address):
+            if pending is None or not same_source(addr, pending.address):
                 self._ignore("malformed", f"from {addr[:2]}: {exc}")
                 return
             self._fail(pending, f"malformed response: {exc}")
@@ -201,7 +226,7 @@ class V2cClient:
         if pending is None:
             self._ignore("unknown request-id", f"{message.request_id} from {addr[:2]}")
             return
-        if not _same_source(addr, pending.address):
+        if not same_source(addr, pending.address):
             self._ignore("wrong source", f"request-id {message.request_id} from {addr[:2]}")
             return
         if pending.future.done():
@@ -218,14 +243,6 @@ class V2cClient:
         else:
             pending.future.set_result(message)
 
-    def _fail(self, pending: _Pending, problem: str) -> None:
-        if not pending.future.done():
-            pending.future.set_exception(
-                SnmpProtocolError(
-                    pending.device, f"{pending.address.shown} {pending.what}: {problem}"
-                )
-            )
 
-
-def _same_source(addr: SockAddr, address: Address) -> bool:
+def same_source(addr: SockAddr, address: Address) -> bool:
     return bool(addr[0] == address.sockaddr[0] and addr[1] == address.sockaddr[1])

@@ -30,26 +30,23 @@ silence on net-snmp (it cannot parse what it decrypted): a timeout.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from agent import ber, usm
-from agent.errors import SnmpAuthError, SnmpError, SnmpProtocolError, SnmpTimeout
+from agent.errors import SnmpAuthError, SnmpProtocolError, SnmpTimeout
 from agent.oids import dotted
-from agent.snmp_v2c import Address, V2cClient
+from agent.snmp_v2c import Address, UdpClient, same_source
 
 log = logging.getLogger(__name__)
 
 Oid = tuple[int, ...]
 SockAddr = tuple[Any, ...]
 
-_RECEIVE_BUFFER_BYTES: Final = 4 * 1024 * 1024
 
 _USM_STATS: Final = (1, 3, 6, 1, 6, 3, 15, 1, 1)
 UNSUPPORTED_SEC_LEVELS: Final = (*_USM_STATS, 1, 0)
@@ -111,32 +108,19 @@ class _Pending:
     flags: int
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, client: V3Client) -> None:
-        self._client = client
+class V3Client(UdpClient[_Pending]):
+    """Sends SNMPv3/USM GET/GETBULK requests and waits for their responses.
 
-    def datagram_received(self, data: bytes, addr: SockAddr) -> None:
-        self._client._received(data, addr)
+    :attr:`ignored` counts dropped datagrams by reason ("bad digest", "wrong source", ...).
+    """
 
-    def error_received(self, exc: Exception) -> None:
-        self._client._ignore("socket error", exc)
-
-
-class V3Client:
-    """Sends SNMPv3/USM GET/GETBULK requests and waits for their responses."""
+    label = "SNMPv3"
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self._clock = clock
-        self._transports: dict[int, asyncio.DatagramTransport] = {}
-        self._pending: dict[int, _Pending] = {}
         self._engines: dict[SockAddr, _Engine] = {}
-        self._next_id = random.randrange(1, ber.MAX_INT32)
         self._salt = random.getrandbits(64)
-        self._closed = False
-        #: datagrams dropped, by reason ("bad digest", "wrong source", ...).
-        self.ignored: collections.Counter[str] = collections.Counter()
-
-    resolve = staticmethod(V2cClient.resolve)
 
     # -- requests ---------------------------------------------------------------------
 
@@ -188,24 +172,12 @@ class V3Client:
             shown = _REFUSALS.get(oid, f"report {dotted(oid)}" if oid else "empty report")
             raise SnmpAuthError(device, f"{address.shown} refused {what}: {shown}")
 
-    def close(self) -> None:
-        """Close the sockets; waiting requests fail. Idempotent."""
-        self._closed = True
-        for transport in self._transports.values():
-            transport.close()
-        self._transports.clear()
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(
-                    SnmpError(pending.device, f"{pending.what}: the SNMP client was closed")
-                )
-
     # -- internals --------------------------------------------------------------------
 
     async def _discover(
         self, device: str, address: Address, timeout_s: float, retries: int, what: str
     ) -> _Engine:
-        msg_id = self._new_msg_id()
+        msg_id = self._new_id()
         scoped = ber.encode_scoped_request(b"", msg_id, (), None)
         data, _ = ber.encode_v3_message(
             msg_id=msg_id, flags=ber.FLAG_REPORTABLE, engine_id=b"", engine_boots=0,
@@ -233,7 +205,7 @@ class V3Client:
         oids: Sequence[Oid], max_repetitions: int | None, timeout_s: float, retries: int,
         what: str,
     ) -> _Answer:
-        msg_id = self._new_msg_id()
+        msg_id = self._new_id()
         auth = credentials.auth
         auth_key = usm.localized_key(credentials.auth_password, auth.hash_name, engine.engine_id)
         boots, engine_time = engine.now(self._clock)
@@ -281,47 +253,12 @@ class V3Client:
             f"{timeout_s:g} s x {retries + 1} tries",
         )
 
-    def _new_msg_id(self) -> int:
-        while True:
-            msg_id = self._next_id
-            self._next_id = msg_id + 1 if msg_id < ber.MAX_INT32 else 1
-            if msg_id not in self._pending:
-                return msg_id
-
-    async def _transport(self, family: int, device: str) -> asyncio.DatagramTransport:
-        transport = self._transports.get(family)
-        if transport is not None:
-            return transport
-        loop = asyncio.get_running_loop()
-        wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
-        try:
-            created, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self), local_addr=(wildcard, 0), family=family
-            )
-        except OSError as exc:
-            raise SnmpError(device, f"cannot open a UDP socket: {exc}") from exc
-        if family in self._transports:  # another poll opened one meanwhile
-            created.close()
-            return self._transports[family]
-        sock = created.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
-            except OSError:  # a smaller buffer still works: best effort
-                log.debug("could not raise the SNMP socket's receive buffer", exc_info=True)
-        self._transports[family] = created
-        return created
-
-    def _ignore(self, reason: str, detail: object) -> None:
-        self.ignored[reason] += 1
-        log.debug("SNMPv3 datagram ignored (%s): %s", reason, detail)
-
     def _received(self, data: bytes, addr: SockAddr) -> None:
         try:
             message = ber.decode_v3_message(data)
         except ber.BerError as exc:
             pending = self._pending.get(exc.request_id) if exc.request_id is not None else None
-            if pending is None or not _same_source(addr, pending.address):
+            if pending is None or not same_source(addr, pending.address):
                 self._ignore("malformed", f"from {addr[:2]}: {exc}")
                 return
             self._fail(pending, f"malformed response: {exc}")
@@ -330,7 +267,7 @@ class V3Client:
         if pending is None:
             self._ignore("unknown msgID", f"{message.msg_id} from {addr[:2]}")
             return
-        if not _same_source(addr, pending.address):
+        if not same_source(addr, pending.address):
             self._ignore("wrong source", f"msgID {message.msg_id} from {addr[:2]}")
             return
         if pending.future.done():
@@ -413,14 +350,6 @@ class V3Client:
                 engine.learned_at = self._clock()
         return _Answer(message, scoped)
 
-    def _fail(self, pending: _Pending, problem: str) -> None:
-        if not pending.future.done():
-            pending.future.set_exception(
-                SnmpProtocolError(
-                    pending.device, f"{pending.address.shown} {pending.what}: {problem}"
-                )
-            )
-
 
 class _Problem(Exception):
     """An answer to a request that cannot be taken (becomes SnmpProtocolError)."""
@@ -432,7 +361,3 @@ def _engine_id(pending: _Pending) -> bytes | None:
 
 def _future() -> asyncio.Future[_Answer]:
     return asyncio.get_running_loop().create_future()
-
-
-def _same_source(addr: SockAddr, address: Address) -> bool:
-    return bool(addr[0] == address.sockaddr[0] and addr[1] == address.sockaddr[1])
