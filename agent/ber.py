@@ -370,17 +370,12 @@ def _varbinds(
     return tuple(out)
 
 
-def decode_message(data: bytes) -> Message:
-    """Decode one SNMP v1/v2c message (any PDU but the v1 Trap); raises :class:`BerError`.
-
-    The version, community and PDU type are returned, not judged: that is the
-    caller's business (it knows what it asked whom).
-    """
+def _outer(data: bytes) -> tuple[int, int, str | None]:
+    """The message SEQUENCE: (start of its content, its end within the datagram, the
+    framing problem to raise once the request id is known - truncated or padded)."""
     end = len(data)
     if end > MAX_MESSAGE_OCTETS:
         raise BerError(f"message of {end} bytes")
-    # The message's and the PDU's own lengths are checked once the request-id is read,
-    # so that a truncated or padded answer can still be tied to its request.
     tag, pos, stop = _header(data, 0, end, None, clamp=True)
     _expect(tag, SEQUENCE, "message", 0, None)
     problem: str | None = None
@@ -388,7 +383,18 @@ def decode_message(data: bytes) -> Message:
         problem = f"truncated: the message says {stop} bytes, the datagram has {end}"
     elif stop < end:
         problem = f"{end - stop} bytes of trailing garbage after the message"
-    end = min(stop, end)
+    return pos, min(stop, end), problem
+
+
+def decode_message(data: bytes) -> Message:
+    """Decode one SNMP v1/v2c message (any PDU but the v1 Trap); raises :class:`BerError`.
+
+    The version, community and PDU type are returned, not judged: that is the
+    caller's business (it knows what it asked whom).
+    """
+    # The message's and the PDU's own lengths are checked once the request-id is read,
+    # so that a truncated or padded answer can still be tied to its request.
+    pos, end, problem = _outer(data)
     tag, start, pos = _header(data, pos, end, None)
     _expect(tag, INTEGER, "version", start, None)
     version = _integer(data, start, pos, INTEGER, "version", None)
@@ -672,17 +678,7 @@ def decode_v3_message(data: bytes) -> V3Message:
     Nothing is judged but the grammar and the ranges: flags, engine and user are the
     caller's (it knows what it asked whom).
     """
-    end = len(data)
-    if end > MAX_MESSAGE_OCTETS:
-        raise BerError(f"message of {end} bytes")
-    tag, pos, stop = _header(data, 0, end, None, clamp=True)
-    _expect(tag, SEQUENCE, "message", 0, None)
-    problem: str | None = None
-    if stop > end:
-        problem = f"truncated: the message says {stop} bytes, the datagram has {end}"
-    elif stop < end:
-        problem = f"{end - stop} bytes of trailing garbage after the message"
-    end = min(stop, end)
+    pos, end, problem = _outer(data)
     version, pos = _int_field(data, pos, end, "version", None, VERSION_3, VERSION_3)
     tag, global_start, global_end = _header(data, pos, end, None)
     _expect(tag, SEQUENCE, "msgGlobalData", pos, None)

@@ -22,7 +22,7 @@ import collections
 import logging
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -63,6 +63,7 @@ class _PendingLike(Protocol):
 
 
 P = TypeVar("P", bound=_PendingLike)
+M = TypeVar("M")
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -120,6 +121,38 @@ class UdpClient(Generic[P]):
 
     def _received(self, data: bytes, addr: SockAddr) -> None:
         raise NotImplementedError
+
+    def _match(
+        self, data: bytes, addr: SockAddr, decode: Callable[[bytes], M],
+        id_of: Callable[[M], int], id_name: str,
+    ) -> tuple[M, P] | None:
+        """Decode a datagram and find the request it answers; None when it is dropped.
+
+        Dropped and counted: unreadable and not tied to a request, an unknown id, a
+        wrong source, a second answer. A malformed answer that *is* tied to a waiting
+        request (right source and id) fails that request at once.
+        """
+        try:
+            message = decode(data)
+        except ber.BerError as exc:
+            pending = self._pending.get(exc.request_id) if exc.request_id is not None else None
+            if pending is None or not same_source(addr, pending.address):
+                self._ignore("malformed", f"from {addr[:2]}: {exc}")
+            else:
+                self._fail(pending, f"malformed response: {exc}")
+            return None
+        request_id = id_of(message)
+        found = self._pending.get(request_id)
+        if found is None:
+            self._ignore(f"unknown {id_name}", f"{request_id} from {addr[:2]}")
+            return None
+        if not same_source(addr, found.address):
+            self._ignore("wrong source", f"{id_name} {request_id} from {addr[:2]}")
+            return None
+        if found.future.done():
+            self._ignore("duplicate", f"{id_name} {request_id} from {addr[:2]}")
+            return None
+        return message, found
 
     def _new_id(self) -> int:
         while True:
@@ -213,25 +246,10 @@ class V2cClient(UdpClient[_Pending]):
     # -- internals --------------------------------------------------------------------
 
     def _received(self, data: bytes, addr: SockAddr) -> None:
-        try:
-            message = ber.decode_message(data)
-        except ber.BerError as exc:
-            pending = self._pending.get(exc.request_id) if exc.request_id is not None else None
-            if pending is None or not same_source(addr, pending.address):
-                self._ignore("malformed", f"from {addr[:2]}: {exc}")
-                return
-            self._fail(pending, f"malformed response: {exc}")
+        matched = self._match(data, addr, ber.decode_message, _request_id, "request-id")
+        if matched is None:
             return
-        pending = self._pending.get(message.request_id)
-        if pending is None:
-            self._ignore("unknown request-id", f"{message.request_id} from {addr[:2]}")
-            return
-        if not same_source(addr, pending.address):
-            self._ignore("wrong source", f"request-id {message.request_id} from {addr[:2]}")
-            return
-        if pending.future.done():
-            self._ignore("duplicate", f"request-id {message.request_id} from {addr[:2]}")
-            return
+        message, pending = matched
         if message.version != ber.VERSION_2C:
             shown = "SNMPv1" if message.version == ber.VERSION_1 else f"version {message.version}"
             self._fail(pending, f"response is an {shown} message, not SNMPv2c")
@@ -242,6 +260,10 @@ class V2cClient(UdpClient[_Pending]):
             self._fail(pending, f"answered with a {name} PDU, not a Response")
         else:
             pending.future.set_result(message)
+
+
+def _request_id(message: ber.Message) -> int:
+    return message.request_id
 
 
 def same_source(addr: SockAddr, address: Address) -> bool:

@@ -40,7 +40,7 @@ from typing import Any, Final
 from agent import ber, usm
 from agent.errors import SnmpAuthError, SnmpProtocolError, SnmpTimeout
 from agent.oids import dotted
-from agent.snmp_v2c import Address, UdpClient, same_source
+from agent.snmp_v2c import Address, UdpClient
 
 log = logging.getLogger(__name__)
 
@@ -254,25 +254,10 @@ class V3Client(UdpClient[_Pending]):
         )
 
     def _received(self, data: bytes, addr: SockAddr) -> None:
-        try:
-            message = ber.decode_v3_message(data)
-        except ber.BerError as exc:
-            pending = self._pending.get(exc.request_id) if exc.request_id is not None else None
-            if pending is None or not same_source(addr, pending.address):
-                self._ignore("malformed", f"from {addr[:2]}: {exc}")
-                return
-            self._fail(pending, f"malformed response: {exc}")
+        matched = self._match(data, addr, ber.decode_v3_message, _msg_id, "msgID")
+        if matched is None:
             return
-        pending = self._pending.get(message.msg_id)
-        if pending is None:
-            self._ignore("unknown msgID", f"{message.msg_id} from {addr[:2]}")
-            return
-        if not same_source(addr, pending.address):
-            self._ignore("wrong source", f"msgID {message.msg_id} from {addr[:2]}")
-            return
-        if pending.future.done():
-            self._ignore("duplicate", f"msgID {message.msg_id} from {addr[:2]}")
-            return
+        message, pending = matched
         try:
             answer = self._judge(message, data, pending)
         except ber.BerError as exc:
@@ -349,6 +334,10 @@ class V3Client(UdpClient[_Pending]):
                 engine.boots, engine.time = message.engine_boots, message.engine_time
                 engine.learned_at = self._clock()
         return _Answer(message, scoped)
+
+
+def _msg_id(message: ber.V3Message) -> int:
+    return message.msg_id
 
 
 class _Problem(Exception):
