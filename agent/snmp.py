@@ -43,13 +43,13 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from agent import ber, oids
 from agent.ber import VarBind
 from agent.errors import SnmpAuthError, SnmpError, SnmpProtocolError
 from agent.oids import Oid, dotted
-from agent.snmp_v2c import Address, V2cClient
+from agent.snmp_v2c import Address, UdpClient, V2cClient
 
 if TYPE_CHECKING:
     from agent.snmp_pysnmp import PysnmpBackend
@@ -400,16 +400,41 @@ class _Exchanger(Protocol):
     def close(self) -> None: ...
 
 
-class _LeanV2c:
-    """The v2c path: :mod:`agent.ber` over :class:`~agent.snmp_v2c.V2cClient`."""
+class _Lean:
+    """What both lean backends keep: their UDP client and each device's resolved address."""
 
-    def __init__(self) -> None:
-        self._client = V2cClient()
+    def __init__(self, client: UdpClient[Any]) -> None:
+        self._client = client
         self._addresses: dict[str, tuple[SnmpTarget, Address]] = {}
 
     @property
     def ignored(self) -> dict[str, int]:
         return dict(self._client.ignored)
+
+    async def _address(self, target: SnmpTarget) -> Address:
+        cached = self._addresses.get(target.device)
+        if cached is not None and cached[0] == target:
+            return cached[1]
+        family = socket.AF_INET6 if is_ipv6(target.host) else socket.AF_INET
+        try:
+            address = await UdpClient.resolve(target.host, target.port, family, target.address)
+        except OSError as exc:
+            raise SnmpError(target.device, f"cannot address {target.address}: {exc}") from exc
+        self._addresses[target.device] = (target, address)
+        return address
+
+    def close(self) -> None:
+        self._client.close()
+        self._addresses.clear()
+
+
+class _LeanV2c(_Lean):
+    """The v2c path: :mod:`agent.ber` over :class:`~agent.snmp_v2c.V2cClient`."""
+
+    _client: V2cClient
+
+    def __init__(self) -> None:
+        super().__init__(V2cClient())
 
     async def exchange(
         self, target: SnmpTarget, request: Sequence[Oid], max_repetitions: int | None, what: str
@@ -430,13 +455,6 @@ class _LeanV2c:
         )
         return message.error_status, message.error_index, message.varbinds
 
-    async def _address(self, target: SnmpTarget) -> Address:
-        return await _address(self._addresses, target)
-
-    def close(self) -> None:
-        self._client.close()
-        self._addresses.clear()
-
 
 def lean_supports(credentials: SnmpV2c | SnmpV3) -> bool:
     """Whether the lean path speaks ``credentials``: v2c, and SNMPv3 with any auth
@@ -446,20 +464,17 @@ def lean_supports(credentials: SnmpV2c | SnmpV3) -> bool:
     return credentials.priv_key is None or credentials.priv_protocol == "AES"
 
 
-class _LeanV3:
+class _LeanV3(_Lean):
     """The SNMPv3 path for :func:`lean_supports` credentials: :class:`agent.snmp_v3.V3Client`."""
+
+    _client: V3Client
 
     def __init__(self) -> None:
         from agent import snmp_v3, usm  # lazily: v2c-only agents need no crypto
 
+        super().__init__(snmp_v3.V3Client())
         self._usm = usm
         self._credentials_type = snmp_v3.Credentials
-        self._client: V3Client = snmp_v3.V3Client()
-        self._addresses: dict[str, tuple[SnmpTarget, Address]] = {}
-
-    @property
-    def ignored(self) -> dict[str, int]:
-        return dict(self._client.ignored)
 
     async def exchange(
         self, target: SnmpTarget, request: Sequence[Oid], max_repetitions: int | None, what: str
@@ -467,7 +482,7 @@ class _LeanV3:
         credentials = target.credentials
         if not isinstance(credentials, SnmpV3) or not lean_supports(credentials):
             raise TypeError("routed by SnmpPoller")  # pragma: no cover
-        address = await _address(self._addresses, target)
+        address = await self._address(target)
         scoped = await self._client.request(
             device=target.device,
             address=address,
@@ -486,23 +501,6 @@ class _LeanV3:
             what=what,
         )
         return scoped.error_status, scoped.error_index, scoped.varbinds
-
-    def close(self) -> None:
-        self._client.close()
-        self._addresses.clear()
-
-
-async def _address(cache: dict[str, tuple[SnmpTarget, Address]], target: SnmpTarget) -> Address:
-    cached = cache.get(target.device)
-    if cached is not None and cached[0] == target:
-        return cached[1]
-    family = socket.AF_INET6 if is_ipv6(target.host) else socket.AF_INET
-    try:
-        address = await V2cClient.resolve(target.host, target.port, family, target.address)
-    except OSError as exc:
-        raise SnmpError(target.device, f"cannot address {target.address}: {exc}") from exc
-    cache[target.device] = (target, address)
-    return address
 
 
 class SnmpPoller:
