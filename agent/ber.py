@@ -413,16 +413,7 @@ def decode_message(data: bytes) -> Message:
     request_id = _integer(data, start, pos, INTEGER, "request-id", None)
     if problem is not None:
         raise BerError(problem, request_id)
-    tag, start, pos = _header(data, pos, pdu_end, request_id)
-    _expect(tag, INTEGER, "error-status", start, request_id)
-    error_status = _integer(data, start, pos, INTEGER, "error-status", request_id)
-    tag, start, pos = _header(data, pos, pdu_end, request_id)
-    _expect(tag, INTEGER, "error-index", start, request_id)
-    error_index = _integer(data, start, pos, INTEGER, "error-index", request_id)
-    tag, start, pos = _header(data, pos, pdu_end, request_id)
-    _expect(tag, SEQUENCE, "var-bind list", start, request_id)
-    if pos != pdu_end:
-        raise BerError(f"{pdu_end - pos} bytes after the var-bind list", request_id)
+    error_status, error_index, varbinds = _pdu_tail(data, pos, pdu_end, request_id, request_id)
     return Message(
         version=version,
         community=community,
@@ -430,8 +421,27 @@ def decode_message(data: bytes) -> Message:
         request_id=request_id,
         error_status=error_status,
         error_index=error_index,
-        varbinds=_varbinds(data, start, pos, request_id),
+        varbinds=varbinds,
     )
+
+
+def _pdu_tail(
+    data: bytes, pos: int, pdu_end: int, error_id: int | None, request_id: int
+) -> tuple[int, int, tuple[VarBind, ...]]:
+    """error-status, error-index and the var-bind list: the rest of a PDU after its
+    request-id, filling it exactly. Errors carry ``error_id`` (the v2c request-id, the
+    v3 msgID)."""
+    tag, start, pos = _header(data, pos, pdu_end, error_id)
+    _expect(tag, INTEGER, "error-status", start, error_id)
+    error_status = _integer(data, start, pos, INTEGER, "error-status", error_id)
+    tag, start, pos = _header(data, pos, pdu_end, error_id)
+    _expect(tag, INTEGER, "error-index", start, error_id)
+    error_index = _integer(data, start, pos, INTEGER, "error-index", error_id)
+    tag, start, pos = _header(data, pos, pdu_end, error_id)
+    _expect(tag, SEQUENCE, "var-bind list", start, error_id)
+    if pos != pdu_end:
+        raise BerError(f"{pdu_end - pos} bytes after the var-bind list", error_id)
+    return error_status, error_index, _varbinds(data, start, pos, request_id)
 
 
 # --------------------------------------------------------------------------- SNMPv3
@@ -652,14 +662,7 @@ def _scoped_pdu_body(data: bytes, pos: int, end: int, msg_id: int | None) -> Sco
     if pdu_end != end:
         raise BerError(f"{end - pdu_end} bytes after the PDU", msg_id)
     request_id, pos = _int_field(data, pos, pdu_end, "request-id", msg_id, MIN_INT32, MAX_INT32)
-    error_status, pos = _int_field(
-        data, pos, pdu_end, "error-status", msg_id, MIN_INT32, MAX_INT32
-    )
-    error_index, pos = _int_field(data, pos, pdu_end, "error-index", msg_id, MIN_INT32, MAX_INT32)
-    tag, start, pos = _header(data, pos, pdu_end, msg_id)
-    _expect(tag, SEQUENCE, "var-bind list", start, msg_id)
-    if pos != pdu_end:
-        raise BerError(f"{pdu_end - pos} bytes after the var-bind list", msg_id)
+    error_status, error_index, varbinds = _pdu_tail(data, pos, pdu_end, msg_id, request_id)
     return ScopedPdu(
         context_engine_id=context_engine_id,
         context_name=context_name,
@@ -667,7 +670,7 @@ def _scoped_pdu_body(data: bytes, pos: int, end: int, msg_id: int | None) -> Sco
         request_id=request_id,
         error_status=error_status,
         error_index=error_index,
-        varbinds=_varbinds(data, start, pos, request_id),
+        varbinds=varbinds,
     )
 
 
