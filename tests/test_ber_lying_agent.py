@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -295,8 +296,15 @@ async def test_ipv6_loopback(poller: SnmpPoller) -> None:
     assert poll.sys_uptime_cs == 777
 
 
-async def test_an_unresolvable_host_is_an_error_naming_the_device(poller: SnmpPoller) -> None:
-    # ".invalid" never resolves (RFC 6761); nothing is sent anywhere.
+async def test_an_unresolvable_host_is_an_error_naming_the_device(
+    poller: SnmpPoller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real lookup of a name would ask the system's DNS server (not on 127.0.0.0/8):
+    # the resolver answers "no such name" here instead, as it would for ".invalid".
+    async def no_such_name(*_args: object, **_kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_name)
     with pytest.raises(SnmpError, match="cannot address") as info:
         await poller.poll(SnmpTarget(device="nowhere", host="host.invalid",
                                      credentials=SnmpV2c("public"), timeout_s=0.2, retries=0))
