@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 
 WIRE_VERSION = 1
@@ -76,8 +77,42 @@ class InterfacePoll(_Strict):
     )
 
 
+#: Why a poll failed, classified at the agent (docs/availability.md, "Causes"):
+#:
+#: * ``timeout``  – no answer at all (the only cause that can mean the device is down);
+#: * ``auth``     – SNMPv3 USM reports: unknown user, wrong digest, decryption error,
+#:   unsupported security level, not in time window after a resync;
+#: * ``access``   – noAccess / authorizationError / noSuchName on the polled columns;
+#: * ``resolve``  – the device's host name does not resolve;
+#: * ``protocol`` – malformed or lying answers;
+#: * ``config``   – the agent's own configuration cannot be used for this device;
+#: * ``limit``    – the device's answer exceeded a per-device bound (rows, bytes, walk length).
+PollCause = Literal["timeout", "auth", "access", "resolve", "protocol", "config", "limit"]
+POLL_CAUSES: tuple[PollCause, ...] = (
+    "timeout", "auth", "access", "resolve", "protocol", "config", "limit",
+)
+
+
+class PingResult(_Strict):
+    """The ICMP echo witness taken with a poll (absent when ICMP is off for the device)."""
+
+    sent: int = Field(ge=1, le=100, description="echo requests sent")
+    received: int = Field(ge=0, le=100, description="echo replies received")
+    rtt_ms: float | None = Field(default=None, ge=0, description="mean RTT of the replies")
+
+    @model_validator(mode="after")
+    def _received_le_sent(self) -> PingResult:
+        if self.received > self.sent:
+            raise ValueError(f"received ({self.received}) > sent ({self.sent})")
+        return self
+
+
 class DevicePoll(_Strict):
-    """The result of polling one device once (reachable or not)."""
+    """The result of polling one device once (reachable or not).
+
+    ``reachable`` is the SNMP answer (for a ping-only device: the ICMP answer).
+    ``cause`` says why a failed poll failed; ``ping`` is the second witness.
+    """
 
     device: Ident
     ts: UtcDatetime = Field(description="poll time, UTC, from the agent's clock")
@@ -85,6 +120,10 @@ class DevicePoll(_Strict):
     rtt_ms: float | None = Field(default=None, ge=0)
     uptime_cs: int | None = Field(default=None, ge=0, le=2**32 - 1, description="sysUpTime")
     error: ShortText | None = None
+    cause: PollCause | None = Field(
+        default=None, description="why the poll failed (set when reachable is false)"
+    )
+    ping: PingResult | None = None
     interfaces: list[InterfacePoll] = Field(
         default_factory=list, max_length=MAX_INTERFACES_PER_POLL
     )
@@ -98,6 +137,10 @@ class Telemetry(_Strict):
     agent: Ident
     site: Ident
     seq: int = Field(ge=0, le=2**63 - 1, description="per-agent, monotonically increasing")
+    sent: UtcDatetime | None = Field(
+        default=None,
+        description="when this message was (first) handed to MQTT, agent clock: clock-skew check",
+    )
     polls: list[DevicePoll] = Field(min_length=1, max_length=MAX_POLLS_PER_MESSAGE)
 
 
@@ -109,6 +152,18 @@ class AgentHealth(_Strict):
     spool_dropped: int = Field(default=0, ge=0)
     poll_overruns: int = Field(default=0, ge=0)
     devices: int = Field(default=0, ge=0)
+    refused: int = Field(
+        default=0, ge=0, description="messages the broker refused (PUBACK reason code), kept"
+    )
+    quarantined: int = Field(
+        default=0, ge=0, description="messages too large for the broker or the core, set aside"
+    )
+    polls_dropped: int = Field(
+        default=0, ge=0, description="polls that could not be spooled (disk full, corrupt spool)"
+    )
+    monitoring_errors: int = Field(
+        default=0, ge=0, description="devices whose last poll failed for a cause other than timeout"
+    )
 
 
 class Status(_Strict):
