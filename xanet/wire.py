@@ -137,6 +137,9 @@ class Telemetry(_Strict):
     agent: Ident
     site: Ident
     seq: int = Field(ge=0, le=2**63 - 1, description="per-agent, monotonically increasing")
+    instance: Ident | None = Field(
+        default=None, description="this agent process's instance id (duplicate-agent detection)"
+    )
     sent: UtcDatetime | None = Field(
         default=None,
         description="when this message was (first) handed to MQTT, agent clock: clock-skew check",
@@ -179,6 +182,9 @@ class Status(_Strict):
     )
     reason: ShortText | None = None
     version: ShortText | None = None
+    instance: Ident | None = Field(
+        default=None, description="this agent process's instance id (duplicate-agent detection)"
+    )
     health: AgentHealth | None = None
 
 
