@@ -33,6 +33,12 @@ alert fires, its annotations change, it resolves). Rules (docs/alerts.md):
   affected sites behind it (``children``). A covered outage whose root closes first is
   alerted then. An alert already sent is never withdrawn because a root appeared later.
 
+* **Maintenance.** A unit whose elements are in declared maintenance (the engine's
+  ``maintenance`` state, combined any-of: no element up, one in maintenance) has the
+  condition ``maintenance``: it never opens an outage, and it closes an open one (its
+  end is the start of the maintenance). An alert whose outage overlaps a window (set
+  with :meth:`AlertCore.set_maintenance`) carries ``maintenance=True``.
+
 Times are float epoch seconds.
 """
 
@@ -48,9 +54,10 @@ from typing import Final, Literal
 from collector.availability import Change, ElementPoint, State, combine, normalize
 from xanet.inventory import SERVICE_LABELS_VI, Inventory, Service, Site
 
-Condition = Literal["active", "clear", "unknown"]
+Condition = Literal["active", "clear", "unknown", "maintenance"]
 Phase = Literal["idle", "pending", "open", "clearing"]
-Signal = Literal["active_short", "active_held", "clear_short", "clear_held", "unknown"]
+Signal = Literal["active_short", "active_held", "clear_short", "clear_held", "unknown",
+                 "maintenance"]
 Action = Literal["none", "open", "resolve"]
 UnitKind = Literal["site", "device", "element", "agent"]
 OutageKind = Literal["root", "device_down", "agent_silent"]
@@ -58,7 +65,7 @@ Severity = Literal["critical", "major", "warning"]
 
 PHASES: Final[tuple[Phase, ...]] = ("idle", "pending", "open", "clearing")
 SIGNALS: Final[tuple[Signal, ...]] = (
-    "active_short", "active_held", "clear_short", "clear_held", "unknown",
+    "active_short", "active_held", "clear_short", "clear_held", "unknown", "maintenance",
 )
 
 #: The outage state machine, as data: (phase, signal) -> (next phase, action).
@@ -84,6 +91,11 @@ MACHINE: Final[Mapping[tuple[Phase, Signal], tuple[Phase, Action]]] = {
     ("clearing", "clear_short"): ("clearing", "none"),
     ("clearing", "clear_held"): ("idle", "resolve"),
     ("clearing", "unknown"): ("open", "none"),
+    # declared maintenance: no outage opens, an open one closes
+    ("idle", "maintenance"): ("idle", "none"),
+    ("pending", "maintenance"): ("idle", "none"),
+    ("open", "maintenance"): ("idle", "resolve"),
+    ("clearing", "maintenance"): ("idle", "resolve"),
 }
 
 #: Phases in which a unit covers the units below it.
@@ -103,7 +115,7 @@ OUTAGE_KINDS: Final[Mapping[UnitKind, OutageKind]] = {
 }
 
 _STATE_CONDITION: Final[Mapping[State, Condition]] = {
-    "down": "active", "up": "clear", "unknown": "unknown",
+    "down": "active", "up": "clear", "unknown": "unknown", "maintenance": "maintenance",
 }
 
 
@@ -132,6 +144,8 @@ class Policy:
         """The machine's input: the condition and whether it has lasted long enough."""
         if condition == "unknown":
             return "unknown"
+        if condition == "maintenance":
+            return "maintenance"
         lasted = now - since
         if condition == "active":
             return "active_held" if lasted >= self.hold_down_s else "active_short"
@@ -305,6 +319,7 @@ class Alert:
     starts_at: float
     ends_at: float | None = None
     children: tuple[str, ...] = ()
+    maintenance: bool = False  # the outage overlaps declared maintenance (or ended by it)
 
     @property
     def fingerprint(self) -> tuple[tuple[str, str], ...]:
@@ -401,6 +416,7 @@ class AlertCore:
         self._open: dict[str, _Outage] = {}
         self._orphans: list[OutageRecord] = []  # restored outages of units no longer known
         self._agents: dict[str, _Liveness] = {a: _Liveness(now) for a in topology.agent_units}
+        self._maintenance: dict[str, list[tuple[float, float]]] = {}  # element -> windows
         self._now = now
         for rec in restored:
             if rec.unit in topology.units:
@@ -442,6 +458,19 @@ class AlertCore:
             return
         if live.offline_at is None:
             live.offline_at = ts
+
+    def set_maintenance(self, windows: Mapping[str, Sequence[tuple[float, float]]]) -> None:
+        """The declared maintenance windows ``[start, end)`` per element (the whole set);
+        they only flag alerts: the ``maintenance`` condition itself comes from the
+        element states."""
+        self._maintenance = {e: sorted(w) for e, w in windows.items() if w}
+
+    def _in_maintenance(self, unit: Unit, start: float, end: float) -> bool:
+        """Whether ``[start, end]`` meets a maintenance window of one of the unit's
+        elements."""
+        return any(s <= end and start < e
+                   for element in unit.elements
+                   for s, e in self._maintenance.get(element, ()))
 
     def _silent_at(self, live: _Liveness, ts: float) -> bool:
         return (live.offline_at is not None and live.offline_at <= ts) or (
@@ -493,7 +522,9 @@ class AlertCore:
                 outage = self._open.pop(uid)
                 if outage.alerted:
                     unit = self.topology.units[uid]
-                    alert = replace(outage.sent or self._alert(unit, outage), ends_at=since)
+                    alert = replace(outage.sent or self._alert(unit, outage), ends_at=since,
+                                    maintenance=cond == "maintenance" or self._in_maintenance(
+                                        unit, outage.started_at, since))
                     events.append(AlertEvent("resolved", alert))
         for uid, outage in self._open.items():
             unit = self.topology.units[uid]
@@ -573,7 +604,8 @@ class AlertCore:
         children = self._children(unit, outage) if unit.kind == "site" else []
         annotations = summaries(self.topology, unit, outage.started_at, children)
         return Alert(unit.id, kind, dict(unit.labels), annotations, outage.started_at,
-                     children=tuple(s for s, _ in children))
+                     children=tuple(s for s, _ in children),
+                     maintenance=self._in_maintenance(unit, outage.started_at, self._now))
 
 
 def _ts(c: Change) -> float:

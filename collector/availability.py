@@ -19,6 +19,11 @@ Semantics (see docs/availability.md):
 * A commune-service combines its elements by a rule (``any_of`` by default).
 * Availability = up / (up + down); coverage = (up + down) / window. Unknown
   time is never down.
+* Declared maintenance (:class:`Maintenance`, set as a whole with
+  :meth:`AvailabilityEngine.set_maintenance`) overlays an element's timeline:
+  inside a window the element is ``maintenance`` whatever its polls say, and a
+  commune-service combines it by :data:`MAINTENANCE_RULES`. Maintenance time is
+  neither up nor down: it is reported apart and never lowers availability.
 
 Times are float epoch seconds throughout. Intervals are half-open
 ``[start, end)``.
@@ -36,7 +41,9 @@ from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 if TYPE_CHECKING:
     from xanet.inventory import Inventory
 
-State = Literal["up", "down", "unknown"]
+#: ``maintenance`` is not a state of the element machine below: it is the declared
+#: maintenance overlay (see "maintenance" further down).
+State = Literal["up", "down", "unknown", "maintenance"]
 Observed = Literal["up", "down"]
 Event = Literal["observed_up", "observed_down", "agent_offline", "stale"]
 Rule = Literal["any_of", "all_of"]
@@ -202,6 +209,7 @@ class Rollup:
     up_s: float
     down_s: float
     unknown_s: float
+    maintenance_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +221,7 @@ class Summary:
     down_s: float
     unknown_s: float
     outages: int  # maximal down periods (not interrupted by up) meeting the window
+    maintenance_s: float = 0.0  # declared maintenance: neither up nor down
 
     @property
     def known_s(self) -> float:
@@ -230,8 +239,10 @@ class Summary:
 
     @property
     def coverage_pct(self) -> float:
-        """100 * known time / window."""
-        return 100.0 * self.known_s / self.window_s
+        """100 * known time / window outside declared maintenance (100 when the whole
+        window was maintenance: nothing was missing)."""
+        counted = self.window_s - self.maintenance_s
+        return 100.0 if counted <= 0 else 100.0 * self.known_s / counted
 
 
 def normalize(changes: Iterable[Change | tuple[float, State]]) -> list[Change]:
@@ -281,7 +292,7 @@ def intervals(changes: Sequence[Change], start: float, end: float) -> list[Inter
 
 def summarize(changes: Sequence[Change], start: float, end: float) -> Summary:
     """Up/down/unknown seconds and outage count of a timeline over ``[start, end)``."""
-    totals = {"up": 0.0, "down": 0.0, "unknown": 0.0}
+    totals = {"up": 0.0, "down": 0.0, "unknown": 0.0, "maintenance": 0.0}
     outages = 0
     in_outage = False
     for iv in intervals(changes, start, end):
@@ -292,13 +303,15 @@ def summarize(changes: Sequence[Change], start: float, end: float) -> Summary:
             in_outage = True
         elif iv.state == "up":
             in_outage = False
-        # unknown bridges: down, unknown, down is one outage (no recovery seen)
+        # unknown bridges: down, unknown, down is one outage (no recovery seen);
+        # maintenance too (a window never adds an outage)
     return Summary(
         window_s=end - start,
         up_s=totals["up"],
         down_s=totals["down"],
         unknown_s=totals["unknown"],
         outages=outages,
+        maintenance_s=totals["maintenance"],
     )
 
 
@@ -307,10 +320,13 @@ def rule_state(rule: Rule, states: Iterable[State]) -> State:
 
     ``any_of``: up if any element is up, down if all are down, else unknown.
     ``all_of``: down if any element is down, up if all are up, else unknown.
-    No elements: unknown.
+    No elements: unknown. With an element in maintenance: :func:`maintenance_rule_state`.
     """
+    seen = list(states)
+    if "maintenance" in seen:
+        return maintenance_rule_state(rule, seen)
     n = up = down = 0
-    for s in states:
+    for s in seen:
         n += 1
         up += s == "up"
         down += s == "down"
@@ -432,11 +448,9 @@ def _reconcile(
     return writes
 
 
-def _summarize_points(
-    points: Sequence[Change], start: float, end: float
-) -> tuple[float, float, float]:
+def _rollup_row(key: ServiceKey, points: Sequence[Change], start: float, end: float) -> Rollup:
     s = summarize(points, start, end)
-    return s.up_s, s.down_s, s.unknown_s
+    return Rollup(key, start, end - start, s.up_s, s.down_s, s.unknown_s, s.maintenance_s)
 
 
 # --------------------------------------------------------------------------- engine
@@ -504,6 +518,7 @@ class AvailabilityEngine:
         self._stored_services: dict[ServiceKey, list[Change]] = {
             k: [] for k in self._service_elements
         }
+        self._maintenance: dict[str, list[tuple[float, float]]] = {}  # element -> windows
         self._horizon = -math.inf
         self._now: float | None = None
         self._rolled_until: float | None = (
@@ -609,6 +624,9 @@ class AvailabilityEngine:
                 before = change.state
             else:
                 inside.append(change)
+        windows = self._maintenance.get(element)
+        if windows:
+            return overlay_maintenance(before, inside, windows, lo, hi)
         return before, inside
 
     def _service_window(self, key: ServiceKey, lo: float, hi: float) -> tuple[State, list[Change]]:
@@ -691,14 +709,56 @@ class AvailabilityEngine:
         for key in sorted(wanted):
             points = self._stored_services[key]
             for k in sorted(wanted[key]):
-                up, down, unknown = _summarize_points(points, k * b, (k + 1) * b)
-                rows.append(Rollup(key, k * b, b, up, down, unknown))
+                rows.append(_rollup_row(key, points, k * b, (k + 1) * b))
         return rows
 
     def rollup(self, key: ServiceKey, start: float, end: float) -> Rollup:
         """Roll-up of one service over any ``[start, end)`` up to the last emit."""
-        up, down, unknown = _summarize_points(self._stored_services[key], start, end)
-        return Rollup(key, start, end - start, up, down, unknown)
+        return _rollup_row(key, self._stored_services[key], start, end)
+
+    # -------------------------------------------------------- maintenance
+
+    def set_maintenance(self, windows: Iterable[Maintenance]) -> int:
+        """Replace the declared maintenance windows with ``windows`` (the whole current set,
+        e.g. as reloaded from storage). Whatever changed is rewritten at the next emit,
+        like late data: a window declared after the fact rewrites history (back to the
+        horizon). Returns how many elements' windows changed."""
+        wanted: dict[str, list[tuple[float, float]]] = {}
+        for w in windows:
+            if not (math.isfinite(w.start) and math.isfinite(w.end)):
+                raise ValueError(f"non-finite maintenance window {w!r}")
+            if w.end <= w.start:
+                continue  # empty (e.g. cancelled before it began)
+            for element in w.elements:
+                if element in self._specs:
+                    wanted.setdefault(element, []).append((w.start, w.end))
+        changed = 0
+        for element in self._maintenance.keys() | wanted.keys():
+            old = self._maintenance.get(element, [])
+            new = merge_windows(wanted.get(element, []))
+            if old == new:
+                continue
+            changed += 1
+            diff = set(old) ^ set(new)
+            lo = max(min(s for s, _ in diff), self._horizon)
+            hi = max(e for _, e in diff)
+            if new:
+                self._maintenance[element] = new
+            else:
+                del self._maintenance[element]
+            if hi > lo:
+                self._mark_dirty_range(element, lo, hi)
+        return changed
+
+    def maintenance_of(self, element: str) -> list[tuple[float, float]]:
+        """The element's merged maintenance windows ``[start, end)``."""
+        return list(self._maintenance.get(element, []))
+
+    def _mark_dirty_range(self, element: str, lo: float, hi: float) -> None:
+        if element in self._dirty:
+            old_lo, old_hi = self._dirty[element]
+            lo, hi = min(lo, old_lo), max(hi, old_hi)
+        self._dirty[element] = (lo, hi)
 
     # ------------------------------------------------------------- memory
 
@@ -732,11 +792,110 @@ def _drop_before(events: list[_Ev], bound: _Ev) -> None:
 
 
 def timelines(
-    facts: Iterable[Fact], topology: Topology, *, stale_after_s: float
+    facts: Iterable[Fact], topology: Topology, *, stale_after_s: float,
+    maintenance: Iterable[Maintenance] = (),
 ) -> tuple[dict[str, list[Change]], dict[ServiceKey, list[Change]]]:
     """Element and service timelines of a set of facts (the batch form of the engine)."""
     engine = AvailabilityEngine(topology, stale_after_s=stale_after_s)
     engine.add_many(facts)
+    engine.set_maintenance(maintenance)
     elements = {spec.element: engine.element_timeline(spec.element) for spec in topology.elements}
     services = {key: engine.service_timeline(key) for key in engine.service_keys}
     return elements, services
+
+
+# ---------------------------------------------------------------------- maintenance
+#
+# Declared maintenance is an overlay on the element timelines, not a fact of the
+# state machine: inside a window the element is ``maintenance`` (whatever it was),
+# outside it is what its facts say. Windows are given as a whole set
+# (:meth:`AvailabilityEngine.set_maintenance`), so the result stays a pure function of
+# (facts, windows) and a window declared late rewrites history like late data.
+
+Quantifier = Literal["any", "all"]
+
+
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """A declared maintenance window ``[start, end)`` over some elements."""
+
+    id: str
+    elements: frozenset[str]
+    start: float
+    end: float
+
+
+#: How a commune-service combines element states when some element is in maintenance,
+#: as data: the first row whose condition holds decides; none holds: ``unknown``.
+#: Maintenance ranks between up and down: it never hides an up (any-of) nor a down of
+#: an element outside maintenance (all-of), and never makes anything down. Without
+#: maintenance these rows are exactly :func:`rule_state`'s rules.
+MAINTENANCE_RULES: Final[Mapping[Rule, tuple[tuple[Quantifier, State, State], ...]]] = {
+    "any_of": (
+        ("any", "up", "up"),
+        ("any", "maintenance", "maintenance"),
+        ("all", "down", "down"),
+    ),
+    "all_of": (
+        ("any", "down", "down"),
+        ("any", "maintenance", "maintenance"),
+        ("all", "up", "up"),
+    ),
+}
+
+
+def maintenance_rule_state(rule: Rule, states: Sequence[State]) -> State:
+    """Combine element states (some possibly ``maintenance``) by :data:`MAINTENANCE_RULES`."""
+    if not states:
+        return "unknown"
+    for quantifier, state, result in MAINTENANCE_RULES[rule]:
+        hit = (any if quantifier == "any" else all)(s == state for s in states)
+        if hit:
+            return result
+    return "unknown"
+
+
+def merge_windows(windows: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted, disjoint, non-touching ``[start, end)`` windows (empty ones dropped)."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(w for w in windows if w[1] > w[0]):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def in_windows(windows: Sequence[tuple[float, float]], x: float) -> bool:
+    """Whether ``x`` lies in one of the merged ``windows``."""
+    i = bisect.bisect_right(windows, x, key=lambda w: w[0])
+    return i > 0 and x < windows[i - 1][1]
+
+
+def overlay_maintenance(
+    before: State, changes: Sequence[Change], windows: Sequence[tuple[float, float]],
+    lo: float, hi: float,
+) -> tuple[State, list[Change]]:
+    """The maintenance overlay of a timeline piece: ``before`` (the state just before
+    ``lo``) and ``changes`` (sorted, in ``[lo, hi]``) become the overlaid state just
+    before ``lo`` and the overlaid changes in ``[lo, hi]``; ``windows`` are merged."""
+    inside_before = any(s < lo <= e for s, e in windows)
+    new_before: State = "maintenance" if inside_before else before
+    stamps = sorted(
+        {c.ts for c in changes}
+        | {t for s, e in windows for t in (s, e) if lo <= t <= hi}
+    )
+    out: list[Change] = []
+    current = new_before
+    base = before
+    ci = 0
+    for ts in stamps:
+        while ci < len(changes) and changes[ci].ts <= ts:
+            base = changes[ci].state
+            ci += 1
+        state: State = "maintenance" if in_windows(windows, ts) else base
+        if state != current:
+            out.append(Change(ts, state))
+            current = state
+    return new_before, out

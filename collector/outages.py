@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from collector.alertmanager import AlertmanagerClient, AlertmanagerPort, Notifier
@@ -63,8 +63,9 @@ class OutageStore:
 
 
 def outage_lines(events: Iterable[AlertEvent], province: str) -> list[str]:
-    """``outage`` points: ``open`` 1 at the start (rewritten when the children change),
-    0 at the end."""
+    """``outage`` points: ``open`` 1 at the start (rewritten when the children or the
+    ``maintenance`` flag change), 0 at the end. An outage found to overlap declared
+    maintenance when it ends gets its start point rewritten with the flag too."""
     out: list[str] = []
     for ev in events:
         a = ev.alert
@@ -73,13 +74,17 @@ def outage_lines(events: Iterable[AlertEvent], province: str) -> list[str]:
                 "kind": a.kind, "device": a.labels.get("device", ""),
                 "interface": a.labels.get("interface", "")}
         firing = ev.action == "firing"
-        ts = a.starts_at if firing or a.ends_at is None else a.ends_at
-        ln = line("outage", {k: v for k, v in tags.items() if v},
-                  {"open": 1 if firing else 0, "children": ",".join(a.children),
-                   "summary": a.annotations.get("summary_en", "")},
-                  round(ts * 1000))
-        if ln:
-            out.append(ln)
+        stamps = [(1, a.starts_at)] if firing or a.ends_at is None else [(0, a.ends_at)]
+        if not firing and a.maintenance and a.ends_at is not None:
+            stamps.insert(0, (1, a.starts_at))
+        for is_open, ts in stamps:
+            ln = line("outage", {k: v for k, v in tags.items() if v},
+                      {"open": is_open, "children": ",".join(a.children),
+                       "summary": a.annotations.get("summary_en", ""),
+                       "maintenance": a.maintenance},
+                      round(ts * 1000))
+            if ln:
+                out.append(ln)
     return out
 
 
@@ -120,6 +125,10 @@ class Alerting:
     def agent_seen(self, agent: str, ts: float) -> None:
         self.core.agent_seen(agent, ts)
 
+    def set_maintenance(self, windows: Mapping[str, Sequence[tuple[float, float]]]) -> None:
+        """Declared maintenance windows per element (flags the outages they overlap)."""
+        self.core.set_maintenance(windows)
+
     def update(self, points: Iterable[ElementPoint], now: float) -> list[str]:
         """Take the engine's new points, decide, persist, notify; return outage lines."""
         self.core.add_points(points)
@@ -131,7 +140,8 @@ class Alerting:
             a = ev.alert
             if ev.action == "resolved":
                 self.resolved += 1
-                log.info("outage resolved: %s (site %s): %s", a.labels.get("alertname"),
+                log.info("outage resolved%s: %s (site %s): %s",
+                         " (maintenance)" if a.maintenance else "", a.labels.get("alertname"),
                          a.labels.get("site"), a.annotations.get("summary_en"))
             elif a.unit not in self._announced:
                 self.opened += 1

@@ -37,7 +37,7 @@ from xanet.inventory import Inventory, element_key
 
 OPER_UP = 1
 OPER_DOWN = {2, 5, 6, 7}  # down, dormant, notPresent, lowerLayerDown
-STATE_CODE: dict[State, int] = {"up": 1, "down": 0, "unknown": -1}
+STATE_CODE: dict[State, int] = {"up": 1, "down": 0, "unknown": -1, "maintenance": -2}
 
 
 @dataclass
@@ -138,6 +138,7 @@ def emission_lines(emission: Emission, inventory: Inventory) -> list[str]:
             out.append(ln)
     for r in emission.rollups:
         known = r.up_s + r.down_s
+        counted = r.bucket_s - r.maintenance_s  # coverage: of the time outside maintenance
         ln = line(
             "availability",
             {"province": province, "commune": r.key.commune, "service": r.key.service},
@@ -145,9 +146,10 @@ def emission_lines(emission: Emission, inventory: Inventory) -> list[str]:
                 "up_s": float(r.up_s),
                 "down_s": float(r.down_s),
                 "unknown_s": float(r.unknown_s),
+                "maintenance_s": float(r.maintenance_s),
                 "bucket_s": float(r.bucket_s),
                 "availability_pct": r.up_s * 100.0 / known if known > 0 else None,
-                "coverage_pct": known * 100.0 / r.bucket_s if r.bucket_s > 0 else None,
+                "coverage_pct": known * 100.0 / counted if counted > 0 else None,
             },
             _ms(r.bucket_start),
         )

@@ -141,10 +141,16 @@ def test_state_table_is_complete_and_closed() -> None:
         assert step(phase, signal) == (new, action)
         assert new in PHASES
         # an outage opens only on a held active condition, resolves only on a held clear
+        # or when declared maintenance begins
         if action == "open":
             assert signal == "active_held" and phase in ("idle", "pending") and new == "open"
         if action == "resolve":
-            assert signal == "clear_held" and phase in ("open", "clearing") and new == "idle"
+            assert signal in ("clear_held", "maintenance")
+            assert phase in ("open", "clearing") and new == "idle"
+        # maintenance never opens, never keeps anything pending or open
+        if signal == "maintenance":
+            assert new == "idle" and action == ("resolve" if phase in ("open", "clearing")
+                                                else "none")
         # unknown never opens and never resolves
         if signal == "unknown":
             assert action == "none"
