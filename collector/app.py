@@ -38,6 +38,7 @@ from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
 from collector.deadletter import DeadLetter
 from collector.ingest import Accepted, Limits, Rejected, admit
+from collector.maintenance_sync import MaintenanceSync
 from collector.outages import Alerting
 from collector.sequence import Seen, SequenceTracker
 from collector.sink import Sink
@@ -90,6 +91,9 @@ class Collector:
         self.alerting: Alerting | None = None  # outage alerts (collector/outages.py)
         if inventory is not None and cfg.alerts.url is not None:
             self.alerting = Alerting(cfg.alerts, inventory, now=time.time())
+        self.maintenance: MaintenanceSync | None = None  # declared maintenance windows
+        if inventory is not None and self.engine is not None:
+            self.maintenance = MaintenanceSync(cfg, inventory, self.engine, self.alerting)
 
     # -- message handling (no network here: tests drive it directly) --------
 
@@ -243,9 +247,13 @@ class Collector:
                 states = tg.create_task(self._availability_loop(), name="availability")
                 if self.alerting is not None:
                     tg.create_task(self.alerting.run(sink_stop), name="alerts")
+                reload = (tg.create_task(self.maintenance.run(), name="maintenance")
+                          if self.maintenance is not None else None)
                 await self._mqtt_loop(stop)
                 stats.cancel()
                 states.cancel()
+                if reload is not None:
+                    reload.cancel()
                 await self.emit_availability()
                 sink_stop.set()
                 await sink

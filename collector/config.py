@@ -132,6 +132,11 @@ class AvailabilityConfig(Strict):
         description="late data older than this (a replayed spool) is stored but no longer "
         "changes availability; memory grows with it (docs/availability.md)",
     )
+    maintenance_reload_s: float = Field(
+        default=30.0, ge=1, le=3600,
+        description="how often declared maintenance windows (xanet maintenance) are "
+        "reloaded from InfluxDB",
+    )
 
 
 class ReportConfig(Strict):

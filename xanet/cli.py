@@ -4,6 +4,7 @@
     xanet collector --config FILE     run the collector
     xanet check-config FILE...        validate agent, collector and inventory files
     xanet report availability ...     availability per commune and service, province KPIs
+    xanet maintenance add|list|end    declared maintenance windows (and their silences)
 
 Only ``__main__``-level code here connects SIGINT/SIGTERM to the programs'
 stop event; the programs themselves never touch signals.
@@ -194,6 +195,41 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_maintenance(args: argparse.Namespace) -> int:
+    from collector.maintenance_cli import run
+
+    return run(args)
+
+
+def _add_maintenance_parser(sub: Any) -> None:
+    """``xanet maintenance``: the work is in collector/maintenance_cli.py."""
+    p = sub.add_parser("maintenance", help="declare, list and end maintenance windows")
+    msub = p.add_subparsers(dest="action", required=True)
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", "-c", type=Path, default=Path("/etc/xanet/collector.toml"),
+                        help="collector config: InfluxDB, inventory, Alertmanager")
+    a = msub.add_parser("add", parents=[config], help="declare a window (and silence its "
+                        "alerts)")
+    scope = a.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--site", help="site id")
+    scope.add_argument("--device", help="SITE/DEVICE")
+    scope.add_argument("--commune", help="commune code")
+    a.add_argument("--start", default="now",
+                   help="now, +2h, now-30m (a past start: declared after the fact), or ISO 8601 "
+                   "with its zone (2026-12-01T22:00+07:00)")
+    until = a.add_mutually_exclusive_group(required=True)
+    until.add_argument("--end", help="as --start")
+    until.add_argument("--for", dest="duration", help="duration: 30m, 2h, 1d")
+    a.add_argument("--reason", required=True)
+    a.add_argument("--who", help="who declares it (default: the login name)")
+    ls = msub.add_parser("list", parents=[config], help="active and scheduled windows")
+    ls.add_argument("--all", action="store_true", help="past windows too")
+    ls.add_argument("--format", choices=["table", "json"], default="table")
+    e = msub.add_parser("end", parents=[config], help="end a window now (expires its silence)")
+    e.add_argument("id", help="window id, as 'list' shows it (mw-...)")
+    p.set_defaults(func=_cmd_maintenance)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xanet", description=__doc__.split("\n\n")[0])
     parser.add_argument("--log-level", default="info",
@@ -229,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--lang", choices=["vi", "en"], help="default: [report] lang of the config")
     r.add_argument("--target", type=float, help="availability target %% (default: config)")
     r.set_defaults(func=_cmd_report)
+    _add_maintenance_parser(sub)
     return parser
 
 
