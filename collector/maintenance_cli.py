@@ -56,9 +56,10 @@ def _fail(msg: str) -> int:
     return 1
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout, now: float | None = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, now: float | None = None) -> int:
     """Dispatch ``add``/``list``/``end``; every error is one clear line on stderr."""
     now = time.time() if now is None else now
+    out = sys.stdout if out is None else out
     try:
         cfg = load_model(args.config, CollectorConfig)
         if cfg.inventory is None:
