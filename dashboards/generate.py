@@ -91,7 +91,8 @@ def _map(*entries: tuple[int, str, str]) -> list[dm.ValueMapping]:
 
 UP_DOWN = _map((1, "UP", "green"), (0, "DOWN", "red"))
 ONLINE = _map((1, "online", "green"), (0, "offline", "red"))
-SERVICE_STATE = _map((1, "up", "green"), (0, "down", "red"), (-1, "unknown", "text"))
+SERVICE_STATE = _map((1, "up", "green"), (0, "down", "red"), (-1, "unknown", "text"),
+                     (-2, "maintenance", "blue"))
 OUTAGE_OPEN = _map((1, "opened", "red"), (0, "closed", "green"))
 IF_OPER = _map((1, "up", "green"), (2, "down", "red"), (3, "testing", "blue"),
                (4, "unknown", "text"), (5, "dormant", "purple"),
@@ -342,7 +343,7 @@ def outage_timeline() -> db.Dashboard:
     d = d.with_variable(province_var()).with_variable(commune_var()).with_variable(site_var())
     d = d.with_panel(
         statetimeline.Panel().title("Service state per commune").datasource(DATASOURCE)
-        .description("State changes as stored (up / down / unknown). A state that began "
+        .description("State changes as stored (up / down / unknown / maintenance). A state that began "
                      "before the time range shows from its first change inside it.")
         .with_target(Query('SELECT "code" FROM "service_state" '
                            f'WHERE {AREA} AND $timeFilter GROUP BY "commune", "service"')
