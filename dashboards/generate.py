@@ -343,8 +343,8 @@ def outage_timeline() -> db.Dashboard:
     d = d.with_variable(province_var()).with_variable(commune_var()).with_variable(site_var())
     d = d.with_panel(
         statetimeline.Panel().title("Service state per commune").datasource(DATASOURCE)
-        .description("State changes as stored (up / down / unknown / maintenance). A state that began "
-                     "before the time range shows from its first change inside it.")
+        .description("State changes as stored (up / down / unknown / maintenance). A state "
+                     "that began before the time range shows from its first change inside it.")
         .with_target(Query('SELECT "code" FROM "service_state" '
                            f'WHERE {AREA} AND $timeFilter GROUP BY "commune", "service"')
                      .alias("$tag_commune $tag_service"))

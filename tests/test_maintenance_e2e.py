@@ -144,6 +144,13 @@ def xanet(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def get_silence(am: services.Alertmanager, silence_id: str) -> dict[str, Any]:
+    r = httpx.get(f"{am.url}/api/v2/silence/{silence_id}", timeout=10.0)
+    r.raise_for_status()
+    out: dict[str, Any] = r.json()
+    return out
+
+
 def _iso(ts: float, offset_h: int = 0) -> str:
     return datetime.fromtimestamp(ts, timezone(timedelta(hours=offset_h))).isoformat()
 
@@ -232,7 +239,7 @@ async def test_maintenance_window_no_downtime_no_alert_then_ended(
         assert hooked("hub-a") == []
         assert not [a for a in alertmanager.alerts() if a["labels"].get("site") == "hub-a"]
         # the silence exists and matches what the collector would post for hub-a
-        silence = httpx.get(f"{alertmanager.url}/api/v2/silence/{silence_id}").json()
+        silence = await asyncio.to_thread(get_silence, alertmanager, silence_id)
         assert silence["status"]["state"] == "active"
         assert {(m["name"], m["value"]) for m in silence["matchers"]} == {
             ("province", "08"), ("site", "hub-a")}
@@ -260,7 +267,7 @@ async def test_maintenance_window_no_downtime_no_alert_then_ended(
         live_end = time.time()
         assert code == 0, err
         assert f"silence {silence_id} expired" in out
-        silence = httpx.get(f"{alertmanager.url}/api/v2/silence/{silence_id}").json()
+        silence = await asyncio.to_thread(get_silence, alertmanager, silence_id)
         assert silence["status"]["state"] == "expired"
 
         # after the window hub-a's down is downtime again, and alerted
