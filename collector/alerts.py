@@ -465,6 +465,11 @@ class AlertCore:
         element states."""
         self._maintenance = {e: sorted(w) for e, w in windows.items() if w}
 
+    def overlaps_maintenance(self, unit_id: str, start: float, end: float) -> bool:
+        """Whether an outage of ``unit_id`` over ``[start, end]`` meets a declared window."""
+        unit = self.topology.units.get(unit_id)
+        return unit is not None and self._in_maintenance(unit, start, end)
+
     def _in_maintenance(self, unit: Unit, start: float, end: float) -> bool:
         """Whether ``[start, end]`` meets a maintenance window of one of the unit's
         elements."""

@@ -16,16 +16,27 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from collector.alertmanager import AlertmanagerClient, AlertmanagerPort, Notifier
-from collector.alerts import AlertCore, AlertEvent, OutageRecord, Policy, alert_topology
+from collector.alerts import (
+    Alert,
+    AlertCore,
+    AlertEvent,
+    OutageRecord,
+    Policy,
+    alert_topology,
+)
 from collector.availability import ElementPoint
 from collector.config import AlertsConfig
 from collector.lineproto import line
 from xanet.inventory import Inventory
 
 log = logging.getLogger("xanet.collector.outages")
+
+#: How far back a maintenance window declared after the fact still flags closed outages.
+MAINTENANCE_LOOKBACK_S = 7 * 86400.0
 
 
 class OutageStore:
@@ -115,6 +126,9 @@ class Alerting:
         self.opened = 0
         self.resolved = 0
         self._announced: set[str] = set()
+        # closed outages a window declared late may still flag, and their rewritten lines
+        self._closed: dict[tuple[str, float], Alert] = {}
+        self._pending_lines: list[str] = []
 
     def agent_status(self, agent: str, online: bool, ts: float) -> None:
         if online:
@@ -126,8 +140,23 @@ class Alerting:
         self.core.agent_seen(agent, ts)
 
     def set_maintenance(self, windows: Mapping[str, Sequence[tuple[float, float]]]) -> None:
-        """Declared maintenance windows per element (flags the outages they overlap)."""
+        """Declared maintenance windows per element (flags the outages they overlap).
+
+        Outages already closed that a window declared after the fact overlaps get their
+        ``outage`` points rewritten with ``maintenance=true`` at the next :meth:`update`
+        (for outages closed during the last ``MAINTENANCE_LOOKBACK`` of this run)."""
         self.core.set_maintenance(windows)
+        flagged: list[AlertEvent] = []
+        for key, alert in list(self._closed.items()):
+            if not alert.maintenance and alert.ends_at is not None and \
+                    self.core.overlaps_maintenance(alert.unit, alert.starts_at, alert.ends_at):
+                alert = replace(alert, maintenance=True)
+                self._closed[key] = alert
+                flagged.append(AlertEvent("resolved", alert))
+                log.info("outage %s (site %s) %s..%s overlaps declared maintenance",
+                         alert.labels.get("alertname"), alert.labels.get("site"),
+                         alert.starts_at, alert.ends_at)
+        self._pending_lines += outage_lines(flagged, self.province)
 
     def update(self, points: Iterable[ElementPoint], now: float) -> list[str]:
         """Take the engine's new points, decide, persist, notify; return outage lines."""
@@ -150,8 +179,18 @@ class Alerting:
                             a.labels.get("site"), a.annotations.get("summary_en"))
             if ev.action == "resolved":
                 self._announced.discard(a.unit)
+            if ev.action == "resolved" and ev.alert.ends_at is not None:
+                self._remember_closed(ev.alert, now)
         self.notifier.submit(events)
-        return outage_lines(events, self.province)
+        lines, self._pending_lines = self._pending_lines, []
+        return lines + outage_lines(events, self.province)
+
+    def _remember_closed(self, alert: Alert, now: float) -> None:
+        self._closed[(alert.unit, alert.starts_at)] = alert
+        horizon = now - MAINTENANCE_LOOKBACK_S
+        for key in [k for k, a in self._closed.items()
+                    if a.ends_at is not None and a.ends_at < horizon]:
+            del self._closed[key]
 
     async def run(self, stop: asyncio.Event) -> None:
         try:

@@ -513,3 +513,43 @@ def test_cli_influx_unreachable_is_a_clear_error(collector_toml: Path,
 
 
 _ = AgentOffline  # the fact strategies above produce these too
+
+
+class _NoAlertmanager:
+    """Honours AlertmanagerPort; delivery is not what this test is about."""
+
+    async def post(self, alerts: Sequence[dict[str, object]]) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def test_window_declared_late_flags_an_outage_already_closed(tmp_path: Path) -> None:
+    from collector.config import AlertsConfig
+    from collector.outages import Alerting
+
+    cfg = AlertsConfig(hold_down_s=POLICY.hold_down_s, clear_down_s=POLICY.clear_down_s,
+                       root_wait_s=0, state_path=tmp_path / "outages.json")
+    alerting = Alerting(cfg, inventory(), now=T0, port=_NoAlertmanager())
+    el = "hub-b/rtr-1"
+    lines: list[str] = []
+    for t, state in ((T0, "down"), (T0 + 100, "up")):
+        lines += alerting.update([ElementPoint(el, t, state)], t)  # type: ignore[arg-type]
+        for k in range(1, 100):
+            for agent in alerting.core.topology.agent_units:
+                alerting.agent_seen(agent, t + k)
+            lines += alerting.update([], t + k)
+    assert [ln.split(" ")[1].split(",")[0] for ln in lines] == ["open=1i", "open=0i"]
+    assert all("maintenance=false" in ln for ln in lines)
+    alerting.set_maintenance({el: [(T0 + 50, T0 + 80)]})  # declared after the fact
+    for agent in alerting.core.topology.agent_units:
+        alerting.agent_seen(agent, T0 + 400)
+    flagged = alerting.update([], T0 + 400)
+    assert len(flagged) == 2 and all("maintenance=true" in ln for ln in flagged)
+    assert [ln.rsplit(" ", 1)[1] for ln in flagged] == [
+        str(round(T0 * 1000)), str(round((T0 + 100) * 1000))]  # the same points, rewritten
+    alerting.set_maintenance({el: [(T0 + 50, T0 + 80)]})
+    for agent in alerting.core.topology.agent_units:
+        alerting.agent_seen(agent, T0 + 401)
+    assert alerting.update([], T0 + 401) == []  # flagged once
