@@ -76,10 +76,11 @@ ENCODER_SCHEMA: dict[str, tuple[set[str], dict[str, str]]] = {
                       {"state": "string", "code": "integer"}),
     "availability": ({"province", "commune", "service"},
                      {"up_s": "float", "down_s": "float", "unknown_s": "float",
-                      "bucket_s": "float", "availability_pct": "float",
-                      "coverage_pct": "float"}),
+                      "maintenance_s": "float", "bucket_s": "float",
+                      "availability_pct": "float", "coverage_pct": "float"}),
     "outage": ({"province", "commune", "site", "service", "kind", "device", "interface"},
-               {"open": "integer", "children": "string", "summary": "string"}),
+               {"open": "integer", "children": "string", "summary": "string",
+                "maintenance": "boolean"}),
 }
 PIPELINE_MEASUREMENTS = {"device", "interface", "agent_status", "collector_stats"}
 
