@@ -264,7 +264,7 @@ class AvailabilityReport:
     communes: tuple[Row, ...] = ()  # the commune rows behind the KPIs (== rows by commune)
 
 
-def _service_rank(service: str) -> tuple[int, str]:
+def service_rank(service: str) -> tuple[int, str]:
     try:
         return SERVICE_ORDER.index(service), ""
     except ValueError:
@@ -322,7 +322,7 @@ def sort_rows(rows: Iterable[Row], by: SortKey) -> list[Row]:
     longest first; ``code`` / ``name``: alphabetical, services in report order."""
 
     def natural(r: Row) -> tuple[str, tuple[int, str]]:
-        return (r.key, _service_rank(r.service))
+        return (r.key, service_rank(r.service))
 
     if by == "code":
         return sorted(rows, key=natural)
@@ -397,7 +397,7 @@ def build_report(
     kpis = tuple(
         ServiceKpi(service, counts[service][0], counts[service][1], counts[service][2],
                    counts[service][3], _sum(coverage[service], end - start).coverage_pct)
-        for service in sorted(counts, key=_service_rank)
+        for service in sorted(counts, key=service_rank)
     )
     rows = commune_rows if units is None else [row(u) for u in units]
     return AvailabilityReport(
