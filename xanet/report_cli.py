@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+import time
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -50,6 +51,14 @@ def join_dash_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _emit(text: str) -> None:
+    """Write in pieces, each flushed: a reader that went away (``| head``) is noticed as a
+    BrokenPipeError here (one big write can end as a silent short write instead)."""
+    for i in range(0, len(text), 16384):
+        sys.stdout.write(text[i:i + 16384])
+        sys.stdout.flush()
+
+
 def _pct(text: str) -> float:
     try:
         value = float(text)
@@ -80,6 +89,9 @@ def closest(value: str, candidates: dict[str, str], n: int = 3) -> list[str]:
     """The ``n`` candidates closest to ``value``; ``candidates`` maps match text -> shown."""
     folded = {_fold(k): v for k, v in candidates.items()}
     found = difflib.get_close_matches(_fold(value), list(folded), n=n * 2, cutoff=0.3)
+    if not found and value.isdigit():  # a code: the numerically nearest ones
+        codes = [k for k in folded if k.isdigit()]
+        found = sorted(codes, key=lambda k: (abs(int(k) - int(value)), k))[: n * 2]
     shown: list[str] = []
     for f in found:
         if folded[f] not in shown:
@@ -210,11 +222,11 @@ def _cmd_availability(args: argparse.Namespace) -> int:
                          target_pct=args.target, min_coverage_pct=args.min_coverage, tz=tz)
     lang = args.lang or cfg.report.lang
     if args.format == "json":
-        sys.stdout.write(render_json(report, lang))
+        _emit(render_json(report, lang))
     elif args.format == "csv":
-        sys.stdout.write(render_csv(report, lang, part="kpis" if args.kpis else "rows"))
+        _emit(render_csv(report, lang, part="kpis" if args.kpis else "rows"))
     else:
-        sys.stdout.write(render_table(report, lang))
+        _emit(render_table(report, lang))
     return 0
 
 
@@ -233,11 +245,11 @@ def _cmd_outages(args: argparse.Namespace) -> int:
     lang = args.lang or cfg.report.lang
     window = (data.start, data.end)
     if args.format == "json":
-        sys.stdout.write(outagelist.render_json(outages, tz, window))
+        _emit(outagelist.render_json(outages, tz, window))
     elif args.format == "csv":
-        sys.stdout.write(outagelist.render_csv(outages, lang, tz))
+        _emit(outagelist.render_csv(outages, lang, tz))
     else:
-        sys.stdout.write(outagelist.render_table(outages, lang, tz, window))
+        _emit(outagelist.render_table(outages, lang, tz, window))
     return 0
 
 
@@ -258,7 +270,7 @@ def _cmd_monthly(args: argparse.Namespace) -> int:
     data = load(cfg, inventory, start, end, filters, alerts=True)
     doc = build_monthly(data, cfg, inventory, filters, lang=lang, tz=tz,
                         target_pct=args.target, min_coverage_pct=args.min_coverage,
-                        month=args.month)
+                        month=args.month, generated=time.time())
     html = render_html(doc)
     label = args.month or f"{start:%Y%m%d}-{end:%Y%m%d}"
     out = args.output or Path(f"xanet-{inventory.province.code}-{label}-{lang}.{args.format}")
