@@ -19,7 +19,7 @@ def html_to_pdf(html: str) -> bytes:
     for name in ("weasyprint", "weasyprint.progress", "fontTools"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        from weasyprint import HTML
+        from weasyprint import HTML  # type: ignore[import-untyped]  # ships no type hints
     except ImportError as exc:  # an optional extra
         raise RuntimeError("PDF output needs WeasyPrint: pip install 'xanet[report]'") from exc
     pdf: bytes = HTML(string=html, base_url=None).write_pdf()
