@@ -16,6 +16,8 @@ import itertools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from collector.availability import ServiceKey
 from collector.lineproto import line
@@ -184,3 +186,24 @@ def generate(inventory: Inventory, start: float, days: int, seed: int, *,
     for evs in month.events.values():
         evs.sort()
     return month
+
+
+def store(month: Month, influx: Any, db: str) -> None:
+    """Write the month into a (real) InfluxDB database, created if need be."""
+    influx.create_database(db)
+    lines = month.lines()
+    for i in range(0, len(lines), 5000):
+        influx.write(lines[i:i + 5000], db=db, precision="ms")
+
+
+def collector_toml(influx_url: str, db: str, inventory: Path, workdir: Path,
+                   **report: Any) -> str:
+    """A collector config for the reports: InfluxDB, inventory, ``[report]`` settings."""
+    from tests.pipeline import collector_config, to_toml
+
+    cfg = collector_config(mqtt_port=1883, influx_url=influx_url, database=db,
+                           dead_letter_dir=workdir / "dead-letter",
+                           inventory={"path": str(inventory)})
+    if report:
+        cfg["report"] = report
+    return to_toml(cfg)
