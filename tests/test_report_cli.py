@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,14 +105,14 @@ def test_relative_times_as_written_and_local_time(workdir: Path) -> None:
 
 
 def test_worst_first_by_default_and_other_orders(workdir: Path) -> None:
-    def rows(*extra: str) -> list[dict[str, object]]:
+    def rows(*extra: str) -> list[dict[str, Any]]:
         done = xanet(workdir, "report", "availability", "-c", "collector.toml", "--from",
                      "-30d", "--format", "json", *extra)
         assert done.returncode == 0, done.stderr
         return list(json.loads(done.stdout)["rows"])
 
     worst = [r["availability_pct"] for r in rows() if r["availability_pct"] is not None]
-    assert worst == sorted(worst)  # type: ignore[type-var]
+    assert worst == sorted(worst)
     assert len(set(worst)) > 1
     by_code = [(r["commune"], r["service"]) for r in rows("--sort", "code")]
     assert [c for c, _ in by_code] == sorted(c for c, _ in by_code)
