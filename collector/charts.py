@@ -19,6 +19,7 @@ matplotlib.use("Agg")  # no display: a server or a test
 
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 #: One colour per service, readable in colour and told apart by marker in grey print.
 COLOURS = {
@@ -89,7 +90,8 @@ def daily_trend(
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left", fontsize=9, fontweight="bold")
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
-    ax.legend(ncol=3, fontsize=7, frameon=False, loc="lower left")
+    ax.legend(ncol=6, fontsize=7, frameon=False, loc="upper center",
+              bbox_to_anchor=(0.5, -0.13))  # below the axes: never over a line
     return _svg(fig)
 
 
@@ -112,10 +114,11 @@ def outage_timeline(
         if bar.row not in index:
             continue
         width = max(bar.end_day - bar.start_day, 0.04)  # a 5-minute cut stays visible
-        label = labels.get(bar.service, bar.service) if bar.service not in seen else None
         seen.add(bar.service)
         ax.barh(index[bar.row], width, left=bar.start_day, height=0.6,
-                color=COLOURS.get(bar.service, "#444444"), label=label)
+                color=COLOURS.get(bar.service, "#444444"))
+    handles = [Patch(color=COLOURS.get(s, "#444444"), label=labels.get(s, s))
+               for s in labels if s in seen]  # in the report's service order
     ax.set_yticks(range(len(rows)), list(rows))
     ax.invert_yaxis()
     ax.set_xlim(0, days)
@@ -125,7 +128,7 @@ def outage_timeline(
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
     if not bars:
         ax.text(days / 2, 1, empty_text, ha="center", va="center", color="#666666")
-    elif seen:
-        ax.legend(ncol=5, fontsize=7, frameon=False, loc="upper center",
+    elif handles:
+        ax.legend(handles=handles, ncol=5, fontsize=7, frameon=False, loc="upper center",
                   bbox_to_anchor=(0.5, -0.35 if len(rows) < 6 else -0.12))
     return _svg(fig)

@@ -164,6 +164,16 @@ def generate(inventory: Inventory, start: float, days: int, seed: int, *,
 
     hubs = [s for s in inventory.sites if s.role == "hub"]
     bts = [s for s in inventory.sites if s.role == "bts"]
+    # long events first: a silence of days must find its sites free
+    agents: dict[str, list[str]] = {}
+    for s in inventory.sites:
+        if s.agent:
+            agents.setdefault(s.agent, []).append(s.id)
+    for _ in range(silences):
+        sites = agents[rng.choice(sorted(agents))]
+        put(sites, *window(int(6 * 86400 / cell_s)), "unknown")
+    for _ in range(maintenance):
+        put([rng.choice(hubs).id], *window(48), "maintenance")
     for _ in range(hub_cuts):
         hub = rng.choice(hubs)
         a, b = window(72)  # up to 6 hours
@@ -174,15 +184,6 @@ def generate(inventory: Inventory, start: float, days: int, seed: int, *,
         a, b = window(36)
         if put([site.id, *inventory.descendants(site.id)], a, b, "down") and b - a >= 600:
             month.alerted.append((site.id, a, b))
-    agents: dict[str, list[str]] = {}
-    for s in inventory.sites:
-        if s.agent:
-            agents.setdefault(s.agent, []).append(s.id)
-    for _ in range(silences):
-        sites = agents[rng.choice(sorted(agents))]
-        put(sites, *window(int(4 * 86400 / cell_s)), "unknown")
-    for _ in range(maintenance):
-        put([rng.choice(hubs).id], *window(48), "maintenance")
     for evs in month.events.values():
         evs.sort()
     return month
