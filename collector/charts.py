@@ -53,11 +53,12 @@ def _svg(fig: Figure) -> str:
 
 @dataclass(frozen=True)
 class Bar:
-    """One outage on the timeline: row label, start and end in days since the window start."""
+    """One outage on the timeline: row label, start and end in units (days, hours or
+    minutes) since the window start."""
 
     row: str
-    start_day: float
-    end_day: float
+    start: float
+    end: float
     service: str
 
 
@@ -100,7 +101,7 @@ def outage_timeline(
     rows: Sequence[str],
     labels: Mapping[str, str],
     *,
-    days: int,
+    span: float,
     title: str,
     xlabel: str,
     empty_text: str,
@@ -113,21 +114,23 @@ def outage_timeline(
     for bar in bars:
         if bar.row not in index:
             continue
-        width = max(bar.end_day - bar.start_day, 0.04)  # a 5-minute cut stays visible
+        width = max(bar.end - bar.start, span / 500)  # a 5-minute cut stays visible
         seen.add(bar.service)
-        ax.barh(index[bar.row], width, left=bar.start_day, height=0.6,
+        ax.barh(index[bar.row], width, left=bar.start, height=0.6,
                 color=COLOURS.get(bar.service, "#444444"))
     handles = [Patch(color=COLOURS.get(s, "#444444"), label=labels.get(s, s))
                for s in labels if s in seen]  # in the report's service order
     ax.set_yticks(range(len(rows)), list(rows))
     ax.invert_yaxis()
-    ax.set_xlim(0, days)
-    ax.set_xticks(range(0, days + 1, 1 if days <= 16 else 2 if days <= 31 else 7))
+    ax.set_xlim(0, span)
+    whole = max(1, round(span))
+    ax.set_xticks(range(0, whole + 1, max(1, whole // 15)))
     ax.set_xlabel(xlabel)
     ax.set_title(title, loc="left", fontsize=9, fontweight="bold")
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
+    ax.set_axisbelow(True)  # grid lines behind the bars
     if not bars:
-        ax.text(days / 2, 1, empty_text, ha="center", va="center", color="#666666")
+        ax.text(span / 2, 1, empty_text, ha="center", va="center", color="#666666")
     elif handles:
         ax.legend(handles=handles, ncol=5, fontsize=7, frameon=False, loc="upper center",
                   bbox_to_anchor=(0.5, -0.35 if len(rows) < 6 else -0.12))

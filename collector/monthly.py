@@ -49,6 +49,7 @@ from xanet.inventory import Inventory
 TEMPLATE = Path(__file__).with_name("templates") / "monthly.html"
 OUTAGES_SHOWN: Final = 40  # the document lists the longest; the CLI lists them all
 TIMELINE_ROWS: Final = 25
+UNIT_S: Final = {"days": 86400.0, "hours": 3600.0, "minutes": 60.0}
 
 TEXTS: Final[Mapping[Lang, Mapping[str, str]]] = {
     "vi": {
@@ -96,7 +97,9 @@ TEXTS: Final[Mapping[Lang, Mapping[str, str]]] = {
         "operator": "Nhà mạng",
         "timeline_head": "5. Diễn biến sự cố",
         "timeline_title": "Sự cố theo xã (các xã bị gián đoạn lâu nhất)",
-        "timeline_x": "Ngày trong kỳ",
+        "timeline_x_days": "Ngày trong kỳ",
+        "timeline_x_hours": "Giờ trong kỳ",
+        "timeline_x_minutes": "Phút trong kỳ",
         "timeline_empty": "Không có sự cố",
         "outages_head": "6. Danh sách sự cố",
         "outages_more": (
@@ -158,7 +161,9 @@ TEXTS: Final[Mapping[Lang, Mapping[str, str]]] = {
         "operator": "Operator",
         "timeline_head": "5. Outage timeline",
         "timeline_title": "Outages per commune (the communes down longest)",
-        "timeline_x": "Day of the period",
+        "timeline_x_days": "Day of the period",
+        "timeline_x_hours": "Hour of the period",
+        "timeline_x_minutes": "Minute of the period",
         "timeline_empty": "No outage",
         "outages_head": "6. Outages",
         "outages_more": (
@@ -212,6 +217,7 @@ class Monthly:
     known_until: float | None
     timeline_rows: list[str] = field(default_factory=list)
     timeline_bars: list[charts.Bar] = field(default_factory=list)
+    timeline_unit: str = "days"  # of the timeline's x axis: days, hours or minutes
 
 
 def _day_edges(start: float, end: float, tz: str) -> list[float]:
@@ -303,10 +309,14 @@ def build_monthly(
     top = sorted(down_by_commune, key=lambda c: (-down_by_commune[c], c))[:TIMELINE_ROWS]
     doc.timeline_rows = [f"{names.get(c, c)} ({c})" for c in top]
     row_of = dict(zip(top, doc.timeline_rows, strict=True))
+    window_s = data.end - data.start
+    doc.timeline_unit = ("days" if window_s >= 2 * 86400 else
+                         "hours" if window_s >= 2 * 3600 else "minutes")
+    unit = UNIT_S[doc.timeline_unit]
     for o in outages:
         if o.commune in row_of and o.services:
             doc.timeline_bars.append(charts.Bar(
-                row_of[o.commune], (o.start - data.start) / 86400, (o.end - data.start) / 86400,
+                row_of[o.commune], (o.start - data.start) / unit, (o.end - data.start) / unit,
                 min(o.services, key=service_rank)))
     return doc
 
@@ -455,8 +465,9 @@ def render_html(doc: Monthly) -> str:
         ylabel=t["trend_y"], target_label=t["target_line"].format(
             pct=format_target(doc.target_pct, lang)))
     timeline = charts.outage_timeline(
-        doc.timeline_bars, doc.timeline_rows, labels, days=len(doc.days),
-        title=t["timeline_title"], xlabel=t["timeline_x"], empty_text=t["timeline_empty"])
+        doc.timeline_bars, doc.timeline_rows, labels,
+        span=(doc.end - doc.start) / UNIT_S[doc.timeline_unit], title=t["timeline_title"],
+        xlabel=t[f"timeline_x_{doc.timeline_unit}"], empty_text=t["timeline_empty"])
     cov = doc.coverage
     footer = [
         t["footer_coverage"].format(cov=format_pct(cov.coverage_pct, lang, 1),

@@ -198,7 +198,7 @@ TEXTS: Final[Mapping[Lang, Mapping[str, str]]] = {
         "transmission": "transmission",
         "site": "site",
         "none": "No outage in the window.",
-        "count": "{count} outages, {total} in all.",
+        "count": "{count} outage(s), {total} in all.",
     },
 }
 

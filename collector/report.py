@@ -92,6 +92,7 @@ TEXTS: Final[Mapping[Lang, Mapping[str, str]]] = {
         "coverage": "Độ phủ dữ liệu (%)",
         "stations": "Trạm hoạt động",
         "stations_cell": "{pct}% (cùng lúc mất tối đa {down}/{total})",
+        "stations_none_down": "{pct}% ({total} trạm, không trạm nào mất)",
         "stations_total": "Số trạm",
         "stations_up": "Trạm hoạt động (%)",
         "stations_most_down": "Số trạm mất cùng lúc tối đa",
@@ -145,6 +146,7 @@ TEXTS: Final[Mapping[Lang, Mapping[str, str]]] = {
         "coverage": "Data coverage (%)",
         "stations": "Stations up",
         "stations_cell": "{pct}% (at worst {down} of {total} down at once)",
+        "stations_none_down": "{pct}% ({total} stations, none down)",
         "stations_total": "Stations",
         "stations_up": "Stations up (%)",
         "stations_most_down": "Most stations down at once",
@@ -457,9 +459,12 @@ def zone_label(tz: str, ts: float) -> str:
     return f"{tz}, UTC{offset[:3]}:{offset[3:]}"
 
 
-def format_time(ts: float, tz: str, *, zone: bool = False, seconds: bool = False) -> str:
-    """Local wall time ``2026-11-01 07:00``, with ``+07`` appended when ``zone``."""
+def format_time(ts: float, tz: str, *, zone: bool = False, seconds: bool | None = None) -> str:
+    """Local wall time ``2026-11-01 07:00`` (seconds shown when ``seconds``, or by default
+    when the time is not on a whole minute), with ``+07`` appended when ``zone``."""
     local = datetime.fromtimestamp(ts, ZoneInfo(tz))
+    if seconds is None:
+        seconds = round(ts) % 60 != 0
     text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
     if zone:
         off = local.strftime("%z")
@@ -485,7 +490,8 @@ def stations_text(stations: Stations | None, lang: Lang) -> str:
     if stations is None:
         return ""
     pct = "-" if stations.up_pct is None else format_pct(stations.up_pct, lang, 1)
-    return TEXTS[lang]["stations_cell"].format(pct=pct, down=stations.most_down,
+    text = "stations_none_down" if stations.most_down == 0 else "stations_cell"
+    return TEXTS[lang][text].format(pct=pct, down=stations.most_down,
                                                total=stations.total)
 
 
