@@ -210,3 +210,45 @@ def test_join_dash_values_and_closest() -> None:
     assert join_dash_values(["--from", "--lang"]) == ["--from", "--lang"]  # not a value
     assert closest("lam binh", {"Xã Lâm Bình": "02266", "Xã Nà Hang": "02221"})[0] == "02266"
     assert closest("99999", {"02269": "02269", "00700": "00700"}) == ["02269", "00700"]
+
+
+def test_maintenance_fields_are_read_where_present(influxdb: InfluxDB1, tmp_path: Path) -> None:
+    """The maintenance contract: state ``maintenance`` (code -2) on element and service
+    points, ``maintenance`` on outage points; absent fields mean no maintenance."""
+    db = "report_maintenance"
+    t0 = 1_793_466_000_000  # ms, 2026-11-01T00:00:00+07:00
+    hour = 3_600_000
+    el = ("element_state,province=08,commune=02266,site=hub-lam-binh,device=rtr-1,"
+          "interface=xe-0/0/0,element=hub-lam-binh/rtr-1/xe-0/0/0")
+    sv = "service_state,province=08,commune=02266,service=fibre"
+    out = "outage,province=08,commune=02266,site=hub-lam-binh,kind=root"
+    lines = [
+        f'{el} state="up",code=1i {t0 - hour}', f'{sv} state="up",code=1i {t0 - hour}',
+        # declared maintenance 02:00-04:00, a cut inside the work 03:00-03:30 after it
+        f'{el} state="maintenance",code=-2i {t0 + 2 * hour}',
+        f'{sv} state="maintenance",code=-2i {t0 + 2 * hour}',
+        f'{el} state="down",code=0i {t0 + 4 * hour}', f'{sv} state="down",code=0i {t0 + 4 * hour}',
+        f'{el} state="up",code=1i {t0 + 5 * hour}', f'{sv} state="up",code=1i {t0 + 5 * hour}',
+        f'{out} open=1i,maintenance=true,children="",summary="x" {t0 + 4 * hour}',
+        f'{out} open=0i,maintenance=true,children="",summary="x" {t0 + 5 * hour}',
+        f"collector_stats,collector=t received=1i {t0 + 25 * hour}",
+    ]
+    influxdb.create_database(db)
+    influxdb.write(lines, db=db, precision="ms")
+    (tmp_path / "collector.toml").write_text(monthgen.collector_toml(
+        influxdb.url, db, INVENTORY, tmp_path))
+    args = ["-c", "collector.toml", "--from", "2026-11-01", "--to", "2026-11-02",
+            "--format", "json"]
+    report = json.loads(xanet(tmp_path, "report", "availability", "--commune", "02266",
+                              *args).stdout)
+    (row,) = [r for r in report["rows"] if r["service"] == "fibre"]
+    assert row["maintenance_s"] == 2 * 3600 and row["down_s"] == 3600
+    assert row["coverage_pct"] == 100.0  # maintenance is not missing data
+    assert row["availability_pct"] == pytest.approx(100 * 21 / 22)
+    outages = json.loads(xanet(tmp_path, "report", "outages", *args).stdout)["outages"]
+    assert [(o["root"], o["alerted"], o["maintenance"]) for o in outages] == [
+        ("hub-lam-binh", True, True)]
+    table = xanet(tmp_path, "report", "availability", "--commune", "02266", "-c",
+                  "collector.toml", "--from", "2026-11-01", "--to", "2026-11-02",
+                  "--lang", "en").stdout
+    assert "Maintenance" in table and "2h 00m" in table
