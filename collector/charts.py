@@ -110,14 +110,14 @@ def outage_timeline(
     height = 0.9 + 0.22 * max(len(rows), 3)
     fig, ax = plt.subplots(figsize=(7.2, height))
     index = {r: i for i, r in enumerate(rows)}
-    seen: set[str] = set()
+    spans: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for bar in bars:
-        if bar.row not in index:
-            continue
-        width = max(bar.end - bar.start, span / 500)  # a 5-minute cut stays visible
-        seen.add(bar.service)
-        ax.barh(index[bar.row], width, left=bar.start, height=0.6,
-                color=COLOURS.get(bar.service, "#444444"))
+        if bar.row in index:  # a 5-minute cut stays visible
+            width = max(bar.end - bar.start, span / 500)
+            spans.setdefault((bar.row, bar.service), []).append((bar.start, width))
+    for (row, service), ranges in spans.items():  # one call per row and service
+        ax.broken_barh(ranges, (index[row] - 0.3, 0.6), color=COLOURS.get(service, "#444444"))
+    seen = {service for _, service in spans}
     handles = [Patch(color=COLOURS.get(s, "#444444"), label=labels.get(s, s))
                for s in labels if s in seen]  # in the report's service order
     ax.set_yticks(range(len(rows)), list(rows))

@@ -82,12 +82,13 @@ def _down_periods(
     return merged
 
 
-def _dark_at(dark: Sequence[Step], a: float, b: float) -> bool:
-    """Whether the timeline is down at some moment of ``[a, b)``."""
-    i = bisect.bisect_right([c[0] for c in dark], a)
+def _dark_at(dark: Sequence[Step], times: Sequence[float], a: float, b: float) -> bool:
+    """Whether the timeline (with its change times ``times``) is down somewhere in [a, b)."""
+    i = bisect.bisect_right(times, a)
     if i > 0 and dark[i - 1][1] == "down":
         return True
-    return any(s == "down" and a <= ts < b for ts, s in dark[i:])
+    j = bisect.bisect_left(times, b)
+    return any(s == "down" for _, s in dark[i:j])
 
 
 def build_outages(
@@ -109,13 +110,15 @@ def build_outages(
                 per_site.setdefault(site.id, []).append(
                     (str(el.service), elements.get(el.key, ())))
     dark = {sid: combine_any([t for _, t in items]) for sid, items in per_site.items()}
+    dark_times = {sid: [c[0] for c in t] for sid, t in dark.items()}
     periods = {sid: _down_periods([t for _, t in items], start, end)
                for sid, items in per_site.items()}
 
     def root_of(site_id: str, a: float) -> str:
         root = site_id
         for ancestor in inventory.ancestors(site_id):
-            if ancestor in dark and _dark_at(dark[ancestor], a - tolerance_s, a + tolerance_s):
+            if ancestor in dark and _dark_at(dark[ancestor], dark_times[ancestor],
+                                             a - tolerance_s, a + tolerance_s):
                 root = ancestor
         return root
 
@@ -129,16 +132,26 @@ def build_outages(
                                            {sid})
             else:
                 attach.append((sid, root, a, b))
+    of_root: dict[str, list[Outage]] = {}
+    for o in sorted(outages.values(), key=lambda o: o.start):
+        of_root.setdefault(o.root, []).append(o)
+    starts = {root: [o.start for o in items] for root, items in of_root.items()}
     for sid, root, a, b in attach:
-        host = next((o for (r, _), o in outages.items()
-                     if r == root and o.start - tolerance_s <= a < o.end + tolerance_s), None)
+        host = None
+        items = of_root.get(root, [])
+        # the root's outages do not overlap: the candidate is the last one starting in time
+        k = bisect.bisect_right(starts.get(root, []), a + tolerance_s) - 1
+        if k >= 0 and a < items[k].end + tolerance_s:
+            host = items[k]
         if host is None:  # the root's own period lies outside the window: list it apart
             host = outages.setdefault((sid, a), Outage(root, inventory.site(root).commune,
                                                        a, b, b >= end))
         host.sites.add(sid)
         host.end = max(host.end, b)
         host.ongoing = host.ongoing or b >= end
-    alerts = list(alerted)
+    alerts: dict[str, list[AlertedPeriod]] = {}
+    for al in alerted:
+        alerts.setdefault(al.site, []).append(al)
     out = sorted(outages.values(), key=lambda o: (o.start, o.root))
     for o in out:
         for sid in o.sites:
@@ -149,9 +162,9 @@ def build_outages(
                                  min(end, o.end + tolerance_s)):
                 if s == "maintenance":
                     o.maintenance = True
-        for al in alerts:
+        for al in (al for sid in o.sites for al in alerts.get(sid, ())):
             al_end = end if al.end is None else al.end
-            if al.site in o.sites and al.start < o.end + tolerance_s and al_end > o.start:
+            if al.start < o.end + tolerance_s and al_end > o.start:
                 o.alerted = True
                 o.maintenance = o.maintenance or al.maintenance
     return [o for o in out if o.duration_s >= min_duration_s]
