@@ -107,6 +107,38 @@ def test_most_down_at_once_is_bounded_by_the_count(timelines: list[list[Any]]) -
     assert n <= ever_down
 
 
+def _rule(states: list[str]) -> str:
+    if "up" in states:
+        return "up"
+    if all(x == "down" for x in states):
+        return "down"
+    return "maintenance" if "maintenance" in states else "unknown"
+
+
+def _at(timeline: list[tuple[float, str]], t: float) -> str:
+    state = "unknown"
+    for ts, s in timeline:
+        if ts <= t:
+            state = s
+    return state
+
+
+@given(st.lists(TIMELINE, min_size=1, max_size=4))
+def test_any_of_equals_the_rule_at_every_instant(timelines: list[list[Any]]) -> None:
+    combined = combine_any(timelines)
+    probes = sorted({T0 - 1, *(ts for t in timelines for ts, _ in t),
+                     *(ts + 30 for t in timelines for ts, _ in t)})
+    for t in probes:
+        assert _at(combined, t) == _rule([_at(x, t) for x in timelines]), t
+
+
+@given(st.lists(TIMELINE, min_size=1, max_size=4))
+def test_most_down_at_once_equals_a_count_at_every_instant(timelines: list[list[Any]]) -> None:
+    probes = {T0, *(ts for t in timelines for ts, _ in t if T0 <= ts < T0 + 6000)}
+    brute = max(sum(_at(t, p) == "down" for t in timelines) for p in probes)
+    assert most_down_at_once(timelines, T0, T0 + 6000) == brute
+
+
 # ------------------------------------------------------------------ coverage rule
 
 
