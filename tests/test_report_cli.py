@@ -252,3 +252,16 @@ def test_maintenance_fields_are_read_where_present(influxdb: InfluxDB1, tmp_path
                   "collector.toml", "--from", "2026-11-01", "--to", "2026-11-02",
                   "--lang", "en").stdout
     assert "Maintenance" in table and "2h 00m" in table
+
+
+def test_a_site_or_operator_filter_lists_sites(workdir: Path) -> None:
+    def keys(*args: str) -> set[tuple[str, str]]:
+        done = xanet(workdir, "report", "availability", "-c", "collector.toml", "--from",
+                     "-30d", "--format", "json", *args)
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        return {(r["group"], r["key"]) for r in doc["rows"]}
+
+    assert keys("--site", "bts-thuong-lam-01") == {("site", "bts-thuong-lam-01")}
+    assert keys("--operator", "MobiFone") == {("site", "bts-na-hang-01")}
+    assert keys("--operator", "Viettel", "--by", "operator") == {("operator", "Viettel")}

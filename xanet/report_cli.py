@@ -214,6 +214,8 @@ def _cmd_availability(args: argparse.Namespace) -> int:
     cfg, inventory, tz = _load_context(args)
     start, end = _window(args, tz)
     check_filters(args, inventory, cfg)
+    if args.by is None:  # a site or an operator has no commune rows of its own
+        args.by = "site" if args.site or args.operator else "commune"
     if args.by != "commune" and inventory is None:
         raise UsageError(f"--by {args.by} needs the inventory ([inventory] path in the config)")
     filters = _filters(args)
@@ -328,9 +330,9 @@ def add_parser(sub: Any) -> None:
     _common(r)
     r.add_argument("--site", metavar="ID", help="one site (inventory id)")
     r.add_argument("--operator", metavar="NAME", help="sites of one operator")
-    r.add_argument("--by", choices=GROUPS, default="commune",
-                   help="one row per commune (default), site, device, service or operator "
-                   "(per service)")
+    r.add_argument("--by", choices=GROUPS,
+                   help="one row per commune, site, device, service or operator (per "
+                   "service); default: commune, or site with --site or --operator")
     r.add_argument("--sort", choices=SORTS, default="availability",
                    help="availability or coverage: worst first (default availability); "
                    "downtime: longest first; code, name: alphabetical")
