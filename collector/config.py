@@ -139,11 +139,55 @@ class AvailabilityConfig(Strict):
     )
 
 
+class TargetConfig(Strict):
+    """A target the province declares for one service (docs/availability.md, Report)."""
+
+    communes_pct: float = Field(
+        ge=0, le=100, description="share of communes that must meet the availability target"
+    )
+    availability_pct: float | None = Field(
+        default=None, ge=0, le=100,
+        description="availability a commune must reach (default: report.target_pct)",
+    )
+    label: str | None = Field(
+        default=None, max_length=200, description="the claim as the province words it"
+    )
+
+
 class ReportConfig(Strict):
     lang: Literal["vi", "en"] = Field(default="vi", description="default language of reports")
     target_pct: float = Field(
         default=99.0, ge=0, le=100, description="availability target of the KPIs"
     )
+    min_coverage_pct: float = Field(
+        default=90.0, ge=0, le=100,
+        description="a commune meets or fails the target only with at least this data "
+        "coverage; below it is 'insufficient data', counted apart",
+    )
+    tz: str = Field(
+        default="Asia/Ho_Chi_Minh",
+        description="IANA time zone of report windows and printed times",
+    )
+    targets: dict[str, TargetConfig] = Field(
+        default_factory=dict,
+        description="declared targets per service (fibre, broadband, mobile_2g/3g/4g), "
+        "shown in the monthly document",
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> ReportConfig:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"tz: unknown time zone {self.tz!r}") from exc
+        services = ("fibre", "broadband", "mobile_2g", "mobile_3g", "mobile_4g")
+        unknown = sorted(set(self.targets) - set(services))
+        if unknown:
+            raise ValueError(f"targets: unknown service(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(services)})")
+        return self
 
 
 class AlertsConfig(Strict):

@@ -268,6 +268,7 @@ def render_bts(commune: CommunePlan, bts: Bts) -> list[str]:
     lines += [
         "technologies = [" + ", ".join(q(t) for t in bts.technologies) + "]",
         f"agent = {q(agent)}",
+        f"operator = [{q(bts.operator)}]",
     ]
     if bts.use_csr:
         lines += [

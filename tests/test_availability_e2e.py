@@ -186,8 +186,16 @@ async def test_outage_and_agent_silence_measured(
     print(f"router outage injected {injected:.2f}s, measured down {fibre_lb.down_s:.2f}s; "
           f"agent silence injected {silent:.2f}s, measured unknown {fibre_tl.unknown_s:.2f}s; "
           f"window {window:.1f}s")
-    # Province KPI: Thượng Lâm's fibre met 99 %, Lâm Bình's did not.
+    # Province KPI: Lâm Bình's fibre failed 99 %; Thượng Lâm's was 100 % of what is known,
+    # but its agent was silent for more than 10 % of the window: below the default 90 %
+    # minimum coverage it is "insufficient data", counted apart (the coverage rule).
     kpis = {k.service: k for k in report.kpis}
+    if fibre_tl.coverage_pct < 90:
+        assert rows[("02269", "fibre")].status == "insufficient"
+        assert (kpis["fibre"].met, kpis["fibre"].failed, kpis["fibre"].insufficient) == (0, 1, 1)
+    loose = availability_report(cfg, collector.inventory, start, end, Filters(),
+                                min_coverage_pct=0)
+    kpis = {k.service: k for k in loose.kpis}
     assert (kpis["fibre"].met, kpis["fibre"].failed) == (1, 1)
 
     # The same report through the command line, as an operator runs it.

@@ -138,8 +138,9 @@ def test_low_coverage_can_be_set_to_count_as_no_data() -> None:
     loose = build_report(timelines, window_start=START, window_end=END)
     assert loose.kpis[0].met == 1
     strict = build_report(timelines, window_start=START, window_end=END, min_coverage_pct=50)
-    assert (strict.kpis[0].met, strict.kpis[0].no_data) == (0, 1)
+    assert (strict.kpis[0].met, strict.kpis[0].insufficient, strict.kpis[0].no_data) == (0, 1, 0)
     assert strict.kpis[0].share_met_pct is None
+    assert strict.rows[0].status == "insufficient"
 
 
 def test_known_until_makes_later_time_unknown() -> None:
@@ -202,12 +203,13 @@ def test_format_pct_truncates_and_uses_decimal_comma_in_vi() -> None:
 def test_kpi_sentences_vi_and_en() -> None:
     report = hand_case()
     assert kpi_sentences(report, "vi") == [
-        "Tỷ lệ xã có cáp quang đạt mục tiêu: 100,0% (2/2 xã có dữ liệu)",
-        "1 xã không có dữ liệu cáp quang: không tính vào tỷ lệ, không coi là không đạt.",
-        "Tỷ lệ xã có di động 4G đạt mục tiêu: 100,0% (2/2 xã có dữ liệu)",
+        "Tỷ lệ xã có cáp quang đạt mục tiêu: 100,0% (2/2 xã đủ dữ liệu)",
+        "1 xã không đủ dữ liệu cáp quang: không tính vào tỷ lệ, không coi là không đạt.",
+        "Tỷ lệ xã có di động 4G đạt mục tiêu: 100,0% (2/2 xã đủ dữ liệu)",
     ]
     assert kpi_sentences(report, "en")[0] == (
-        "Share of communes whose fibre met the target: 100.0% (2 of 2 communes with data)"
+        "Share of communes whose fibre met the target: 100.0% "
+        "(2 of 2 communes with enough data)"
     )
     assert "not counted as failing" in kpi_sentences(report, "en")[1]
 
@@ -217,6 +219,7 @@ def test_render_table_vi() -> None:
     lines = text.splitlines()
     assert lines[0] == "Khả dụng dịch vụ theo xã"
     assert lines[1] == "Kỳ báo cáo: 2025-07-01 00:00 – 2025-07-02 00:00 (UTC)"
+    assert lines[1] == "Kỳ báo cáo: 2025-07-01 00:00 – 2025-07-02 00:00 (UTC)"
     for header in ("Mã xã", "Khả dụng (%)", "Thời gian gián đoạn", "Số lần gián đoạn"):
         assert header in lines[3]
     assert "Độ phủ dữ liệu (%)" in lines[3]
@@ -224,8 +227,8 @@ def test_render_table_vi() -> None:
     assert "99,652" in row_a and "5 phút 00 giây" in row_a and "100,0" in row_a
     row_c = next(line for line in lines if line.startswith("01003"))
     assert "không có dữ liệu" in row_c
-    assert "Chỉ tiêu cấp tỉnh (mục tiêu khả dụng 99,5%)" in lines
-    assert "- Tỷ lệ xã có cáp quang đạt mục tiêu: 100,0% (2/2 xã có dữ liệu)" in lines
+    assert "Chỉ tiêu cấp tỉnh (mục tiêu khả dụng 99,5%, độ phủ dữ liệu tối thiểu 0%)" in lines
+    assert "- Tỷ lệ xã có cáp quang đạt mục tiêu: 100,0% (2/2 xã đủ dữ liệu)" in lines
 
 
 def test_render_table_en_columns_align() -> None:
@@ -277,15 +280,22 @@ def test_render_csv_rows_and_kpis() -> None:
     assert vi[1][3] == a[3]  # machine numbers keep the dot in every language
     kpis = list(csv.reader(io.StringIO(render_csv(report, "vi", part="kpis"))))
     assert kpis[0][0] == "Dịch vụ"
-    assert kpis[1] == ["cáp quang", "99.5", "100.0", "2", "0", "1"]
+    assert kpis[1] == ["cáp quang", "99.5", "100.0", "2", "0", "0", "1", "58.333333"]
 
 
 def test_render_json_shape() -> None:
     doc = json.loads(render_json(hand_case(), "vi"))
     assert doc["lang"] == "vi" and doc["target_pct"] == 99.5
-    assert doc["window"] == {"start": START, "end": END}
+    assert doc["window"] == {"start": START, "end": END,
+                             "start_local": "2025-07-01T00:00:00+00:00",
+                             "end_local": "2025-07-02T00:00:00+00:00"}
     first = doc["rows"][0]
     assert set(first) == {
+        "group",
+        "key",
+        "maintenance_s",
+        "status",
+        "stations",
         "commune",
         "name",
         "service",
@@ -309,7 +319,9 @@ def test_render_json_shape() -> None:
         "share_met_pct": 100.0,
         "communes_met": 2,
         "communes_failed": 0,
+        "communes_insufficient": 0,
         "communes_no_data": 1,
+        "coverage_pct": 58.333333,
     }
     assert doc["kpi_texts"][0].startswith("Tỷ lệ xã có cáp quang đạt mục tiêu")
     assert json.loads(render_json(hand_case(), "en"))["rows"][0]["service_label"] == "fibre"

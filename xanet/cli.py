@@ -1,9 +1,12 @@
-"""The ``xanet`` command.
+"""xanet: network availability monitoring for communes (agent, collector, reports).
 
     xanet agent --config FILE         run a site agent
     xanet collector --config FILE     run the collector
     xanet check-config FILE...        validate agent, collector and inventory files
-    xanet report availability ...     availability per commune and service, province KPIs
+    xanet report availability ...     availability per commune, site, device, service or
+                                      operator; province KPIs
+    xanet report outages ...          the outage list, in local time
+    xanet report monthly ...          the monthly document (HTML, PDF)
     xanet maintenance add|list|end    declared maintenance windows (and their silences)
 
 Only ``__main__``-level code here connects SIGINT/SIGTERM to the programs'
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -152,49 +156,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from collector.config import CollectorConfig
-    from collector.report import render_csv, render_json, render_table
-    from collector.reporting import Filters, QueryError, availability_report, parse_time
-    from xanet.inventory import InventoryError, load_inventory
-
-    cfg = load_model(args.config, CollectorConfig)
-    now = datetime.now(UTC)
-    try:
-        start, end = parse_time(args.since, now), parse_time(args.until, now)
-    except ValueError as exc:
-        print(f"xanet report: {exc}", file=sys.stderr)
-        return 2
-    if end <= start:
-        print(f"xanet report: --to ({end.isoformat()}) must be after --from "
-              f"({start.isoformat()})", file=sys.stderr)
-        return 2
-    inventory = None
-    if cfg.inventory is not None:
-        try:
-            inventory = load_inventory(cfg.inventory.path)
-        except InventoryError as exc:
-            print(str(exc), file=sys.stderr)
-            return 2
-    filters = Filters(args.province, args.commune, args.service)
-    try:
-        report = availability_report(cfg, inventory, start, end, filters,
-                                     target_pct=args.target)
-    except QueryError as exc:
-        print(f"xanet report: {exc}", file=sys.stderr)
-        return 1
-    lang = args.lang or cfg.report.lang
-    if args.format == "json":
-        print(render_json(report, lang))
-    elif args.format == "csv":
-        print(render_csv(report, lang, part="kpis" if args.kpis else "rows"), end="")
-    else:
-        print(render_table(report, lang))
-    return 0
-
-
 def _cmd_maintenance(args: argparse.Namespace) -> int:
     from collector.maintenance_cli import run
 
@@ -232,6 +193,7 @@ def _add_maintenance_parser(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xanet", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"xanet {_version()}")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,38 +208,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-secrets", action="store_true",
                    help="do not try to read the secrets the configs point at")
     p.set_defaults(func=_cmd_check)
-    p = sub.add_parser("report", help="reports read back from InfluxDB")
-    rsub = p.add_subparsers(dest="report", required=True)
-    r = rsub.add_parser("availability",
-                        help="availability, downtime, outages and coverage per commune and "
-                        "service; share of communes meeting the target per service")
-    r.add_argument("--config", "-c", type=Path, default=Path("/etc/xanet/collector.toml"),
-                   help="collector config: InfluxDB, inventory, report defaults")
-    r.add_argument("--from", dest="since", default="-24h",
-                   help="start: now, -24h, -7d, 2026-11-01, ISO 8601 (default -24h)")
-    r.add_argument("--to", dest="until", default="now", help="end (default now)")
-    r.add_argument("--province")
-    r.add_argument("--commune", help="commune code")
-    r.add_argument("--service",
-                   choices=["fibre", "broadband", "mobile_2g", "mobile_3g", "mobile_4g"])
-    r.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    r.add_argument("--kpis", action="store_true", help="with --format csv: the KPI rows")
-    r.add_argument("--lang", choices=["vi", "en"], help="default: [report] lang of the config")
-    r.add_argument("--target", type=float, help="availability target %% (default: config)")
-    r.set_defaults(func=_cmd_report)
+    from xanet import report_cli
+
+    report_cli.add_parser(sub)
     _add_maintenance_parser(sub)
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xanet")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from xanet.report_cli import join_dash_values, run
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_dash_values(sys.argv[1:] if argv is None else argv))
     _setup_logging(args.log_level)
     try:
-        result: int = args.func(args)
+        result: int = run(args) if args.command == "report" else args.func(args)
+        sys.stdout.flush()
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``xanet report ... | head``): no traceback, no more output
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as if killed by SIGPIPE, what shells expect of a cut pipe
     return result
 
 

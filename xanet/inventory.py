@@ -205,7 +205,9 @@ class Site(_Model):
     """A place with equipment: a commune hub, a BTS, or something else (e.g. a repeater).
 
     ``parent`` is the site whose uplink this site hangs behind; ``technologies`` only for
-    BTS; ``agent`` is the id of the agent that polls this site's devices.
+    BTS; ``agent`` is the id of the agent that polls this site's devices; ``operator`` the
+    operators whose service the site carries (a shared site lists each, and counts for
+    each in per-operator reports; a single name is accepted as a one-item list).
     """
 
     id: Id
@@ -215,6 +217,7 @@ class Site(_Model):
     parent: Id | None = None
     technologies: frozenset[Technology] = frozenset()
     agent: Id | None = None
+    operator: tuple[Name, ...] = ()
     devices: tuple[Device, ...] = ()
 
     @model_validator(mode="before")
@@ -222,6 +225,8 @@ class Site(_Model):
     def _nest(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        if isinstance(data.get("operator"), str):
+            data = {**data, "operator": [data["operator"]]}
         return _inject(data, "devices", {"site": data.get("id")})
 
 
@@ -306,6 +311,10 @@ class Inventory(_Model):
 
     def sites_of_commune(self, code: str) -> list[Site]:
         return list(self._sites_by_commune[code])
+
+    def operators(self) -> list[str]:
+        """Every operator named on a site, sorted."""
+        return sorted({op for s in self.sites for op in s.operator})
 
     def sites_of_agent(self, agent_id: str) -> list[Site]:
         """Sites whose ``agent`` is ``agent_id`` (in file order)."""

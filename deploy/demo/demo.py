@@ -5,8 +5,10 @@ snmpsim-data plus simulated commune routers and BTS whose counters advance),
 writes agent and collector configs for the example inventory
 (config/inventory.example.toml), runs the agents and the collector as real
 `xanet` processes, cuts one commune's router off mid-run (its simulator is
-stopped, so it really stops answering), then prints what reached InfluxDB and
-the availability report, and stops everything it started.
+stopped, so it really stops answering) and shows the alert that outage raised in
+Alertmanager, then prints what reached InfluxDB, the availability report and the outage
+list, writes the monthly document (HTML) for the demo's window, and stops everything it
+started.
 
     DEMO_SECONDS=90 make demo      # run longer (default 75)
 """
@@ -55,9 +57,11 @@ def main() -> int:
     started: list[Any] = []
     procs: list[Subprogram] = []
     try:
-        say("starting Mosquitto, InfluxDB 1.x and snmpsim on 127.0.0.1 ...")
+        say("starting Mosquitto, InfluxDB 1.x, Alertmanager and snmpsim on 127.0.0.1 ...")
         mqtt = services.Mosquitto(RUN / "mosquitto").start()
         started.append(mqtt)
+        alertmanager = services.Alertmanager(RUN / "alertmanager", ALERTMANAGER_YML).start()
+        started.append(alertmanager)
         influx = services.InfluxDB1(RUN / "influxdb").start()
         started.append(influx)
         influx.create_database(DB)
@@ -135,6 +139,18 @@ def main() -> int:
                                 dead_letter_dir=RUN / "dead-letter", collector_id="demo",
                                 inventory={"path": str(ROOT / "config/inventory.example.toml")})
         coll["collector"]["stats_interval_s"] = 5
+        # The targets the province declares (its published claims) for the monthly document
+        coll["report"] = {"targets": {
+            "fibre": {"communes_pct": 100.0, "label": "100% xã có cáp quang đến trung tâm"},
+            "broadband": {"communes_pct": 98.0, "label": "98% xã có Internet băng rộng"},
+            **{f"mobile_{g}": {"communes_pct": 98.6, "label": "phủ sóng di động 98,6%"}
+               for g in ("2g", "3g", "4g")}}}
+        # Alerts through the real Alertmanager; a hold-down of two polls so the demo's
+        # outage (~25 s) raises one (production: 120 s, docs/alerts.md).
+        coll["alerts"] = {"url": alertmanager.url, "hold_down_s": 2 * INTERVAL_S,
+                          "clear_down_s": 2 * INTERVAL_S, "poll_interval_s": INTERVAL_S,
+                          "agent_silent_after_s": 6 * INTERVAL_S, "resend_interval_s": 5.0,
+                          "expire_after_s": 60.0, "state_path": str(RUN / "outages.json")}
         # Polls every 5 s: an element is unknown after 15 s without data; 1-minute roll-ups.
         coll["availability"] = {"stale_after_s": 3 * INTERVAL_S, "bucket_s": 60.0,
                                 "emit_interval_s": 2.0}
@@ -154,7 +170,7 @@ def main() -> int:
         for name in agents:
             procs.append(Subprogram("agent", RUN / f"{name}.toml", env=env).start())
 
-        cut_at, back_at = seconds * 0.35, seconds * 0.6
+        cut_at, back_at = seconds * 0.3, seconds * 0.65
         t0 = time.monotonic()
         time.sleep(min(10.0, cut_at / 2))
         window_start = datetime.now(UTC)  # agents have polled at least once by now
@@ -162,7 +178,10 @@ def main() -> int:
         say("OUTAGE: hub-lam-binh's router stops answering (its simulator is stopped)")
         lam_binh_sim.stop()
         outage_start = datetime.now(UTC)
-        time.sleep(back_at - cut_at)
+        alert = wait_for_alert(alertmanager, "hub-lam-binh",
+                               time.monotonic() + (back_at - cut_at))
+        show_alert(alert, outage_start)
+        time.sleep(max(0.0, back_at - (time.monotonic() - t0)))
         lam_binh_sim.start()
         outage_end = datetime.now(UTC)
         say(f"hub-lam-binh's router answers again after {(outage_end - outage_start).seconds}s")
@@ -175,7 +194,7 @@ def main() -> int:
         collector.stop()
         show(influx)
         report(window_start, window_end, outage_start, outage_end, env)
-        return 0
+        return 0 if alert is not None else 1
     finally:
         for p in reversed(procs):
             p.stop()
@@ -239,6 +258,59 @@ def report(start: datetime, end: datetime, cut: datetime, back: datetime,
         print("$ xanet report availability --config .run/demo/collector.toml "
               f"--from {start:%Y-%m-%dT%H:%M:%SZ} --to {end:%Y-%m-%dT%H:%M:%SZ} --lang {lang}")
         subprocess.run(cmd, check=True, env={**os.environ, **env})
+    window = ["--from", start.isoformat(timespec="seconds"), "--to",
+              end.isoformat(timespec="seconds")]
+    print()
+    print("$ xanet report outages --config .run/demo/collector.toml "
+          f"--from {start:%Y-%m-%dT%H:%M:%SZ} --to {end:%Y-%m-%dT%H:%M:%SZ} --lang en")
+    subprocess.run([sys.executable, "-m", "xanet.cli", "report", "outages", "--config",
+                    str(RUN / "collector.toml"), *window, "--lang", "en"],
+                   check=True, env={**os.environ, **env})
+    out = RUN / "monthly.html"
+    subprocess.run([sys.executable, "-m", "xanet.cli", "report", "monthly", "--config",
+                    str(RUN / "collector.toml"), *window, "--lang", "vi", "--format", "html",
+                    "--output", str(out)], check=True, env={**os.environ, **env},
+                   stdout=subprocess.DEVNULL)
+    print()
+    say(f"the monthly document for this window: {out} (open it in a browser; "
+        "--format pdf prints it)")
+
+
+ALERTMANAGER_YML = """\
+route:
+  receiver: demo
+  group_by: [alertname, province, commune, site]
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+  - name: demo
+"""
+
+
+def wait_for_alert(am: services.Alertmanager, site: str,
+                   deadline: float) -> dict[str, Any] | None:
+    """The first active alert for ``site`` in Alertmanager, polled until ``deadline``."""
+    while time.monotonic() < deadline:
+        for alert in am.alerts():
+            if alert["labels"].get("site") == site and alert["status"]["state"] == "active":
+                return alert
+        time.sleep(0.5)
+    return None
+
+
+def show_alert(alert: dict[str, Any] | None, cut: datetime) -> None:
+    if alert is None:
+        say("no alert reached Alertmanager during the outage (check .run/demo/ logs)")
+        return
+    labels, notes = alert["labels"], alert.get("annotations", {})
+    say(f"ALERT in Alertmanager {(datetime.now(UTC) - cut).total_seconds():.0f}s after the "
+        f"cut (hold-down {2 * INTERVAL_S:g}s): {labels.get('alertname')} "
+        f"severity={labels.get('severity')} site={labels.get('site')} "
+        f"commune={labels.get('commune')} startsAt={alert.get('startsAt')}")
+    for key in ("summary", "summary_vi", "summary_en"):
+        if key in notes:
+            print(f"    {key}: {notes[key]}")
 
 
 def fmt(v: Any, spec: str) -> str:
