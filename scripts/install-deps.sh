@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(mosquitto mosquitto-clients snmpd snmp influxdb influxdb-client victoria-metrics
-      prometheus-alertmanager nftables iproute2 systemd)
+      prometheus-alertmanager nftables iproute2 systemd socat)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
