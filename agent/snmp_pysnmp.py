@@ -49,7 +49,13 @@ from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1902
 
 from agent import ber
-from agent.errors import SnmpAuthError, SnmpError, SnmpProtocolError, SnmpTimeout
+from agent.errors import (
+    SnmpAuthError,
+    SnmpConfigError,
+    SnmpProtocolError,
+    SnmpResolveError,
+    SnmpTimeout,
+)
 from agent.oids import Oid
 from agent.snmp import SnmpTarget, SnmpV2c, SnmpV3, is_ipv6
 
@@ -82,6 +88,15 @@ _AUTH_INDICATIONS: Final = (
     errind.NotInTimeWindow,
     errind.UnknownEngineID,
     errind.UnknownCommunityName,
+)
+# Error indications about our own side: no cipher, an unsupported protocol (cause config).
+_CONFIG_INDICATIONS: Final = (
+    errind.EncryptionError,
+    errind.NoEncryption,
+    errind.NoAuthentication,
+    errind.UnsupportedAuthProtocol,
+    errind.UnsupportedPrivProtocol,
+    errind.UnsupportedSecurityModel,
 )
 _NULL: Final = rfc1902.Null("")
 _INT_TAGS: Final = frozenset(
@@ -147,7 +162,7 @@ class PysnmpBackend:
                 [neutral(name, value) for name, value in var_binds],
             )
         except (PySnmpError, PyAsn1Error) as exc:
-            raise SnmpError(
+            raise SnmpProtocolError(
                 target.device, f"{what} {preposition} {target.address}: {exc}"
             ) from exc
 
@@ -163,8 +178,10 @@ class PysnmpBackend:
             transport = await transport_class.create(
                 (target.host, target.port), timeout=target.timeout_s, retries=target.retries
             )
-        except PySnmpError as exc:
-            raise SnmpError(target.device, f"cannot address {target.address}: {exc}") from exc
+        except PySnmpError as exc:  # pysnmp's getaddrinfo failed: the name does not resolve
+            raise SnmpResolveError(
+                target.device, f"cannot address {target.address}: {exc}"
+            ) from exc
         session = _Session(target, engine, auth, transport)
         self._sessions[target.device] = session
         return session
@@ -239,6 +256,10 @@ def _raise_for_indication(target: SnmpTarget, what: str, error_indication: Any) 
     if isinstance(error_indication, _AUTH_INDICATIONS):
         raise SnmpAuthError(
             target.device, f"{target.address} refused {what}: {error_indication}"
+        ) from error_indication
+    if isinstance(error_indication, _CONFIG_INDICATIONS):
+        raise SnmpConfigError(
+            target.device, f"{what} to {target.address}: {error_indication}"
         ) from error_indication
     exc = error_indication if isinstance(error_indication, BaseException) else None
     raise SnmpProtocolError(
