@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -254,6 +254,7 @@ class Agent:
         )
         self.batcher = Batcher(cfg, self.spool, self.uplink.notify)
         self.plans = {device_key(cfg, d): device_plan(cfg, d) for d in cfg.devices}
+        self._trackers: dict[str, RateTracker] = {}
         p = cfg.polling
         self.admission = AdmissionLimit(ceiling=p.max_concurrent, max_lag_s=p.max_loop_lag_s,
                                         floor=p.min_concurrent)
@@ -334,12 +335,25 @@ class Agent:
         await stop.wait()
         self.naps.stop()
 
+    def _tracker(self, dev: DeviceConfig) -> RateTracker:
+        key = device_key(self.cfg, dev)
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            policy = RatePolicy(poll_interval_s=dev.poll_interval_s or self.cfg.polling.interval_s,
+                                max_gap_factor=self.cfg.rates.max_gap_factor,
+                                speed_tolerance=self.cfg.rates.speed_tolerance)
+            tracker = self._trackers[key] = RateTracker(policy)
+        return tracker
+
+    async def poll_device(self, dev: DeviceConfig) -> wire.DevicePoll:
+        """Poll ``dev`` once now, outside its schedule (diagnostics and tests): what its
+        next scheduled poll would publish. Never raises but ``CancelledError``."""
+        return await self._poll_once(device_key(self.cfg, dev), dev.id,
+                                     dev.site or self.cfg.agent.site, self._tracker(dev))
+
     async def _device_loop(self, dev: DeviceConfig, stop: asyncio.Event) -> None:
         interval = dev.poll_interval_s or self.cfg.polling.interval_s
-        policy = RatePolicy(poll_interval_s=interval,
-                            max_gap_factor=self.cfg.rates.max_gap_factor,
-                            speed_tolerance=self.cfg.rates.speed_tolerance)
-        tracker = RateTracker(policy)
+        tracker = self._tracker(dev)
         key = device_key(self.cfg, dev)
         phase = phase_of(key, interval, self.cfg.polling.jitter)
         start = time.monotonic()
@@ -395,9 +409,6 @@ class Agent:
                        tracker: RateTracker) -> wire.DevicePoll:
         """Resolve once, then SNMP and ICMP concurrently, then the DevicePoll."""
         plan = self.plans[key]
-        if plan.config_error is not None:
-            tracker.observe_failure()
-            return _failed(device, ts, SnmpConfigError(device, plan.config_error), None)
         try:
             address = await self.resolver.resolve(plan.host, plan.resolve_timeout_s)
         except (OSError, UnicodeError, TimeoutError) as exc:
@@ -406,7 +417,11 @@ class Agent:
             return _failed(device, ts, SnmpResolveError(
                 device, f"cannot resolve {plan.host!r}: {why}"), None)
         target = plan.target
-        snmp = self._snmp(dataclasses.replace(target, host=address)) if target else None
+        snmp: Awaitable[RawPoll | SnmpError] | None = None
+        if target is not None:
+            snmp = self._snmp(dataclasses.replace(target, host=address))
+        elif plan.config_error is not None:  # still pinged: the witness does not need SNMP
+            snmp = _settled(SnmpConfigError(device, plan.config_error))
         ping = self._ping(key, device, site, address) if plan.ping else None
         if snmp is not None and ping is not None:
             raw, echo = await asyncio.gather(snmp, ping)
@@ -471,6 +486,10 @@ class Agent:
             else:
                 log.warning("device %s (site %s): monitoring error, cause %s: %s",
                             device, site, cause, poll.error)
+
+
+async def _settled(exc: SnmpError) -> SnmpError:
+    return exc
 
 
 def _failed(device: str, ts: datetime, exc: SnmpError,
