@@ -33,10 +33,12 @@ def _default_descr(index: int) -> str:
 
 
 class BigMib:
-    """sysUpTime plus ifDescr, ifOperStatus, ifHCIn/OutOctets over computed rows."""
+    """sysUpTime plus ifDescr, ifOperStatus, ifHCIn/OutOctets over computed rows
+    (``every_column``: each of the 11 columns the agent walks)."""
 
     def __init__(self, rows: int | None = 5000, *, descr: Callable[[int], str] = _default_descr,
-                 instances: Literal["index", "nested"] = "index", uptime_cs: int = 4242) -> None:
+                 instances: Literal["index", "nested"] = "index", uptime_cs: int = 4242,
+                 every_column: bool = False) -> None:
         self.rows = rows
         self.descr = descr
         self.instances = instances
@@ -46,7 +48,15 @@ class BigMib:
             (oids.IF_OPER_STATUS, lambda i: (ber.INTEGER, 1)),
             (oids.IF_HC_IN_OCTETS, lambda i: (ber.COUNTER64, 1000 * i)),
             (oids.IF_HC_OUT_OCTETS, lambda i: (ber.COUNTER64, 2000 * i)),
-        ], key=lambda c: c[0])
+        ] + ([
+            (oids.IF_SPEED, lambda i: (ber.GAUGE32, 10**9)),
+            (oids.IF_ADMIN_STATUS, lambda i: (ber.INTEGER, 1)),
+            (oids.IF_IN_OCTETS, lambda i: (ber.COUNTER32, 1000 * i)),
+            (oids.IF_OUT_OCTETS, lambda i: (ber.COUNTER32, 2000 * i)),
+            (oids.IF_NAME, lambda i: (ber.OCTET_STRING, f"ge{i}".encode())),
+            (oids.IF_HIGH_SPEED, lambda i: (ber.GAUGE32, 1000)),
+            (oids.IF_COUNTER_DISCONTINUITY_TIME, lambda i: (ber.TIMETICKS, 0)),
+        ] if every_column else []), key=lambda c: c[0])
 
     def get(self, oid: Oid) -> ber.VarBind:
         if oid == oids.SYS_UPTIME:
@@ -115,6 +125,7 @@ MODES: dict[str, Callable[[], BigMib]] = {
     "wide": lambda: BigMib(rows=5000),
     "long-descr": lambda: BigMib(rows=3, descr=lambda i: "x" * 300 if i == 2 else f"eth{i}"),
     "endless": lambda: BigMib(rows=None),
+    "endless-11": lambda: BigMib(rows=None, every_column=True),
     "endless-nested": lambda: BigMib(rows=None, instances="nested"),
 }
 
