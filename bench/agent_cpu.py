@@ -102,7 +102,7 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
         polling["max_loop_lag_s"] = 0  # (the option does not exist before the limiter)
     icmp: dict[str, Any] = {}
     if args.icmp != "absent":  # trees before the ICMP witness have no [icmp]
-        icmp["icmp"] = {"enabled": args.icmp == "on", "count": 1, "timeout_s": 1.0}
+        icmp["icmp"] = {"enabled": args.icmp == "on"}  # the defaults: 2 echoes, 1 s timeout
     cfg = AgentConfig.model_validate({
         **icmp,
         "agent": {"id": "bench-cpu", "province": "08", "commune": "00691", "site": "hub-1",
