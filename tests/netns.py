@@ -12,6 +12,7 @@ never touch the root namespace). No pytest, no relative imports (like
         dev.drop(proto="udp", dport=161)             # nftables inside "dev": SNMP filtered
         dev.drop()                                   # everything: the host is unreachable
         dev.undrop()                                 # remove every drop rule again
+        lab.set_link(site, dev, up=False)            # the veth pair down: a cut fibre
         site.call(some_function, arg)                # runs in a thread inside "site"
         site.popen(["xanet", "agent", ...])          # a process inside "site"
         relay = lab.relay_to_root(site, broker.port) # site's 127.0.0.1:port → root's 127.0.0.1:port
@@ -239,6 +240,8 @@ class Lab:
         if reason:
             raise NetnsError(reason)
         self.namespaces: list[Netns] = []
+        #: every veth pair: (a, a's interface, b, b's interface)
+        self.links: list[tuple[Netns, str, Netns, str]] = []
         self.procs: list[subprocess.Popen[Any]] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="xanet-netns-"))
         with _LIVE_LOCK:
@@ -261,7 +264,17 @@ class Lab:
                "netns", b.name])
         a.add_address(tmp_a, f"{a_ip}/30")
         b.add_address(tmp_b, f"{b_ip}/30")
+        self.links.append((a, tmp_a, b, tmp_b))
         return a_ip, b_ip
+
+    def set_link(self, a: Netns, b: Netns, *, up: bool) -> None:
+        """Every veth pair between ``a`` and ``b`` down (a cut) or up again (both ends)."""
+        found = [link for link in self.links if {link[0].name, link[2].name} == {a.name, b.name}]
+        if not found:
+            raise NetnsError(f"no link between {a.name} and {b.name}")
+        for x, x_dev, y, y_dev in found:
+            x.run(["ip", "link", "set", x_dev, "up" if up else "down"])
+            y.run(["ip", "link", "set", y_dev, "up" if up else "down"])
 
     def relay_to_root(self, ns: Netns, root_port: int, port: int | None = None) -> Relay:
         """``ns``'s 127.0.0.1:``port`` (default: same number) → root's 127.0.0.1:``root_port``."""
@@ -283,6 +296,7 @@ class Lab:
         for ns in reversed(self.namespaces):
             ns.delete()
         self.namespaces.clear()
+        self.links.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
         with _LIVE_LOCK:
             _LIVE.discard(self)

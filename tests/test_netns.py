@@ -72,6 +72,12 @@ def test_veth_nft_faults_and_cleanup(tmp_path: Path) -> None:
             assert not _snmp_answers(site, dev_ip, snmpd.community)
             # loopback inside the namespace is never cut
             assert dev.call(_ping, "127.0.0.1") == 1
+
+            dev.undrop()
+            lab.set_link(site, dev, up=False)  # the cable cut instead of a filter
+            assert site.call(_ping, dev_ip) == 0
+            lab.set_link(site, dev, up=True)
+            assert site.call(_ping, dev_ip) == 1
         finally:
             snmpd.stop()
         names = (site.name, dev.name)
