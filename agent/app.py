@@ -255,6 +255,7 @@ class Agent:
         self.batcher = Batcher(cfg, self.spool, self.uplink.notify)
         self.plans = {device_key(cfg, d): device_plan(cfg, d) for d in cfg.devices}
         self._trackers: dict[str, RateTracker] = {}
+        self._traced: set[str] = set()  # devices whose unexpected exception was logged
         p = cfg.polling
         self.admission = AdmissionLimit(ceiling=p.max_concurrent, max_lag_s=p.max_loop_lag_s,
                                         floor=p.min_concurrent)
@@ -393,9 +394,7 @@ class Agent:
             try:
                 poll = await self._witness(key, device, site, ts, mono, tracker)
             except Exception as exc:  # a bug or a value no bound foresaw: this device only
-                self.health.contained["poll_exception"] += 1
-                log.exception("device %s (site %s): poll could not be built: %s",
-                              device, site, exc)
+                self._unexpected(key, device, site, "poll could not be built", exc)
                 tracker.observe_failure()
                 poll = wire.DevicePoll(
                     device=device, ts=ts, reachable=False, cause="protocol",
@@ -419,7 +418,7 @@ class Agent:
         target = plan.target
         snmp: Awaitable[RawPoll | SnmpError] | None = None
         if target is not None:
-            snmp = self._snmp(dataclasses.replace(target, host=address))
+            snmp = self._snmp(key, device, site, dataclasses.replace(target, host=address))
         elif plan.config_error is not None:  # still pinged: the witness does not need SNMP
             snmp = _settled(SnmpConfigError(device, plan.config_error))
         ping = self._ping(key, device, site, address) if plan.ping else None
@@ -440,21 +439,35 @@ class Agent:
             self.health.warnings[key] = raw.warnings
         return to_device_poll(device, ts, raw, tracker, mono, echo)
 
-    async def _snmp(self, target: SnmpTarget) -> RawPoll | SnmpError:
+    async def _snmp(self, key: str, device: str, site: str,
+                    target: SnmpTarget) -> RawPoll | SnmpError:
         try:
             return await self.poller.poll(target)
         except SnmpError as exc:
             return exc
         except Exception as exc:  # not the agent's error tree: a bug or a library's surprise
-            self.health.contained["poll_exception"] += 1
-            log.exception("device %s: SNMP poll failed unexpectedly", target.device)
+            self._unexpected(key, device, site, "SNMP poll failed unexpectedly", exc)
             return SnmpProtocolError(target.device, f"{type(exc).__name__}: {exc}")
+
+    def _unexpected(self, key: str, device: str, site: str, what: str,
+                    exc: Exception) -> None:
+        """Counts an unexpected exception; its traceback is logged once per device (until
+        the device polls fine again), not at every poll."""
+        self.health.contained["poll_exception"] += 1
+        if key in self._traced:
+            return
+        self._traced.add(key)
+        log.error("device %s (site %s): %s: %s: %s", device, site, what,
+                  type(exc).__name__, exc, exc_info=exc)
 
     async def _ping(self, key: str, device: str, site: str,
                     address: str) -> wire.PingResult | None:
+        """The ICMP witness; any failure of it leaves ``ping`` absent, never the poll."""
         try:
             result = await self.pinger.ping(address)
-        except PingError as exc:
+        except Exception as exc:  # PingError, or a surprise of the ICMP library
+            if not isinstance(exc, PingError):
+                self.health.contained["ping_exception"] += 1
             if key not in self.health.ping_failing:
                 self.health.ping_failing.add(key)
                 log.warning("device %s (site %s): %s; its polls carry no ping", device, site, exc)
@@ -468,6 +481,7 @@ class Agent:
         """Counts and logs a device's state changes (not every poll)."""
         if poll.reachable:
             self.health.polls_ok += 1
+            self._traced.discard(key)
             was = self.health.failing.pop(key, None)
             if was is not None:
                 log.info("device %s (site %s): polled again (was failing: %s)", device, site, was)

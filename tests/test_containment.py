@@ -10,6 +10,7 @@ keeps polling every device on time.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def config(tmp_path: Path, devices: list[dict[str, Any]], **polling: Any) -> Age
         "agent": {"id": "agent-contain", "province": "tq", "commune": "02230", "site": SITE},
         # Nothing listens there: every message stays in the spool, where the test reads it.
         "mqtt": {"host": "127.0.0.1", "port": services.free_tcp_port(), "reconnect_max_s": 5},
-        "polling": {"interval_s": 1.0, "jitter": 0.5, "timeout_s": 0.5, "retries": 0,
+        "polling": {"interval_s": 1.0, "jitter": 0.3, "timeout_s": 0.5, "retries": 0,
                     **polling},
         "icmp": {"enabled": False},
         "spool": {"path": str(tmp_path / "spool.sqlite3"), "fsync": "off"},
@@ -59,24 +60,29 @@ def spooled(path: Path) -> list[wire.DevicePoll]:
 
 
 async def test_huge_long_and_endless_devices_are_contained(
-    tmp_path: Path, snmpd: Snmpd, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, snmpd: Snmpd, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("T_COMMUNITY", "public")
     servers = {name: await serve(MODES[name]()) for name in MODES}
     devices: list[dict[str, Any]] = [
         {"id": name, "host": "127.0.0.1", "port": port} for name, (_, port) in servers.items()
     ]
-    devices[[d["id"] for d in devices].index("endless")]["max_interfaces"] = 1000
+    ids = [d["id"] for d in devices]
+    devices[ids.index("endless")]["max_interfaces"] = 1000
+    # Its walk is given up after 2 x ceil(100 / 25) + 16 = 24 GETBULKs (344 by default).
+    devices[ids.index("endless-nested")]["max_interfaces"] = 100
     devices.append({"id": "good", "host": "127.0.0.1", "port": snmpd.port,
                     "snmp": {"version": "2c", "community": {"env": "T_SNMPD"}}})
     monkeypatch.setenv("T_SNMPD", snmpd.community)
-    cfg = config(tmp_path, devices)
+    cfg = config(tmp_path, devices, interval_s=2.0)
     agent = Agent(cfg)
     stop = asyncio.Event()
     started = time.monotonic()
     task = asyncio.create_task(agent.run(stop))
     try:
-        await asyncio.sleep(4.2)
+        with caplog.at_level(logging.WARNING, logger="xanet.agent"):
+            await asyncio.sleep(6.3)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)  # ends by itself: nothing in it raised
@@ -87,10 +93,13 @@ async def test_huge_long_and_endless_devices_are_contained(
     polls: dict[str, list[wire.DevicePoll]] = {}
     for poll in spooled(cfg.spool.path):
         polls.setdefault(poll.device, []).append(poll)
-    # Every device polled at every slot: none was held up by its neighbours.
-    assert agent.health.poll_overruns == 0
-    for device in [d["id"] for d in devices]:
-        assert len(polls.get(device, [])) >= int(ran_s) - 1, (device, len(polls.get(device, [])))
+    # Every device polled at its slots: none was held up by its neighbours. (Only the
+    # huge ones may overrun their own slot on a busy machine: their responder shares
+    # this event loop.)
+    overran = {r.getMessage().split()[1] for r in caplog.records if "overran" in r.getMessage()}
+    assert not overran & {"good", "long-descr", "endless-nested"}, overran
+    for device in [*ids, "good"]:
+        assert len(polls.get(device, [])) >= int(ran_s / 2.0) - 1 >= 2, (device, polls.keys())
 
     wide = polls["wide"][-1]  # 5,000 rows: the first 4,096 (the wire's bound) kept
     assert wide.reachable and len(wide.interfaces) == wire.MAX_INTERFACES_PER_POLL
@@ -130,7 +139,7 @@ async def test_walk_byte_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 async def test_an_unexpected_exception_is_this_devices_protocol_fault(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A bug or a value nothing bounded: a RawPoll the wire refuses (index 0 is no ifIndex).
     monkeypatch.setenv("T_COMMUNITY", "public")
@@ -148,8 +157,35 @@ async def test_an_unexpected_exception_is_this_devices_protocol_fault(
 
     cfg = config(tmp_path, [{"id": "odd", "host": "127.0.0.1"}])
     agent = Agent(cfg, poller=Broken())
-    poll = await agent.poll_device(cfg.devices[0])
+    with caplog.at_level(logging.WARNING, logger="xanet.agent"):
+        polls = [await agent.poll_device(cfg.devices[0]) for _ in range(3)]
     agent.spool.close()
-    assert not poll.reachable and poll.cause == "protocol"
-    assert "ValidationError" in (poll.error or "")
-    assert agent.health.contained["poll_exception"] == 1
+    for poll in polls:
+        assert not poll.reachable and poll.cause == "protocol"
+        assert "ValidationError" in (poll.error or "")
+    assert agent.health.contained["poll_exception"] == 3
+    traced = [r for r in caplog.records if r.exc_info]
+    assert len(traced) == 1 and "device odd (site hub-1)" in traced[0].getMessage()
+
+
+async def test_a_failing_ping_leaves_the_poll_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_COMMUNITY", "public")
+
+    class Exploding:  # an ICMP library surprise, not a PingError
+        async def ping(self, address: str) -> wire.PingResult | None:
+            raise RuntimeError("icmp library surprise")
+
+    transport, port = await serve(BigMib(rows=3))
+    try:
+        cfg = config(tmp_path, [{"id": "rtr", "host": "127.0.0.1", "port": port,
+                                 "icmp": True}])
+        agent = Agent(cfg, pinger=Exploding())
+        poll = await agent.poll_device(cfg.devices[0])
+        agent.poller.close()
+        agent.spool.close()
+    finally:
+        transport.close()
+    assert poll.reachable and len(poll.interfaces) == 3 and poll.ping is None
+    assert agent.health.contained["ping_exception"] == 1
