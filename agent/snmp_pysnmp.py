@@ -57,6 +57,7 @@ from agent.errors import (
     SnmpTimeout,
 )
 from agent.oids import Oid
+from agent.resolver import literal
 from agent.snmp import SnmpTarget, SnmpV2c, SnmpV3, is_ipv6
 
 _AUTH_PROTOCOLS: Final[dict[str, Any]] = {
@@ -178,10 +179,10 @@ class PysnmpBackend:
             transport = await transport_class.create(
                 (target.host, target.port), timeout=target.timeout_s, retries=target.retries
             )
-        except PySnmpError as exc:  # pysnmp's getaddrinfo failed: the name does not resolve
-            raise SnmpResolveError(
-                target.device, f"cannot address {target.address}: {exc}"
-            ) from exc
+        except PySnmpError as exc:
+            # A name pysnmp could not resolve, or an address this host cannot use.
+            error = SnmpResolveError if literal(target.host) is None else SnmpConfigError
+            raise error(target.device, f"cannot address {target.address}: {exc}") from exc
         session = _Session(target, engine, auth, transport)
         self._sessions[target.device] = session
         return session
