@@ -8,24 +8,29 @@ and :mod:`xanet.wire`, the I/O in :mod:`agent.snmp`, :mod:`agent.spool` and
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from agent.admission import AdmissionLimit
 from agent.config import AgentConfig, DeviceConfig, SnmpV2cConfig, SnmpV3Config
-from agent.errors import SnmpError
+from agent.errors import SnmpConfigError, SnmpError, SnmpProtocolError, SnmpResolveError
 from agent.gate import Gate, Naps, probe_lag
+from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
 from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
+from agent.resolver import Resolver, SystemResolver
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
 from agent.spool import Spool
 from agent.uplink import StatusKind, Uplink
 from xanet import topics, wire
+from xanet.config import SecretError
 
 log = logging.getLogger("xanet.agent")
 
@@ -38,8 +43,10 @@ def device_key(agent_cfg: AgentConfig, dev: DeviceConfig) -> str:
 
 
 def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
-    creds_cfg = dev.snmp or agent_cfg.snmp
-    assert creds_cfg is not None  # AgentConfig validation guarantees it
+    """The device's SNMP target; raises ``ValueError``/``SecretError`` when its credentials
+    cannot be used (the device then fails every poll with cause ``config``)."""
+    creds_cfg = dev.snmp if dev.snmp is not None else agent_cfg.snmp
+    assert creds_cfg is not None and creds_cfg is not False  # AgentConfig validation
     creds: SnmpV2c | SnmpV3
     if isinstance(creds_cfg, SnmpV2cConfig):
         creds = SnmpV2c(community=creds_cfg.community.reveal())
@@ -61,11 +68,41 @@ def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
         timeout_s=dev.timeout_s or poll.timeout_s,
         retries=dev.retries if dev.retries is not None else poll.retries,
         max_repetitions=poll.max_repetitions,
+        max_rows=dev.max_interfaces or poll.max_interfaces,
+        max_walk_bytes=poll.max_walk_bytes,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DevicePlan:
+    """How one device is polled: its SNMP target (None: ping-only, or unusable config)."""
+
+    host: str
+    target: SnmpTarget | None
+    ping: bool
+    config_error: str | None = None  # why the SNMP target cannot be built
+    #: the bound on the name look-up: the SNMP exchange's own worst case
+    resolve_timeout_s: float = 2.0
+
+
+def device_plan(agent_cfg: AgentConfig, dev: DeviceConfig) -> DevicePlan:
+    pings = agent_cfg.pings(dev)
+    poll = agent_cfg.polling
+    retries = dev.retries if dev.retries is not None else poll.retries
+    timeout_s = (dev.timeout_s or poll.timeout_s) * (retries + 1)
+    if dev.snmp is False:
+        return DevicePlan(dev.host, None, pings, resolve_timeout_s=timeout_s)
+    try:
+        target = snmp_target(agent_cfg, dev)
+    except (ValueError, SecretError) as exc:
+        return DevicePlan(dev.host, None, pings, config_error=str(exc),
+                          resolve_timeout_s=timeout_s)
+    return DevicePlan(dev.host, target, pings, resolve_timeout_s=timeout_s)
+
+
 def to_device_poll(
-    device: str, ts: datetime, raw: RawPoll, tracker: RateTracker, mono_s: float
+    device: str, ts: datetime, raw: RawPoll, tracker: RateTracker, mono_s: float,
+    ping: wire.PingResult | None = None,
 ) -> wire.DevicePoll:
     """Pure: a successful SNMP poll + rate state → the wire's DevicePoll."""
     sample = DeviceSample(
@@ -100,8 +137,22 @@ def to_device_poll(
         )
     return wire.DevicePoll(
         device=device, ts=ts, reachable=True, rtt_ms=round(raw.rtt_s * 1000, 3),
-        uptime_cs=raw.sys_uptime_cs, interfaces=interfaces,
+        uptime_cs=raw.sys_uptime_cs, interfaces=interfaces, ping=ping,
     )
+
+
+def ping_only_poll(device: str, ts: datetime, ping: wire.PingResult | None) -> wire.DevicePoll:
+    """Pure: a ping-only device's poll. Reachable when an echo came back; else ``timeout``
+    (no answer), or ``config`` when this agent could not ping it at all (``ping`` None)."""
+    if ping is None:
+        return wire.DevicePoll(device=device, ts=ts, reachable=False, cause="config",
+                               error="ICMP echo unavailable or not sendable on this agent "
+                                     "(the agent's log says why)")
+    if ping.received:
+        return wire.DevicePoll(device=device, ts=ts, reachable=True, rtt_ms=ping.rtt_ms,
+                               ping=ping)
+    return wire.DevicePoll(device=device, ts=ts, reachable=False, cause="timeout",
+                           error=f"no ICMP echo reply ({ping.sent} sent)", ping=ping)
 
 
 def _enum_or_none(value: int | None, top: int) -> int | None:
@@ -123,8 +174,18 @@ class Health:
     polls_failed: int = 0
     #: polls that waited for admission while the lag limit was below max_concurrent
     polls_throttled: int = 0
-    unreachable: set[str] = field(default_factory=set)
+    #: device key -> the cause of its last poll's failure (absent: its last poll was fine)
+    failing: dict[str, wire.PollCause] = field(default_factory=dict)
     warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: per-device faults contained by a bound, by reason (docs/counters.md, "Contained")
+    contained: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: devices whose ping failed (logged once each until it works again)
+    ping_failing: set[str] = field(default_factory=set)
+
+    @property
+    def monitoring_errors(self) -> int:
+        """Devices whose last poll failed for a cause other than ``timeout``."""
+        return sum(1 for cause in self.failing.values() if cause != "timeout")
 
 
 class Batcher:
@@ -170,9 +231,14 @@ class Batcher:
 
 
 class Agent:
-    def __init__(self, cfg: AgentConfig, *, poller: Poller | None = None) -> None:
+    def __init__(self, cfg: AgentConfig, *, poller: Poller | None = None,
+                 pinger: Pinger | None = None, resolver: Resolver | None = None) -> None:
         self.cfg = cfg
         self.poller: Poller = poller or SnmpPoller()
+        i = cfg.icmp
+        self.pinger: Pinger = pinger or IcmpPinger(
+            PingPolicy(count=i.count, interval_s=i.interval_s, timeout_s=i.timeout_s))
+        self.resolver: Resolver = resolver or SystemResolver()
         s = cfg.spool
         self.spool = Spool(s.path, max_messages=s.max_messages, max_age_s=s.max_age_s,
                            fsync=s.fsync)
@@ -187,7 +253,9 @@ class Agent:
             status_interval_s=a.status_interval_s,
         )
         self.batcher = Batcher(cfg, self.spool, self.uplink.notify)
-        self.targets = {device_key(cfg, d): snmp_target(cfg, d) for d in cfg.devices}
+        self.plans = {device_key(cfg, d): device_plan(cfg, d) for d in cfg.devices}
+        self._trackers: dict[str, RateTracker] = {}
+        self._traced: set[str] = set()  # devices whose unexpected exception was logged
         p = cfg.polling
         self.admission = AdmissionLimit(ceiling=p.max_concurrent, max_lag_s=p.max_loop_lag_s,
                                         floor=p.min_concurrent)
@@ -241,6 +309,7 @@ class Agent:
                 spool_dropped=self.spool.dropped,
                 poll_overruns=self.health.poll_overruns,
                 devices=len(self.cfg.devices),
+                monitoring_errors=self.health.monitoring_errors,
             ),
         )
 
@@ -267,12 +336,25 @@ class Agent:
         await stop.wait()
         self.naps.stop()
 
+    def _tracker(self, dev: DeviceConfig) -> RateTracker:
+        key = device_key(self.cfg, dev)
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            policy = RatePolicy(poll_interval_s=dev.poll_interval_s or self.cfg.polling.interval_s,
+                                max_gap_factor=self.cfg.rates.max_gap_factor,
+                                speed_tolerance=self.cfg.rates.speed_tolerance)
+            tracker = self._trackers[key] = RateTracker(policy)
+        return tracker
+
+    async def poll_device(self, dev: DeviceConfig) -> wire.DevicePoll:
+        """Poll ``dev`` once now, outside its schedule (diagnostics and tests): what its
+        next scheduled poll would publish. Never raises but ``CancelledError``."""
+        return await self._poll_once(device_key(self.cfg, dev), dev.id,
+                                     dev.site or self.cfg.agent.site, self._tracker(dev))
+
     async def _device_loop(self, dev: DeviceConfig, stop: asyncio.Event) -> None:
         interval = dev.poll_interval_s or self.cfg.polling.interval_s
-        policy = RatePolicy(poll_interval_s=interval,
-                            max_gap_factor=self.cfg.rates.max_gap_factor,
-                            speed_tolerance=self.cfg.rates.speed_tolerance)
-        tracker = RateTracker(policy)
+        tracker = self._tracker(dev)
         key = device_key(self.cfg, dev)
         phase = phase_of(key, interval, self.cfg.polling.jitter)
         start = time.monotonic()
@@ -300,6 +382,8 @@ class Agent:
 
     async def _poll_once(self, key: str, device: str, site: str,
                          tracker: RateTracker) -> wire.DevicePoll:
+        """Poll one device once: never raises (but CancelledError); a failure of any kind
+        is this device's DevicePoll with its ``cause`` (docs/snmp.md, "Causes")."""
         if await self.gate.acquire() and self.admission.throttled:
             self.health.polls_throttled += 1
         try:
@@ -307,22 +391,123 @@ class Agent:
             # interval the counters advanced over (it would bias the rate low).
             ts = datetime.now(UTC)
             mono = time.monotonic()
-            raw = await self.poller.poll(self.targets[key])
-        except SnmpError as exc:
-            tracker.observe_failure()
-            self.health.polls_failed += 1
-            if key not in self.health.unreachable:
-                self.health.unreachable.add(key)
-                log.warning("device %s (site %s): unreachable: %s", device, site, exc)
-            return wire.DevicePoll(device=device, ts=ts, reachable=False, error=str(exc)[:256])
+            try:
+                poll = await self._witness(key, device, site, ts, mono, tracker)
+            except Exception as exc:  # a bug or a value no bound foresaw: this device only
+                self._unexpected(key, device, site, "poll could not be built", exc)
+                tracker.observe_failure()
+                poll = wire.DevicePoll(
+                    device=device, ts=ts, reachable=False, cause="protocol",
+                    error=f"poll could not be built: {type(exc).__name__}: {exc}"[:256])
         finally:
             self.gate.release()
-        self.health.polls_ok += 1
-        if key in self.health.unreachable:
-            self.health.unreachable.discard(key)
-            log.info("device %s (site %s): reachable again", device, site)
+        self._note(key, device, site, poll)
+        return poll
+
+    async def _witness(self, key: str, device: str, site: str, ts: datetime, mono: float,
+                       tracker: RateTracker) -> wire.DevicePoll:
+        """Resolve once, then SNMP and ICMP concurrently, then the DevicePoll."""
+        plan = self.plans[key]
+        try:
+            address = await self.resolver.resolve(plan.host, plan.resolve_timeout_s)
+        except (OSError, UnicodeError, TimeoutError) as exc:
+            tracker.observe_failure()
+            why = "look-up timed out" if isinstance(exc, TimeoutError) else str(exc)
+            return _failed(device, ts, SnmpResolveError(
+                device, f"cannot resolve {plan.host!r}: {why}"), None)
+        target = plan.target
+        snmp: Awaitable[RawPoll | SnmpError] | None = None
+        if target is not None:
+            snmp = self._snmp(key, device, site, dataclasses.replace(target, host=address))
+        elif plan.config_error is not None:  # still pinged: the witness does not need SNMP
+            snmp = _settled(SnmpConfigError(device, plan.config_error))
+        ping = self._ping(key, device, site, address) if plan.ping else None
+        if snmp is not None and ping is not None:
+            raw, echo = await asyncio.gather(snmp, ping)
+        elif snmp is not None:
+            raw, echo = await snmp, None
+        else:
+            assert ping is not None  # config validation: a ping-only device pings
+            return ping_only_poll(device, ts, await ping)
+        if isinstance(raw, SnmpError):
+            tracker.observe_failure()
+            return _failed(device, ts, raw, echo)
+        self.health.contained.update(dict(raw.contained))
         if raw.warnings != self.health.warnings.get(key, ()):
             for warning in raw.warnings:  # logged when they change, not at every poll
                 log.warning("device %s (site %s): %s", device, site, warning)
             self.health.warnings[key] = raw.warnings
-        return to_device_poll(device, ts, raw, tracker, mono)
+        return to_device_poll(device, ts, raw, tracker, mono, echo)
+
+    async def _snmp(self, key: str, device: str, site: str,
+                    target: SnmpTarget) -> RawPoll | SnmpError:
+        try:
+            return await self.poller.poll(target)
+        except SnmpError as exc:
+            return exc
+        except Exception as exc:  # not the agent's error tree: a bug or a library's surprise
+            self._unexpected(key, device, site, "SNMP poll failed unexpectedly", exc)
+            return SnmpProtocolError(target.device, f"{type(exc).__name__}: {exc}")
+
+    def _unexpected(self, key: str, device: str, site: str, what: str,
+                    exc: Exception) -> None:
+        """Counts an unexpected exception; its traceback is logged once per device (until
+        the device polls fine again), not at every poll."""
+        self.health.contained["poll_exception"] += 1
+        if key in self._traced:
+            return
+        self._traced.add(key)
+        log.error("device %s (site %s): %s: %s: %s", device, site, what,
+                  type(exc).__name__, exc, exc_info=exc)
+
+    async def _ping(self, key: str, device: str, site: str,
+                    address: str) -> wire.PingResult | None:
+        """The ICMP witness; any failure of it leaves ``ping`` absent, never the poll."""
+        try:
+            result = await self.pinger.ping(address)
+        except Exception as exc:  # PingError, or a surprise of the ICMP library
+            if not isinstance(exc, PingError):
+                self.health.contained["ping_exception"] += 1
+            if key not in self.health.ping_failing:
+                self.health.ping_failing.add(key)
+                log.warning("device %s (site %s): %s; its polls carry no ping", device, site, exc)
+            return None
+        if result is not None and key in self.health.ping_failing:
+            self.health.ping_failing.discard(key)
+            log.info("device %s (site %s): ICMP echo works again", device, site)
+        return result
+
+    def _note(self, key: str, device: str, site: str, poll: wire.DevicePoll) -> None:
+        """Counts and logs a device's state changes (not every poll)."""
+        if poll.reachable:
+            self.health.polls_ok += 1
+            self._traced.discard(key)
+            was = self.health.failing.pop(key, None)
+            if was is not None:
+                log.info("device %s (site %s): polled again (was failing: %s)", device, site, was)
+            return
+        self.health.polls_failed += 1
+        cause = poll.cause or "protocol"
+        if cause == "limit":
+            self.health.contained["poll_limit"] += 1
+        if self.health.failing.get(key) != cause:
+            self.health.failing[key] = cause
+            if cause == "timeout":
+                seen = ("ping answers" if poll.ping and poll.ping.received else
+                        "no ping answer" if poll.ping else "no ping")
+                log.warning("device %s (site %s): unreachable (%s): %s",
+                            device, site, seen, poll.error)
+            else:
+                log.warning("device %s (site %s): monitoring error, cause %s: %s",
+                            device, site, cause, poll.error)
+
+
+async def _settled(exc: SnmpError) -> SnmpError:
+    return exc
+
+
+def _failed(device: str, ts: datetime, exc: SnmpError,
+            ping: wire.PingResult | None) -> wire.DevicePoll:
+    """Pure: a failed poll with its cause and the human text (bounded as the wire wants)."""
+    return wire.DevicePoll(device=device, ts=ts, reachable=False, cause=exc.cause,
+                           error=str(exc)[:256], ping=ping)

@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from xanet.config import Secret, Strict
 from xanet.mqtt import MqttConfig
-from xanet.wire import IDENT_PATTERN
+from xanet.wire import IDENT_PATTERN, MAX_INTERFACES_PER_POLL
 
 Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
 
@@ -41,7 +41,20 @@ class DeviceConfig(Strict):
     id: Ident = Field(description="unique agent id (MQTT client id xanet-agent-{id})")
     host: str = Field(description="management address of the device")
     port: int = Field(default=161, ge=1, le=65535)
-    snmp: SnmpCredentials | None = Field(default=None, description="default: [snmp]")
+    snmp: SnmpCredentials | Literal[False] | None = Field(
+        default=None,
+        description="default: [snmp]; false: a ping-only device (CPE, ONT, radio), "
+        "reachable when it answers ICMP echo",
+    )
+    icmp: bool | None = Field(
+        default=None,
+        description="ping it with every poll (default: [icmp] enabled); false for hosts "
+        "that filter ICMP",
+    )
+    max_interfaces: int | None = Field(
+        default=None, ge=1, le=MAX_INTERFACES_PER_POLL,
+        description="default: [polling] max_interfaces",
+    )
     poll_interval_s: float | None = Field(default=None, ge=1, le=86400)
     timeout_s: float | None = Field(description="per SNMP request", default=None, gt=0, le=60)
     retries: int | None = Field(description="SNMP retries per request", default=None, ge=0, le=5)
@@ -73,12 +86,33 @@ class PollingConfig(Strict):
     min_concurrent: int = Field(
         default=1, ge=1, le=4096, description="the fewest polls admitted at a time under load"
     )
+    max_interfaces: int = Field(
+        default=MAX_INTERFACES_PER_POLL, ge=1, le=MAX_INTERFACES_PER_POLL,
+        description="interface rows kept per device poll; rows beyond are discarded and "
+        "counted (docs/snmp.md, Bounds)",
+    )
+    max_walk_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024,
+        description="what one device's interface walk may hold (estimated bytes); beyond, "
+        "the poll fails with cause limit so one device cannot exhaust the agent's memory",
+    )
 
     @model_validator(mode="after")
     def _concurrency(self) -> PollingConfig:
         if self.min_concurrent > self.max_concurrent:
             raise ValueError("min_concurrent must be <= max_concurrent")
         return self
+
+
+class IcmpConfig(Strict):
+    """The ICMP echo witness sent with every poll (docs/snmp.md, "ICMP witness")."""
+
+    enabled: bool = Field(
+        default=True, description="ping every device with each poll (a device's icmp overrides)"
+    )
+    count: int = Field(default=2, ge=1, le=5, description="echo requests per poll")
+    interval_s: float = Field(default=0.2, ge=0, le=5, description="between echo requests")
+    timeout_s: float = Field(default=1.0, gt=0, le=10, description="wait for each echo reply")
 
 
 class RatesConfig(Strict):
@@ -134,6 +168,7 @@ class AgentConfig(Strict):
     agent: AgentSection
     mqtt: MqttConfig = MqttConfig()
     polling: PollingConfig = PollingConfig()
+    icmp: IcmpConfig = IcmpConfig()
     rates: RatesConfig = RatesConfig()
     batch: BatchConfig = BatchConfig()
     spool: SpoolConfig = SpoolConfig()
@@ -151,7 +186,15 @@ class AgentConfig(Strict):
                 problems.append(f"devices[{i}].id: duplicate device {dev.id!r} at site {key[0]!r}")
             seen.add(key)
             if dev.snmp is None and self.snmp is None:
-                problems.append(f"devices[{i}].snmp: no credentials here and no [snmp] default")
+                problems.append(f"devices[{i}].snmp: no credentials here and no [snmp] default "
+                                "(snmp = false makes it a ping-only device)")
+            if dev.snmp is False and not self.pings(dev):
+                problems.append(f"devices[{i}]: a ping-only device (snmp = false) needs ICMP, "
+                                "but icmp is off for it")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def pings(self, dev: DeviceConfig) -> bool:
+        """Whether ``dev`` gets the ICMP witness: its own ``icmp``, else ``[icmp] enabled``."""
+        return self.icmp.enabled if dev.icmp is None else dev.icmp

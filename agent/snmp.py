@@ -47,7 +47,13 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from agent import ber, oids
 from agent.ber import VarBind
-from agent.errors import SnmpAuthError, SnmpError, SnmpProtocolError
+from agent.errors import (
+    SnmpAccessError,
+    SnmpConfigError,
+    SnmpLimitError,
+    SnmpProtocolError,
+    SnmpResolveError,
+)
 from agent.oids import Oid, dotted
 from agent.snmp_v2c import Address, UdpClient, V2cClient
 
@@ -58,15 +64,28 @@ if TYPE_CHECKING:
 AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"]
 PrivProtocol = Literal["AES", "AES192", "AES256", "DES"]
 
-_AUTH_ERROR_STATUSES: Final = frozenset({"authorizationError", "noAccess"})
+#: Error-statuses that refuse the polled objects to our credentials: cause ``access``.
+_ACCESS_ERROR_STATUSES: Final = frozenset({"authorizationError", "noAccess", "noSuchName"})
 
 _MAX_INDEX: Final = 2**31 - 1  # InterfaceIndex is 1..2147483647
 _MAX_U32: Final = 2**32 - 1
 _MAX_U64: Final = 2**64 - 1
 _OPER_STATUS_RANGE: Final = range(1, 8)  # up(1) .. lowerLayerDown(7)
 _ADMIN_STATUS_RANGE: Final = range(1, 4)  # up(1) down(2) testing(3)
-# Loop protection: a walk that needs more requests than this is not terminating.
-_MAX_WALK_REQUESTS: Final = 5_000
+#: The wire's bound on free text (``xanet.wire.ShortText``): longer names are cut here.
+MAX_TEXT_CHARS: Final = 256
+#: The wire's bound on interfaces per device poll: the default row bound of a walk.
+MAX_ROWS: Final = 4096
+#: Default bound on what one walk may hold (estimated bytes, see :func:`_cell_cost`).
+MAX_WALK_BYTES: Final = 4 * 1024 * 1024
+#: What a stored cell costs besides its octets (dict slot, int or str object), estimated.
+_CELL_OVERHEAD_BYTES: Final = 64
+
+#: Contained per-device faults, counted per poll (docs/snmp.md, "Bounds"):
+ROWS_OVER_BOUND: Final = "rows_over_bound"  # rows beyond max_rows discarded (poll kept)
+TEXT_TRUNCATED: Final = "text_truncated"  # ifName/ifDescr cut to MAX_TEXT_CHARS (poll kept)
+WALK_REQUESTS: Final = "walk_requests"  # walk did not end within its request bound: limit
+WALK_BYTES: Final = "walk_bytes"  # walk would hold more than max_walk_bytes: limit
 
 
 # --------------------------------------------------------------------------- targets
@@ -106,6 +125,18 @@ class SnmpTarget:
     timeout_s: float = 2.0
     retries: int = 1
     max_repetitions: int = 25  # GETBULK max-repetitions (rows per request)
+    max_rows: int = MAX_ROWS  # interface rows kept; rows beyond are discarded and counted
+    max_walk_bytes: int = MAX_WALK_BYTES  # a walk holding more fails with cause "limit"
+
+    @property
+    def max_walk_requests(self) -> int:
+        """GETBULKs an honest walk of ``max_rows`` rows can need, twice, plus slack.
+
+        Every request advances each column by ``max_repetitions`` rows, so a walk of at
+        most ``max_rows`` rows ends within ``ceil(max_rows / max_repetitions) + 1``;
+        more means the device sends rows that are not rows (endless instances).
+        """
+        return 2 * -(-self.max_rows // self.max_repetitions) + 16
 
     @property
     def address(self) -> str:
@@ -137,6 +168,8 @@ class RawPoll:
     interfaces: tuple[RawInterface, ...]
     rtt_s: float  # wall time of the whole poll (GET + walk)
     warnings: tuple[str, ...] = ()  # cells the device lied about, dropped to None
+    #: contained faults of this poll, ``(reason, count)``: ROWS_OVER_BOUND, TEXT_TRUNCATED
+    contained: tuple[tuple[str, int], ...] = ()
 
 
 # --------------------------------------------------------------------------- values
@@ -186,6 +219,8 @@ class _Warnings:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], tuple[str, int]] = {}
+        #: contained faults by reason (ROWS_OVER_BOUND, TEXT_TRUNCATED)
+        self.contained: collections.Counter[str] = collections.Counter()
 
     def add(self, column: str, problem: str, where: str) -> None:
         key = (column, problem)
@@ -278,26 +313,35 @@ _COLUMNS: Final = (
 _Table = dict[_Column, dict[int, object]]
 
 
-def _parse_cells(raw: dict[_Column, dict[int, VarBind]], warnings: _Warnings) -> _Table:
-    """Check every cell against its column's type; bad cells are dropped and noted."""
-    table: _Table = {}
-    for column, cells in raw.items():
-        parsed: dict[int, object] = {}
-        for index, (oid, tag, value) in cells.items():
-            result = column.parse(tag, value)
-            if result is None:
-                shown = _shown(tag, value)
-                if len(shown) > 40:
-                    shown = shown[:40] + "..."
-                warnings.add(
-                    column.name,
-                    f"expected {column.expected}, got {_type_name(tag)} {shown!r}; dropped",
-                    dotted(oid),
-                )
-                continue
-            parsed[index] = result
-        table[column] = parsed
-    return table
+def _parse_cell(column: _Column, var_bind: VarBind, warnings: _Warnings) -> object | None:
+    """Check a cell against its column's type; a bad cell is noted and gives None.
+
+    Text longer than the wire's bound is cut to :data:`MAX_TEXT_CHARS` here and counted
+    (``TEXT_TRUNCATED``): one 300-character ifDescr must not fail the device's poll.
+    """
+    oid, tag, value = var_bind
+    result = column.parse(tag, value)
+    if result is None:
+        shown = _shown(tag, value)
+        if len(shown) > 40:
+            shown = shown[:40] + "..."
+        warnings.add(
+            column.name,
+            f"expected {column.expected}, got {_type_name(tag)} {shown!r}; dropped",
+            dotted(oid),
+        )
+    elif isinstance(result, str) and len(result) > MAX_TEXT_CHARS:
+        warnings.add(column.name, f"longer than {MAX_TEXT_CHARS} characters; truncated",
+                     dotted(oid))
+        warnings.contained[TEXT_TRUNCATED] += 1
+        result = result[:MAX_TEXT_CHARS]
+    return result
+
+
+def _cell_cost(var_bind: VarBind) -> int:
+    """Estimated bytes a stored cell holds: its octets plus a fixed overhead."""
+    value = var_bind[2]
+    return _CELL_OVERHEAD_BYTES + (len(value) if isinstance(value, bytes) else 0)
 
 
 def _pick_counters(
@@ -418,8 +462,14 @@ class _Lean:
         family = socket.AF_INET6 if is_ipv6(target.host) else socket.AF_INET
         try:
             address = await UdpClient.resolve(target.host, target.port, family, target.address)
+        except (socket.gaierror, UnicodeError) as exc:  # no such name; IDNA-unencodable name
+            raise SnmpResolveError(
+                target.device, f"cannot address {target.address}: {exc}"
+            ) from exc
         except OSError as exc:
-            raise SnmpError(target.device, f"cannot address {target.address}: {exc}") from exc
+            raise SnmpConfigError(
+                target.device, f"cannot address {target.address}: {exc}"
+            ) from exc
         self._addresses[target.device] = (target, address)
         return address
 
@@ -545,8 +595,7 @@ class SnmpPoller:
         backend = self._backend(target)
         warnings = _Warnings()
         uptime = await _get_uptime(backend, target, warnings)
-        raw = await _walk(backend, target, _COLUMNS, warnings)
-        table = _parse_cells(raw, warnings)
+        table = await _walk(backend, target, _COLUMNS, warnings)
         interfaces = _assemble(table, warnings)
         return RawPoll(
             device=target.device,
@@ -554,6 +603,7 @@ class SnmpPoller:
             interfaces=interfaces,
             rtt_s=self._clock() - started,
             warnings=warnings.render(),
+            contained=tuple(sorted(warnings.contained.items())),
         )
 
     def close(self) -> None:
@@ -630,23 +680,32 @@ async def _get_uptime(backend: _Exchanger, target: SnmpTarget, warnings: _Warnin
 
 async def _walk(
     backend: _Exchanger, target: SnmpTarget, columns: Sequence[_Column], warnings: _Warnings
-) -> dict[_Column, dict[int, VarBind]]:
-    """Walk ``columns`` together with one GETBULK loop.
+) -> _Table:
+    """Walk ``columns`` together with one GETBULK loop; every cell checked as it comes.
 
     Each column keeps its own cursor and leaves the loop when it leaves its
     subtree, hits endOfMibView/noSuch*, or goes backwards (a looping agent).
+
+    Bounded per device (docs/snmp.md, "Bounds"): rows beyond ``target.max_rows``
+    (ifIndex values after the first ``max_rows`` seen) end their column's walk and
+    are discarded and counted (``ROWS_OVER_BOUND``) - the poll keeps the rest; a walk
+    that needs more than ``target.max_walk_requests`` GETBULKs or would hold more
+    than ``target.max_walk_bytes`` fails with :class:`SnmpLimitError`.
     """
     cursors: dict[_Column, Oid] = {column: column.oid for column in columns}
-    cells: dict[_Column, dict[int, VarBind]] = {column: {} for column in columns}
+    cells: _Table = {column: {} for column in columns}
+    rows: set[int] = set()
+    held_bytes = 0
     active = list(columns)
     requests = 0
+    max_requests = target.max_walk_requests
     while active:
         requests += 1
-        if requests > _MAX_WALK_REQUESTS:
-            raise SnmpProtocolError(
+        if requests > max_requests:
+            raise SnmpLimitError(
                 target.device,
                 f"{target.address}: interface walk did not end after "
-                f"{_MAX_WALK_REQUESTS} GETBULK requests",
+                f"{max_requests} GETBULK requests ({len(rows)} rows)",
             )
         request = tuple(cursors[column] for column in active)
         error_status, error_index, var_binds = await backend.exchange(
@@ -679,7 +738,28 @@ async def _walk(
             if len(suffix) != 1 or not 1 <= suffix[0] <= _MAX_INDEX:
                 warnings.add(column.name, "instance is not an ifIndex; dropped", dotted(oid))
                 continue
-            cells[column][suffix[0]] = var_bind
+            index = suffix[0]
+            if index not in rows:
+                if len(rows) >= target.max_rows:
+                    # Columns advance in ifIndex order: the rest of this one is beyond too.
+                    if not warnings.contained[ROWS_OVER_BOUND]:
+                        warnings.contained[ROWS_OVER_BOUND] = 1
+                    warnings.add(column.name,
+                                 f"rows beyond {target.max_rows} discarded; column walk stopped",
+                                 dotted(oid))
+                    finished.add(column)
+                    continue
+                rows.add(index)
+            held_bytes += _cell_cost(var_bind)
+            if held_bytes > target.max_walk_bytes:
+                raise SnmpLimitError(
+                    target.device,
+                    f"{target.address}: interface walk holds more than "
+                    f"{target.max_walk_bytes} bytes ({len(rows)} rows)",
+                )
+            value = _parse_cell(column, var_bind, warnings)
+            if value is not None:
+                cells[column][index] = value
         active = [column for column in active if column not in finished]
     return cells
 
@@ -704,7 +784,7 @@ def _raise_for_status(
     )
     position = error_index
     at = f" at {dotted(request[position - 1])}" if 1 <= position <= len(request) else ""
-    error_class = SnmpAuthError if status in _AUTH_ERROR_STATUSES else SnmpProtocolError
+    error_class = SnmpAccessError if status in _ACCESS_ERROR_STATUSES else SnmpProtocolError
     raise error_class(
         target.device, f"{target.address} answered {what} with error-status {status}{at}"
     )

@@ -49,8 +49,15 @@ from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1902
 
 from agent import ber
-from agent.errors import SnmpAuthError, SnmpError, SnmpProtocolError, SnmpTimeout
+from agent.errors import (
+    SnmpAuthError,
+    SnmpConfigError,
+    SnmpProtocolError,
+    SnmpResolveError,
+    SnmpTimeout,
+)
 from agent.oids import Oid
+from agent.resolver import literal
 from agent.snmp import SnmpTarget, SnmpV2c, SnmpV3, is_ipv6
 
 _AUTH_PROTOCOLS: Final[dict[str, Any]] = {
@@ -82,6 +89,15 @@ _AUTH_INDICATIONS: Final = (
     errind.NotInTimeWindow,
     errind.UnknownEngineID,
     errind.UnknownCommunityName,
+)
+# Error indications about our own side: no cipher, an unsupported protocol (cause config).
+_CONFIG_INDICATIONS: Final = (
+    errind.EncryptionError,
+    errind.NoEncryption,
+    errind.NoAuthentication,
+    errind.UnsupportedAuthProtocol,
+    errind.UnsupportedPrivProtocol,
+    errind.UnsupportedSecurityModel,
 )
 _NULL: Final = rfc1902.Null("")
 _INT_TAGS: Final = frozenset(
@@ -147,7 +163,7 @@ class PysnmpBackend:
                 [neutral(name, value) for name, value in var_binds],
             )
         except (PySnmpError, PyAsn1Error) as exc:
-            raise SnmpError(
+            raise SnmpProtocolError(
                 target.device, f"{what} {preposition} {target.address}: {exc}"
             ) from exc
 
@@ -164,7 +180,9 @@ class PysnmpBackend:
                 (target.host, target.port), timeout=target.timeout_s, retries=target.retries
             )
         except PySnmpError as exc:
-            raise SnmpError(target.device, f"cannot address {target.address}: {exc}") from exc
+            # A name pysnmp could not resolve, or an address this host cannot use.
+            error = SnmpResolveError if literal(target.host) is None else SnmpConfigError
+            raise error(target.device, f"cannot address {target.address}: {exc}") from exc
         session = _Session(target, engine, auth, transport)
         self._sessions[target.device] = session
         return session
@@ -239,6 +257,10 @@ def _raise_for_indication(target: SnmpTarget, what: str, error_indication: Any) 
     if isinstance(error_indication, _AUTH_INDICATIONS):
         raise SnmpAuthError(
             target.device, f"{target.address} refused {what}: {error_indication}"
+        ) from error_indication
+    if isinstance(error_indication, _CONFIG_INDICATIONS):
+        raise SnmpConfigError(
+            target.device, f"{what} to {target.address}: {error_indication}"
         ) from error_indication
     exc = error_indication if isinstance(error_indication, BaseException) else None
     raise SnmpProtocolError(

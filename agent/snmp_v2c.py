@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from agent import ber
-from agent.errors import SnmpError, SnmpProtocolError, SnmpTimeout
+from agent.errors import SnmpConfigError, SnmpError, SnmpProtocolError, SnmpTimeout
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,9 @@ class UdpClient(Generic[P]):
                 host, port, family=family, type=socket.SOCK_DGRAM
             )
         if not infos:
-            raise OSError(f"no {socket.AddressFamily(family).name} address for {host}")
+            raise socket.gaierror(
+                socket.EAI_NODATA, f"no {socket.AddressFamily(family).name} address for {host}"
+            )
         return Address(family, infos[0][4], shown)
 
     def close(self) -> None:
@@ -172,7 +174,7 @@ class UdpClient(Generic[P]):
                 lambda: _Protocol(self), local_addr=(wildcard, 0), family=family
             )
         except OSError as exc:
-            raise SnmpError(device, f"cannot open a UDP socket: {exc}") from exc
+            raise SnmpConfigError(device, f"cannot open a UDP socket: {exc}") from exc
         if family in self._transports:  # another poll opened one meanwhile
             created.close()
             return self._transports[family]

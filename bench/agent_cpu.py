@@ -100,7 +100,11 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
     polling: dict[str, Any] = {"interval_s": args.interval, "jitter": 1.0}
     if args.lag_limit == "off":
         polling["max_loop_lag_s"] = 0  # (the option does not exist before the limiter)
+    icmp: dict[str, Any] = {}
+    if args.icmp != "absent":  # trees before the ICMP witness have no [icmp]
+        icmp["icmp"] = {"enabled": args.icmp == "on"}  # the defaults: 2 echoes, 1 s timeout
     cfg = AgentConfig.model_validate({
+        **icmp,
         "agent": {"id": "bench-cpu", "province": "08", "commune": "00691", "site": "hub-1",
                   "status_interval_s": 60},
         "mqtt": {"host": "127.0.0.1", "port": args.port},
@@ -108,7 +112,8 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
         "spool": {"path": str(wd / f"spool-{args.label}.sqlite3")},
         "batch": {"max_polls": args.max_polls},
         "snmp": {"version": "2c", "community": {"env": "BENCH_COMMUNITY"}},
-        "devices": [{"id": f"bts-{i:05d}", "host": "192.0.2.1"} for i in range(args.devices)],
+        # The fake poller sends no SNMP; with --icmp the pings go to loopback only.
+        "devices": [{"id": f"bts-{i:05d}", "host": "127.0.0.1"} for i in range(args.devices)],
     })
     poller = FakePoller(args.burn_ms / 1000)
     agent = Agent(cfg, poller=poller)
@@ -186,14 +191,14 @@ def export_tree(rev: str, wd: Path) -> Path:
 
 
 def run_variant(tree: Path, label: str, port: int, wd: Path, args: argparse.Namespace,
-                burn_ms: float, lag_limit: str = "default") -> dict[str, Any]:
+                burn_ms: float, lag_limit: str = "default", icmp: str = "off") -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", dir=wd, delete=False) as f:
         out_path = Path(f.name)
     cmd = [sys.executable, __file__, "--worker", "--tree", str(tree), "--port", str(port),
            "--workdir", str(wd), "--label", label, "--devices", str(args.devices),
            "--interval", str(args.interval), "--seconds", str(args.seconds),
            "--warmup", str(args.warmup), "--burn-ms", str(burn_ms), "--lag-limit", lag_limit,
-           "--max-polls", str(args.max_polls),
+           "--max-polls", str(args.max_polls), "--icmp", icmp if tree == ROOT else "absent",
            "--json", str(out_path)]
     subprocess.run(cmd, check=True, cwd=wd, stdout=subprocess.DEVNULL,
                    env={**os.environ, "BENCH_COMMUNITY": "public"})
@@ -215,6 +220,8 @@ def main() -> None:
                    help="batch.max_polls (device polls per telemetry message)")
     p.add_argument("--overload-ms", type=float, default=0.0,
                    help="also: fake polls burning this much CPU each, admission limit on/off")
+    p.add_argument("--with-icmp", action="store_true",
+                   help="also: the current agent with the ICMP witness on (pings to 127.0.0.1)")
     p.add_argument("--json")
     # worker mode (internal)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -224,6 +231,8 @@ def main() -> None:
     p.add_argument("--label", help=argparse.SUPPRESS)
     p.add_argument("--burn-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--lag-limit", choices=["on", "off", "default"], default="default",
+                   help=argparse.SUPPRESS)
+    p.add_argument("--icmp", choices=["on", "off", "absent"], default="off",
                    help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.warmup is None:
@@ -236,17 +245,20 @@ def main() -> None:
            f"{args.interval:g} s ({args.devices / args.interval:.1f} polls/s), "
            f"{IFACES} interfaces each, window {args.seconds:g} s")
     wd = workdir("agent-cpu")
-    trees = [("current", ROOT)]
+    trees: list[tuple[str, Path, str]] = [("current", ROOT, "off")]
+    if args.with_icmp:
+        trees.append(("current, ICMP on", ROOT, "on"))
     if args.baseline:
-        trees.append((f"@{args.baseline}", export_tree(args.baseline, wd)))
+        trees.append((f"@{args.baseline}", export_tree(args.baseline, wd), "absent"))
     rows: list[dict[str, Any]] = []
     with services.Mosquitto(wd / "mosquitto") as mqtt:
         # Variants alternate, round after round; each figure is the median of its rounds.
         runs: list[list[dict[str, Any]]] = [[] for _ in trees]
         for r in range(args.repeat):
-            for i, (_name, tree) in enumerate(trees):
-                runs[i].append(run_variant(tree, f"v{i}-{r}", mqtt.port, wd, args, 0.0))
-        for (name, _tree), results in zip(trees, runs, strict=True):
+            for i, (_name, tree, icmp) in enumerate(trees):
+                runs[i].append(run_variant(tree, f"v{i}-{r}", mqtt.port, wd, args, 0.0,
+                                           icmp=icmp))
+        for (name, _tree, _icmp), results in zip(trees, runs, strict=True):
             rows.append({"scenario": "no SNMP cost", "code": name,
                          **{k: median(res[k] for res in results) for k in results[0]}})
         if args.overload_ms:

@@ -26,6 +26,7 @@ DEFAULT: dict[str, list[str]] = {
     "ingest": [],
     "spool_replay": [],
     "agent_memory": [],
+    "walk_memory": [],
     "province": ["--minutes", "3", "--fraction", "0.25"],
 }
 
@@ -40,6 +41,7 @@ SMOKE: dict[str, list[str]] = {
     "spool_replay": ["--messages", "300", "--throttled-seconds", "1", "--depth", "1500"],
     "agent_memory": ["--devices", "1", "3", "--interval", "2", "--rounds", "1",
                      "--timeout", "60"],
+    "walk_memory": ["--modes", "long-descr"],
     "province": ["--minutes", "0.4", "--fraction", "0.03", "--interval", "5",
                  "--outage-communes", "1", "--sims", "1"],
 }

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PKGS=(mosquitto mosquitto-clients snmpd snmp influxdb influxdb-client victoria-metrics
       prometheus-alertmanager nftables iproute2 systemd
       libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-core fonts-dejavu-core
-      chromium poppler-utils)
+      chromium poppler-utils socat)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

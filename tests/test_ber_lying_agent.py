@@ -21,7 +21,7 @@ from typing import cast
 import pytest
 
 from agent import ber, oids
-from agent.errors import SnmpAuthError, SnmpError, SnmpProtocolError, SnmpTimeout
+from agent.errors import SnmpAccessError, SnmpError, SnmpProtocolError, SnmpTimeout
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c
 
 Spoil = Callable[[ber.Message, bytes], list[bytes]]  # (response, its bytes) -> datagrams
@@ -154,9 +154,9 @@ LIES: list[tuple[str, Spoil, type[SnmpError], str]] = [
     ("too-big", lambda m, w: encoded(replace(m, error_status=1, error_index=0)),
      SnmpProtocolError, "answered GET sysUpTime with error-status tooBig"),
     ("authorization-error", lambda m, w: encoded(replace(m, error_status=16, error_index=1)),
-     SnmpAuthError, "error-status authorizationError at 1.3.6.1.2.1.1.3.0"),
+     SnmpAccessError, "error-status authorizationError at 1.3.6.1.2.1.1.3.0"),
     ("no-access", lambda m, w: encoded(replace(m, error_status=6, error_index=1)),
-     SnmpAuthError, "error-status noAccess"),
+     SnmpAccessError, "error-status noAccess"),
     ("two-varbinds", lambda m, w: encoded(replace(m, varbinds=m.varbinds * 2)),
      SnmpProtocolError, "answered GET sysUpTime with 2 varbinds"),
 ]

@@ -99,6 +99,7 @@ async def test_overloaded_agent_sheds_polls_and_keeps_delivering(
         devices=devices, snmp={"version": "2c", "community": {"env": "T_COMMUNITY"}},
         polling={"jitter": 1.0, "max_concurrent": 64, "max_loop_lag_s": 0.05},
         spool={"fsync": "off"},
+        icmp={"enabled": False},  # 192.0.2.1 is never sent anything: the poller is a fake
     )
     # 60 devices x 30 ms of CPU every second: 1.8 cores' worth, on one event loop.
     agent = Agent(AgentConfig.model_validate(cfg), poller=CpuHeavyPoller(0.03))

@@ -8,7 +8,7 @@ Behaviour observed here (net-snmp 5.9.3, pysnmp 7.1.30) and asserted below:
   silently -> SnmpTimeout (nothing distinguishes it from a dead device);
 - SNMPv3 unknown user: usmStatsUnknownUserNames report -> SnmpAuthError;
 - SNMPv3 authNoPriv for a ``rouser ... priv`` user: error-status
-  authorizationError -> SnmpAuthError;
+  authorizationError -> SnmpAccessError (cause "access");
 - SNMPv3 engine time far off: an authenticated usmStatsNotInTimeWindows report, after
   which the lean path resynchronises and the request succeeds;
 - snmpsim cannot serve an out-of-range value (negative Counter32): it answers
@@ -34,7 +34,7 @@ from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]  #
 from pysnmp.proto import api, rfc1902
 
 from agent import oids
-from agent.errors import SnmpAuthError, SnmpProtocolError, SnmpTimeout
+from agent.errors import SnmpAccessError, SnmpAuthError, SnmpProtocolError, SnmpTimeout
 from agent.snmp import RawInterface, RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
 from tests import services
 from tests.services import Snmpd, SnmpSim
@@ -131,7 +131,7 @@ async def test_wrong_community_is_a_timeout(snmpd: Snmpd, poller: SnmpPoller) ->
         pytest.param({"auth_key": "wrong-auth-key-1"}, SnmpAuthError, id="wrong-auth-key"),
         pytest.param({"priv_key": "wrong-priv-key-1"}, SnmpTimeout, id="wrong-priv-key"),
         pytest.param({"user": "nobody"}, SnmpAuthError, id="unknown-user"),
-        pytest.param({"priv_key": None}, SnmpAuthError, id="authNoPriv-for-priv-user"),
+        pytest.param({"priv_key": None}, SnmpAccessError, id="authNoPriv-for-priv-user"),
         pytest.param({"auth_protocol": "MD5"}, SnmpAuthError, id="wrong-auth-protocol"),
     ],
 )

@@ -45,6 +45,7 @@ async def test_publish_without_puback_forces_a_reconnect_and_loses_nothing(
         devices=[{"id": f"olt-{i}", "host": "192.0.2.1"} for i in range(2)],
         snmp={"version": "2c", "community": {"env": "T_COMMUNITY"}},
         mqtt={"publish_timeout_s": 1.0, "keepalive_s": 60},  # the timeout, not keepalive, acts
+        icmp={"enabled": False},  # 192.0.2.1 is never sent anything: the poller is a fake
     )
     poller = InstantPoller()
     agent = Agent(AgentConfig.model_validate(cfg), poller=poller)
