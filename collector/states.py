@@ -85,6 +85,8 @@ class FactMapper:
         for poll in msg.polls:
             elements = self.inventory.elements_of_device(msg.site, poll.device)
             if not elements:
+                if self.inventory.has_device(msg.site, poll.device):
+                    continue  # known, polled for traffic only: no element, no state
                 self.counts.unmapped_polls += 1
                 self.counts.unmapped_devices[(msg.site, poll.device)] += 1
                 continue
