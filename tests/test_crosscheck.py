@@ -139,3 +139,14 @@ def test_collector_names_unmapped_devices_rate_limited(caplog: pytest.LogCapture
     lines = log.lines(mapper.counts.unmapped_devices, "c1", 1000)
     assert lines == ["unmapped_device,collector=c1,device=rtr-9,site=hub-a polls=4i 1000"]
     assert log.lines(mapper.counts.unmapped_devices, "c1", 2000) == []  # unchanged
+
+
+def test_examples_checked_together_and_an_agent_of_another_province_is_skipped(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """README's command: the example agent (province ha-giang) is not checked against
+    the example inventory (province 08); the example inventory alone is fine."""
+    root = Path(__file__).resolve().parent.parent / "config"
+    assert main(["check-config", "--no-secrets", str(root / "agent.example.toml"),
+                 str(root / "collector.example.toml"),
+                 str(root / "inventory.example.toml")]) == 0
+    assert capsys.readouterr().err == ""

@@ -171,6 +171,8 @@ def cross_check_files(paths: Sequence[Path]) -> list[str]:
         inventory = load_inventory(inv_path)
         for agent_path in agents:
             cfg = load_model(agent_path, AgentConfig)
+            if cfg.agent.province != inventory.province.code:
+                continue  # an agent of another province: not this inventory's
             devices = [AgentDevice(i, d.id, d.site or cfg.agent.site)
                        for i, d in enumerate(cfg.devices)]
             problems += cross_check(str(agent_path), cfg.agent.id, cfg.agent.site, devices,

@@ -2,8 +2,9 @@
 which inventory devices nobody polls. Pure (the models in, problem lines out).
 
 ``xanet check-config agent.toml inventory.toml`` runs it for every agent file against
-every inventory file given (after each file passed its own checks). Each problem names
-the file, the device and the reason:
+every inventory file of the agent's province (``[agent] province`` = the inventory's
+province code) given, after each file passed its own checks. Each problem names the
+file, the device and the reason:
 
 * a device of the agent that the inventory does not know: its polls are counted as
   unmapped (``unmapped_device``) and give no availability;
