@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime
 
 import pytest
 
+from collector.availability import Observation, Unobserved
+from collector.states import FactMapper
 from collector.witness import DECISIONS, PING_ONLY, Decision, decide
 from xanet import wire
+from xanet.inventory import InventoryError, parse_inventory
 
 TS = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 ANSWERED = wire.PingResult(sent=3, received=1, rtt_ms=4.0)
@@ -73,3 +77,70 @@ def test_tables_are_complete_and_only_silence_is_down() -> None:
         assert (d.state == "unknown") == (d.cause is not None)
     assert all(d.state != "up" for d in DECISIONS.values())
     assert Decision("unknown", "auth").reason == "monitoring_error:auth"
+
+
+# --------------------------------------------- from polls to element facts (the mapper)
+
+INVENTORY = """
+[province]
+code = "08"
+name = "Tuyên Quang"
+
+[[communes]]
+code = "02266"
+name = "Xã Lâm Bình"
+
+[[sites]]
+id = "hub-a"
+commune = "02266"
+role = "hub"
+agent = "agt-a"
+  [[sites.devices]]
+  id = "rtr-1"
+  elements = [{ service = "fibre" }, { service = "fibre", interface = "ge-0/0/0" }]
+  [[sites.devices]]
+  id = "cpe-school"
+  monitor = "ping"
+  elements = [{ service = "broadband" }]
+"""
+
+
+def mapped(*polls: wire.DevicePoll) -> list[object]:
+    mapper = FactMapper(parse_inventory(tomllib.loads(INVENTORY)))
+    facts, verdicts = mapper.map_telemetry(
+        wire.Telemetry(agent="agt-a", site="hub-a", seq=1, polls=list(polls)))
+    assert len(verdicts) == len(polls)
+    return sorted(facts, key=repr)
+
+
+def test_monitoring_fault_makes_every_element_of_the_device_unknown_with_its_reason() -> None:
+    p = wire.DevicePoll(device="rtr-1", ts=TS, reachable=False, cause="auth", ping=ANSWERED)
+    t = TS.timestamp()
+    assert mapped(p) == [Unobserved("hub-a/rtr-1", t, "monitoring_error:auth"),
+                         Unobserved("hub-a/rtr-1/ge-0/0/0", t, "monitoring_error:auth")]
+
+
+def test_both_witnesses_silent_makes_every_element_down() -> None:
+    p = wire.DevicePoll(device="rtr-1", ts=TS, reachable=False, cause="timeout", ping=SILENT)
+    t = TS.timestamp()
+    assert mapped(p) == [Observation("hub-a/rtr-1", t, "down"),
+                         Observation("hub-a/rtr-1/ge-0/0/0", t, "down")]
+
+
+def test_ping_only_device_state_comes_from_the_echo() -> None:
+    t = TS.timestamp()
+    answered = wire.DevicePoll(device="cpe-school", ts=TS, reachable=True, ping=ANSWERED)
+    silent = wire.DevicePoll(device="cpe-school", ts=TS, reachable=False, cause="timeout",
+                             ping=SILENT)
+    assert mapped(answered) == [Observation("hub-a/cpe-school", t, "up")]
+    assert mapped(silent) == [Observation("hub-a/cpe-school", t, "down")]
+
+
+def test_ping_only_device_with_an_interface_element_is_refused() -> None:
+    bad = INVENTORY.replace('monitor = "ping"\n  elements = [{ service = "broadband" }]',
+                            'monitor = "ping"\n  elements = [{ service = "broadband", '
+                            'interface = "eth0" }]')
+    with pytest.raises(InventoryError, match=r"sites\[0\]\.devices\[1\]\.elements\[0\]"
+                                             r"\.interface: device hub-a/cpe-school is "
+                                             r"ping-only"):
+        parse_inventory(tomllib.loads(bad))
