@@ -112,10 +112,13 @@ class MonitoringCore:
     going backwards); get :class:`AlertEvent` s for Alertmanager."""
 
     def __init__(self, inventory: Inventory, policy: Policy, *, now: float,
-                 stale_after_s: float, retain_s: float = 3600.0) -> None:
+                 stale_after_s: float, retain_s: float = 600.0) -> None:
+        """Polls older than ``retain_s`` are forgotten, except where the fault (or the
+        recovery) in force then began: memory stays a few polls per device."""
         self.policy = policy
         self.stale_after_s = stale_after_s
-        self.retain_s = max(retain_s, policy.hold_down_s, policy.clear_down_s)
+        self.retain_s = max(retain_s, 2 * max(policy.hold_down_s, policy.clear_down_s,
+                                              stale_after_s))
         self._now = now
         province = inventory.province.code
         self._devices: dict[tuple[str, str], _Device] = {}
@@ -175,13 +178,15 @@ class MonitoringCore:
             cause = track.points[ts]
             if not runs or runs[-1][1] != cause:
                 runs.append((ts, cause))
-        # forget what is older than the retention (keeping the run in force there)
+        # forget what is older than the retention, keeping the start of the run in
+        # force there (the polls in between only repeat it)
         horizon = now - self.retain_s
         i = bisect.bisect_left(runs, (horizon, ""))
-        if i > 1:
+        if i > 0:
             runs = runs[i - 1:]
             first = runs[0][0]
-            track.points = {ts: c for ts, c in track.points.items() if ts >= first}
+            track.points = {ts: c for ts, c in track.points.items()
+                            if ts >= horizon or ts == first}
         track.timeline = runs
         track.stamps = sorted(track.points)
         track.dirty = any(ts > now for ts in track.points)  # look again later

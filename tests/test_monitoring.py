@@ -148,3 +148,14 @@ def test_alerts_follow_fault_runs_in_any_delivery_order(causes: list[str],
         assert firing, (runs, events)
     if not any(r[1] for r in runs):
         assert events == []
+
+
+def test_a_long_fault_keeps_a_few_polls_and_its_start() -> None:
+    c = mcore()
+    poll_until(c, T0, T0 + 5000, AUTH)
+    [track] = c._tracks.values()  # the memory bound is the point here
+    assert len(track.points) <= c.retain_s / POLL + 2
+    assert min(track.points) == T0  # where the fault began: startsAt stays the truth
+    events = poll_until(c, T0 + 5000, T0 + 5000 + CLEAR + POLL, UP)
+    assert [(e.action, e.alert.starts_at, e.alert.ends_at) for e in events] == [
+        ("resolved", T0, T0 + 5000)]
