@@ -629,19 +629,27 @@ class AvailabilityEngine:
             return "stale"
         return None
 
-    def _reasoned(self, element: str, written: set[float], lo: float,
-                  hi: float) -> list[ElementPoint]:
+    def _reasoned(self, element: str, rewritten: list[Change], starts: list[float],
+                  lo: float, hi: float) -> list[ElementPoint]:
         """The element points to write in ``[lo, hi]``: the stored points that
-        :func:`_reconcile` rewrote (``written``), a point at each unobserved poll that
-        starts a new reason, and every stored unknown point whose reason changed."""
+        :func:`_reconcile` rewrote, a point at each fact that starts a new reason
+        (``starts``), and every stored unknown point whose reason changed."""
         stored = self._stored_elements[element]
         known = self._stored_reasons.setdefault(element, {})
-        for ts in self._reason_starts(element, lo, hi):
+        out: list[ElementPoint] = []
+        if not starts and not known:  # the usual case: nothing unknown stored here yet
+            for p in rewritten:
+                reason = self.reason_at(element, p.ts) if p.state == "unknown" else None
+                out.append(ElementPoint(element, p.ts, p.state, reason))
+                if reason is not None:
+                    known[p.ts] = reason
+            return out
+        written = {p.ts for p in rewritten}
+        for ts in starts:
             i = bisect.bisect_left(stored, ts, key=_ts)
             if i == len(stored) or stored[i].ts != ts:
                 stored.insert(i, Change(ts, "unknown"))  # always true: it decides its ts
                 written.add(ts)
-        out: list[ElementPoint] = []
         for p in stored[bisect.bisect_left(stored, lo, key=_ts):
                         bisect.bisect_right(stored, hi, key=_ts)]:
             reason = self.reason_at(element, p.ts) if p.state == "unknown" else None
@@ -659,6 +667,8 @@ class AvailabilityEngine:
         is unknown even when it was unknown before (a wrong key from the first poll on)."""
         obs = self._obs[element]
         off = self._offline_of(element)
+        if not off and not self._reasons.get(element):
+            return []  # no unobserved poll, no offline mark: no reason to start
         stamps = {ts for ts, rank in obs[bisect.bisect_left(obs, (lo, -1)):
                                          bisect.bisect_right(obs, (hi, 99))]
                   if rank == _UNOBSERVED}
@@ -771,9 +781,10 @@ class AvailabilityEngine:
             top = min(hi, now)
             before, changes = self._element_window(element, lo, hi)
             due = [c for c in changes if c.ts <= now]
-            written = {p.ts for p in _reconcile(self._stored_elements[element], before, due,
-                                                lo, top)}
-            element_points += self._reasoned(element, written, lo, top)
+            written = _reconcile(self._stored_elements[element], before, due, lo, top)
+            starts = self._reason_starts(element, lo, hi)
+            element_points += self._reasoned(element, written, [t for t in starts if t <= top],
+                                             lo, top)
             for key in self._specs[element].services:
                 old = service_ranges.get(key)
                 service_ranges[key] = (
@@ -783,7 +794,7 @@ class AvailabilityEngine:
             # until a new fact arrives nothing else can differ from storage
             pending = changes[len(due) :]
             # and the reason points of unobserved polls after now (an agent clock ahead)
-            later = [ts for ts in self._reason_starts(element, top, hi) if ts > top]
+            later = [ts for ts in starts if ts > top]
             if pending or later:
                 marks = [c.ts for c in pending] + later
                 self._dirty[element] = (min(marks), max(marks))
