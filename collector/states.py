@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from collector.availability import (
     AgentOffline,
@@ -57,8 +58,7 @@ class MappingCounts:
     unmapped_devices: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceVerdict:
+class DeviceVerdict(NamedTuple):
     """What one poll said about one inventory device (input of the monitoring alerts)."""
 
     site: str

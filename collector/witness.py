@@ -86,11 +86,11 @@ def ping_witness(ping: wire.PingResult | None) -> Ping:
 
 def decide(poll: wire.DevicePoll, *, ping_only: bool = False) -> Decision:
     """The device's state according to this poll (see the module's table)."""
+    if poll.reachable and not ping_only:
+        return UP
     witness = ping_witness(poll.ping)
     if ping_only:
         if witness == "answered" or (witness == "absent" and poll.reachable):
             return UP
         return PING_ONLY[poll.cause]
-    if poll.reachable:
-        return UP
     return DECISIONS[(poll.cause, witness)]
