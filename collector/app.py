@@ -135,8 +135,11 @@ class Collector:
             was = self.agents_online.get(msg.agent)
             online = msg.state == "online"
             if was != online:
-                log.info("agent %s (site %s): %s%s", msg.agent, msg.site, msg.state,
-                         f" ({msg.reason})" if msg.reason else "")
+                age_s = (now - msg.ts).total_seconds() if msg.ts else 0.0
+                log.info("agent %s (site %s): %s%s%s", msg.agent, msg.site, msg.state,
+                         f" ({msg.reason})" if msg.reason else "",
+                         f" (said {age_s:.0f} s ago: old news, e.g. retained)"
+                         if age_s > 60 else "")
             self.agents_online[msg.agent] = online
             if self.mapper is not None:
                 self._add_facts(self.mapper.status_facts(msg, now))
