@@ -60,7 +60,7 @@ Signal = Literal["active_short", "active_held", "clear_short", "clear_held", "un
                  "maintenance"]
 Action = Literal["none", "open", "resolve"]
 UnitKind = Literal["site", "device", "element", "agent"]
-OutageKind = Literal["root", "device_down", "agent_silent"]
+OutageKind = Literal["root", "device_down", "agent_silent", "monitoring_broken"]
 Severity = Literal["critical", "major", "warning"]
 
 PHASES: Final[tuple[Phase, ...]] = ("idle", "pending", "open", "clearing")
@@ -383,9 +383,20 @@ class _Outage:
 
 @dataclass(slots=True)
 class _Liveness:
-    last_seen: float
+    last_seen: float  # the last real sign of life (-inf: none known)
     offline_at: float | None = None
     back_since: float = -math.inf
+    heard: bool = False  # a sign of life came in this run
+
+
+def sign_of_life(received: float, sent: float | None, tolerance_s: float) -> float:
+    """When a message shows its agent alive: when it was received - unless it says it was
+    sent more than ``tolerance_s`` before (a retained status, or messages the broker kept
+    while the collector was down: old news), then when it was sent. ``tolerance_s``
+    absorbs the agents' clock error."""
+    if sent is None or sent >= received - tolerance_s:
+        return received
+    return sent
 
 
 # ----------------------------------------------------------------------------- core
@@ -398,10 +409,15 @@ class AlertCore:
     order between evaluations; call :meth:`evaluate` with the current time (never going
     backwards). ``restored`` are the open outages of a previous run: they stay open
     (their alerts are re-announced with the same identity and start) until clear-down.
+    ``seen`` is each agent's last sign of life in a previous run: an agent is judged
+    silent ``agent_silent_after_s`` after it (but never before that long after the
+    start), and its "silent since" is that sign of life, not the restart. Until a first
+    sign of life in this run an agent is unknown, not clear: a restored silence stays.
     """
 
     def __init__(self, topology: AlertTopology, policy: Policy, *, now: float,
-                 restored: Iterable[OutageRecord] = (), retain_s: float = 3600.0) -> None:
+                 restored: Iterable[OutageRecord] = (), retain_s: float = 3600.0,
+                 seen: Mapping[str, float] | None = None) -> None:
         self.topology = topology
         self.policy = policy
         self.retain_s = max(retain_s, policy.hold_down_s, policy.clear_down_s)
@@ -415,7 +431,10 @@ class AlertCore:
         self._phase: dict[str, Phase] = dict.fromkeys(topology.units, "idle")
         self._open: dict[str, _Outage] = {}
         self._orphans: list[OutageRecord] = []  # restored outages of units no longer known
-        self._agents: dict[str, _Liveness] = {a: _Liveness(now) for a in topology.agent_units}
+        seen = seen or {}
+        self._agents: dict[str, _Liveness] = {
+            a: _Liveness(seen.get(a, -math.inf)) for a in topology.agent_units}
+        self._started = now
         self._maintenance: dict[str, list[tuple[float, float]]] = {}  # element -> windows
         self._now = now
         for rec in restored:
@@ -442,14 +461,31 @@ class AlertCore:
         return n
 
     def agent_seen(self, agent: str, ts: float) -> None:
-        """Something (telemetry, an online status) came from ``agent`` at ``ts``."""
+        """A sign of life of ``agent`` at ``ts`` (telemetry, an online status; see
+        :func:`sign_of_life`). One older than what is known already (a stale retained
+        status, or older than the Last Will) is no sign of life."""
         live = self._agents.get(agent)
-        if live is None:
+        if live is None or not math.isfinite(ts) or ts < live.last_seen or (
+                live.offline_at is not None and ts < live.offline_at):
             return
-        if self._silent_at(live, ts):
+        if not live.heard or self._silent_at(live, ts):
             live.back_since = ts
+        live.heard = True
         live.offline_at = None
-        live.last_seen = max(live.last_seen, ts)
+        live.last_seen = ts
+
+    def liveness(self) -> dict[str, float]:
+        """Each agent's last sign of life (what to keep across a restart: ``seen``)."""
+        return {a: live.last_seen for a, live in self._agents.items()
+                if math.isfinite(live.last_seen)}
+
+    def silent_since(self, agent: str) -> float | None:
+        """The last sign of life of a silent agent (None while it is not silent)."""
+        cond, _ = self._agent_condition(agent, self._now)
+        if cond != "active":
+            return None
+        live = self._agents[agent]
+        return live.last_seen if math.isfinite(live.last_seen) else self._started
 
     def agent_offline(self, agent: str, ts: float) -> None:
         """The agent's Last Will (or clean-stop status) arrived at ``ts``."""
@@ -479,7 +515,7 @@ class AlertCore:
 
     def _silent_at(self, live: _Liveness, ts: float) -> bool:
         return (live.offline_at is not None and live.offline_at <= ts) or (
-            ts - live.last_seen >= self.policy.agent_silent_after_s)
+            ts - max(live.last_seen, self._started) >= self.policy.agent_silent_after_s)
 
     # --------------------------------------------------------------------- output
 
@@ -521,7 +557,7 @@ class AlertCore:
             new, action = step(phase, self.policy.signal(cond, since, now))
             self._phase[uid] = new
             if action == "open":
-                self._open[uid] = _Outage(uid, since)
+                self._open[uid] = _Outage(uid, self._start_of(uid, since))
                 opened.append(uid)
             elif action == "resolve":
                 outage = self._open.pop(uid)
@@ -580,10 +616,20 @@ class AlertCore:
         live = self._agents[agent]
         if live.offline_at is not None and live.offline_at <= now:
             return "active", live.offline_at
-        deadline = live.last_seen + self.policy.agent_silent_after_s
+        deadline = max(live.last_seen, self._started) + self.policy.agent_silent_after_s
         if now >= deadline:
             return "active", deadline
+        if not live.heard:  # a restart: no news yet is not good news
+            return "unknown", -math.inf
         return "clear", live.back_since
+
+    def _start_of(self, uid: str, since: float) -> float:
+        """When an outage began: ``since``; for a silent agent its last sign of life."""
+        unit = self.topology.units[uid]
+        if unit.kind != "agent":
+            return since
+        last = self._agents[unit.labels["agent"]].last_seen
+        return last if math.isfinite(last) else since
 
     def _covered(self, unit: Unit) -> bool:
         if not unit.cover_groups:

@@ -43,6 +43,7 @@ from collector.outages import Alerting
 from collector.sequence import Seen, SequenceTracker
 from collector.sink import Sink
 from collector.states import FactMapper, emission_lines
+from collector.unmapped import UnmappedLog
 from collector.writer import LineWriter, make_writer
 from xanet import topics, wire
 from xanet.inventory import Inventory, load_inventory
@@ -90,7 +91,9 @@ class Collector:
             self.mapper = FactMapper(inventory)
         self.alerting: Alerting | None = None  # outage alerts (collector/outages.py)
         if inventory is not None and cfg.alerts.url is not None:
-            self.alerting = Alerting(cfg.alerts, inventory, now=time.time())
+            self.alerting = Alerting(cfg.alerts, inventory, now=time.time(),
+                                     stale_after_s=cfg.availability.stale_after_s)
+        self.unmapped_log = UnmappedLog()
         self.maintenance: MaintenanceSync | None = None  # declared maintenance windows
         if inventory is not None and self.engine is not None:
             self.maintenance = MaintenanceSync(cfg, inventory, self.engine, self.alerting)
@@ -136,13 +139,17 @@ class Collector:
             was = self.agents_online.get(msg.agent)
             online = msg.state == "online"
             if was != online:
-                log.info("agent %s (site %s): %s%s", msg.agent, msg.site, msg.state,
-                         f" ({msg.reason})" if msg.reason else "")
+                age_s = (now - msg.ts).total_seconds() if msg.ts else 0.0
+                log.info("agent %s (site %s): %s%s%s", msg.agent, msg.site, msg.state,
+                         f" ({msg.reason})" if msg.reason else "",
+                         f" (said {age_s:.0f} s ago: old news, e.g. retained)"
+                         if age_s > 60 else "")
             self.agents_online[msg.agent] = online
             if self.mapper is not None:
                 self._add_facts(self.mapper.status_facts(msg, now))
             if self.alerting is not None:
-                self.alerting.agent_status(msg.agent, online, now.timestamp())
+                self.alerting.agent_status(msg.agent, online, now.timestamp(),
+                                           msg.ts.timestamp() if msg.ts else None)
             await self.sink.put([lineproto.status_line(ok.where, msg, now)], on_durable)
             return
         if self.sequences.observe(msg.agent, msg.seq) is Seen.DUPLICATE:
@@ -151,9 +158,14 @@ class Collector:
         else:
             self.polls += len(msg.polls)
         if self.mapper is not None:
-            self._add_facts(self.mapper.telemetry_facts(msg))
+            facts, verdicts = self.mapper.map_telemetry(msg)
+            self._add_facts(facts)
+            if self.alerting is not None:
+                self.alerting.device_verdicts(verdicts)
+            self.unmapped_log.check(msg, self.mapper.counts.unmapped_devices, time.monotonic())
         if self.alerting is not None:
-            self.alerting.agent_seen(msg.agent, now.timestamp())
+            self.alerting.agent_seen(msg.agent, now.timestamp(),
+                                     msg.sent.timestamp() if msg.sent else None)
         await self.sink.put(lineproto.telemetry_lines(ok.where, msg), on_durable)
 
     def _add_facts(self, facts: list[Fact]) -> None:
@@ -228,10 +240,15 @@ class Collector:
                     else:
                         log.info("agent %s: no sequence gaps any more", agent)
                     holes_logged[agent] = holes
+            ts_ms = lineproto.to_ms(datetime.now(UTC))
             ln = lineproto.line("collector_stats", {"collector": self.cfg.collector.id},
-                                dict(stats), lineproto.to_ms(datetime.now(UTC)))
-            if ln:
-                await self.sink.put([ln])
+                                dict(stats), ts_ms)
+            lines = [ln] if ln else []
+            if self.mapper is not None:
+                lines += self.unmapped_log.lines(self.mapper.counts.unmapped_devices,
+                                                 self.cfg.collector.id, ts_ms)
+            if lines:
+                await self.sink.put(lines)
 
     # -- run ---------------------------------------------------------------
 

@@ -6,13 +6,16 @@ time, and gets back the state-change points and roll-up rows to store.
 Semantics (see docs/availability.md):
 
 * Facts are poll results (:class:`Observation`, timestamped by the agent's
-  clock) and agent Last-Will marks (:class:`AgentOffline`).
+  clock), agent Last-Will marks (:class:`AgentOffline`) and polls that could not
+  observe the element (:class:`Unobserved`: a monitoring fault, with its reason).
 * An element's state at time ``x`` is decided by its *latest fact at or
   before* ``x`` (its own observations and its agent's offline marks): an
   observation holds for ``stale_after_s``, then the element is ``unknown``;
-  an offline mark makes it ``unknown``. At equal timestamps an observation
-  beats an offline mark (a replayed spool re-establishes the state) and
-  ``down`` beats ``up``. Before any fact the element is ``unknown``.
+  an offline mark makes it ``unknown``; an :class:`Unobserved` poll makes it
+  ``unknown`` until the next fact (coverage lost, never downtime). At equal
+  timestamps an observation beats an offline mark (a replayed spool
+  re-establishes the state), ``down`` beats ``up`` and an unobserved poll beats
+  both. Before any fact the element is ``unknown``.
 * The result is therefore a pure function of the *set* of facts: delivering
   them late or in another order gives the same timeline, and late data
   rewrites exactly the affected window.
@@ -45,12 +48,14 @@ if TYPE_CHECKING:
 #: maintenance overlay (see "maintenance" further down).
 State = Literal["up", "down", "unknown", "maintenance"]
 Observed = Literal["up", "down"]
-Event = Literal["observed_up", "observed_down", "agent_offline", "stale"]
+Event = Literal["observed_up", "observed_down", "agent_offline", "stale", "observed_unknown"]
 Rule = Literal["any_of", "all_of"]
 AddResult = Literal["accepted", "duplicate", "too_old", "unknown_element", "unknown_agent"]
 
 STATES: Final[tuple[State, ...]] = ("up", "down", "unknown")
-EVENTS: Final[tuple[Event, ...]] = ("observed_up", "observed_down", "agent_offline", "stale")
+EVENTS: Final[tuple[Event, ...]] = (
+    "observed_up", "observed_down", "agent_offline", "stale", "observed_unknown",
+)
 
 #: The element state machine, as data. A missing pair is an impossible
 #: transition (a stale timer only runs after an observation).
@@ -66,6 +71,10 @@ TRANSITIONS: Final[Mapping[tuple[State, Event], State]] = {
     ("down", "agent_offline"): "unknown",
     ("up", "stale"): "unknown",
     ("down", "stale"): "unknown",
+    # a poll that could not observe the element (monitoring fault): unknown, never down
+    ("unknown", "observed_unknown"): "unknown",
+    ("up", "observed_unknown"): "unknown",
+    ("down", "observed_unknown"): "unknown",
 }
 
 
@@ -117,7 +126,21 @@ class AgentOffline:
     ts: float
 
 
-Fact = Observation | AgentOffline
+@dataclass(frozen=True, slots=True)
+class Unobserved:
+    """A poll at ``ts`` that could not observe the element: a monitoring fault.
+
+    ``reason`` says which (``monitoring_error:auth``, ``monitoring_error:snmp_silent``...,
+    see :mod:`collector.witness`). The element is ``unknown`` from ``ts`` until its next
+    fact: the previous state ends there, the time is lost coverage, never downtime.
+    """
+
+    element: str
+    ts: float
+    reason: str
+
+
+Fact = Observation | AgentOffline | Unobserved
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,11 +206,15 @@ class Interval(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ElementPoint:
-    """A state-change point for an element, to be written (upserted) to storage."""
+    """A state-change point for an element, to be written (upserted) to storage.
+
+    ``reason`` (unknown points only): why it is unknown - the :class:`Unobserved` reason,
+    ``agent_offline`` or ``stale``."""
 
     element: str
     ts: float
     state: State
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,8 +375,11 @@ _OFFLINE: Final = 0
 _UP: Final = 1
 _DOWN: Final = 2
 _RANK: Final[Mapping[Observed, int]] = {"up": _UP, "down": _DOWN}
-_RANK_EVENT: Final[tuple[Event, ...]] = ("agent_offline", "observed_up", "observed_down")
-_Ev = tuple[float, int]  # (ts, rank): sorts offline < up < down at equal ts
+_UNOBSERVED: Final = 3  # beats both observations at equal ts (see Unobserved)
+_RANK_EVENT: Final[tuple[Event, ...]] = (
+    "agent_offline", "observed_up", "observed_down", "observed_unknown",
+)
+_Ev = tuple[float, int]  # (ts, rank): sorts offline < up < down < unobserved at equal ts
 _NO_EVENTS: Final[list[_Ev]] = []  # offline marks of an element without agent: never any
 
 
@@ -390,7 +420,7 @@ def _sweep(events: Iterable[_Ev], stale_after_s: float, until: float) -> Iterato
         if new != state:
             yield Change(ts, new)
             state = new
-        deadline = None if rank == _OFFLINE else ts + stale_after_s
+        deadline = None if rank in (_OFFLINE, _UNOBSERVED) else ts + stale_after_s
         pending = nxt
     if deadline is not None and deadline <= until:
         yield Change(deadline, transition(state, "stale"))
@@ -512,9 +542,11 @@ class AvailabilityEngine:
             key: topology.rules.get(key, "any_of") for key in self._service_elements
         }
         self._obs: dict[str, list[_Ev]] = {e: [] for e in self._specs}
+        self._reasons: dict[str, dict[float, str]] = {}  # Unobserved reasons by element, ts
         self._offline: dict[str, list[_Ev]] = {a: [] for a in self._agent_elements}
         self._dirty: dict[str, tuple[float, float]] = {}
         self._stored_elements: dict[str, list[Change]] = {e: [] for e in self._specs}
+        self._stored_reasons: dict[str, dict[float, str]] = {}  # of stored unknown points
         self._stored_services: dict[ServiceKey, list[Change]] = {
             k: [] for k in self._service_elements
         }
@@ -544,6 +576,8 @@ class AvailabilityEngine:
             return "too_old"
         if isinstance(fact, Observation):
             return self._add_observation(fact)
+        if isinstance(fact, Unobserved):
+            return self._add_unobserved(fact)
         return self._add_offline(fact)
 
     def add_many(self, facts: Iterable[Fact]) -> dict[AddResult, int]:
@@ -565,6 +599,105 @@ class AvailabilityEngine:
         events.insert(i, ev)
         self._mark_dirty(obs.element, ev)
         return "accepted"
+
+    def _add_unobserved(self, fact: Unobserved) -> AddResult:
+        """Like an observation; of two reasons at one ts the smaller wins (order-free)."""
+        events = self._obs.get(fact.element)
+        if events is None:
+            return "unknown_element"
+        ev = (fact.ts, _UNOBSERVED)
+        reasons = self._reasons.setdefault(fact.element, {})
+        i = bisect.bisect_left(events, ev)
+        if i < len(events) and events[i] == ev:
+            if fact.reason >= reasons[fact.ts]:
+                return "duplicate"
+            reasons[fact.ts] = fact.reason
+            self._mark_dirty(fact.element, ev)
+            return "accepted"
+        events.insert(i, ev)
+        reasons[fact.ts] = fact.reason
+        self._mark_dirty(fact.element, ev)
+        return "accepted"
+
+    def reason_at(self, element: str, ts: float) -> str | None:
+        """Why the element is unknown at ``ts`` (None when it is not): the reason of an
+        :class:`Unobserved` poll, ``agent_offline``, ``stale`` or ``no_data``."""
+        return self._reason(element, ts, before=False)
+
+    def _reason(self, element: str, ts: float, *, before: bool) -> str | None:
+        """:meth:`reason_at` at ``ts``, or just before it (``before``)."""
+        obs = self._obs[element]
+        off = self._offline_of(element)
+        bound = (ts, -1) if before else (ts, _UNOBSERVED)
+        i = bisect.bisect_right(obs, bound)
+        j = bisect.bisect_right(off, bound)
+        last_obs = obs[i - 1] if i else None
+        last_off = off[j - 1] if j else None
+        if last_obs is None and last_off is None:
+            return "no_data"
+        if last_obs is None or (last_off is not None and last_off[0] > last_obs[0]):
+            return "agent_offline"
+        if last_obs[1] == _UNOBSERVED:
+            return self._reasons[element][last_obs[0]]
+        deadline = last_obs[0] + self._stale_after(element)
+        if ts > deadline or (ts == deadline and not before):
+            return "stale"
+        return None
+
+    def _reasoned(self, element: str, rewritten: list[Change], starts: list[float],
+                  lo: float, hi: float) -> list[ElementPoint]:
+        """The element points to write in ``[lo, hi]``: the stored points that
+        :func:`_reconcile` rewrote, a point at each fact that starts a new reason
+        (``starts``), and every stored unknown point whose reason changed."""
+        stored = self._stored_elements[element]
+        known = self._stored_reasons.setdefault(element, {})
+        out: list[ElementPoint] = []
+        if not starts and not known:  # the usual case: nothing unknown stored here yet
+            for p in rewritten:
+                reason = self.reason_at(element, p.ts) if p.state == "unknown" else None
+                out.append(ElementPoint(element, p.ts, p.state, reason))
+                if reason is not None:
+                    known[p.ts] = reason
+            return out
+        written = {p.ts for p in rewritten}
+        for ts in starts:
+            i = bisect.bisect_left(stored, ts, key=_ts)
+            if i == len(stored) or stored[i].ts != ts:
+                stored.insert(i, Change(ts, "unknown"))  # always true: it decides its ts
+                written.add(ts)
+        for p in stored[bisect.bisect_left(stored, lo, key=_ts):
+                        bisect.bisect_right(stored, hi, key=_ts)]:
+            reason = self.reason_at(element, p.ts) if p.state == "unknown" else None
+            if p.ts in written or known.get(p.ts) != reason:
+                out.append(ElementPoint(element, p.ts, p.state, reason))
+                if reason is None:
+                    known.pop(p.ts, None)
+                else:
+                    known[p.ts] = reason
+        return out
+
+    def _reason_starts(self, element: str, lo: float, hi: float) -> list[float]:
+        """Facts in ``[lo, hi]`` (unobserved polls, offline marks) after which the element
+        is unknown for another reason than just before: storage then shows why an element
+        is unknown even when it was unknown before (a wrong key from the first poll on)."""
+        obs = self._obs[element]
+        off = self._offline_of(element)
+        if not off and not self._reasons.get(element):
+            return []  # no unobserved poll, no offline mark: no reason to start
+        stamps = {ts for ts, rank in obs[bisect.bisect_left(obs, (lo, -1)):
+                                         bisect.bisect_right(obs, (hi, 99))]
+                  if rank == _UNOBSERVED}
+        stamps.update(ts for ts, _ in off[bisect.bisect_left(off, (lo, -1)):
+                                          bisect.bisect_right(off, (hi, 99))])
+        windows = self._maintenance.get(element, [])
+        out: list[float] = []
+        for ts in sorted(stamps):
+            if any(start <= ts < end for start, end in windows):
+                continue  # declared maintenance there: the element is not unknown
+            reason = self._reason(element, ts, before=False)
+            if reason is not None and reason != self._reason(element, ts, before=True):
+                out.append(ts)
+        return out
 
     def _add_offline(self, off: AgentOffline) -> AddResult:
         events = self._offline.get(off.agent)
@@ -669,8 +802,10 @@ class AvailabilityEngine:
             top = min(hi, now)
             before, changes = self._element_window(element, lo, hi)
             due = [c for c in changes if c.ts <= now]
-            for p in _reconcile(self._stored_elements[element], before, due, lo, top):
-                element_points.append(ElementPoint(element, p.ts, p.state))
+            written = _reconcile(self._stored_elements[element], before, due, lo, top)
+            starts = self._reason_starts(element, lo, hi)
+            element_points += self._reasoned(element, written, [t for t in starts if t <= top],
+                                             lo, top)
             for key in self._specs[element].services:
                 old = service_ranges.get(key)
                 service_ranges[key] = (
@@ -679,8 +814,11 @@ class AvailabilityEngine:
             # what is left to write: the changes after now (e.g. a stale transition);
             # until a new fact arrives nothing else can differ from storage
             pending = changes[len(due) :]
-            if pending:
-                self._dirty[element] = (pending[0].ts, pending[-1].ts)
+            # and the reason points of unobserved polls after now (an agent clock ahead)
+            later = [ts for ts in starts if ts > top]
+            if pending or later:
+                marks = [c.ts for c in pending] + later
+                self._dirty[element] = (min(marks), max(marks))
             else:
                 del self._dirty[element]
         service_points: list[ServicePoint] = []
@@ -776,10 +914,18 @@ class AvailabilityEngine:
             return self._horizon
         for events in (*self._obs.values(), *self._offline.values()):
             _drop_before(events, (horizon, -1))
+        for element, reasons in self._reasons.items():
+            kept = {ts for ts, rank in self._obs[element] if rank == _UNOBSERVED}
+            for ts in [t for t in reasons if t not in kept]:
+                del reasons[ts]
         for points in (*self._stored_elements.values(), *self._stored_services.values()):
             i = bisect.bisect_left(points, horizon, key=_ts)
             if i > 1:
                 del points[: i - 1]
+        for element, reasons in self._stored_reasons.items():
+            kept = {c.ts for c in self._stored_elements[element]}
+            for ts in [t for t in reasons if t not in kept]:
+                del reasons[ts]
         self._horizon = horizon
         return horizon
 

@@ -4,7 +4,9 @@ Schema (all InfluxQL-friendly; identity in tags, values in fields; ms precision)
 
 ``device`` — one point per device poll
     tags: province, commune, site, device, agent
-    fields: up (int 1/0: answered SNMP), rtt_ms (float), uptime_s (float), seq (int)
+    fields: up (int 1/0: answered SNMP), rtt_ms (float), uptime_s (float), seq (int),
+    error, cause (string: why the poll failed), ping_sent, ping_received (int),
+    ping_loss_pct, ping_rtt_ms (float): the ICMP witness, absent when ICMP is off
 ``interface`` — one point per interface per successful poll
     tags: province, commune, site, device, ifindex, ifname
     fields: oper (int ifOperStatus), admin (int), speed_bps (int), hc (int 1/0),
@@ -137,6 +139,9 @@ def telemetry_lines(where: SiteTopic, msg: wire.Telemetry) -> list[str]:
         if seq is not None:
             fields.append(f"seq={seq}")
         _put(fields, "error", poll.error)
+        _put(fields, "cause", poll.cause)
+        if poll.ping is not None:
+            _ping_fields(fields, poll.ping)
         out.append(f"device{agent}{commune}{device}{province_site} {','.join(fields)} {ts}")
         head = f"interface{commune}{device}"
         tail = f"{province_site} "
@@ -156,6 +161,17 @@ def telemetry_lines(where: SiteTopic, msg: wire.Telemetry) -> list[str]:
             out.append(f"{head}{_tag('ifindex', str(i.index))}{_tag('ifname', i.name)}{tail}"
                        f"{','.join(fields)} {ts}")
     return out
+
+
+def _ping_fields(parts: list[str], ping: wire.PingResult) -> None:
+    parts.append(f"ping_sent={ping.sent}i")
+    parts.append(f"ping_received={ping.received}i")
+    parts.append(f"ping_loss_pct={ping_loss_pct(ping)!r}")
+    _put(parts, "ping_rtt_ms", ping.rtt_ms)
+
+
+def ping_loss_pct(ping: wire.PingResult) -> float:
+    return 100.0 * (ping.sent - ping.received) / ping.sent
 
 
 def status_line(where: SiteTopic, msg: wire.Status, received: datetime) -> str:

@@ -3,7 +3,8 @@
 * :class:`OutageStore` keeps the open outages in a small JSON file (written atomically:
   temporary file, fsync, rename) so a restarted collector re-announces them with the
   same identity and start - Alertmanager deduplicates by labels, nobody is paged twice -
-  and still resolves them later.
+  and still resolves them later. The same file keeps each agent's last sign of life
+  (``agents``), so that after a restart "silent since" is the truth, not the restart.
 * :func:`outage_lines`: line protocol for alert events (schema in docs/alerts.md).
 * :class:`Alerting` wires the pure :class:`collector.alerts.AlertCore` to the store,
   the :class:`collector.alertmanager.Notifier` and the collector.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -27,16 +29,24 @@ from collector.alerts import (
     OutageRecord,
     Policy,
     alert_topology,
+    sign_of_life,
 )
 from collector.availability import ElementPoint
 from collector.config import AlertsConfig
 from collector.lineproto import line
+from collector.monitoring import MonitoringCore
+from collector.states import DeviceVerdict
 from xanet.inventory import Inventory
 
 log = logging.getLogger("xanet.collector.outages")
 
 #: How far back a maintenance window declared after the fact still flags closed outages.
 MAINTENANCE_LOOKBACK_S = 7 * 86400.0
+#: Agents' last signs of life are written at most this often (and with every change of
+#: the open outages, and at stop): a SIGKILLed collector loses at most this much.
+LIVENESS_SAVE_S = 5.0
+#: The agents' clock error that :func:`collector.alerts.sign_of_life` absorbs, at most.
+CLOCK_TOLERANCE_S = 30.0
 
 
 class OutageStore:
@@ -45,15 +55,31 @@ class OutageStore:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> list[OutageRecord]:
+    def _read(self) -> object:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return []
+            return {}
         except (OSError, ValueError) as exc:
-            log.error("outage state %s unreadable (%s): starting with no open outage",
-                      self.path, exc)
-            return []
+            log.error("outage state %s unreadable (%s): starting with no open outage and "
+                      "no agent last seen", self.path, exc)
+            return {}
+
+    def load_seen(self) -> dict[str, float]:
+        """Each agent's last sign of life as saved (bad entries are skipped, logged)."""
+        data = self._read()
+        agents = data.get("agents", {}) if isinstance(data, dict) else {}
+        out: dict[str, float] = {}
+        for agent, ts in agents.items() if isinstance(agents, dict) else ():
+            if isinstance(ts, int | float) and math.isfinite(ts):
+                out[str(agent)] = float(ts)
+            else:
+                log.error("outage state %s: agent %s: bad last-seen %r skipped", self.path,
+                          agent, ts)
+        return out
+
+    def load(self) -> list[OutageRecord]:
+        data = self._read()
         records: list[OutageRecord] = []
         for item in data.get("open", []) if isinstance(data, dict) else []:
             try:
@@ -62,10 +88,13 @@ class OutageStore:
                 log.error("outage state %s: skipping a bad record: %s", self.path, exc)
         return records
 
-    def save(self, records: Iterable[OutageRecord]) -> None:
+    def save(self, records: Iterable[OutageRecord],
+             seen: Mapping[str, float] | None = None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        doc = {"v": 1, "open": [r.to_json() for r in records]}
+        doc: dict[str, object] = {"v": 1, "open": [r.to_json() for r in records]}
+        if seen:
+            doc["agents"] = dict(sorted(seen.items()))
         with tmp.open("w", encoding="utf-8") as fh:
             json.dump(doc, fh, ensure_ascii=False, indent=1)
             fh.flush()
@@ -103,21 +132,31 @@ class Alerting:
     """Outage decisions for the collector: facts in, alerts out, state kept on disk."""
 
     def __init__(self, cfg: AlertsConfig, inventory: Inventory, *, now: float,
-                 port: AlertmanagerPort | None = None) -> None:
+                 port: AlertmanagerPort | None = None, stale_after_s: float = 180.0) -> None:
+        """``stale_after_s``: a device without polls for this long neither opens nor
+        closes a monitoring alert (the availability's ``stale_after_s``)."""
         if cfg.url is None and port is None:
             raise ValueError("alerting needs alerts.url")
         self.cfg = cfg
         self.province = inventory.province.code
         self.store = OutageStore(cfg.state_path)
         restored = self.store.load()
-        self.core = AlertCore(
-            alert_topology(inventory),
-            Policy(hold_down_s=cfg.hold_down(), clear_down_s=cfg.clear_down(),
-                   agent_silent_after_s=cfg.agent_silent_after_s,
-                   root_wait_s=cfg.root_wait()),
-            now=now, restored=restored)
+        seen = self.store.load_seen()
+        policy = Policy(hold_down_s=cfg.hold_down(), clear_down_s=cfg.clear_down(),
+                        agent_silent_after_s=cfg.agent_silent_after_s,
+                        root_wait_s=cfg.root_wait())
+        self.core = AlertCore(alert_topology(inventory), policy, now=now, restored=restored,
+                              seen=seen)
+        self.monitoring = MonitoringCore(inventory, policy, now=now,
+                                         stale_after_s=stale_after_s)
+        self.clock_tolerance_s = min(CLOCK_TOLERANCE_S, cfg.agent_silent_after_s / 2)
         if restored:
             log.info("%d open outage(s) recovered from %s", len(restored), self.store.path)
+        if seen:
+            log.info("last sign of life of %d agent(s) recovered from %s", len(seen),
+                     self.store.path)
+        self._saved_seen = dict(seen)
+        self._saved_at = now
         url = cfg.url or ""
         self.notifier = Notifier(
             port or AlertmanagerClient(url, timeout_s=cfg.timeout_s),
@@ -125,19 +164,30 @@ class Alerting:
             retry_min_s=cfg.retry_min_s, retry_max_s=cfg.retry_max_s)
         self.opened = 0
         self.resolved = 0
+        self.monitoring_opened = 0
         self._announced: set[str] = set()
         # closed outages a window declared late may still flag, and their rewritten lines
         self._closed: dict[tuple[str, float], Alert] = {}
         self._pending_lines: list[str] = []
 
-    def agent_status(self, agent: str, online: bool, ts: float) -> None:
+    def agent_status(self, agent: str, online: bool, received: float,
+                     sent: float | None = None) -> None:
+        """A status message, received at ``received``, sent (its ``ts``) at ``sent``."""
         if online:
-            self.core.agent_seen(agent, ts)
+            self.core.agent_seen(agent, sign_of_life(received, sent, self.clock_tolerance_s))
         else:
-            self.core.agent_offline(agent, ts)
+            self.core.agent_offline(agent, received if sent is None else min(sent, received))
 
-    def agent_seen(self, agent: str, ts: float) -> None:
-        self.core.agent_seen(agent, ts)
+    def agent_seen(self, agent: str, received: float, sent: float | None = None) -> None:
+        """Telemetry received at ``received``, handed to MQTT (its ``sent``) at ``sent``."""
+        self.core.agent_seen(agent, sign_of_life(received, sent, self.clock_tolerance_s))
+
+    def device_verdicts(self, verdicts: Iterable[DeviceVerdict]) -> None:
+        for v in verdicts:
+            self.monitoring.add(v.site, v.device, v.ts, v.decision)
+
+    def save(self) -> None:
+        self.store.save(self.core.records(), self.core.liveness())
 
     def set_maintenance(self, windows: Mapping[str, Sequence[tuple[float, float]]]) -> None:
         """Declared maintenance windows per element (flags the outages they overlap).
@@ -163,8 +213,21 @@ class Alerting:
         self.core.add_points(points)
         before = set(self.core.open_outages())
         events = self.core.evaluate(now)
-        if events or before != set(self.core.open_outages()):
-            self.store.save(self.core.records())  # before notifying: no page is lost
+        seen = self.core.liveness()
+        if events or before != set(self.core.open_outages()) or (
+                seen != self._saved_seen and now - self._saved_at >= LIVENESS_SAVE_S):
+            self.save()  # before notifying: no page is lost
+            self._saved_seen, self._saved_at = seen, now
+        monitoring = self.monitoring.evaluate(now)
+        for ev in monitoring:
+            a = ev.alert
+            if ev.action == "firing":
+                self.monitoring_opened += 1
+                log.warning("monitoring broken: device %s (site %s): %s", a.labels["device"],
+                            a.labels["site"], a.annotations["summary_en"])
+            else:
+                log.info("monitoring repaired: device %s (site %s): %s no more",
+                         a.labels["device"], a.labels["site"], a.labels["cause"])
         for ev in events:
             a = ev.alert
             if ev.action == "resolved":
@@ -181,9 +244,9 @@ class Alerting:
                 self._announced.discard(a.unit)
             if ev.action == "resolved" and ev.alert.ends_at is not None:
                 self._remember_closed(ev.alert, now)
-        self.notifier.submit(events)
+        self.notifier.submit([*events, *monitoring])
         lines, self._pending_lines = self._pending_lines, []
-        return lines + outage_lines(events, self.province)
+        return lines + outage_lines(events, self.province)  # a monitoring fault is no outage
 
     def _remember_closed(self, alert: Alert, now: float) -> None:
         self._closed[(alert.unit, alert.starts_at)] = alert
@@ -196,6 +259,7 @@ class Alerting:
         try:
             await self.notifier.run(stop)
         finally:
+            self.save()
             await self.notifier.port.close()
 
     def stats(self) -> dict[str, int]:
@@ -205,4 +269,6 @@ class Alerting:
             "alerts_resolved": self.resolved,
             "alertmanager_posts": self.notifier.posts,
             "alertmanager_failures": self.notifier.failures,
+            "monitoring_alerts_open": len(self.monitoring.open_alerts()),
+            "monitoring_alerts_opened": self.monitoring_opened,
         }

@@ -1,12 +1,15 @@
 """From telemetry to availability facts, and from engine output to line protocol. Pure.
 
 What a poll says about an inventory element (``site/device`` or
-``site/device/ifname``):
+``site/device/ifname``). The device's state comes from the poll's witnesses, SNMP
+and ICMP echo (:func:`collector.witness.decide`: only "no witness reaches it" is
+down; a monitoring fault is unknown with its reason):
 
 =========================================  ==============  ==========================
 poll                                       device element  interface element
 =========================================  ==============  ==========================
-device unreachable                         down            down
+device down (no witness answers)           down            down
+monitoring fault (auth, snmp_silent, ...)  unknown+reason  unknown+reason
 reachable, ifOperStatus up (1)             up              up
 reachable, down/dormant/notPresent/        up              down
 lowerLayerDown (2, 5, 6, 7)
@@ -20,8 +23,10 @@ the inventory shows up as lost coverage and a counter, not as an outage.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from collector.availability import (
     AgentOffline,
@@ -30,8 +35,10 @@ from collector.availability import (
     Observation,
     Observed,
     State,
+    Unobserved,
 )
 from collector.lineproto import line
+from collector.witness import Decision, decide
 from xanet import wire
 from xanet.inventory import Inventory, element_key
 
@@ -47,6 +54,17 @@ class MappingCounts:
     unmapped_polls: int = 0
     interface_missing: int = 0
     missing_elements: set[str] = field(default_factory=set)
+    #: polls of devices the inventory does not know, per (site, device)
+    unmapped_devices: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+class DeviceVerdict(NamedTuple):
+    """What one poll said about one inventory device (input of the monitoring alerts)."""
+
+    site: str
+    device: str
+    ts: float
+    decision: Decision
 
 
 class FactMapper:
@@ -57,29 +75,43 @@ class FactMapper:
         self.counts = MappingCounts()
 
     def telemetry_facts(self, msg: wire.Telemetry) -> list[Fact]:
+        return self.map_telemetry(msg)[0]
+
+    def map_telemetry(self, msg: wire.Telemetry) -> tuple[list[Fact], list[DeviceVerdict]]:
+        """Engine facts of every element, and one verdict per inventory device polled.
+        Polls of devices the inventory does not know are counted per device."""
         facts: list[Fact] = []
+        verdicts: list[DeviceVerdict] = []
         for poll in msg.polls:
             elements = self.inventory.elements_of_device(msg.site, poll.device)
             if not elements:
+                if self.inventory.has_device(msg.site, poll.device):
+                    continue  # known, polled for traffic only: no element, no state
                 self.counts.unmapped_polls += 1
+                self.counts.unmapped_devices[(msg.site, poll.device)] += 1
                 continue
             ts = poll.ts.timestamp()
+            decision = decide(poll, ping_only=self.inventory.is_ping_only(msg.site, poll.device))
+            verdicts.append(DeviceVerdict(msg.site, poll.device, ts, decision))
             by_name = {i.name: i for i in poll.interfaces}
             for el in elements:
                 key = element_key(msg.site, poll.device, el.interface)
-                state = self._state(poll, el.interface, by_name, key)
+                if decision.reason is not None:
+                    facts.append(Unobserved(key, ts, decision.reason))
+                    continue
+                state = self._state(decision, el.interface, by_name, key)
                 if state is not None:
                     facts.append(Observation(key, ts, state))
-        return facts
+        return facts, verdicts
 
     def _state(
         self,
-        poll: wire.DevicePoll,
+        decision: Decision,
         interface: str | None,
         by_name: dict[str, wire.InterfacePoll],
         key: str,
     ) -> Observed | None:
-        if not poll.reachable:
+        if decision.state == "down":
             return "down"
         if interface is None:
             return "up"
@@ -122,7 +154,7 @@ def emission_lines(emission: Emission, inventory: Inventory) -> list[str]:
                 "interface": rest[0] if rest else "",
                 "element": p.element,
             },
-            {"state": p.state, "code": STATE_CODE[p.state]},
+            {"state": p.state, "code": STATE_CODE[p.state], "reason": p.reason},
             _ms(p.ts),
         )
         if ln:

@@ -42,6 +42,13 @@ def agent_config(
                  "reconnect_min_s": 0.2, "reconnect_max_s": 2},
         "polling": {"interval_s": interval_s, "timeout_s": 1.0, "retries": 0, "jitter": 0.2},
         "spool": {"path": str(spool_path), "fsync": "batch", "replay_rate_per_s": 200},
+        # The simulated fleets here live on 127.0.0.1 and are "cut off" by stopping their
+        # SNMP simulator; the host itself keeps answering ICMP, which would (rightly) make
+        # such a cut a monitoring fault (snmp_silent), not downtime. Without the ICMP
+        # witness an SNMP timeout is `down`, as the tests of the cut expect. The witness
+        # itself is tested with real cuts in network namespaces (tests/test_ping_netns.py,
+        # tests/test_field_truth.py); pass icmp={"enabled": True} to use it.
+        "icmp": {"enabled": False},
         "devices": devices,
     }
     if snmp:

@@ -174,7 +174,7 @@ def test_deploy_config_passes_amtool_check_config(tmp_path: Path) -> None:
     (tmp_path / "am.yml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
     out = subprocess.run(["amtool", "check-config", str(tmp_path / "am.yml")], check=True,
                          capture_output=True, text=True).stdout
-    assert "1 templates" in out and "3 inhibit rules" in out and "SUCCESS" in out
+    assert "1 templates" in out and "4 inhibit rules" in out and "SUCCESS" in out
 
 
 def am_config(sink: services.SmtpSink, telegram: TelegramStub) -> str:

@@ -399,7 +399,8 @@ def test_agent_silent_by_deadline_without_last_will() -> None:
     sim.run_to(T0 + 10 + SILENT + HOLD + 1)
     assert sim.names() == [("XanetAgentSilent", "hub-b")]
     [ev] = sim.firing().values()
-    assert ev.alert.starts_at == T0 + 10 + SILENT
+    assert ev.alert.starts_at == T0 + 10  # "silent since": its last sign of life
+    assert sim.core.silent_since("agt-hub-b") == T0 + 10
 
 
 # ----------------------------------------------------------------------- restarts

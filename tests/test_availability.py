@@ -29,6 +29,7 @@ from collector.availability import (
     State,
     Topology,
     TransitionError,
+    Unobserved,
     combine,
     intervals,
     normalize,
@@ -407,23 +408,47 @@ def test_element_without_agent_is_never_made_unknown_by_a_last_will() -> None:
 # ------------------------------------------------------------------ reference model
 
 
+def reference_fact(
+    facts: Iterable[Fact], element: str, agent: str | None, x: float
+) -> tuple[float, int, str] | None:
+    """Brute force: the latest fact at or before x (obs beats offline, down beats up, an
+    unobserved poll beats both; of two unobserved polls the smaller reason)."""
+    best: tuple[float, int, str] | None = None
+    for f in facts:
+        if isinstance(f, Observation) and f.element == element and f.ts <= x:
+            cand = (f.ts, 2 if f.state == "down" else 1, "")
+        elif isinstance(f, Unobserved) and f.element == element and f.ts <= x:
+            cand = (f.ts, 3, f.reason)
+        elif isinstance(f, AgentOffline) and f.agent == agent and f.ts <= x:
+            cand = (f.ts, 0, "")
+        else:
+            continue
+        if best is None or cand[:2] > best[:2] or (
+                cand[:2] == best[:2] and cand[2] < best[2]):
+            best = cand
+    return best
+
+
 def reference_state(
     facts: Iterable[Fact], element: str, agent: str | None, stale: float, x: float
 ) -> State:
-    """Brute force: the latest fact at or before x decides (obs beats offline, down beats up)."""
-    best: tuple[float, int] | None = None
-    for f in facts:
-        if isinstance(f, Observation) and f.element == element and f.ts <= x:
-            cand = (f.ts, 2 if f.state == "down" else 1)
-        elif isinstance(f, AgentOffline) and f.agent == agent and f.ts <= x:
-            cand = (f.ts, 0)
-        else:
-            continue
-        if best is None or cand > best:
-            best = cand
-    if best is None or best[1] == 0 or x >= best[0] + stale:
+    best = reference_fact(facts, element, agent, x)
+    if best is None or best[1] in (0, 3) or x >= best[0] + stale:
         return "unknown"
     return "down" if best[1] == 2 else "up"
+
+
+def reference_reason(
+    facts: Iterable[Fact], element: str, agent: str | None, stale: float, x: float
+) -> str | None:
+    best = reference_fact(facts, element, agent, x)
+    if best is None:
+        return "no_data"
+    if best[1] == 0:
+        return "agent_offline"
+    if best[1] == 3:
+        return best[2]
+    return "stale" if x >= best[0] + stale else None
 
 
 SVC_A = ServiceKey("c1", "fibre")
@@ -449,7 +474,16 @@ observations = st.builds(
 offlines = st.builds(
     AgentOffline, agent=st.sampled_from(["a1", "a2"]), ts=st.integers(0, 200).map(float)
 )
+unobserved = st.builds(
+    Unobserved,
+    element=st.sampled_from(["e1", "e2", "e3"]),
+    ts=st.integers(0, 200).map(float),
+    reason=st.sampled_from(["monitoring_error:auth", "monitoring_error:snmp_silent"]),
+)
 fact_lists = st.lists(st.one_of(observations, observations, offlines), max_size=40)
+#: with monitoring faults: explicit unknown observations
+faulty_fact_lists = st.lists(
+    st.one_of(observations, observations, offlines, unobserved), max_size=40)
 
 
 def probe_times(facts: Sequence[Fact]) -> list[float]:
@@ -724,3 +758,145 @@ def test_month_in_any_order_gives_the_same_timelines(
         assert [c for c in services[key] if c.ts >= horizon] == [
             c for c in eng.service_timeline(key) if c.ts >= horizon
         ]
+
+
+# ------------------------------------------------------------ unobserved (monitoring faults)
+
+
+def test_unobserved_poll_ends_the_state_without_downtime() -> None:
+    eng = one_element(stale_after_s=180.0)
+    eng.add(Observation("e1", 0.0, "up"))
+    eng.add(Unobserved("e1", 60.0, "monitoring_error:auth"))  # wrong key from now on
+    eng.add(Unobserved("e1", 120.0, "monitoring_error:auth"))
+    eng.add(Observation("e1", 600.0, "up"))  # fixed
+    assert eng.element_timeline("e1") == [
+        Change(0.0, "up"), Change(60.0, "unknown"), Change(600.0, "up"), Change(780.0, "unknown")]
+    s = summarize(eng.element_timeline("e1"), 0.0, 600.0)
+    assert (s.up_s, s.down_s, s.unknown_s) == (60.0, 0.0, 540.0)
+    # no stale timer after an unobserved poll: still unknown, for the same reason
+    assert eng.reason_at("e1", 599.0) == "monitoring_error:auth"
+    assert eng.reason_at("e1", 700.0) is None
+    assert eng.reason_at("e1", 800.0) == "stale"
+
+
+def test_unobserved_beats_observations_at_the_same_timestamp() -> None:
+    eng = one_element()
+    eng.add(Observation("e1", 10.0, "down"))
+    eng.add(Unobserved("e1", 10.0, "monitoring_error:access"))
+    assert eng.element_timeline("e1") == []  # unknown from the start: no change at all
+    assert eng.reason_at("e1", 10.0) == "monitoring_error:access"
+
+
+def test_reason_point_written_even_when_already_unknown() -> None:
+    """A wrong key from the first poll on: the state never changes from unknown, yet
+    storage must say why."""
+    eng = one_element()
+    eng.add(Unobserved("e1", 10.0, "monitoring_error:auth"))
+    eng.add(Unobserved("e1", 70.0, "monitoring_error:auth"))
+    eng.add(Unobserved("e1", 130.0, "monitoring_error:resolve"))
+    em = eng.emit(200.0)
+    assert [(p.ts, p.state, p.reason) for p in em.elements] == [
+        (10.0, "unknown", "monitoring_error:auth"), (130.0, "unknown", "monitoring_error:resolve")]
+    assert em.services == []  # the service was unknown all along
+    assert eng.emit(260.0).elements == []  # nothing new, nothing rewritten
+
+
+def test_points_to_unknown_carry_their_reason() -> None:
+    eng = one_element(stale_after_s=100.0)
+    eng.add(Observation("e1", 0.0, "up"))
+    eng.add(AgentOffline("a1", 150.0))
+    eng.add(Observation("e1", 200.0, "up"))
+    eng.add(Unobserved("e1", 250.0, "monitoring_error:snmp_silent"))
+    em = eng.emit(400.0)
+    assert [(p.ts, p.state, p.reason) for p in em.elements] == [
+        (0.0, "up", None), (100.0, "unknown", "stale"), (150.0, "unknown", "agent_offline"),
+        (200.0, "up", None), (250.0, "unknown", "monitoring_error:snmp_silent")]
+
+
+def stored_reason(points: dict[float, tuple[State, str | None]], x: float) -> str | None:
+    """The reason of the latest stored point at or before x (what a NOC reads)."""
+    before = [ts for ts in points if ts <= x]
+    return points[max(before)][1] if before else "no_data"
+
+
+@settings(max_examples=200, deadline=None)
+@given(faulty_fact_lists)
+def test_unobserved_timelines_match_brute_force(facts: list[Fact]) -> None:
+    elements, services = timelines(facts, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
+    for x in probe_times(facts):
+        truth = {
+            e: reference_state(facts, e, AGENT_OF[e], STALE_OF[e], x) for e in ("e1", "e2", "e3")
+        }
+        for e, tl in elements.items():
+            assert state_at(tl, x) == truth[e], (e, x)
+        assert state_at(services[SVC_A], x) == rule_state("any_of", [truth["e1"], truth["e2"]])
+        assert state_at(services[SVC_B], x) == rule_state("all_of", [truth["e2"], truth["e3"]])
+    # a monitoring fault is never downtime: without the unobserved polls (and the
+    # observations they beat) there is at least as much down time
+    for tl in (*elements.values(), *services.values()):
+        assert tl == normalize(tl)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), faulty_fact_lists)
+def test_unobserved_any_order_any_emit_schedule_same_states_and_reasons(
+    data: st.DataObject, facts: list[Fact]
+) -> None:
+    reference = timelines(facts, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
+    order = data.draw(st.permutations(facts))
+    eng = AvailabilityEngine(
+        SMALL_TOPOLOGY, stale_after_s=SMALL_STALE, bucket_s=30.0, rollups_from=0.0
+    )
+    store = Store()
+    stored: dict[str, dict[float, tuple[State, str | None]]] = {}
+    now = 0.0
+
+    def write(em: Emission) -> None:
+        store.write(em)
+        for p in em.elements:
+            assert (p.state == "unknown") == (p.reason is not None), p
+            stored.setdefault(p.element, {})[p.ts] = (p.state, p.reason)
+
+    for fact in order:
+        eng.add(fact)
+        if data.draw(st.booleans()):
+            now += data.draw(st.integers(0, 60))
+            write(eng.emit(now))
+    final = max(now, 400.0)
+    write(eng.emit(final))
+    elements, services = reference
+    for e, tl in elements.items():
+        assert eng.element_timeline(e) == tl
+        assert store.element_timeline(e) == clip(tl, final)
+        for x in probe_times(facts):
+            if x > final or x < 0:
+                continue
+            want = reference_reason(facts, e, AGENT_OF[e], STALE_OF[e], x)
+            assert eng.reason_at(e, x) == want, (e, x)
+            if want != "no_data" or stored.get(e):
+                got = stored_reason(stored.get(e, {}), x)
+                if want == "no_data":  # before the first fact no point exists yet
+                    continue
+                assert got == want, (e, x, got, want)
+    for key, tl in services.items():
+        assert eng.service_timeline(key) == tl
+        assert store.service_timeline(key) == clip(tl, final)
+        for k in range(int(final // 30)):
+            row = store.rollups[(key, k * 30.0)]
+            s = summarize(tl, k * 30.0, (k + 1) * 30.0)
+            assert (row.up_s, row.down_s, row.unknown_s) == (s.up_s, s.down_s, s.unknown_s)
+
+
+@settings(max_examples=100, deadline=None)
+@given(faulty_fact_lists)
+def test_a_monitoring_fault_never_adds_downtime(facts: list[Fact]) -> None:
+    """The same polls with some of them turned into monitoring faults: never more down
+    time, for any element or service (a fault is lost coverage, never an outage)."""
+    clean = [f for f in facts if not isinstance(f, Unobserved)]
+    el_with, svc_with = timelines(facts, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
+    el_without, svc_without = timelines(clean, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
+    for e in ("e1", "e2", "e3"):
+        assert summarize(el_with[e], 0, 500).down_s <= summarize(el_without[e], 0, 500).down_s
+    for key in (SVC_A, SVC_B):
+        assert (summarize(svc_with[key], 0, 500).down_s
+                <= summarize(svc_without[key], 0, 500).down_s)

@@ -46,6 +46,15 @@ def test_unreachable_device_line() -> None:
     assert ' up=0i,seq=0i,error="timeout" ' in ln
 
 
+def test_unreachable_device_line_carries_cause_and_ping_witness() -> None:
+    msg = telemetry(polls=[wire.DevicePoll(
+        device="d", ts=TS, reachable=False, error="no SNMP answer", cause="timeout",
+        ping=wire.PingResult(sent=4, received=3, rtt_ms=12.5))])
+    (ln,) = lineproto.telemetry_lines(WHERE, msg)
+    assert (' up=0i,seq=0i,error="no SNMP answer",cause="timeout",ping_sent=4i,'
+            'ping_received=3i,ping_loss_pct=25.0,ping_rtt_ms=12.5 ') in ln
+
+
 def test_status_line_uses_receive_time_without_ts() -> None:
     st = wire.Status(agent="a", site="site-a", state="offline", reason="lost")
     ln = lineproto.status_line(WHERE, st, TS)
@@ -63,7 +72,11 @@ def _reference_lines(where: topics.SiteTopic, msg: wire.Telemetry) -> list[str]:
         dev = lineproto.line("device", {**dev_tags, "agent": msg.agent}, {
             "up": 1 if p.reachable else 0, "rtt_ms": p.rtt_ms,
             "uptime_s": p.uptime_cs / 100 if p.uptime_cs is not None else None,
-            "seq": msg.seq, "error": p.error}, ts)
+            "seq": msg.seq, "error": p.error, "cause": p.cause,
+            "ping_sent": p.ping.sent if p.ping else None,
+            "ping_received": p.ping.received if p.ping else None,
+            "ping_loss_pct": lineproto.ping_loss_pct(p.ping) if p.ping else None,
+            "ping_rtt_ms": p.ping.rtt_ms if p.ping else None}, ts)
         if dev:
             out.append(dev)
         for i in p.interfaces:
@@ -94,6 +107,10 @@ def _telemetry(draw: st.DrawFn) -> tuple[topics.SiteTopic, wire.Telemetry]:
         reachable=draw(st.booleans()), rtt_ms=draw(_rate),
         uptime_cs=draw(st.none() | st.integers(0, 2**32 - 1)),
         error=draw(st.none() | _odd),
+        cause=draw(st.none() | st.sampled_from(wire.POLL_CAUSES)),
+        ping=draw(st.none() | st.builds(
+            wire.PingResult, sent=st.just(4), received=st.integers(0, 4),
+            rtt_ms=st.none() | st.floats(0, 5000))),
         interfaces=[wire.InterfacePoll(
             index=draw(st.integers(1, 2**31 - 1)), name=draw(_odd),
             oper=draw(st.none() | st.integers(1, 7)), admin=draw(st.none() | st.integers(1, 3)),

@@ -2,7 +2,8 @@
 
     xanet agent --config FILE         run a site agent
     xanet collector --config FILE     run the collector
-    xanet check-config FILE...        validate agent, collector and inventory files
+    xanet check-config FILE...        validate agent, collector and inventory files (and
+                                      every agent against every inventory given)
     xanet report availability ...     availability per commune, site, device, service or
                                       operator; province KPIs
     xanet report outages ...          the outage list, in local time
@@ -146,14 +147,42 @@ def check_file(path: Path, *, secrets: bool = True) -> list[str]:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     problems: list[str] = []
+    valid: list[Path] = []
     for path in args.files:
         found = check_file(Path(path), secrets=not args.no_secrets)
         problems.extend(found)
         if not found:
             print(f"{path}: ok")
+            valid.append(Path(path))
+    problems.extend(cross_check_files(valid))
     for p in problems:
         print(p, file=sys.stderr)
     return 1 if problems else 0
+
+
+def cross_check_files(paths: Sequence[Path]) -> list[str]:
+    """Every valid agent config against every valid inventory (xanet/crosscheck.py)."""
+    kinds = {p: _kind_of(read_toml(p)) for p in paths}
+    agents = [p for p, k in kinds.items() if k == "agent"]
+    inventories = [p for p, k in kinds.items() if k == "inventory"]
+    if not agents or not inventories:
+        return []
+    from agent.config import AgentConfig
+    from xanet.crosscheck import AgentDevice, cross_check
+    from xanet.inventory import load_inventory
+
+    problems: list[str] = []
+    for inv_path in inventories:
+        inventory = load_inventory(inv_path)
+        for agent_path in agents:
+            cfg = load_model(agent_path, AgentConfig)
+            if cfg.agent.province != inventory.province.code:
+                continue  # an agent of another province: not this inventory's
+            devices = [AgentDevice(i, d.id, d.site or cfg.agent.site)
+                       for i, d in enumerate(cfg.devices)]
+            problems += cross_check(str(agent_path), cfg.agent.id, cfg.agent.site, devices,
+                                    str(inv_path), inventory)
+    return problems
 
 
 def _cmd_maintenance(args: argparse.Namespace) -> int:

@@ -184,13 +184,19 @@ class Element(_Model):
         return element_key(self.site, self.device, self.interface)
 
 
+Monitor = Literal["snmp", "ping"]
+
+
 class Device(_Model):
-    """SNMP-polled equipment at a site. ``host`` is a label only (polling addresses and
-    credentials belong to the agent's config)."""
+    """Equipment at a site. ``host`` is a label only (polling addresses and credentials
+    belong to the agent's config). ``monitor``: ``snmp`` (polled; ICMP echo is a second
+    witness) or ``ping`` (no SNMP - CPE, ONT, radio: the ICMP echo is the only witness, so
+    its elements are the device itself, never an interface)."""
 
     id: Id
     site: str  # from the enclosing site (validated there)
     host: Name | None = None
+    monitor: Monitor = "snmp"
     elements: tuple[Element, ...] = ()
 
     @model_validator(mode="before")
@@ -265,6 +271,7 @@ class Inventory(_Model):
     _children: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     _by_target: dict[tuple[str, str, str | None], list[Element]] = PrivateAttr(default_factory=dict)
     _by_device: dict[tuple[str, str], list[Element]] = PrivateAttr(default_factory=dict)
+    _devices: dict[tuple[str, str], Device] = PrivateAttr(default_factory=dict)
     _by_commune: dict[str, list[Element]] = PrivateAttr(default_factory=dict)
     _sites_by_commune: dict[str, list[Site]] = PrivateAttr(default_factory=dict)
 
@@ -288,6 +295,7 @@ class Inventory(_Model):
             self._sites_by_commune[site.commune].append(site)
             for device in site.devices:
                 self._by_device[(site.id, device.id)] = list(device.elements)
+                self._devices[(site.id, device.id)] = device
                 for element in device.elements:
                     target = (site.id, device.id, element.interface)
                     self._by_target.setdefault(target, []).append(element)
@@ -329,6 +337,18 @@ class Inventory(_Model):
         """Elements observed by exactly this target: the device itself when ``interface`` is
         None, else that ifName. Unknown or unmonitored targets give ``[]``."""
         return list(self._by_target.get((site_id, device_id, interface), ()))
+
+    def device(self, site_id: str, device_id: str) -> Device:
+        """The device ``device_id`` of site ``site_id``; KeyError if there is none."""
+        return self._devices[(site_id, device_id)]
+
+    def has_device(self, site_id: str, device_id: str) -> bool:
+        return (site_id, device_id) in self._devices
+
+    def is_ping_only(self, site_id: str, device_id: str) -> bool:
+        """True for a device monitored by ICMP echo alone (``monitor = "ping"``)."""
+        device = self._devices.get((site_id, device_id))
+        return device is not None and device.monitor == "ping"
 
     def elements_of_device(self, site_id: str, device_id: str) -> list[Element]:
         """All elements of a device: its reachability ones and those of its interfaces."""
@@ -449,6 +469,12 @@ def _device_problems(where: str, site: Site) -> list[str]:
         seen: dict[tuple[Service, str], str] = {}
         for k, element in enumerate(device.elements):
             loc = f"{where}.devices[{j}].elements[{k}]"
+            if device.monitor == "ping" and element.interface is not None:
+                problems.append(
+                    f"{loc}.interface: device {site.id}/{device.id} is ping-only "
+                    f"(monitor = \"ping\"): its elements are the device itself, not "
+                    f"interface {element.interface!r}"
+                )
             first = seen.setdefault((element.service, element.key), loc)
             if first != loc:
                 problems.append(
