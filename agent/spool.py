@@ -142,6 +142,7 @@ class Spool:
         self.corruption: str | None = None
         self._db = self._open()
         self._depth = self._scalar("SELECT count(*) FROM outbox")
+        self._quarantined = self._scalar("SELECT value FROM meta WHERE key='quarantined'")
         self._timed_sync = fsync == "batch"
         self._sync_interval_s = sync_interval_s
         self._clock = clock
@@ -204,6 +205,7 @@ class Spool:
         self._set_aside(exc)
         self._db = self._connect()
         self._depth = 0
+        self._quarantined = 0
 
     def _guard(self, what: Callable[[], T], fallback: T) -> T:
         """Run a read or an ack; a corrupt file is set aside and ``fallback`` returned."""
@@ -372,6 +374,7 @@ class Spool:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
+            self._quarantined += moved
 
         self._guard(move, None)
 
@@ -412,8 +415,7 @@ class Spool:
 
     @property
     def quarantined(self) -> int:
-        return self._guard(
-            lambda: self._scalar("SELECT value FROM meta WHERE key='quarantined'"), 0)
+        return self._quarantined
 
     def quarantined_entries(self) -> list[tuple[Entry, str]]:
         """The messages kept in quarantine, oldest first, with why."""
