@@ -26,7 +26,7 @@ from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
 from agent.spool import Spool
-from agent.uplink import StatusKind, Uplink, packet_bytes
+from agent.uplink import StatusKind, Uplink, first_leaf, packet_bytes
 from xanet import topics, wire
 
 log = logging.getLogger("xanet.agent")
@@ -331,7 +331,7 @@ class Agent:
                     tg.create_task(self._device_loop(dev, stop),
                                    name=f"poll-{device_key(self.cfg, dev)}")
         except* UplinkFatal as group:
-            first = group.exceptions[0]
+            first = first_leaf(group)
             assert isinstance(first, UplinkFatal)
             fatal = first
         finally:

@@ -60,6 +60,12 @@ REPLAY_BURST_S = 0.1
 STATUS_REFUSED_TRIES = 3
 
 
+def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception in a (nested) exception group: what ``except*`` caught."""
+    first = group.exceptions[0]
+    return first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 def packet_bytes(topic: str, payload: bytes, *, v5: bool) -> int:
     """The size of a QoS 1 PUBLISH packet carrying ``payload`` (what the broker compares
     with its Maximum Packet Size)."""
@@ -129,11 +135,11 @@ class Uplink:
                 await self._session(stop, answers, up_at)
                 continue
             except* Refused as group:
-                refused = group.exceptions[0]
+                refused = first_leaf(group)
                 what = "status refused"
             except* (aiomqtt.MqttError, TimeoutError) as group:
                 loss = self._loss(answers[0] if answers else None)
-                what = str(group.exceptions[0])
+                what = str(first_leaf(group))
             # Out here, not in the except* block: that block may not await, continue or
             # raise a plain exception.
             if refused is not None:
@@ -248,7 +254,7 @@ class Uplink:
                     tg.create_task(self._live(answers, sem, boundary), name="uplink-live")
                     tg.create_task(self._replay(answers, sem, boundary), name="uplink-replay")
             except* Refused as group:
-                first = group.exceptions[0]
+                first = first_leaf(group)
                 assert isinstance(first, Refused)
                 if self.refusal is None:
                     log.error("mqtt %s:%d: the broker refused a telemetry message on %s for "

@@ -16,6 +16,7 @@ arrived, the refused one would have arrived before it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -34,9 +35,12 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from agent.app import Agent
+from agent.config import AgentConfig
+from agent.snmp import RawPoll, SnmpTarget
 from tests import services
 from tests.factories import telemetry
-from tests.pipeline import Subprogram, agent_config, to_toml
+from tests.pipeline import Subprogram, agent_config, running, to_toml, wait_for
 from xanet import topics, wire
 from xanet.mqtt import MqttConfig, tls_context
 
@@ -48,6 +52,7 @@ PROVINCE = "ha-giang"
 SITE_A = ("00688", "lungcu-hub")  # agent hg-a1
 SITE_B = ("00689", "batdaison-bts")  # agent hg-a2
 SITE_C = ("00690", "thaian-bts")  # agent hg-a3, issued in a test
+SITE_D = ("00691", "thaian-hub")  # agent hg-a4, issued in a test
 COLLECTOR_USER = "xanet-collector"
 
 
@@ -574,6 +579,86 @@ async def test_agent_with_another_sites_credentials_keeps_every_poll_then_delive
     assert {t.instance for t in got} - {None} and all(t.agent == "hg-a3" for t in got)
     print(f"MEASURE broker log with log_type debug: {per_message:.1f} lines per telemetry "
           "message (agent + subscriber, statuses and pings included)")
+
+
+class _CountingPoller:
+    """A device that answers at once (SNMP is not the point here)."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    async def poll(self, target: SnmpTarget) -> RawPoll:
+        self.polls += 1
+        return RawPoll(device=target.device, sys_uptime_cs=100 * self.polls, rtt_s=0.001,
+                       interfaces=())
+
+    def close(self) -> None:
+        pass
+
+
+async def test_refused_telemetry_stays_in_the_spool_until_the_acl_is_fixed(
+    deployment: Deployment, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The broker lets hg-a4 publish its status but not its telemetry (an ACL line
+    missing): every telemetry publish is answered 135 over MQTT v5, nothing leaves the
+    spool, publishing stops (no hot loop: one retry per reconnect_max_s), one error names
+    the topic and the user, the status says it. Once the ACL is fixed (SIGHUP) every poll
+    arrives, once."""
+    d = deployment
+    commune, site = SITE_D
+    a4 = issue(d.etc, tmp_path / "hg-a4", "hg-a4", commune, site)
+    acl = d.etc / "acl"
+    full = acl.read_text()
+    acl.write_text(full.replace(f"topic write {a4.topic()}\n", ""))
+    assert d.broker.pid is not None
+    os.kill(d.broker.pid, signal.SIGHUP)
+    cfg = AgentConfig.model_validate(agent_config(
+        agent_id="hg-a4", province=PROVINCE, commune=commune, site=site,
+        mqtt_port=d.broker.port, spool_path=tmp_path / "a4.sqlite3", interval_s=1.0,
+        devices=[{"id": f"dev-{i}", "host": "192.0.2.1", "snmp": {
+            "version": "2c", "community": {"file": str(a4.out / "mqtt.password")}}}
+            for i in range(2)],
+        mqtt={"tls": True, "ca_file": str(a4.out / "ca.crt"), "username": "hg-a4",
+              "password": {"file": str(a4.out / "mqtt.password")},
+              "reconnect_min_s": 0.5, "reconnect_max_s": 2.0}))
+    agent = Agent(cfg, poller=_CountingPoller())
+    caplog.set_level(logging.WARNING, logger="xanet.agent")
+    statuses: list[wire.Status] = []
+    got: list[wire.Telemetry] = []
+
+    async def read(sub: aiomqtt.Client) -> None:
+        async for m in sub.messages:
+            assert isinstance(m.payload, bytes)
+            msg = wire.decode(m.payload, "status" if str(m.topic).endswith("status")
+                              else "telemetry")
+            (statuses if isinstance(msg, wire.Status) else got).append(msg)  # type: ignore[arg-type]
+
+    async with d.collector_client("t-a4") as sub:
+        await sub.subscribe(a4.topic(), qos=1)
+        await sub.subscribe(a4.topic("status"), qos=1)
+        reader = asyncio.create_task(read(sub))
+        async with running(agent):
+            await wait_for(lambda: any(s.health and s.health.refused for s in statuses), 20,
+                           "a status reporting the refusal")
+            await asyncio.sleep(4)  # two retry periods
+            assert agent.uplink.published == 0 and not got
+            assert agent.spool.depth >= 4  # every poll kept
+            assert agent.uplink.refused <= cfg.mqtt.max_inflight + 2  # no hot loop
+            refused = [s for s in statuses if s.health and s.health.refused]
+            assert refused[-1].reason and "refused: broker refuses" in refused[-1].reason
+            assert refused[-1].instance == agent.instance
+            acl.write_text(full)
+            os.kill(d.broker.pid, signal.SIGHUP)
+            await wait_for(lambda: agent.uplink.refusal is None and agent.spool.depth == 0,
+                           20, "delivery after the ACL was fixed")
+            polled = agent.spool.next_seq
+            await wait_for(lambda: len(got) >= polled, 20, "every message at the subscriber")
+        reader.cancel()
+    seqs = Counter(t.seq for t in got)
+    assert set(range(polled)) <= set(seqs) and max(seqs.values()) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert a4.topic() in errors[0] and "user hg-a4" in errors[0] and "135" in errors[0]
 
 
 async def test_identity_is_bound_to_credentials(deployment: Deployment) -> None:
