@@ -661,6 +661,59 @@ async def test_refused_telemetry_stays_in_the_spool_until_the_acl_is_fixed(
     assert a4.topic() in errors[0] and "user hg-a4" in errors[0] and "135" in errors[0]
 
 
+async def test_two_boxes_with_one_identity_back_off_and_fire_no_false_offline(
+    deployment: Deployment, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two agent processes with hg-a1's credentials (a cloned SD card): each connection
+    takes the other's session over. They see it, say so, back off (the delay no longer
+    starts from the bottom), and the MQTT v5 Will Delay keeps the takeovers from firing
+    the offline Last Will; their statuses carry two instance ids for the core to see."""
+    d = deployment
+    commune, site = SITE_A
+
+    def box(name: str) -> Agent:
+        return Agent(AgentConfig.model_validate(agent_config(
+            agent_id="hg-a1", province=PROVINCE, commune=commune, site=site,
+            mqtt_port=d.broker.port, spool_path=tmp_path / f"{name}.sqlite3", interval_s=1.0,
+            devices=[{"id": "dev-0", "host": "192.0.2.1", "snmp": {
+                "version": "2c", "community": {"file": str(d.a1.out / "mqtt.password")}}}],
+            mqtt={"tls": True, "ca_file": str(d.a1.out / "ca.crt"), "username": "hg-a1",
+                  "password": {"file": str(d.a1.out / "mqtt.password")},
+                  "reconnect_min_s": 0.3, "reconnect_max_s": 3.0, "will_delay_s": 5})),
+            poller=_CountingPoller())
+
+    one, two = box("one"), box("two")
+    caplog.set_level(logging.WARNING, logger="xanet.agent.uplink")
+    statuses: list[wire.Status] = []
+
+    async def read(sub: aiomqtt.Client) -> None:
+        async for m in sub.messages:
+            assert isinstance(m.payload, bytes)
+            if not m.retain:
+                msg = wire.decode(m.payload, "status")
+                assert isinstance(msg, wire.Status)
+                statuses.append(msg)
+
+    async with d.collector_client("t-twins") as sub:
+        await sub.subscribe(d.a1.topic("status"), qos=1)
+        reader = asyncio.create_task(read(sub))
+        async with running(one, two):
+            await wait_for(lambda: one.uplink.taken_over + two.uplink.taken_over >= 2, 30,
+                           "the takeovers seen")
+            await asyncio.sleep(1.0)
+            policy_attempts = max(one.uplink.policy.attempt, two.uplink.policy.attempt)
+        # stopped cleanly: each says "stopped", none "connection lost"
+        await asyncio.sleep(0.5)
+        reader.cancel()
+    lost = [s for s in statuses if s.reason == "connection lost (last will)"]
+    assert lost == []  # no false offline from the takeovers
+    assert {s.instance for s in statuses if s.state == "online"} == {one.instance,
+                                                                     two.instance}
+    assert policy_attempts >= 2  # backing off, not reconnecting from the bottom each time
+    warnings = [r.getMessage() for r in caplog.records if "session taken over" in r.getMessage()]
+    assert warnings and all("user hg-a1" in w for w in warnings)
+
+
 async def test_identity_is_bound_to_credentials(deployment: Deployment) -> None:
     """With ``use_username_as_clientid``: hg-a1 connecting with the collector's client id
     or with hg-a2's neither kicks the collector nor fires hg-a2's Last Will, and cannot
