@@ -23,6 +23,7 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -488,25 +489,23 @@ def _read_spool(path: Path) -> tuple[int, set[int]]:
         con.close()
 
 
-async def _drain(client: aiomqtt.Client, into: list[wire.Telemetry],
-                 until: Any = None, idle_s: float = 1.0, timeout_s: float = 60) -> None:
-    """Read telemetry into ``into`` until ``until()`` holds (then until ``idle_s`` of
-    silence), or only until ``idle_s`` of silence when ``until`` is None."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        waiting = until is not None and not until()
-        try:
-            async with asyncio.timeout(max(0.1, deadline - asyncio.get_running_loop().time())
-                                       if waiting else idle_s):
-                m = await anext(aiter(client.messages))
-        except TimeoutError:
-            if waiting:
-                raise AssertionError(f"timed out; got seqs {sorted(t.seq for t in into)}") from None
-            return
+async def _read_telemetry(client: aiomqtt.Client, into: list[wire.Telemetry]) -> None:
+    """Collect telemetry (one reader task for the whole test: cancelling a read in the
+    middle can drop the message it just took)."""
+    async for m in client.messages:
         assert isinstance(m.payload, bytes)
         msg = wire.decode(m.payload, "telemetry")
         assert isinstance(msg, wire.Telemetry)
         into.append(msg)
+
+
+async def _quiet(into: list[Any], idle_s: float = 1.0) -> None:
+    """Wait until nothing more arrived for ``idle_s``."""
+    while True:
+        n = len(into)
+        await asyncio.sleep(idle_s)
+        if len(into) == n:
+            return
 
 
 async def test_agent_with_another_sites_credentials_keeps_every_poll_then_delivers_all(
@@ -538,9 +537,11 @@ async def test_agent_with_another_sites_credentials_keeps_every_poll_then_delive
 
     path = tmp_path / "agent.toml"
     path.write_text(config(d.a2))
+    started = time.monotonic()
     wrong = Subprogram("agent", path, env=env).start()
     assert wrong.proc is not None
     rc = await asyncio.to_thread(wrong.proc.wait, 60)
+    print(f"MEASURE refused status: exit {rc} after {time.monotonic() - started:.1f}s")
     log = wrong.log()
     assert rc == 78, log
     assert "Traceback" not in log
@@ -558,12 +559,15 @@ async def test_agent_with_another_sites_credentials_keeps_every_poll_then_delive
     async with d.collector_client("t-count") as sub:
         await sub.subscribe(a3.topic(), qos=1)
         log_lines = len(d.broker.log_path.read_text().splitlines())
+        reader = asyncio.create_task(_read_telemetry(sub, got))
         right = Subprogram("agent", path, env=env).start()
         try:
-            await _drain(sub, got, until=lambda: len({t.seq for t in got}) >= first_next + 4)
+            await wait_for(lambda: len({t.seq for t in got}) >= first_next + 4, 60,
+                           "the refused run's polls and live ones")
         finally:
-            assert right.stop() == 0, right.log()
-        await _drain(sub, got)  # whatever was acknowledged was routed before its PUBACK
+            assert await asyncio.to_thread(right.stop) == 0, right.log()
+        await _quiet(got)  # whatever was acknowledged was routed before its PUBACK
+        reader.cancel()
         per_message = ((len(d.broker.log_path.read_text().splitlines()) - log_lines)
                        / len(got))
     final_next, left = _read_spool(spool)
@@ -644,6 +648,8 @@ async def test_refused_telemetry_stays_in_the_spool_until_the_acl_is_fixed(
             assert agent.uplink.published == 0 and not got
             assert agent.spool.depth >= 4  # every poll kept
             assert agent.uplink.refused <= cfg.mqtt.max_inflight + 2  # no hot loop
+            print(f"MEASURE refused telemetry: {agent.uplink.refused} refusal(s) counted, "
+                  f"{agent.spool.depth} message(s) kept")
             refused = [s for s in statuses if s.health and s.health.refused]
             assert refused[-1].reason and "refused: broker refuses" in refused[-1].reason
             assert refused[-1].instance == agent.instance
