@@ -21,7 +21,7 @@ from agent.config import AgentConfig, DeviceConfig, SnmpV2cConfig, SnmpV3Config
 from agent.errors import SnmpError, SpoolError, UplinkFatal
 from agent.gate import Gate, Naps, probe_lag
 from agent.instance import instance_id
-from agent.packing import envelope_bytes, pack
+from agent.packing import Piece, encode, envelope_bytes, pack
 from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
@@ -185,18 +185,18 @@ class Batcher:
             self._store(topic, site, group)
         self.on_stored()
 
-    def _store(self, topic: str, site: str, polls: list[wire.DevicePoll]) -> None:
+    def _store(self, topic: str, site: str, group: list[Piece]) -> None:
         a = self.cfg.agent
+        fragments = [data for _, data in group]
 
         def payload(seq: int) -> bytes:
-            return wire.encode(wire.Telemetry(agent=a.id, site=site, seq=seq,
-                                              instance=self.instance, polls=polls))
+            return encode(a.id, site, self.instance, seq, fragments)
 
         h = self.health
         try:
             self.spool.put(topic, payload, time.time())
         except SpoolError as exc:
-            h.polls_dropped += len(polls)
+            h.polls_dropped += len({(p.device, p.ts) for p, _ in group})  # parts: one poll
             if h.spool_error is None:  # logged when it starts and when it ends
                 log.error("site %s: %s: polls are dropped (counted) until the spool can "
                           "store again", site, exc)

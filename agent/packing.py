@@ -10,50 +10,66 @@ and reachability and disjoint interfaces. The collector stores such parts as one
 values) and each interface once; availability sees the device ``up`` once per part at
 the same instant (docs/delivery.md, "Size").
 
-Sizes are the exact JSON lengths :func:`xanet.wire.encode` produces, with the
-envelope (agent, site, instance, ``seq``) sized for the largest sequence number, so a
-message packed here never grows past the limit once its number is allocated.
+Each poll is encoded once (:func:`poll_json`); a message is its polls' JSON spliced
+into the envelope (:func:`encode`), byte for byte what :func:`xanet.wire.encode` makes of
+the same message (tests/test_reconnect.py checks it). Sizes are those exact lengths, with
+the envelope sized for the largest sequence number, so a message packed here never grows
+past the limit once its number is allocated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from xanet import wire
 
-#: Upper bounds of one element's JSON (every string at its maximum length, every
-#: character escaped as \\uXXXX): below them no encoding is needed to know a batch fits.
-_MAX_INTERFACE_JSON = 3584
-_MAX_POLL_JSON = 3072
-_MAX_ENVELOPE_JSON = 1024
+#: One poll and its JSON (what :func:`encode` splices into a message).
+Piece = tuple[wire.DevicePoll, bytes]
+
 _MAX_SEQ = 2**63 - 1
+_PROBE = wire.DevicePoll.model_construct(device="x", reachable=True, interfaces=[])
 
 
-def _json_len(poll: wire.DevicePoll) -> int:
-    return len(poll.model_dump_json(exclude_none=True).encode())
+def poll_json(poll: wire.DevicePoll) -> bytes:
+    """The poll's JSON exactly as it appears inside an encoded message."""
+    return poll.model_dump_json(exclude_none=True).encode()
+
+
+@lru_cache(maxsize=256)
+def _frame(agent: str, site: str, instance: str | None, seq: int) -> tuple[bytes, bytes]:
+    probe = poll_json(_PROBE)
+    msg = wire.Telemetry.model_construct(agent=agent, site=site, seq=seq, instance=instance,
+                                         polls=[_PROBE]).model_dump_json(exclude_none=True)
+    raw = msg.encode()
+    at = raw.index(probe)
+    return raw[:at], raw[at + len(probe):]
+
+
+def encode(agent: str, site: str, instance: str | None, seq: int,
+           polls: Sequence[bytes]) -> bytes:
+    """A telemetry message from its polls' JSON (:func:`poll_json`): the bytes
+    ``wire.encode(wire.Telemetry(agent=..., site=..., seq=..., instance=..., polls=...))``
+    would produce, without encoding the polls again."""
+    head, tail = _frame(agent, site, instance, 0)
+    if seq:
+        marker = b'"seq":0,'
+        at = head.index(marker)  # agent and site are identifiers: no quote before it
+        head = head[:at] + b'"seq":%d,' % seq + head[at + len(marker):]
+    return head + b",".join(polls) + tail
 
 
 def envelope_bytes(agent: str, site: str, instance: str | None) -> int:
     """The JSON of a message around its polls (with the longest ``seq``), commas excluded."""
-    probe = wire.DevicePoll.model_construct(device="x", ts=None, reachable=True)
-    probe_len = len(probe.model_dump_json(exclude_none=True).encode())
-    msg = wire.Telemetry.model_construct(agent=agent, site=site, seq=_MAX_SEQ,
-                                         instance=instance, polls=[probe])
-    return len(msg.model_dump_json(exclude_none=True).encode()) - probe_len
+    head, tail = _frame(agent, site, instance, _MAX_SEQ)
+    return len(head) + len(tail)
 
 
-def surely_fits(polls: Sequence[wire.DevicePoll], limit_bytes: int) -> bool:
-    """True when the polls fit one message by the worst-case bounds alone (no encoding)."""
-    bound = _MAX_ENVELOPE_JSON + sum(
-        _MAX_POLL_JSON + _MAX_INTERFACE_JSON * len(p.interfaces) for p in polls)
-    return bound <= limit_bytes
-
-
-def split_poll(poll: wire.DevicePoll, room_bytes: int) -> list[wire.DevicePoll]:
+def split_poll(poll: wire.DevicePoll, room_bytes: int) -> list[Piece]:
     """``poll`` cut into parts whose JSON is at most ``room_bytes`` each (by interfaces,
     in order). A part of one interface is returned even if it is still too large: the
     caller's send-time check sets such a message aside."""
-    base = _json_len(poll.model_copy(update={"interfaces": []}))
+    base = len(poll_json(poll.model_copy(update={"interfaces": []})))
     parts: list[wire.DevicePoll] = []
     chunk: list[wire.InterfacePoll] = []
     size = base
@@ -66,29 +82,28 @@ def split_poll(poll: wire.DevicePoll, room_bytes: int) -> list[wire.DevicePoll]:
         chunk.append(iface)
         size += n
     parts.append(poll.model_copy(update={"interfaces": chunk}))
-    return parts
+    return [(part, poll_json(part)) for part in parts]
 
 
 def pack(polls: Sequence[wire.DevicePoll], *, limit_bytes: int, max_polls: int,
-         envelope: int) -> list[list[wire.DevicePoll]]:
+         envelope: int) -> list[list[Piece]]:
     """Group ``polls`` (in order) into messages of at most ``max_polls`` polls whose
     encoded size, with an ``envelope`` from :func:`envelope_bytes`, is at most
-    ``limit_bytes``; polls too large alone are split by :func:`split_poll` first."""
+    ``limit_bytes``; polls too large alone are split by :func:`split_poll` first. Each
+    piece carries its JSON for :func:`encode`."""
     max_polls = min(max_polls, wire.MAX_POLLS_PER_MESSAGE)
     room = limit_bytes - envelope
-    if len(polls) <= max_polls and surely_fits(polls, limit_bytes):
-        return [list(polls)]
-    out: list[list[wire.DevicePoll]] = []
-    batch: list[wire.DevicePoll] = []
+    out: list[list[Piece]] = []
+    batch: list[Piece] = []
     size = 0
     for poll in polls:
-        n = _json_len(poll)
-        pieces = [(poll, n)] if n <= room else [(p, _json_len(p)) for p in split_poll(poll, room)]
-        for piece, m in pieces:
-            extra = m + (1 if batch else 0)
+        data = poll_json(poll)
+        pieces = [(poll, data)] if len(data) <= room else split_poll(poll, room)
+        for piece in pieces:
+            extra = len(piece[1]) + (1 if batch else 0)
             if batch and (size + extra > room or len(batch) >= max_polls):
                 out.append(batch)
-                batch, size, extra = [], 0, m
+                batch, size, extra = [], 0, len(piece[1])
             batch.append(piece)
             size += extra
     if batch:

@@ -77,19 +77,24 @@ def test_packet_bytes_counts_the_varint_length(n: int) -> None:
 @settings(max_examples=40, deadline=None)
 @given(sizes=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=12),
        limit=st.sampled_from([8_192, 20_000, 65_536]),
-       max_polls=st.integers(min_value=1, max_value=20))
-def test_pack_fits_keeps_order_and_loses_nothing(sizes: list[int], limit: int,
-                                                 max_polls: int) -> None:
+       max_polls=st.integers(min_value=1, max_value=20),
+       instance=st.sampled_from([None, "box-0011aabb"]),
+       seq=st.sampled_from([0, 7, 2**63 - 1]))
+def test_pack_fits_keeps_order_loses_nothing_and_encodes_like_wire(
+        sizes: list[int], limit: int, max_polls: int, instance: str | None, seq: int) -> None:
     ts = datetime(2026, 1, 1, tzinfo=UTC)
     polls = [poll(f"d{i}", ts=ts, n_if=n) for i, n in enumerate(sizes)]
-    envelope = packing.envelope_bytes("agent-1", "hub-1", "box-0011aabb")
+    envelope = packing.envelope_bytes("agent-1", "hub-1", instance)
     groups = packing.pack(polls, limit_bytes=limit, max_polls=max_polls, envelope=envelope)
     for g in groups:
         assert 1 <= len(g) <= max_polls
-        encoded = wire.encode(wire.Telemetry(agent="agent-1", site="hub-1", seq=2**63 - 1,
-                                             instance="box-0011aabb", polls=g))
-        assert len(encoded) <= limit
-    flat = [(p.device, i.index) for g in groups for p in g for i in p.interfaces]
+        spliced = packing.encode("agent-1", "hub-1", instance, seq, [data for _, data in g])
+        assert spliced == wire.encode(wire.Telemetry(agent="agent-1", site="hub-1", seq=seq,
+                                                     instance=instance, polls=[p for p, _ in g]))
+        longest = packing.encode("agent-1", "hub-1", instance, 2**63 - 1,
+                                 [data for _, data in g])
+        assert len(longest) <= limit
+    flat = [(p.device, i.index) for g in groups for p, _ in g for i in p.interfaces]
     assert flat == [(p.device, i.index) for p in polls for i in p.interfaces]
-    assert [p.device for g in groups for p in g if not p.interfaces] == \
+    assert [p.device for g in groups for p, _ in g if not p.interfaces] == \
         [p.device for p in polls if not p.interfaces]

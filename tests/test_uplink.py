@@ -197,9 +197,9 @@ def test_poll_larger_than_the_core_limit_is_split_by_interfaces() -> None:
                               envelope=envelope)
         for g in groups:
             msg = wire.Telemetry(agent="agent-1", site="hub-1", seq=2**63 - 1,
-                                 instance="box-1-0011aabb", polls=g)
+                                 instance="box-1-0011aabb", polls=[p for p, _ in g])
             assert len(wire.encode(msg)) <= limit
-        flat = [p for g in groups for p in g]
+        flat = [p for g in groups for p, _ in g]
         ifaces = [(p.device, i.index) for p in flat for i in p.interfaces]
         assert len(ifaces) == len(set(ifaces)) == 1200 + 240
         assert {p.device for p in flat} == {"huge", *(f"d{i}" for i in range(10))}
