@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,23 @@ def test_quarantine_moves_counts_and_keeps_the_last(tmp_path: Path) -> None:
     assert [e.seq for e in sp.peek()] == [seqs[-1]]
     sp.close()
     assert open_spool(tmp_path / "s").quarantined == QUARANTINE_KEEP + 4
+
+
+def test_corruption_found_while_running_is_set_aside(tmp_path: Path) -> None:
+    """The file is damaged under a running spool; the next statement that reads the damaged
+    pages sets it aside and carries on with a fresh spool (sequence numbers still rising)."""
+    p = tmp_path / "s.sqlite3"
+    sp = open_spool(p, max_messages=1000)
+    for _ in range(40):
+        sp.put("t", lambda seq: b"x" * 3000, 1000.0)
+    sp._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # test: everything in the main file
+    with p.open("r+b") as f:
+        f.seek(8192)
+        f.write(b"\xa5" * 60_000)
+    other = sqlite3.connect(p, isolation_level=None)  # a write elsewhere: the running
+    other.execute("CREATE TABLE IF NOT EXISTS poke(x)")  # connection's page cache is stale
+    other.close()
+    assert sp.peek() == []  # the reader got the fallback, not an exception
+    assert sp.corruption is not None and "set aside" in sp.corruption
+    assert sp.put("t", lambda n: b"y", 1000.0) >= 40
+    assert len(list(tmp_path.glob("s.sqlite3.corrupt-*"))) >= 1
