@@ -126,6 +126,10 @@ class Uplink:
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, deliver, reconnect, until ``stop``. Raises :class:`UplinkFatal` when the
         broker keeps refusing the agent's own status topic."""
+        if not self.v5:
+            log.warning("mqtt: protocol 3.1.1 (mqtt.protocol): a publish the broker refuses "
+                        "is acknowledged like a delivered one and lost; no maximum packet "
+                        "size, no Will Delay (docs/delivery.md, \"Refused\")")
         while not stop.is_set():
             answers: list[BrokerAnswers] = []
             up_at: list[float] = []

@@ -82,6 +82,20 @@ async def test_publish_without_puback_forces_a_reconnect_and_loses_nothing(
         assert agent.spool.dropped == 0
 
 
+async def test_mqtt_311_only_by_choice_and_it_says_so(
+        tmp_path: Path, mosquitto: services.Mosquitto, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("T_COMMUNITY", "unused")
+    cfg = _config(tmp_path, mosquitto.port, ["olt-1"], mqtt={"protocol": "3.1.1"})
+    agent = Agent(cfg, poller=InstantPoller())
+    caplog.set_level(logging.WARNING, logger="xanet.agent.uplink")
+    async with running(agent):
+        await wait_for(lambda: agent.uplink.published >= 2, 20, "deliveries over 3.1.1")
+    assert agent.uplink.max_packet_size is None  # 3.1.1 announces none
+    [warning] = [r.getMessage() for r in caplog.records if "3.1.1" in r.getMessage()]
+    assert "acknowledged like a delivered one" in warning
+
+
 # -- size, corruption, full disk (issue 14 rows 3, 4, 10, 11) ---------------------------
 
 class WidePoller:
