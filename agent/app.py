@@ -20,15 +20,24 @@ from typing import Protocol
 
 from agent.admission import AdmissionLimit
 from agent.config import AgentConfig, DeviceConfig, SnmpV2cConfig, SnmpV3Config
-from agent.errors import SnmpConfigError, SnmpError, SnmpProtocolError, SnmpResolveError
+from agent.errors import (
+    SnmpConfigError,
+    SnmpError,
+    SnmpProtocolError,
+    SnmpResolveError,
+    SpoolError,
+    UplinkFatal,
+)
 from agent.gate import Gate, Naps, probe_lag
+from agent.instance import instance_id
+from agent.packing import Piece, encode, envelope_bytes, pack
 from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
 from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
 from agent.resolver import Resolver, SystemResolver
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
 from agent.spool import Spool
-from agent.uplink import StatusKind, Uplink
+from agent.uplink import StatusKind, Uplink, first_leaf, packet_bytes
 from xanet import topics, wire
 from xanet.config import SecretError
 
@@ -186,17 +195,34 @@ class Health:
     def monitoring_errors(self) -> int:
         """Devices whose last poll failed for a cause other than ``timeout``."""
         return sum(1 for cause in self.failing.values() if cause != "timeout")
+    #: polls that could not be stored (disk full, I/O error), and the last reason
+    polls_dropped: int = 0
+    spool_error: str | None = None
 
 
 class Batcher:
     """Groups device polls per (commune, site) into telemetry messages in the spool."""
 
-    def __init__(self, cfg: AgentConfig, spool: Spool, on_stored: Callable[[], None]) -> None:
+    def __init__(self, cfg: AgentConfig, spool: Spool, on_stored: Callable[[], None], *,
+                 health: Health | None = None, instance: str | None = None,
+                 broker_limit: Callable[[], int | None] = lambda: None) -> None:
         self.cfg = cfg
         self.spool = spool
         self.on_stored = on_stored
+        self.health = health or Health()
+        self.instance = instance
+        self.broker_limit = broker_limit  # the broker's Maximum Packet Size, when known
         self.pending: dict[tuple[str, str], list[wire.DevicePoll]] = {}
         self.flushers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self.messages_split = 0  # flushes that needed more than one message
+
+    def limit_bytes(self, topic: str) -> int:
+        """The largest payload: the core's limit, and the broker's once it announced one."""
+        limit = self.cfg.batch.max_payload_bytes
+        broker = self.broker_limit()
+        if broker is not None:
+            limit = min(limit, broker - (packet_bytes(topic, b"", v5=True) + 3))
+        return limit
 
     def add(self, commune: str, site: str, poll: wire.DevicePoll) -> None:
         key = (commune, site)
@@ -218,12 +244,36 @@ class Batcher:
         commune, site = key
         a = self.cfg.agent
         topic = topics.build(a.province, commune, site, "telemetry")
+        groups = pack(polls, limit_bytes=self.limit_bytes(topic),
+                      max_polls=self.cfg.batch.max_polls,
+                      envelope=envelope_bytes(a.id, site, self.instance))
+        if len(groups) > 1:
+            self.messages_split += 1
+        for group in groups:
+            self._store(topic, site, group)
+        self.on_stored()
+
+    def _store(self, topic: str, site: str, group: list[Piece]) -> None:
+        a = self.cfg.agent
+        fragments = [data for _, data in group]
 
         def payload(seq: int) -> bytes:
-            return wire.encode(wire.Telemetry(agent=a.id, site=site, seq=seq, polls=polls))
+            return encode(a.id, site, self.instance, seq, fragments)
 
-        self.spool.put(topic, payload, time.time())
-        self.on_stored()
+        h = self.health
+        try:
+            self.spool.put(topic, payload, time.time())
+        except SpoolError as exc:
+            h.polls_dropped += len({(p.device, p.ts) for p, _ in group})  # parts: one poll
+            if h.spool_error is None:  # logged when it starts and when it ends
+                log.error("site %s: %s: polls are dropped (counted) until the spool can "
+                          "store again", site, exc)
+            h.spool_error = str(exc)
+            return
+        if h.spool_error is not None:
+            log.info("site %s: spool %s stores again; %d poll(s) dropped in all", site,
+                     self.spool.path, h.polls_dropped)
+            h.spool_error = None
 
     def flush_all(self) -> None:
         for key in list(self.pending):
@@ -244,6 +294,7 @@ class Agent:
                            fsync=s.fsync)
         a = cfg.agent
         self.health = Health()
+        self.instance = instance_id()
         self.uplink = Uplink(
             cfg.mqtt, self.spool,
             client_id=f"xanet-agent-{a.id}",
@@ -252,7 +303,9 @@ class Agent:
             replay_rate_per_s=s.replay_rate_per_s,
             status_interval_s=a.status_interval_s,
         )
-        self.batcher = Batcher(cfg, self.spool, self.uplink.notify)
+        self.batcher = Batcher(cfg, self.spool, self.uplink.notify, health=self.health,
+                               instance=self.instance,
+                               broker_limit=lambda: self.uplink.max_packet_size)
         self.plans = {device_key(cfg, d): device_plan(cfg, d) for d in cfg.devices}
         self._trackers: dict[str, RateTracker] = {}
         self._traced: set[str] = set()  # devices whose unexpected exception was logged
@@ -300,9 +353,10 @@ class Agent:
             site=a.site,
             state="online" if kind == "online" else "offline",
             ts=None if kind == "will" else datetime.now(UTC),
-            reason={"online": self._overload_note() if kind == "online" else None,
+            reason={"online": self._online_reason() if kind == "online" else None,
                     "will": "connection lost (last will)", "stopped": "agent stopped"}[kind],
             version=__version__,
+            instance=self.instance,
             health=wire.AgentHealth(
                 spool_depth=self.spool.depth,
                 spool_oldest_age_s=max(0.0, time.time() - oldest) if oldest else None,
@@ -310,13 +364,39 @@ class Agent:
                 poll_overruns=self.health.poll_overruns,
                 devices=len(self.cfg.devices),
                 monitoring_errors=self.health.monitoring_errors,
+                refused=self.uplink.refused,
+                quarantined=self.spool.quarantined,
+                polls_dropped=self.health.polls_dropped,
             ),
         )
 
+    def _online_reason(self) -> str | None:
+        """What is wrong with delivery right now (and overload), for the online status."""
+        notes = [n for n in (self._delivery_note(), self._overload_note()) if n]
+        return "; ".join(notes)[:256] if notes else None
+
+    def _delivery_note(self) -> str | None:
+        up, notes = self.uplink, []
+        if up.refusal is not None:
+            notes.append(f"refused: broker refuses {up.refusal.topic} for user {up.user} "
+                         f"(reason code {up.refusal.code}), {up.refused} message(s) kept")
+        if self.spool.quarantined:
+            notes.append(f"quarantined: {self.spool.quarantined} message(s) too large "
+                         "for the broker")
+        if self.health.spool_error is not None:
+            notes.append(f"polls dropped: {self.health.polls_dropped} ({self.health.spool_error})")
+        if self.spool.corruption is not None:
+            notes.append(self.spool.corruption)
+        if up.taken_over:
+            notes.append(f"session taken over {up.taken_over} time(s): a second agent with "
+                         f"user {up.user}?")
+        return "; ".join(notes) if notes else None
+
     async def run(self, stop: asyncio.Event) -> None:
-        log.info("agent %s starting: %d device(s), site %s, broker %s:%d",
-                 self.cfg.agent.id, len(self.cfg.devices), self.cfg.agent.site,
+        log.info("agent %s (instance %s) starting: %d device(s), site %s, broker %s:%d",
+                 self.cfg.agent.id, self.instance, len(self.cfg.devices), self.cfg.agent.site,
                  self.cfg.mqtt.host, self.cfg.mqtt.port)
+        fatal: UplinkFatal | None = None
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.uplink.run(stop), name="uplink")
@@ -326,11 +406,17 @@ class Agent:
                 for dev in self.cfg.devices:
                     tg.create_task(self._device_loop(dev, stop),
                                    name=f"poll-{device_key(self.cfg, dev)}")
+        except* UplinkFatal as group:
+            first = first_leaf(group)
+            assert isinstance(first, UplinkFatal)
+            fatal = first
         finally:
             self.batcher.flush_all()
             self.poller.close()
             self.spool.close()
             log.info("agent %s stopped", self.cfg.agent.id)
+        if fatal is not None:
+            raise fatal
 
     async def _wake_on_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()

@@ -126,11 +126,32 @@ class RatesConfig(Strict):
     )
 
 
+class AgentMqttConfig(MqttConfig):
+    """The agent's ``[mqtt]``: the shared connection settings plus what only agents use."""
+
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description='MQTT version. "3.1.1" only for brokers without v5: the broker then '
+        "acknowledges a publish its ACL refuses like a delivered one (docs/delivery.md)",
+    )
+    will_delay_s: int = Field(
+        default=5, ge=0, le=3600,
+        description="MQTT v5 Will Delay: the offline Last Will waits this long, so a quick "
+        "reconnect or a session takeover fires no false offline (v5 only)",
+    )
+
+
 class BatchConfig(Strict):
     max_polls: int = Field(
         default=1, ge=1, le=1000, description="device polls per telemetry message"
     )
     linger_s: float = Field(default=0.2, ge=0, le=60)
+    max_payload_bytes: int = Field(
+        default=256 * 1024, ge=4096, le=16 * 1024 * 1024,
+        description="largest telemetry payload: batches (and one huge poll, by interfaces) "
+        "are split to fit this and the broker's Maximum Packet Size. Keep it at or below "
+        "the collector's ingest.max_payload_bytes",
+    )
 
 
 class SpoolConfig(Strict):
@@ -166,7 +187,7 @@ class AgentSection(Strict):
 
 class AgentConfig(Strict):
     agent: AgentSection
-    mqtt: MqttConfig = MqttConfig()
+    mqtt: AgentMqttConfig = AgentMqttConfig()
     polling: PollingConfig = PollingConfig()
     icmp: IcmpConfig = IcmpConfig()
     rates: RatesConfig = RatesConfig()

@@ -96,3 +96,18 @@ class SnmpLimitError(SnmpError):
     """
 
     cause: ClassVar[PollCause] = "limit"
+
+
+class SpoolError(AgentError):
+    """The spool could not store a message (disk full, I/O error); the message is lost
+    and counted by the caller (``polls_dropped``)."""
+
+
+class SpoolFull(SpoolError):
+    """SQLite said SQLITE_FULL, or the file system said ENOSPC."""
+
+
+class UplinkFatal(AgentError):
+    """The broker refuses this agent's own status topic: its credentials do not match its
+    site. Retrying cannot help; the program exits (code 78, EX_CONFIG) so the service
+    manager shows it."""

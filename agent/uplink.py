@@ -1,14 +1,29 @@
 """The agent's MQTT edge: drains the spool to the broker, QoS 1, acknowledged.
 
-A message leaves the spool only after the broker's PUBACK. On (re)connect the
-agent publishes a retained ``online`` status (birth) and has registered a
-retained ``offline`` Last Will, so the core learns within the keepalive when
-the agent vanishes.
+A message leaves the spool only after the broker's PUBACK **with a success reason
+code** (MQTT v5, :mod:`agent.acks`). On (re)connect the agent publishes a retained
+``online`` status (birth) and has registered a retained ``offline`` Last Will, so the
+core learns within the keepalive when the agent vanishes; over v5 the Will waits
+``mqtt.will_delay_s`` so a quick reconnect or a session takeover fires no false
+offline.
 
 Two lanes share the connection: *live* (messages stored since this connection
 came up) go out at once; *replay* (the backlog from before) is throttled to
 ``replay_rate_per_s`` so a site coming back after a long cut does not flood
 the core, and live polls keep flowing meanwhile.
+
+What the broker refuses stays in the spool (docs/delivery.md, "Refused"):
+
+* a telemetry publish answered "not authorized" (or any failure code) stops both
+  lanes; the agent logs one error naming the topic and the MQTT user, reports it in
+  its status, and tries the head message again every ``mqtt.reconnect_max_s``;
+* its own status topic refused: the credentials are another site's. After
+  :data:`STATUS_REFUSED_TRIES` connections the agent gives up with
+  :class:`agent.errors.UplinkFatal` (``xanet agent`` exits 78).
+
+A message larger than the broker's Maximum Packet Size (MQTT v5 CONNACK) would make
+the broker drop the connection at every attempt: it is quarantined in the spool,
+counted and reported instead of sent.
 """
 
 from __future__ import annotations
@@ -18,13 +33,21 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Literal
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
+from agent.acks import SESSION_TAKEN_OVER, BrokerAnswers, Refused
+from agent.config import AgentMqttConfig
+from agent.errors import SpoolError, UplinkFatal
+from agent.packing import stamp_sent
+from agent.reconnect import Loss, ReconnectPolicy
 from agent.spool import Entry, Spool
 from xanet import wire
-from xanet.mqtt import MqttConfig, backoff_s, connect_kwargs
+from xanet.mqtt import connect_kwargs
 
 log = logging.getLogger("xanet.agent.uplink")
 
@@ -35,12 +58,28 @@ StatusKind = Literal["online", "will", "stopped"]
 PEEK_BATCH = 200
 #: How much lateness the replay throttle may make up at once (see ``_replay``).
 REPLAY_BURST_S = 0.1
+#: Connections whose birth status the broker refused before the agent gives up.
+STATUS_REFUSED_TRIES = 3
+
+
+def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception in a (nested) exception group: what ``except*`` caught."""
+    first = group.exceptions[0]
+    return first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def packet_bytes(topic: str, payload: bytes, *, v5: bool) -> int:
+    """The size of a QoS 1 PUBLISH packet carrying ``payload`` (what the broker compares
+    with its Maximum Packet Size)."""
+    body = 2 + len(topic.encode()) + 2 + (1 if v5 else 0) + len(payload)
+    length_bytes = 1 if body < 128 else 2 if body < 16_384 else 3 if body < 2_097_152 else 4
+    return 1 + length_bytes + body
 
 
 class Uplink:
     def __init__(
         self,
-        cfg: MqttConfig,
+        cfg: AgentMqttConfig,
         spool: Spool,
         *,
         client_id: str,
@@ -58,85 +97,232 @@ class Uplink:
         self.replay_rate_per_s = replay_rate_per_s
         self.status_interval_s = status_interval_s
         self.rng = rng or random.Random()
+        self.v5 = cfg.protocol == "5"
         self.wakeup = asyncio.Event()
         self.connected = asyncio.Event()
+        self._status_soon = asyncio.Event()
         self.published = 0
         self.replayed = 0
+        #: messages the broker refused (each counted once), and the refusal in force
+        self.refused = 0
+        self.refusal: Refused | None = None
+        self._refused_seqs: set[int] = set()
+        self.status_refusals = 0
+        #: the broker's Maximum Packet Size, from the last CONNACK (None: not announced)
+        self.max_packet_size: int | None = None
+        self.policy = ReconnectPolicy(cfg.reconnect_min_s, cfg.reconnect_max_s,
+                                      stable_s=cfg.reconnect_max_s)
+
+    @property
+    def taken_over(self) -> int:
+        return self.policy.taken_over
+
+    @property
+    def user(self) -> str:
+        return self.cfg.username or "(anonymous)"
 
     def notify(self) -> None:
         """A new message is in the spool."""
         self.wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        attempt = 0
+        """Connect, deliver, reconnect, until ``stop``. Raises :class:`UplinkFatal` when the
+        broker keeps refusing the agent's own status topic."""
+        if not self.v5:
+            log.warning("mqtt: protocol 3.1.1 (mqtt.protocol): a publish the broker refuses "
+                        "is acknowledged like a delivered one and lost; no maximum packet "
+                        "size, no Will Delay (docs/delivery.md, \"Refused\")")
         while not stop.is_set():
+            answers: list[BrokerAnswers] = []
+            up_at: list[float] = []
+            refused: BaseException | None = None
+            loss: Loss = "other"
             try:
-                await self._session(stop)
-                attempt = 0
+                await self._session(stop, answers, up_at)
                 continue
+            except* Refused as group:
+                refused = first_leaf(group)
+                what = "status refused"
             except* (aiomqtt.MqttError, TimeoutError) as group:
-                exc = group.exceptions[0]
-            # Out here, not in the except* block: that block may not await or continue.
+                loss = self._loss(answers[0] if answers else None)
+                what = str(first_leaf(group))
+            # Out here, not in the except* block: that block may not await, continue or
+            # raise a plain exception.
+            if refused is not None:
+                self._status_refused(refused)
             self.connected.clear()
-            delay = backoff_s(attempt, self.cfg.reconnect_min_s, self.cfg.reconnect_max_s, self.rng)
-            attempt += 1
-            log.warning("mqtt %s:%d: %s; spool depth %d; retry in %.1fs",
-                        self.cfg.host, self.cfg.port, exc, self.spool.depth, delay)
+            lasted = time.monotonic() - up_at[0] if up_at else None
+            taken = self.policy.lost(loss, lasted)
+            delay = self.policy.delay_s(self.rng)
+            if taken:
+                log.warning("mqtt %s:%d: session taken over (%d so far): another client "
+                            "connected with user %s - a second box with this agent's "
+                            "credentials? Backing off: retry in %.1fs", self.cfg.host,
+                            self.cfg.port, self.taken_over, self.user, delay)
+            else:
+                log.warning("mqtt %s:%d: %s; spool depth %d; retry in %.1fs",
+                            self.cfg.host, self.cfg.port, what, self.spool.depth, delay)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             except TimeoutError:
                 pass
 
-    async def _session(self, stop: asyncio.Event) -> None:
-        will = aiomqtt.Will(
-            self.status_topic,
-            wire.encode(self.make_status("will")),
-            qos=1,
-            retain=True,
-        )
-        kwargs = connect_kwargs(self.cfg, self.client_id)
-        async with aiomqtt.Client(
-            **kwargs,
+    def _loss(self, answers: BrokerAnswers | None) -> Loss:
+        if answers is None:
+            return "other"
+        if answers.disconnect_code == SESSION_TAKEN_OVER:
+            return "taken_over"
+        if answers.closed_by_peer:
+            return "closed"
+        return "other"
+
+    def _status_refused(self, exc: BaseException) -> None:
+        self.status_refusals += 1
+        msg = (f"the broker refuses this agent's status topic {self.status_topic} for MQTT "
+               f"user {self.user} ({exc}): these credentials belong to another site or "
+               f"the broker's ACL lacks this agent. Nothing is lost: "
+               f"{self.spool.depth} message(s) stay in the spool")
+        if self.status_refusals >= STATUS_REFUSED_TRIES:
+            raise UplinkFatal(f"{msg}; giving up after {self.status_refusals} connections")
+        if self.status_refusals == 1:
+            log.error("mqtt %s:%d: %s", self.cfg.host, self.cfg.port, msg)
+
+    def _client(self) -> aiomqtt.Client:
+        will_props = None
+        options: dict[str, object] = {}
+        if self.v5:
+            options["protocol"] = aiomqtt.ProtocolVersion.V5
+            options["clean_start"] = True
+            if self.cfg.will_delay_s:
+                # The Will waits will_delay_s, or until the session ends: keep it that long.
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = self.cfg.will_delay_s
+                options["properties"] = props
+                will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+                will_props.WillDelayInterval = self.cfg.will_delay_s
+        else:
+            options["protocol"] = aiomqtt.ProtocolVersion.V311
+            options["clean_session"] = True
+        will = aiomqtt.Will(self.status_topic, wire.encode(self.make_status("will")),
+                            qos=1, retain=True, properties=will_props)
+        return aiomqtt.Client(
+            **connect_kwargs(self.cfg, self.client_id),
+            **options,  # type: ignore[arg-type]
             will=will,
-            clean_session=True,
             max_inflight_messages=self.cfg.max_inflight,
             timeout=self.cfg.publish_timeout_s,
-        ) as client:
-            await client.publish(self.status_topic,
-                                 wire.encode(self.make_status("online")),
-                                 qos=1, retain=True, timeout=self.cfg.publish_timeout_s)
+        )
+
+    async def _session(self, stop: asyncio.Event, answers_out: list[BrokerAnswers],
+                       up_at: list[float]) -> None:
+        client = self._client()
+        answers = BrokerAnswers(client)
+        answers_out.append(answers)
+        async with client:
+            up_at.append(time.monotonic())
+            self.max_packet_size = answers.max_packet_size
+            await answers.publish(self.status_topic, wire.encode(self.make_status("online")),
+                                  retain=True, timeout_s=self.cfg.publish_timeout_s)
+            if self.status_refusals:
+                log.info("mqtt: the broker accepts this agent's status topic again")
+            self.status_refusals = 0
             self.connected.set()
-            boundary = self.spool.next_seq
             backlog = self.spool.depth
-            log.info("mqtt connected to %s:%d as %s; backlog %d message(s) to replay",
-                     self.cfg.host, self.cfg.port, kwargs["identifier"], backlog)
+            log.info("mqtt connected to %s:%d as %s (MQTT %s%s); backlog %d message(s) to "
+                     "replay", self.cfg.host, self.cfg.port, self.user, self.cfg.protocol,
+                     f", max packet {self.max_packet_size} bytes" if self.max_packet_size
+                     else "", backlog)
             try:
                 async with asyncio.TaskGroup() as tg:
-                    sem = asyncio.Semaphore(self.cfg.max_inflight)
-                    live = tg.create_task(self._live(client, sem, boundary), name="uplink-live")
-                    replay = tg.create_task(self._replay(client, sem, boundary),
-                                            name="uplink-replay")
-                    status = tg.create_task(self._status_loop(client), name="uplink-status")
+                    deliver = tg.create_task(self._deliver(answers), name="uplink-deliver")
+                    status = tg.create_task(self._status_loop(answers), name="uplink-status")
                     watch = tg.create_task(self._watch(client), name="uplink-watch")
                     await stop.wait()
-                    for task in (live, replay, status, watch):
+                    for task in (deliver, status, watch):
                         task.cancel()
-                await client.publish(self.status_topic,
-                                     wire.encode(self.make_status("stopped")),
-                                     qos=1, retain=True, timeout=5)
+                try:
+                    await answers.publish(self.status_topic,
+                                          wire.encode(self.make_status("stopped")),
+                                          retain=True, timeout_s=5)
+                except Refused:
+                    pass  # already logged when the birth was refused
             finally:
                 self.connected.clear()
 
-    async def _send(self, client: aiomqtt.Client, entry: Entry, sem: asyncio.Semaphore) -> None:
+    async def _deliver(self, answers: BrokerAnswers) -> None:
+        """Both lanes, until the broker refuses a message; then wait, and try again from
+        the oldest message in the spool."""
+        while True:
+            boundary = self.spool.next_seq
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    sem = asyncio.Semaphore(self.cfg.max_inflight)
+                    tg.create_task(self._live(answers, sem, boundary), name="uplink-live")
+                    tg.create_task(self._replay(answers, sem, boundary), name="uplink-replay")
+            except* Refused as group:
+                first = first_leaf(group)
+                assert isinstance(first, Refused)
+                if self.refusal is None:
+                    log.error("mqtt %s:%d: the broker refused a telemetry message on %s for "
+                              "MQTT user %s (reason code %d, %s): publishing stopped, nothing "
+                              "is lost (%d message(s) kept in the spool); trying again every "
+                              "%.0fs. Check the broker's ACL for this user, or the agent's "
+                              "[agent] province/commune/site", self.cfg.host, self.cfg.port,
+                              first.topic, self.user, first.code, first.reason,
+                              self.spool.depth, self.cfg.reconnect_max_s)
+                self.refusal = first
+                self.status_now()
+            await asyncio.sleep(self.cfg.reconnect_max_s)
+
+    def _refused(self, entry: Entry, exc: Refused) -> None:
+        if entry.seq not in self._refused_seqs:
+            self._refused_seqs.add(entry.seq)
+            self.refused += 1
+
+    def _accepted(self) -> None:
+        if self.refusal is not None:
+            log.info("mqtt: the broker accepts telemetry on %s again", self.refusal.topic)
+            self.refusal = None
+            self._refused_seqs.clear()
+
+    def _too_large(self, entry: Entry, payload: bytes) -> bool:
+        """Quarantine a message the broker cannot take (its Maximum Packet Size)."""
+        limit = self.max_packet_size
+        if limit is None:
+            return False
+        size = packet_bytes(entry.topic, payload, v5=self.v5)
+        if size <= limit:
+            return False
+        reason = f"packet of {size} bytes > the broker's maximum packet size {limit}"
+        self.spool.quarantine(entry.seq, reason)
+        log.error("spool: message seq %d on %s quarantined, not sent: %s (kept in the spool's "
+                  "quarantine table; %d quarantined so far)", entry.seq, entry.topic, reason,
+                  self.spool.quarantined)
+        self.status_now()
+        return True
+
+    async def _send(self, answers: BrokerAnswers, entry: Entry, sem: asyncio.Semaphore) -> None:
+        payload = entry.payload
+        if entry.topic.endswith("/telemetry"):
+            payload = stamp_sent(payload, datetime.now(UTC))
         try:
-            await client.publish(entry.topic, entry.payload, qos=1,
-                                 timeout=self.cfg.publish_timeout_s)
+            if self._too_large(entry, payload):
+                return
+            await answers.publish(entry.topic, payload, timeout_s=self.cfg.publish_timeout_s)
+        except Refused as exc:
+            self._refused(entry, exc)
+            raise
         finally:
             sem.release()
-        self.spool.ack(entry.seq)
+        self._accepted()
+        try:
+            self.spool.ack(entry.seq)
+        except SpoolError as exc:  # delivered; it will go again (a duplicate, recognised)
+            log.warning("spool %s: cannot forget delivered message seq %d: %s",
+                        self.spool.path, entry.seq, exc)
         self.published += 1
 
-    async def _live(self, client: aiomqtt.Client, sem: asyncio.Semaphore, boundary: int) -> None:
+    async def _live(self, answers: BrokerAnswers, sem: asyncio.Semaphore, boundary: int) -> None:
         last = boundary - 1
         async with asyncio.TaskGroup() as tg:
             while True:
@@ -147,10 +333,10 @@ class Uplink:
                     continue
                 for entry in entries:
                     await sem.acquire()
-                    tg.create_task(self._send(client, entry, sem))
+                    tg.create_task(self._send(answers, entry, sem))
                     last = entry.seq
 
-    async def _replay(self, client: aiomqtt.Client, sem: asyncio.Semaphore,
+    async def _replay(self, answers: BrokerAnswers, sem: asyncio.Semaphore,
                       boundary: int) -> None:
         last = -1
         interval = 1.0 / self.replay_rate_per_s
@@ -172,7 +358,7 @@ class Uplink:
                     # is the configured one and no burst exceeds rate x REPLAY_BURST_S + 1.
                     next_at = max(next_at, time.monotonic() - burst_s) + interval
                     await sem.acquire()
-                    tg.create_task(self._send(client, entry, sem))
+                    tg.create_task(self._send(answers, entry, sem))
                     last = entry.seq
                     sent += 1
         self.replayed += sent
@@ -187,9 +373,17 @@ class Uplink:
             pass
         raise aiomqtt.MqttError("message stream ended")
 
-    async def _status_loop(self, client: aiomqtt.Client) -> None:
+    def status_now(self) -> None:
+        """Something the core should know at once (a refusal, a quarantine): send the
+        status now instead of at the next interval."""
+        self._status_soon.set()
+
+    async def _status_loop(self, answers: BrokerAnswers) -> None:
         while True:
-            await asyncio.sleep(self.status_interval_s)
-            await client.publish(self.status_topic,
-                                 wire.encode(self.make_status("online")),
-                                 qos=1, retain=True, timeout=self.cfg.publish_timeout_s)
+            try:
+                await asyncio.wait_for(self._status_soon.wait(), self.status_interval_s)
+            except TimeoutError:
+                pass
+            self._status_soon.clear()
+            await answers.publish(self.status_topic, wire.encode(self.make_status("online")),
+                                  retain=True, timeout_s=self.cfg.publish_timeout_s)

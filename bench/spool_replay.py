@@ -28,11 +28,11 @@ import aiomqtt
 from common import finish, header, print_table, workdir
 from ingest import make_messages
 
+from agent.config import AgentMqttConfig
 from agent.spool import Spool
 from agent.uplink import Uplink
 from tests import services
 from xanet import wire
-from xanet.mqtt import MqttConfig
 
 TOPIC = "xanet/v1/08/00691/hub-00691/telemetry"
 STATUS = "xanet/v1/08/00691/hub-00691/status"
@@ -92,7 +92,7 @@ def fill(path: Path, payloads: list[bytes]) -> Spool:
 
 async def replay(port: int, spool: Spool, rate: float, inflight: int,
                  timeout_s: float) -> dict[str, Any]:
-    cfg = MqttConfig(host="127.0.0.1", port=port, max_inflight=inflight)
+    cfg = AgentMqttConfig(host="127.0.0.1", port=port, max_inflight=inflight)
     n = spool.depth
 
     def status(kind: str, *_: Any) -> wire.Status:

@@ -17,7 +17,8 @@ Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
 class CollectorSection(Strict):
     id: Ident = Field(
         default="core-1",
-        description="collector id (MQTT client id xanet-collector-{id}, persistent session)",
+        description="collector id (MQTT client id xanet-collector-{id}, persistent session; "
+        "the shipped broker uses the MQTT user name as client id instead)",
     )
     province: str = Field(default="+", description="topic filter: one province, or + for all")
     stats_interval_s: float = Field(

@@ -390,7 +390,9 @@ class Mosquitto(_Daemon):
       (SIGTERM) and every ``autosave_interval`` s (60 here); after kill() only
       what was last saved survives - that is mosquitto's real behaviour.
     - ``max_queued_messages 100000``, ``max_queued_bytes 0`` (no limit).
-    - anonymous allowed; ``extra_conf`` is appended verbatim to the config
+    - anonymous allowed, client ids as sent (``use_username_as_clientid``, which the
+      deployed config has, refuses clients without a user name: tests/test_security.py
+      runs that config); ``extra_conf`` is appended verbatim to the config
       (after the listener line, so listener options apply to it). Mosquitto
       accepts a repeated global option and the later one wins, so
       ``extra_conf="autosave_interval 1"`` makes state survive kill() after

@@ -16,10 +16,16 @@ arrived, the refused one would have arrived before it.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +33,15 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
+from agent.app import Agent
+from agent.config import AgentConfig
+from agent.snmp import RawPoll, SnmpTarget
 from tests import services
-from tests.factories import poll, telemetry
-from tests.pipeline import (
-    agent_config,
-    collector_config,
-    running,
-    start_agent,
-    start_collector,
-    wait_for,
-)
+from tests.factories import telemetry
+from tests.pipeline import Subprogram, agent_config, running, to_toml, wait_for
 from xanet import topics, wire
 from xanet.mqtt import MqttConfig, tls_context
 
@@ -48,6 +52,8 @@ ISSUE = DEPLOY / "issue-agent-credentials.sh"
 PROVINCE = "ha-giang"
 SITE_A = ("00688", "lungcu-hub")  # agent hg-a1
 SITE_B = ("00689", "batdaison-bts")  # agent hg-a2
+SITE_C = ("00690", "thaian-bts")  # agent hg-a3, issued in a test
+SITE_D = ("00691", "thaian-hub")  # agent hg-a4, issued in a test
 COLLECTOR_USER = "xanet-collector"
 
 
@@ -387,17 +393,19 @@ async def test_acl_agents_write_only_their_site_collector_reads_only(
     a1_as_b = wire.encode(telemetry(seq=2, site=d.a2.site, agent="hg-a1"))
     coll_as_a = wire.encode(telemetry(seq=3, site=d.a1.site, agent="xanet-collector"))
     marker = wire.encode(telemetry(seq=4, site=d.a2.site, agent="hg-a2"))
-    async with d.collector_client() as coll, d.agent_client(d.a1, "t-a1-sub") as snoop:
+    # One connection per identity (use_username_as_clientid): hg-a2 is the snooper and
+    # publishes the marker itself.
+    async with d.collector_client() as coll, d.agent_client(d.a2, "t-a2-sub") as snoop:
         await coll.subscribe("#", qos=1)
         await snoop.subscribe("#", qos=1)  # granted, but an agent may read nothing
-        async with d.agent_client(d.a1) as a1, d.agent_client(d.a2) as a2:
+        async with d.agent_client(d.a1) as a1:
             await a1.publish(d.a1.topic(), a1_own, qos=1)
-            await a1.publish(d.a2.topic(), a1_as_b, qos=1)  # PUBACKed, dropped
+            await a1.publish(d.a2.topic(), a1_as_b, qos=1)  # PUBACKed (3.1.1), dropped
             await a1.publish(d.a2.topic("status"), a1_as_b, qos=1, retain=True)
             await a1.publish("xanet/v1/elsewhere/x/y/telemetry", a1_own, qos=1)
             await a1.publish("$SYS/broker/x", a1_own, qos=1)
             await coll.publish(d.a1.topic(), coll_as_a, qos=1)
-            await a2.publish(d.a2.topic(), marker, qos=1)
+        await snoop.publish(d.a2.topic(), marker, qos=1)
         got: list[tuple[str, bytes]] = []
         async with asyncio.timeout(20):
             async for m in coll.messages:
@@ -410,7 +418,7 @@ async def test_acl_agents_write_only_their_site_collector_reads_only(
         assert got == [(d.a1.topic(), a1_own), (d.a2.topic(), marker)]
         # The snooping agent's own publish is answered after everything before it
         # was routed: whatever it might have been sent is queued by now.
-        await snoop.publish(d.a1.topic("status"), b"{}", qos=1)
+        await snoop.publish(d.a2.topic("status"), b"{}", qos=1)
         assert len(snoop.messages) == 0
     # The refused retained status was not stored either.
     async with d.collector_client("t-collector-2") as late:
@@ -471,68 +479,305 @@ async def test_last_will_on_another_sites_topic_is_dropped(deployment: Deploymen
 # end to end: real agents and collector over TLS, into InfluxDB
 
 
-async def test_agent_on_another_sites_topic_never_reaches_influxdb(
-    deployment: Deployment, tmp_path: Path, influxdb: services.InfluxDB1, db: str,
-    snmpd: services.Snmpd, monkeypatch: pytest.MonkeyPatch,
+def _read_spool(path: Path) -> tuple[int, set[int]]:
+    """(next_seq, seqs still in the outbox), read-only."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        next_seq = int(con.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0])
+        return next_seq, {int(r[0]) for r in con.execute("SELECT seq FROM outbox")}
+    finally:
+        con.close()
+
+
+async def _read_telemetry(client: aiomqtt.Client, into: list[wire.Telemetry]) -> None:
+    """Collect telemetry (one reader task for the whole test: cancelling a read in the
+    middle can drop the message it just took)."""
+    async for m in client.messages:
+        assert isinstance(m.payload, bytes)
+        msg = wire.decode(m.payload, "telemetry")
+        assert isinstance(msg, wire.Telemetry)
+        into.append(msg)
+
+
+async def _quiet(into: list[Any], idle_s: float = 1.0) -> None:
+    """Wait until nothing more arrived for ``idle_s``."""
+    while True:
+        n = len(into)
+        await asyncio.sleep(idle_s)
+        if len(into) == n:
+            return
+
+
+async def test_agent_with_another_sites_credentials_keeps_every_poll_then_delivers_all(
+    deployment: Deployment, tmp_path: Path, snmpd: services.Snmpd,
 ) -> None:
-    """hg-a1 polls snmpd over SNMPv3 authPriv and publishes over TLS with its
-    password from a 600 file. A box carrying hg-a2's credentials but configured
-    for hg-a1's site (a stolen or mistyped box) gets PUBACKs and stores nothing."""
+    """The real ``xanet agent`` of site C started with hg-a2's credentials: the broker
+    answers its birth status "not authorized" (MQTT v5 PUBACK 135); the agent logs one
+    error naming the topic and the user, exits 78 without a traceback after a bounded
+    number of tries, and has acknowledged nothing out of its spool; the broker's log shows
+    the denial. Restarted with its own credentials it delivers every poll exactly once."""
     d = deployment
-    user, auth, priv = snmpd.v3
-    monkeypatch.setenv("T_SEC_AUTH", auth)
-    monkeypatch.setenv("T_SEC_PRIV", priv)
-    monkeypatch.setenv("T_SEC_COLLECTOR_PW", d.collector_password)
-    device = {"id": "snmpd-v3", "host": services.HOST, "port": snmpd.port,
-              "snmp": {"version": "3", "user": user, "auth_protocol": "SHA",
-                       "auth_key": {"env": "T_SEC_AUTH"}, "priv_protocol": "AES",
-                       "priv_key": {"env": "T_SEC_PRIV"}}}
+    commune, site = SITE_C
+    a3 = issue(d.etc, tmp_path / "hg-a3", "hg-a3", commune, site)
+    assert d.broker.pid is not None
+    os.kill(d.broker.pid, signal.SIGHUP)  # re-read passwd and acl, as the README says
+    spool = tmp_path / "a3.sqlite3"
+    env = {"T_SEC_COMMUNITY": snmpd.community}
+    device = {"host": services.HOST, "port": snmpd.port,
+              "snmp": {"version": "2c", "community": {"env": "T_SEC_COMMUNITY"}}}
 
-    def mqtt(who: Issued) -> dict[str, Any]:
-        return {"tls": True, "ca_file": str(who.out / "ca.crt"), "username": who.agent,
-                "password": {"file": str(who.out / "mqtt.password")}}
+    def config(who: Issued) -> str:
+        return to_toml(agent_config(
+            agent_id="hg-a3", province=PROVINCE, commune=commune, site=site,
+            mqtt_port=d.broker.port, spool_path=spool, interval_s=1.0,
+            devices=[{"id": f"dev-{i}", **device} for i in range(2)],
+            mqtt={"tls": True, "ca_file": str(who.out / "ca.crt"), "username": who.agent,
+                  "password": {"file": str(who.out / "mqtt.password")},
+                  "reconnect_min_s": 1.0, "reconnect_max_s": 1.5}))
 
+    path = tmp_path / "agent.toml"
+    path.write_text(config(d.a2))
+    started = time.monotonic()
+    wrong = Subprogram("agent", path, env=env).start()
+    assert wrong.proc is not None
+    rc = await asyncio.to_thread(wrong.proc.wait, 60)
+    print(f"MEASURE refused status: exit {rc} after {time.monotonic() - started:.1f}s")
+    log = wrong.log()
+    assert rc == 78, log
+    assert "Traceback" not in log
+    errors = [ln for ln in log.splitlines() if " ERROR " in ln]
+    assert len(errors) == 1, errors
+    assert a3.topic("status") in errors[0] and "user hg-a2" in errors[0], errors[0]
+    assert "xanet agent: the broker refuses this agent's status topic" in log
+    first_next, left = _read_spool(spool)
+    assert first_next >= 2 and left == set(range(first_next))  # nothing acknowledged
+    broker_log = d.broker.log_path.read_text()
+    assert f"Denied PUBLISH from hg-a2 (d0, q1, r1, m1, '{a3.topic('status')}'" in broker_log
+
+    path.write_text(config(a3))
+    got: list[wire.Telemetry] = []
+    async with d.collector_client("t-count") as sub:
+        await sub.subscribe(a3.topic(), qos=1)
+        log_lines = len(d.broker.log_path.read_text().splitlines())
+        reader = asyncio.create_task(_read_telemetry(sub, got))
+        right = Subprogram("agent", path, env=env).start()
+        try:
+            await wait_for(lambda: len({t.seq for t in got}) >= first_next + 4, 60,
+                           "the refused run's polls and live ones")
+        finally:
+            assert await asyncio.to_thread(right.stop) == 0, right.log()
+        await _quiet(got)  # whatever was acknowledged was routed before its PUBACK
+        reader.cancel()
+        per_message = ((len(d.broker.log_path.read_text().splitlines()) - log_lines)
+                       / len(got))
+    final_next, left = _read_spool(spool)
+    seqs = Counter(t.seq for t in got)
+    assert max(seqs.values()) == 1  # nothing doubled
+    assert set(seqs) | left == set(range(final_next))  # nothing lost
+    # Routed but stopped before its PUBACK was read: it goes again at the next start, a
+    # duplicate the collector recognises by its sequence number.
+    assert len(set(seqs) & left) <= 8  # mqtt.max_inflight
+    assert set(range(first_next)) <= set(seqs)  # the refused run's polls arrived
+    polls = Counter((p.device, p.ts) for t in got for p in t.polls)
+    assert max(polls.values()) == 1
+    assert {t.instance for t in got} - {None} and all(t.agent == "hg-a3" for t in got)
+    print(f"MEASURE broker log with log_type debug: {per_message:.1f} lines per telemetry "
+          "message (agent + subscriber, statuses and pings included)")
+
+
+class _CountingPoller:
+    """A device that answers at once (SNMP is not the point here)."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    async def poll(self, target: SnmpTarget) -> RawPoll:
+        self.polls += 1
+        return RawPoll(device=target.device, sys_uptime_cs=100 * self.polls, rtt_s=0.001,
+                       interfaces=())
+
+    def close(self) -> None:
+        pass
+
+
+async def test_refused_telemetry_stays_in_the_spool_until_the_acl_is_fixed(
+    deployment: Deployment, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The broker lets hg-a4 publish its status but not its telemetry (an ACL line
+    missing): every telemetry publish is answered 135 over MQTT v5, nothing leaves the
+    spool, publishing stops (no hot loop: one retry per reconnect_max_s), one error names
+    the topic and the user, the status says it. Once the ACL is fixed (SIGHUP) every poll
+    arrives, once."""
+    d = deployment
+    commune, site = SITE_D
+    a4 = issue(d.etc, tmp_path / "hg-a4", "hg-a4", commune, site)
+    acl = d.etc / "acl"
+    full = acl.read_text()
+    acl.write_text(full.replace(f"topic write {a4.topic()}\n", ""))
+    assert d.broker.pid is not None
+    os.kill(d.broker.pid, signal.SIGHUP)
+    cfg = AgentConfig.model_validate(agent_config(
+        agent_id="hg-a4", province=PROVINCE, commune=commune, site=site,
+        mqtt_port=d.broker.port, spool_path=tmp_path / "a4.sqlite3", interval_s=1.0,
+        devices=[{"id": f"dev-{i}", "host": "192.0.2.1", "snmp": {
+            "version": "2c", "community": {"file": str(a4.out / "mqtt.password")}}}
+            for i in range(2)],
+        mqtt={"tls": True, "ca_file": str(a4.out / "ca.crt"), "username": "hg-a4",
+              "password": {"file": str(a4.out / "mqtt.password")},
+              "reconnect_min_s": 0.5, "reconnect_max_s": 2.0}))
+    agent = Agent(cfg, poller=_CountingPoller())
+    caplog.set_level(logging.WARNING, logger="xanet.agent")
+    statuses: list[wire.Status] = []
+    got: list[wire.Telemetry] = []
+
+    async def read(sub: aiomqtt.Client) -> None:
+        async for m in sub.messages:
+            assert isinstance(m.payload, bytes)
+            msg = wire.decode(m.payload, "status" if str(m.topic).endswith("status")
+                              else "telemetry")
+            (statuses if isinstance(msg, wire.Status) else got).append(msg)  # type: ignore[arg-type]
+
+    async with d.collector_client("t-a4") as sub:
+        await sub.subscribe(a4.topic(), qos=1)
+        await sub.subscribe(a4.topic("status"), qos=1)
+        reader = asyncio.create_task(read(sub))
+        async with running(agent):
+            await wait_for(lambda: any(s.health and s.health.refused for s in statuses), 20,
+                           "a status reporting the refusal")
+            await asyncio.sleep(4)  # two retry periods
+            assert agent.uplink.published == 0 and not got
+            assert agent.spool.depth >= 4  # every poll kept
+            assert agent.uplink.refused <= cfg.mqtt.max_inflight + 2  # no hot loop
+            print(f"MEASURE refused telemetry: {agent.uplink.refused} refusal(s) counted, "
+                  f"{agent.spool.depth} message(s) kept")
+            refused = [s for s in statuses if s.health and s.health.refused]
+            assert refused[-1].reason and "refused: broker refuses" in refused[-1].reason
+            assert refused[-1].instance == agent.instance
+            acl.write_text(full)
+            os.kill(d.broker.pid, signal.SIGHUP)
+            await wait_for(lambda: agent.uplink.refusal is None and agent.spool.depth == 0,
+                           20, "delivery after the ACL was fixed")
+            polled = agent.spool.next_seq
+            await wait_for(lambda: len(got) >= polled, 20, "every message at the subscriber")
+        reader.cancel()
+    seqs = Counter(t.seq for t in got)
+    assert set(range(polled)) <= set(seqs) and max(seqs.values()) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert a4.topic() in errors[0] and "user hg-a4" in errors[0] and "135" in errors[0]
+
+
+async def test_two_boxes_with_one_identity_back_off_and_fire_no_false_offline(
+    deployment: Deployment, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two agent processes with hg-a1's credentials (a cloned SD card): each connection
+    takes the other's session over. They see it, say so, back off (the delay no longer
+    starts from the bottom), and the MQTT v5 Will Delay keeps the takeovers from firing
+    the offline Last Will; their statuses carry two instance ids for the core to see."""
+    d = deployment
     commune, site = SITE_A
-    honest = start_agent(agent_config(
-        agent_id="hg-a1", province=PROVINCE, commune=commune, site=site,
-        mqtt_port=d.broker.port, devices=[device], spool_path=tmp_path / "a1.sqlite3",
-        interval_s=1.0, mqtt=mqtt(d.a1)))
-    rogue = start_agent(agent_config(
-        agent_id="hg-a2", province=PROVINCE, commune=commune, site=site,
-        mqtt_port=d.broker.port, devices=[{**device, "id": "rogue-dev"}],
-        spool_path=tmp_path / "a2.sqlite3", interval_s=1.0, mqtt=mqtt(d.a2)))
-    collector = start_collector(collector_config(
-        mqtt_port=d.broker.port, influx_url=influxdb.url, database=db,
-        dead_letter_dir=tmp_path / "dead", collector_id=f"sec-{db}",
-        mqtt={"tls": True, "ca_file": str(d.pki.ca.cert), "username": COLLECTOR_USER,
-              "password": {"env": "T_SEC_COLLECTOR_PW"}}))
 
-    def q(query: str) -> list[dict[str, Any]]:
-        return influxdb.query(query, db=db)
+    def box(name: str) -> Agent:
+        return Agent(AgentConfig.model_validate(agent_config(
+            agent_id="hg-a1", province=PROVINCE, commune=commune, site=site,
+            mqtt_port=d.broker.port, spool_path=tmp_path / f"{name}.sqlite3", interval_s=1.0,
+            devices=[{"id": "dev-0", "host": "192.0.2.1", "snmp": {
+                "version": "2c", "community": {"file": str(d.a1.out / "mqtt.password")}}}],
+            mqtt={"tls": True, "ca_file": str(d.a1.out / "ca.crt"), "username": "hg-a1",
+                  "password": {"file": str(d.a1.out / "mqtt.password")},
+                  "reconnect_min_s": 0.3, "reconnect_max_s": 3.0, "will_delay_s": 5})),
+            poller=_CountingPoller())
 
-    async with running(collector):
-        await wait_for(collector.subscribed.is_set, 20, "collector subscribed over TLS")
-        async with running(honest, rogue):
-            await wait_for(lambda: rogue.uplink.published >= 3, 30,
-                           "the rogue agent's publishes PUBACKed by the broker")
-            await wait_for(lambda: q('SELECT count("up") FROM "device"'), 30,
-                           "the honest agent's polls in InfluxDB")
-            # A marker from the honest identity, published after the rogue's PUBACKs.
-            async with d.agent_client(d.a1, "t-marker") as a1:
-                await a1.publish(d.a1.topic(), wire.encode(telemetry(
-                    seq=10**9, site=site, agent="hg-a1", polls=[poll("marker")])), qos=1)
-            await wait_for(lambda: q('SELECT "up" FROM "device" WHERE "device" = \'marker\''),
-                           30, "the marker in InfluxDB")
-    agents = {r["agent"] for r in q('SELECT "up", "agent" FROM "device"')}
-    assert agents == {"hg-a1"}
-    devices = {r["device"] for r in q('SELECT count("up") FROM "device" GROUP BY "device"')}
-    assert devices == {"snmpd-v3", "marker"}
-    status = {r["agent"] for r in q('SELECT "online", "agent" FROM "agent_status"')}
-    assert status == {"hg-a1"}
-    ups = {r["up"] for r in q('SELECT "up" FROM "device" WHERE "device" = \'snmpd-v3\'')}
-    assert ups == {1}  # SNMPv3 authPriv answered
-    assert rogue.uplink.published >= 3
-    assert collector.stats()["rejected"] == 0  # the broker refused it; nothing to count here
+    one, two = box("one"), box("two")
+    caplog.set_level(logging.WARNING, logger="xanet.agent.uplink")
+    statuses: list[wire.Status] = []
+
+    async def read(sub: aiomqtt.Client) -> None:
+        async for m in sub.messages:
+            assert isinstance(m.payload, bytes)
+            if not m.retain:
+                msg = wire.decode(m.payload, "status")
+                assert isinstance(msg, wire.Status)
+                statuses.append(msg)
+
+    async with d.collector_client("t-twins") as sub:
+        await sub.subscribe(d.a1.topic("status"), qos=1)
+        reader = asyncio.create_task(read(sub))
+        async with running(one, two):
+            await wait_for(lambda: one.uplink.taken_over + two.uplink.taken_over >= 2, 30,
+                           "the takeovers seen")
+            await asyncio.sleep(1.0)
+            policy_attempts = max(one.uplink.policy.attempt, two.uplink.policy.attempt)
+        # stopped cleanly: each says "stopped", none "connection lost"
+        await asyncio.sleep(0.5)
+        reader.cancel()
+    lost = [s for s in statuses if s.reason == "connection lost (last will)"]
+    assert lost == []  # no false offline from the takeovers
+    assert {s.instance for s in statuses if s.state == "online"} == {one.instance,
+                                                                     two.instance}
+    assert policy_attempts >= 2  # backing off, not reconnecting from the bottom each time
+    warnings = [r.getMessage() for r in caplog.records if "session taken over" in r.getMessage()]
+    assert warnings and all("user hg-a1" in w for w in warnings)
+
+
+async def test_identity_is_bound_to_credentials(deployment: Deployment) -> None:
+    """With ``use_username_as_clientid``: hg-a1 connecting with the collector's client id
+    or with hg-a2's neither kicks the collector nor fires hg-a2's Last Will, and cannot
+    wipe the collector's persistent session (MQTT v5, clean start off)."""
+    d = deployment
+    session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    session.SessionExpiryInterval = 300
+
+    def collector() -> aiomqtt.Client:
+        return d.client("xanet-collector-main", COLLECTOR_USER, d.collector_password,
+                        protocol=aiomqtt.ProtocolVersion.V5, clean_start=False,
+                        properties=session)
+
+    will = wire.encode(wire.Status(agent="hg-a2", site=d.a2.site, state="offline",
+                                   reason="connection lost (last will)"))
+    a2_status = d.a2.topic("status")
+    offline = 0
+    got: list[bytes] = []
+    async with collector() as coll:
+        await coll.subscribe("xanet/v1/#", qos=1)
+        async with d.client("hg-a2", "hg-a2", d.a2.password,
+                            protocol=aiomqtt.ProtocolVersion.V5,
+                            will=aiomqtt.Will(a2_status, will, qos=1, retain=True)) as a2:
+            for stolen in ("xanet-collector-main", "xanet-collector", "hg-a2"):
+                async with d.client(stolen, "hg-a1", d.a1.password) as a1:
+                    await a1.publish(d.a1.topic(), stolen.encode(), qos=1)
+            await a2.publish(d.a2.topic(), b"marker", qos=1)
+            async with asyncio.timeout(20):
+                async for m in coll.messages:  # ends with an error if coll was kicked
+                    assert isinstance(m.payload, bytes)
+                    if m.retain:
+                        continue
+                    offline += str(m.topic) == a2_status
+                    got.append(m.payload)
+                    if m.payload == b"marker":
+                        break
+        # a2 said goodbye cleanly (DISCONNECT): its Will is dropped, not sent
+    assert offline == 0
+    assert got == [b"xanet-collector-main", b"xanet-collector", b"hg-a2", b"marker"]
+    # The collector's session outlives its connection, and a clean-start connect with
+    # its client id under other credentials cannot wipe it.
+    async with d.client("xanet-collector-main", "hg-a1", d.a1.password,
+                        protocol=aiomqtt.ProtocolVersion.V5, clean_start=True) as a1:
+        for i in range(3):
+            await a1.publish(d.a1.topic(), f"queued-{i}".encode(), qos=1)
+    queued: list[bytes] = []
+    async with collector() as coll:  # no subscribe: the session still has it
+        async with asyncio.timeout(20):
+            async for m in coll.messages:
+                assert isinstance(m.payload, bytes)
+                if not m.retain:
+                    queued.append(m.payload)
+                if len(queued) == 3:
+                    break
+    assert queued == [b"queued-0", b"queued-1", b"queued-2"]
+    log = d.broker.log_path.read_text()
+    assert "as xanet-collector-main" not in log  # the id sent is never the id used
+    assert "as xanet-collector (p5, c0" in log
 
 
 # --------------------------------------------------------------------------

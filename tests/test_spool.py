@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.spool import Spool
+from agent.spool import QUARANTINE_KEEP, Spool
 
 
 def open_spool(path: Path, **kw: object) -> Spool:
@@ -86,3 +87,84 @@ def test_bounds_match_a_model(tmp_path_factory: pytest.TempPathFactory,
     reopened = Spool(path, max_messages=max_messages, max_age_s=max_age_s, fsync="off")
     assert (reopened.next_seq, reopened.depth) == (next_seq, len(model))
     reopened.close()
+
+
+# -- the disk fails (issue 14 rows 10, 11): corrupt files, the sequence reservation ---------
+
+
+def _fill_spool(path: Path, n: int) -> int:
+    sp = open_spool(path)
+    for _ in range(n):
+        sp.put("t", lambda seq: b"x" * 3000, 1000.0)
+    next_seq = sp.next_seq
+    sp.close()
+    return next_seq
+
+
+@pytest.mark.parametrize("damage", ["truncate", "overwrite", "garbage-header"])
+def test_corrupt_file_is_set_aside_and_numbers_keep_increasing(tmp_path: Path,
+                                                               damage: str) -> None:
+    p = tmp_path / "s.sqlite3"
+    used = _fill_spool(p, 40)
+    size = p.stat().st_size
+    with p.open("r+b") as f:
+        if damage == "truncate":
+            f.truncate(size // 3)
+        elif damage == "overwrite":
+            f.seek(size // 2)
+            f.write(b"\xa5" * 20_000)
+        else:
+            f.write(b"not a database, not at all" * 10)
+    sp = open_spool(p)
+    assert sp.corruption is not None and "set aside" in sp.corruption
+    aside = [x.name for x in tmp_path.glob("s.sqlite3.corrupt-*")]
+    assert len(aside) == 1
+    assert sp.depth == 0
+    seq = sp.put("t", lambda n: b"y", 1000.0)
+    assert seq >= used  # the reservation (side file) is above every number used
+    assert seq - used <= 1024  # ... by at most one block: the collector's gap
+    sp.close()
+    assert open_spool(p).corruption is None  # the fresh file is sound
+
+
+def test_reservation_lost_too_falls_back_to_the_clock(tmp_path: Path) -> None:
+    p = tmp_path / "s.sqlite3"
+    _fill_spool(p, 3)
+    p.write_bytes(b"\0" * 4096)  # the spool gone ...
+    p.with_name("s.sqlite3.seq").unlink()  # ... and its reservation
+    (tmp_path / "s.sqlite3.corrupt-20260101T000000Z").write_bytes(b"")  # an earlier loss
+    sp = Spool(p, max_messages=10, max_age_s=10.0, fsync="off", wall_clock=lambda: 1.8e9)
+    assert sp.put("t", lambda n: b"y", 1.0) == 1_800_000_000_000
+
+
+def test_quarantine_moves_counts_and_keeps_the_last(tmp_path: Path) -> None:
+    sp = open_spool(tmp_path / "s", max_messages=1000)
+    seqs = [sp.put("t", lambda n: f"m{n}".encode(), 1000.0) for _ in range(QUARANTINE_KEEP + 5)]
+    for s in seqs[:-1]:
+        sp.quarantine(s, "too large")
+    assert sp.depth == 1 and sp.quarantined == QUARANTINE_KEEP + 4
+    kept = sp.quarantined_entries()
+    assert len(kept) == QUARANTINE_KEEP and kept[-1][0].seq == seqs[-2]
+    assert [e.seq for e in sp.peek()] == [seqs[-1]]
+    sp.close()
+    assert open_spool(tmp_path / "s").quarantined == QUARANTINE_KEEP + 4
+
+
+def test_corruption_found_while_running_is_set_aside(tmp_path: Path) -> None:
+    """The file is damaged under a running spool; the next statement that reads the damaged
+    pages sets it aside and carries on with a fresh spool (sequence numbers still rising)."""
+    p = tmp_path / "s.sqlite3"
+    sp = open_spool(p, max_messages=1000)
+    for _ in range(40):
+        sp.put("t", lambda seq: b"x" * 3000, 1000.0)
+    sp._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # test: everything in the main file
+    with p.open("r+b") as f:
+        f.seek(8192)
+        f.write(b"\xa5" * 60_000)
+    other = sqlite3.connect(p, isolation_level=None)  # a write elsewhere: the running
+    other.execute("CREATE TABLE IF NOT EXISTS poke(x)")  # connection's page cache is stale
+    other.close()
+    assert sp.peek() == []  # the reader got the fallback, not an exception
+    assert sp.corruption is not None and "set aside" in sp.corruption
+    assert sp.put("t", lambda n: b"y", 1000.0) >= 40
+    assert len(list(tmp_path.glob("s.sqlite3.corrupt-*"))) >= 1

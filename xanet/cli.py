@@ -80,7 +80,16 @@ def _run_program(kind: str, config: Path) -> int:
         await program(cfg).run(stop)  # built inside the loop: pysnmp binds to it
 
     if kind == "agent":  # the agent reads no inventory: keep its models out of the process
-        run_until_signalled(main)
+        from agent.errors import SpoolError, UplinkFatal
+
+        try:
+            run_until_signalled(main)
+        except UplinkFatal as exc:  # the broker refuses this agent's identity: EX_CONFIG
+            print(f"xanet agent: {exc}", file=sys.stderr)
+            return 78
+        except SpoolError as exc:  # the spool cannot even be opened: EX_IOERR
+            print(f"xanet agent: {exc}", file=sys.stderr)
+            return 74
         return 0
     from xanet.inventory import InventoryError
 

@@ -142,7 +142,7 @@ class Telemetry(_Strict):
     )
     sent: UtcDatetime | None = Field(
         default=None,
-        description="when this message was (first) handed to MQTT, agent clock: clock-skew check",
+        description="when this message was handed to MQTT, agent clock: clock-skew check",
     )
     polls: list[DevicePoll] = Field(min_length=1, max_length=MAX_POLLS_PER_MESSAGE)
 

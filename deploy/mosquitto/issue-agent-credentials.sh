@@ -157,7 +157,7 @@ port = $PORT
 tls = true
 ca_file = "/etc/xanet/ca.crt"
 ${CERT_LINES:+$CERT_LINES
-}username = "$AGENT"
+}username = "$AGENT"              # also the client id (use_username_as_clientid): one box per agent
 password = { file = "/etc/xanet/mqtt.password" }
 EOF
 
