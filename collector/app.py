@@ -36,7 +36,7 @@ from collector import lineproto
 from collector.acks import AckQueue, Ticket
 from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
-from collector.deadletter import DeadLetter
+from collector.deadletter import DeadLetter, keep_lines
 from collector.ingest import Accepted, Limits, Rejected, admit
 from collector.outages import Alerting
 from collector.sequence import Seen, SequenceTracker
@@ -55,11 +55,12 @@ class Collector:
                  inventory: Inventory | None = None) -> None:
         self.cfg = cfg
         self.writer = writer or make_writer(cfg.influx)
-        self.sink = Sink(cfg.influx, self.writer)
+        self.sink = Sink(cfg.influx, self.writer, on_rejected=self._lines_rejected)
         i = cfg.ingest
         self.limits = Limits(max_payload_bytes=i.max_payload_bytes,
                              max_future_s=i.max_future_s, max_past_s=i.max_past_s)
-        self.dead_letter = DeadLetter(i.dead_letter_dir, i.dead_letter_max_bytes)
+        self.dead_letter = DeadLetter(i.dead_letter_dir, i.dead_letter_max_bytes,
+                                      i.dead_letter_max_files)
         self.sequences = SequenceTracker()
         self.rejected: Counter[str] = Counter()
         self.received = 0
@@ -124,6 +125,10 @@ class Collector:
         self.rejected[reason] += 1
         log.warning("topic %s: rejected (%s): %s", topic[:200], reason, detail[:300])
         self.dead_letter.keep(now, topic, reason, detail, payload)
+
+    def _lines_rejected(self, lines: list[str], reason: str) -> None:
+        """Lines InfluxDB refused (collector/sink.py): dead-lettered, replayable."""
+        keep_lines(self.dead_letter, datetime.now(UTC), reason, lines)
 
     async def _store(self, ok: Accepted, now: datetime, ticket: Ticket | None) -> None:
         on_durable = (lambda: self._settle(ticket)) if ticket is not None else None
@@ -190,7 +195,10 @@ class Collector:
             "write_retries": self.sink.retries,
             "duplicates": self.sequences.duplicates,
             "seq_gaps": sum(self.sequences.gaps(a) for a in self.sequences.agents()),
+            "rejected_lines": self.sink.rejected_lines,
             "dead_letters": self.dead_letter.written,
+            "dead_letters_dropped": self.dead_letter.dropped,
+            "dead_letters_failed": self.dead_letter.failed,
             "acked": self.acked,
             "unacked": self.acks.unacked,
         }
@@ -251,6 +259,7 @@ class Collector:
                 await sink
         finally:
             await self.writer.close()
+            self.dead_letter.close()
             log.info("collector %s stopped: %s", c.collector.id, self.stats())
 
     def _client_options(self) -> dict[str, object]:

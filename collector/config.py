@@ -106,7 +106,11 @@ class IngestConfig(Strict):
     dead_letter_max_bytes: int = Field(
         default=256 * 1024 * 1024,
         ge=1024,
-        description="older dead-letter files are removed beyond this",
+        description="the dead-letter directory's budget, today's file included: the oldest "
+        "files are removed (and their records counted) beyond it",
+    )
+    dead_letter_max_files: int = Field(
+        default=1000, ge=2, description="the oldest dead-letter files are removed beyond this"
     )
 
 
