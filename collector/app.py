@@ -25,6 +25,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -34,9 +35,12 @@ from paho.mqtt.properties import Properties
 
 from collector import lineproto
 from collector.acks import AckQueue, Ticket
+from collector.alertmanager import AlertmanagerClient
 from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
 from collector.deadletter import DeadLetter, keep_lines
+from collector.faultalerts import FaultNotifier
+from collector.guard import Guard
 from collector.ingest import Accepted, Limits, Rejected, admit
 from collector.outages import Alerting
 from collector.sequence import Seen, SequenceTracker
@@ -62,6 +66,14 @@ class Collector:
         self.dead_letter = DeadLetter(i.dead_letter_dir, i.dead_letter_max_bytes,
                                       i.dead_letter_max_files)
         self.sequences = SequenceTracker()
+        self.guard = Guard(cfg.guards)  # duplicate agents, clock skew, cardinality
+        self.fault_notifier: FaultNotifier | None = None
+        if cfg.alerts.url is not None:
+            am = cfg.alerts
+            self.fault_notifier = FaultNotifier(
+                self.guard.faults, AlertmanagerClient(cfg.alerts.url, timeout_s=am.timeout_s),
+                resend_interval_s=am.resend_interval_s, expire_after_s=am.expire_after_s,
+                retry_min_s=am.retry_min_s, retry_max_s=am.retry_max_s)
         self.rejected: Counter[str] = Counter()
         self.received = 0
         self.accepted = 0
@@ -108,8 +120,29 @@ class Collector:
         for reason, n in verdict.dropped.items():
             self.rejected[reason] += n
             log.warning("topic %s: %d poll(s) dropped: %s", topic, n, reason)
+        for reason, polls in verdict.dropped_polls.items():  # kept, replayable
+            self._keep_part(now, topic, reason, f"{len(polls)} poll(s) out of time bounds",
+                            verdict.message.model_copy(update={"polls": polls}))
+        outcome = self.guard.check(verdict.where, verdict.message, now)
+        for part in outcome.refused:
+            self.rejected[part.reason] += 1
+            log.warning("topic %s: refused (%s): %s", topic[:200], part.reason,
+                        part.detail[:300])
+            self._keep_part(now, topic, part.reason, part.detail, part.message)
+        if outcome.message is None:
+            if ticket is not None:
+                self._settle(ticket)
+            return
+        if outcome.message is not verdict.message:
+            verdict = replace(verdict, message=outcome.message)
         self.accepted += 1
         await self._store(verdict, now, ticket)
+
+    def _keep_part(self, now: datetime, topic: str, reason: str, detail: str,
+                   message: wire.Telemetry | wire.Status) -> None:
+        """Dead-letter a refused part of an admitted message as a message of its own
+        (valid, so ``xanet deadletter replay`` can put it back through admission)."""
+        self.dead_letter.keep(now, topic, reason, detail, wire.encode(message))
 
     def _settle(self, ticket: Ticket) -> None:
         client = self._client
@@ -199,6 +232,8 @@ class Collector:
             "dead_letters": self.dead_letter.written,
             "dead_letters_dropped": self.dead_letter.dropped,
             "dead_letters_failed": self.dead_letter.failed,
+            **self.guard.counts,
+            "alerts_faults_firing": len(self.guard.faults.firing),
             "acked": self.acked,
             "unacked": self.acks.unacked,
         }
@@ -251,6 +286,8 @@ class Collector:
                 states = tg.create_task(self._availability_loop(), name="availability")
                 if self.alerting is not None:
                     tg.create_task(self.alerting.run(sink_stop), name="alerts")
+                if self.fault_notifier is not None:
+                    tg.create_task(self.fault_notifier.run(sink_stop), name="fault-alerts")
                 await self._mqtt_loop(stop)
                 stats.cancel()
                 states.cancel()

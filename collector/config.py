@@ -114,6 +114,34 @@ class IngestConfig(Strict):
     )
 
 
+class GuardsConfig(Strict):
+    """What the collector refuses from an agent that misbehaves (docs/security.md)."""
+
+    takeover_after_s: float = Field(
+        default=150.0, gt=0, description="duplicate agents: another instance of an agent id "
+        "is refused while the owner was seen within this long and did not stop (keep it "
+        "above the agents' poll and status intervals)"
+    )
+    max_clock_skew_s: float = Field(
+        default=120.0, gt=0, description="clock skew alert beyond this (agent send time vs "
+        "collector receive time)"
+    )
+    clock_alert_quiet_s: float = Field(
+        default=600.0, gt=0, description="a clock skew alert resolves after this long "
+        "without a skewed message"
+    )
+    cardinality_window_s: float = Field(
+        default=3600.0, ge=60, description="new series are counted per window of this length"
+    )
+    max_new_interfaces_per_device: int = Field(
+        default=4096, ge=1, description="new interface series one device may bring per window"
+    )
+    max_new_series_per_agent: int = Field(
+        default=25_000, ge=1, description="new device and interface series one agent may "
+        "bring per window"
+    )
+
+
 class InventoryRef(Strict):
     path: Path = Field(description="inventory TOML file (docs/inventory.md)")
 
@@ -228,3 +256,4 @@ class CollectorConfig(Strict):
     availability: AvailabilityConfig = AvailabilityConfig()
     report: ReportConfig = ReportConfig()
     alerts: AlertsConfig = AlertsConfig()
+    guards: GuardsConfig = GuardsConfig()
