@@ -37,6 +37,7 @@ class Refusal:
     device: str
     scope: str  # "device" or "agent": whose limit was reached
     polls: tuple[wire.DevicePoll, ...]  # the refused part: a poll with the refused interfaces
+    series: int  # series refused (a new device refused whole: its interfaces and itself)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class Checked:
 
     @property
     def series_refused(self) -> int:
-        return sum(len(p.interfaces) or 1 for r in self.refused for p in r.polls)
+        return sum(r.series for r in self.refused)
 
 
 class CardinalityGuard:
@@ -82,7 +83,8 @@ class CardinalityGuard:
             dev = agent.devices.get(poll.device)
             if dev is None:
                 if agent.new_in_window >= self.per_agent:
-                    refused.append(Refusal(poll.device, "agent", (poll,)))
+                    refused.append(Refusal(poll.device, "agent", (poll,),
+                                           len(poll.interfaces) + 1))
                     continue
                 agent.new_in_window += 1
                 dev = agent.devices[poll.device] = _Device()
@@ -108,7 +110,7 @@ class CardinalityGuard:
             if bad:
                 kept.append(poll.model_copy(update={"interfaces": ok}))
                 refused.append(Refusal(poll.device, scope,
-                                       (poll.model_copy(update={"interfaces": bad}),)))
+                                       (poll.model_copy(update={"interfaces": bad}),), len(bad)))
             else:
                 kept.append(poll)
         if not refused:

@@ -88,7 +88,7 @@ class Guard:
         checked = self.cardinality.check(msg, t)
         out = Outcome(checked.message)
         for r in checked.refused:
-            n = sum(len(p.interfaces) or 1 for p in r.polls)
+            n = r.series
             self.counts["series_refused"] += n
             what = f"device {r.device}" if r.scope == "device" else f"agent {msg.agent}"
             limit = (self.cfg.max_new_interfaces_per_device if r.scope == "device"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from collector import lineproto
 from tests import services
 
-_special = st.sampled_from(list(',= "\\\n\r\t') + ["\\\\", "\\ ", "\\,", "\\=", '\\"', "\x00"])
+_special = st.sampled_from([*',= "\\\n\r\t', "\\\\", "\\ ", "\\,", "\\=", '\\"', "\x00"])
 _text = st.lists(st.one_of(_special, st.characters(exclude_categories=("Cs",))),
                  max_size=12).map("".join)
 _ident = _text.filter(lambda s: s != "")
