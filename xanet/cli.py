@@ -4,6 +4,7 @@
     xanet collector --config FILE     run the collector
     xanet check-config FILE...        validate agent, collector and inventory files
     xanet report availability ...     availability per commune and service, province KPIs
+    xanet deadletter list|replay ...  dead letters; put them back once the cause is fixed
 
 Only ``__main__``-level code here connects SIGINT/SIGTERM to the programs'
 stop event; the programs themselves never touch signals.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from xanet.config import ConfigError, check_secrets, load_model, read_toml
+from xanet.deadletters import add_parser as add_deadletter_parser
 
 
 def _setup_logging(level: str) -> None:
@@ -229,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--lang", choices=["vi", "en"], help="default: [report] lang of the config")
     r.add_argument("--target", type=float, help="availability target %% (default: config)")
     r.set_defaults(func=_cmd_report)
+    add_deadletter_parser(sub)
     return parser
 
 
