@@ -38,9 +38,9 @@ from collector.acks import AckQueue, Ticket
 from collector.alertmanager import AlertmanagerClient
 from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
-from collector.deadletter import DeadLetter, keep_lines
+from collector.deadletter import KEEP_BYTES, DeadLetter, keep_lines
 from collector.faultalerts import FaultNotifier
-from collector.guard import Guard
+from collector.guard import Guard, split_to_fit
 from collector.ingest import Accepted, Limits, Rejected, admit
 from collector.outages import Alerting
 from collector.sequence import Seen, SequenceTracker
@@ -113,6 +113,8 @@ class Collector:
         self.received += 1
         verdict = admit(topic, payload, now, self.limits, self.site_agents)
         if isinstance(verdict, Rejected):
+            if verdict.message is not None and verdict.where is not None:
+                self.guard.clock(verdict.where, verdict.message, now)
             self._reject(now, topic, verdict.reason, verdict.detail, payload)
             if ticket is not None:
                 self._settle(ticket)
@@ -141,8 +143,11 @@ class Collector:
     def _keep_part(self, now: datetime, topic: str, reason: str, detail: str,
                    message: wire.Telemetry | wire.Status) -> None:
         """Dead-letter a refused part of an admitted message as a message of its own
-        (valid, so ``xanet deadletter replay`` can put it back through admission)."""
-        self.dead_letter.keep(now, topic, reason, detail, wire.encode(message))
+        (valid and whole, so ``xanet deadletter replay`` can put it back through admission)."""
+        parts = (split_to_fit(message, KEEP_BYTES) if isinstance(message, wire.Telemetry)
+                 else [message])
+        for part in parts:
+            self.dead_letter.keep(now, topic, reason, detail, wire.encode(part))
 
     def _settle(self, ticket: Ticket) -> None:
         client = self._client

@@ -49,6 +49,27 @@ class Guard:
         self.faults = FaultBook()
         self.counts: Counter[str] = Counter()
 
+    def clock(self, where: SiteTopic, msg: wire.Telemetry | wire.Status,
+              now: datetime) -> None:
+        """Compare the agent's send stamp with ``now`` (also for messages refused for their
+        time stamps: a wrong clock is what refuses them)."""
+        labels = {"province": where.province, "commune": where.commune, "site": msg.site,
+                  "agent": msg.agent}
+        stamped = msg.sent if isinstance(msg, wire.Telemetry) else (
+            msg.ts if msg.state == "online" else None)
+        if stamped is not None:
+            reading = self.clocks.observe(msg.agent, stamped, now)
+            if reading.state != "ok":
+                self.counts[f"clock_{reading.state}"] += 1
+                summary = (f"agent {msg.agent} (site {msg.site}): clock {reading.state} of "
+                           f"the collector's by {abs(reading.offset_s):.0f}s")
+                if self.faults.raise_("XanetClockSkew", labels, summary, now.timestamp(),
+                                      self.cfg.clock_alert_quiet_s):
+                    log.error("%s", summary)
+                if reading.state == "behind" and isinstance(msg, wire.Telemetry):
+                    # Stored as stamped (which polls are wrong cannot be told), flagged.
+                    self.counts["polls_clock_behind"] += len(msg.polls)
+
     def check(self, where: SiteTopic, msg: wire.Telemetry | wire.Status,
               now: datetime) -> Outcome:
         t = now.timestamp()
@@ -69,20 +90,7 @@ class Guard:
             if verdict is Verdict.TAKEOVER:
                 log.info("agent %s (site %s): instance %s took over", msg.agent, msg.site,
                          msg.instance)
-        stamped = msg.sent if isinstance(msg, wire.Telemetry) else (
-            msg.ts if msg.state == "online" else None)
-        if stamped is not None:
-            reading = self.clocks.observe(msg.agent, stamped, now)
-            if reading.state != "ok":
-                self.counts[f"clock_{reading.state}"] += 1
-                summary = (f"agent {msg.agent} (site {msg.site}): clock {reading.state} of "
-                           f"the collector's by {abs(reading.offset_s):.0f}s")
-                if self.faults.raise_("XanetClockSkew", labels, summary, t,
-                                      self.cfg.clock_alert_quiet_s):
-                    log.error("%s", summary)
-                if reading.state == "behind" and isinstance(msg, wire.Telemetry):
-                    # Stored as stamped (which polls are wrong cannot be told), flagged.
-                    self.counts["polls_clock_behind"] += len(msg.polls)
+        self.clock(where, msg, now)
         if isinstance(msg, wire.Status):
             return Outcome(msg)
         checked = self.cardinality.check(msg, t)
@@ -103,3 +111,24 @@ class Guard:
                 "cardinality", f"{summary}: {n} series",
                 msg.model_copy(update={"polls": list(r.polls)})))
         return out
+
+
+def split_to_fit(msg: wire.Telemetry, max_bytes: int) -> list[wire.Telemetry]:
+    """``msg`` as one or more messages whose encodings fit in ``max_bytes`` (a refused part
+    is dead-lettered whole, so it can be replayed): polls split into groups, one poll's
+    interfaces into groups if it must."""
+    if len(wire.encode(msg)) <= max_bytes:
+        return [msg]
+    polls = msg.polls
+    if len(polls) > 1:
+        half = len(polls) // 2
+        return [*split_to_fit(msg.model_copy(update={"polls": polls[:half]}), max_bytes),
+                *split_to_fit(msg.model_copy(update={"polls": polls[half:]}), max_bytes)]
+    (p,) = polls
+    if len(p.interfaces) <= 1:
+        return [msg]  # cannot be smaller (bounded by the wire's limits anyway)
+    half = len(p.interfaces) // 2
+    return [*split_to_fit(msg.model_copy(update={"polls": [
+                p.model_copy(update={"interfaces": p.interfaces[:half]})]}), max_bytes),
+            *split_to_fit(msg.model_copy(update={"polls": [
+                p.model_copy(update={"interfaces": p.interfaces[half:]})]}), max_bytes)]

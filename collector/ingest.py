@@ -46,6 +46,10 @@ class Accepted:
 class Rejected:
     reason: str
     detail: str
+    #: set when the message itself was valid (refused for its time stamps): the collector
+    #: still checks the agent's clock with it
+    where: topics.SiteTopic | None = None
+    message: wire.Telemetry | wire.Status | None = None
 
 
 def admit(
@@ -80,9 +84,11 @@ def admit(
     if isinstance(message, wire.Status):
         # A status stamped far off would be stored at that time (or refused by InfluxDB).
         if message.ts is not None and message.ts > latest:
-            return Rejected("ts_future", f"status ts {message.ts.isoformat()} is ahead of now")
+            return Rejected("ts_future", f"status ts {message.ts.isoformat()} is ahead of now",
+                            where, message)
         if message.ts is not None and message.ts < earliest:
-            return Rejected("ts_past", f"status ts {message.ts.isoformat()} is too old")
+            return Rejected("ts_past", f"status ts {message.ts.isoformat()} is too old",
+                            where, message)
         return Accepted(where, message)
     kept: list[wire.DevicePoll] = []
     out: dict[str, list[wire.DevicePoll]] = {}
@@ -96,7 +102,8 @@ def admit(
     dropped = {reason: len(polls) for reason, polls in out.items()}
     if not kept:
         reason = max(dropped, key=lambda r: dropped[r])
-        return Rejected(reason, f"every poll's timestamp is out of bounds ({dropped})")
+        return Rejected(reason, f"every poll's timestamp is out of bounds ({dropped})",
+                        where, message)
     if dropped:
         message = message.model_copy(update={"polls": kept})
     return Accepted(where, message, dropped, out)

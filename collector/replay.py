@@ -121,7 +121,7 @@ def plan(records: list[Record], done: set[str], cfg: CollectorConfig, now: datet
         data = payload.encode()
         if correct_clock:
             verdict = admit(topic, data, now, Limits(max_payload_bytes=limits.max_payload_bytes,
-                                                     max_future_s=1e12, max_past_s=1e12))
+                                                     max_future_s=1e9, max_past_s=1e9))
             if isinstance(verdict, Accepted):
                 fixed = shift_clock(r, verdict.message)
                 if fixed is None:
