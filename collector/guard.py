@@ -87,6 +87,14 @@ class Guard:
                     log.error("%s", summary)
                 self.counts["duplicate_agent_messages"] += 1
                 return Outcome(None, [Refused("duplicate_agent", summary, msg)])
+            if offline and self.instances.duplicates(msg.agent, t):
+                # The owner's Last Will while a duplicate lives: the duplicate knocked it off
+                # the broker (shared credentials); not a real offline - no presence flap.
+                summary = (f"agent {msg.agent} (site {msg.site}): offline of instance "
+                           f"{msg.instance} while duplicate instance(s) "
+                           f"{', '.join(self.instances.duplicates(msg.agent, t))} live")
+                self.counts["duplicate_agent_messages"] += 1
+                return Outcome(None, [Refused("duplicate_agent", summary, msg)])
             if verdict is Verdict.TAKEOVER:
                 log.info("agent %s (site %s): instance %s took over", msg.agent, msg.site,
                          msg.instance)

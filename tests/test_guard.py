@@ -150,3 +150,17 @@ def test_guard_refuses_a_duplicate_whole_and_names_both_instances() -> None:
     assert out.message is None and out.refused[0].reason == "duplicate_agent"
     (fault,) = g.faults.firing.values()
     assert "i-one" in fault.annotations["summary"] and "i-two" in fault.annotations["summary"]
+
+
+def test_owner_knocked_off_by_a_duplicate_does_not_flap_offline() -> None:
+    g = Guard(GuardsConfig())
+    one = wire.Status(agent="agent-a", site="site-a", state="online", ts=T0, instance="one")
+    two = one.model_copy(update={"instance": "two"})
+    will_one = wire.Status(agent="agent-a", site="site-a", state="offline", instance="one",
+                           reason="last will")
+    assert g.check(WHERE, one, T0).message is one
+    assert g.check(WHERE, two, T0 + timedelta(seconds=1)).message is None
+    out = g.check(WHERE, will_one, T0 + timedelta(seconds=2))
+    assert out.message is None and out.refused[0].reason == "duplicate_agent"
+    assert g.check(WHERE, two, T0 + timedelta(seconds=3)).message is None  # still the duplicate
+    assert g.check(WHERE, one, T0 + timedelta(seconds=4)).message is one
