@@ -8,8 +8,9 @@ Transit only ever makes the agent look *behind* (a message re-sent after a lost 
 keeps its first ``sent``), never ahead. So an agent is:
 
 * **ahead** as soon as one stamp is more than ``threshold_s`` ahead of the receive time;
-* **behind** when even the most advanced of its last ``window`` stamps is more than
-  ``threshold_s`` behind (one late resend is not a wrong clock).
+* **behind** when even the most advanced of its last ``window`` (12) stamps is more than
+  ``threshold_s`` behind: the messages in flight when a connection dropped (at most 10,
+  ``mqtt.max_inflight``) are re-sent with their first ``sent``, and are no wrong clock.
 
 The offset reported is the most advanced stamp's (the smallest transit delay).
 """
@@ -31,7 +32,7 @@ class Reading:
 
 
 class ClockWatch:
-    def __init__(self, threshold_s: float, window: int = 3) -> None:
+    def __init__(self, threshold_s: float, window: int = 12) -> None:
         self.threshold_s = threshold_s
         self.window = window
         self._recent: dict[str, deque[float]] = {}

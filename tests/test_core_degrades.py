@@ -202,20 +202,20 @@ async def test_clock_skew_alerted_future_polls_kept_and_replayed_exactly_once(
     ahead = [_tel("ahead-site", "agent-ahead", k, now + day - timedelta(seconds=10 * k),
                   sent=now + day) for k in range(6)]
     behind = [_tel("behind-site", "agent-behind", k, now - day - timedelta(seconds=10 * k),
-                   sent=now - day) for k in range(4)]
+                   sent=now - day) for k in range(14)]
     async with running(collector):
         await wait_for(collector.subscribed.is_set, 20, "collector subscribed")
         await _publish(mosquitto, ahead + behind)
         await wait_for(lambda: _alerts(alertmanager, "XanetClockSkew", agent="agent-ahead")
                        and _alerts(alertmanager, "XanetClockSkew", agent="agent-behind"),
                        20, "clock skew alerts for both agents in Alertmanager")
-        await wait_for(lambda: _count(influxdb, db, "\"site\" = 'behind-site'") == 4, 20,
+        await wait_for(lambda: _count(influxdb, db, "\"site\" = 'behind-site'") == 14, 20,
                        "the behind agent's polls stored (flagged)")
         await wait_for(lambda: collector.acks.unacked == 0, 10, "all acknowledged")
         stats = collector.stats()
-    # Behind is judged on three send stamps (a single late resend is no wrong clock): the
-    # polls of the first two messages are stored unflagged, the rest flagged.
-    assert stats["rejected_ts_future"] == 6 and stats["polls_clock_behind"] == 4 - 2
+    # Behind is judged on twelve send stamps (resent messages keep their first one): the
+    # polls of the first eleven messages are stored unflagged, the rest flagged.
+    assert stats["rejected_ts_future"] == 6 and stats["polls_clock_behind"] == 14 - 11
     assert _count(influxdb, db, "\"site\" = 'ahead-site'") == 0
     listing = _xanet("deadletter", "list", "-c", str(tmp_path / "collector.toml"),
                      "--reason", "ts_future")

@@ -86,7 +86,7 @@ def test_at_most_one_instance_stored_at_any_time(events: list[tuple[str, float, 
 # -- clock skew ---------------------------------------------------------------
 
 def test_clock_ahead_is_seen_at_once_behind_only_when_consistent() -> None:
-    w = ClockWatch(threshold_s=120, window=3)
+    w = ClockWatch(threshold_s=120, window=3)  # (12 by default)
     assert w.observe("a", T0 + timedelta(days=1), T0).state == "ahead"
     assert w.observe("b", T0 - timedelta(seconds=600), T0).state == "ok"  # one late resend
     assert w.observe("b", T0, T0 + timedelta(seconds=1)).state == "ok"
