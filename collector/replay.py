@@ -87,9 +87,12 @@ def shift_clock(record: Record, msg: wire.Telemetry | wire.Status
 
 @dataclass
 class Plan:
-    lines: list[str] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    polls: int = 0
+    #: (record id, its lines, its polls)
+    items: list[tuple[str, list[str], int]] = field(default_factory=list)
+
+    @property
+    def polls(self) -> int:
+        return sum(n for _, _, n in self.items)
     refused: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
 
@@ -114,8 +117,7 @@ def plan(records: list[Record], done: set[str], cfg: CollectorConfig, now: datet
             continue
         payload = str(r["payload"])
         if r.get("kind") == "lines":
-            out.lines.extend(ln for ln in payload.split("\n") if ln)
-            out.ids.append(rid)
+            out.items.append((rid, [ln for ln in payload.split("\n") if ln], 0))
             continue
         topic = str(r.get("topic", ""))
         data = payload.encode()
@@ -136,18 +138,36 @@ def plan(records: list[Record], done: set[str], cfg: CollectorConfig, now: datet
             continue
         msg = verdict.message
         if isinstance(msg, wire.Telemetry):
-            out.lines.extend(telemetry_lines(verdict.where, msg))
-            out.polls += len(msg.polls)
+            out.items.append((rid, telemetry_lines(verdict.where, msg), len(msg.polls)))
         else:
-            out.lines.append(status_line(verdict.where, msg, now))
-        out.ids.append(rid)
+            out.items.append((rid, [status_line(verdict.where, msg, now)], 0))
     return out
 
 
-async def _write(writer: LineWriter, lines: list[str], batch: int) -> None:
+async def _write(writer: LineWriter, items: list[tuple[str, list[str], int]], batch: int
+                 ) -> tuple[list[str], Counter[str]]:
+    """Write every item's lines; the ids written, and why the others were refused.
+
+    All together first, in batches; if InfluxDB refuses lines (4xx), record by record, so
+    one record still refused does not hold back the others. Unavailable: raised."""
+    failed: Counter[str] = Counter()
     try:
-        for k in range(0, len(lines), batch):
-            await writer.write(lines[k:k + batch])
+        lines = [ln for _, ls, _ in items for ln in ls]
+        try:
+            for k in range(0, len(lines), batch):
+                await writer.write(lines[k:k + batch])
+            return [rid for rid, _, _ in items], failed
+        except WriteRejected:
+            pass
+        done = []
+        for rid, ls, _ in items:
+            try:
+                await writer.write(ls)
+            except WriteRejected as exc:
+                failed[f"InfluxDB refused: {str(exc)[:200]}"] += 1
+            else:
+                done.append(rid)
+        return done, failed
     finally:
         await writer.close()
 
@@ -178,7 +198,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         by_reason[str(r.get("reason"))] += 1
         polls = ""
         if r.get("kind") == "lines":
-            polls = f"{str(r.get('payload', '')).count(chr(10)) + 1} line(s)"
+            polls = f"{str(r.get('payload', '')).count(chr(10)) + 1} line(s): "
         print(f"{r.get('received_at')}  {r.get('reason')!s:<16} {r.get('id')!s:<32} "
               f"{'replayed' if replayed else 'pending ':<8}  {r.get('topic') or '-'}  "
               f"{polls}{str(r.get('detail', ''))[:120]}")
@@ -203,17 +223,26 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"skipped {n} record(s): {why}")
     for why, n in sorted(p.refused.items()):
         print(f"still refused {n} record(s): {why} (not marked; fix the cause and replay again)")
+    n_lines = sum(len(ls) for _, ls, _ in p.items)
     if args.dry_run:
-        print(f"dry run: would replay {len(p.ids)} record(s): {p.polls} poll(s), "
-              f"{len(p.lines)} line(s)")
+        print(f"dry run: would replay {len(p.items)} record(s): {p.polls} poll(s), "
+              f"{n_lines} line(s)")
         return 0
-    if p.lines:
+    done: list[str] = []
+    failed: Counter[str] = Counter()
+    if p.items:
         try:
-            asyncio.run(_write(make_writer(cfg.influx), p.lines, cfg.influx.batch_lines))
-        except (WriteUnavailable, WriteRejected) as exc:
-            print(f"xanet deadletter replay: InfluxDB did not take the points, nothing "
-                  f"marked: {exc}", file=sys.stderr)
+            done, failed = asyncio.run(_write(make_writer(cfg.influx), p.items,
+                                              cfg.influx.batch_lines))
+        except WriteUnavailable as exc:
+            print(f"xanet deadletter replay: InfluxDB unavailable, nothing marked: {exc}",
+                  file=sys.stderr)
             return 1
-    mark_replayed(directory, p.ids)
-    print(f"replayed {len(p.ids)} record(s): {p.polls} poll(s), {len(p.lines)} line(s)")
-    return 1 if p.refused else 0
+    mark_replayed(directory, done)
+    for why, n in sorted(failed.items()):
+        print(f"still refused {n} record(s): {why} (not marked)")
+    ok = set(done)
+    polls = sum(n for rid, _, n in p.items if rid in ok)
+    lines = sum(len(ls) for rid, ls, _ in p.items if rid in ok)
+    print(f"replayed {len(done)} record(s): {polls} poll(s), {lines} line(s)")
+    return 1 if p.refused or failed else 0
