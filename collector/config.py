@@ -118,7 +118,7 @@ class GuardsConfig(Strict):
     """What the collector refuses from an agent that misbehaves (docs/security.md)."""
 
     takeover_after_s: float = Field(
-        default=150.0, gt=0, description="duplicate agents: another instance of an agent id "
+        default=90.0, gt=0, description="duplicate agents: another instance of an agent id "
         "is refused while the owner was seen within this long and did not stop (keep it "
         "above the agents' poll and status intervals)"
     )

@@ -27,7 +27,7 @@ log = logging.getLogger("xanet.collector.guard")
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    reason: str  # duplicate_agent, cardinality
+    reason: str  # duplicate_agent, stale_instance, cardinality
     detail: str
     message: wire.Telemetry | wire.Status  # the refused part, as a message of its own
 
@@ -77,7 +77,17 @@ class Guard:
                   "agent": msg.agent}
         if msg.instance is not None:
             offline = isinstance(msg, wire.Status) and msg.state == "offline"
-            verdict = self.instances.observe(msg.agent, msg.instance, t, offline=offline)
+            polled_until = (max(p.ts for p in msg.polls).timestamp()
+                            if isinstance(msg, wire.Telemetry) else None)
+            verdict = self.instances.observe(msg.agent, msg.instance, t, offline=offline,
+                                             polled_until=polled_until)
+            if verdict is Verdict.STALE:
+                detail = (f"agent {msg.agent} (site {msg.site}): offline of instance "
+                          f"{msg.instance}, which no longer owns the id")
+                self.counts["stale_instance_messages"] += 1
+                return Outcome(None, [Refused("stale_instance", detail, msg)])
+            if verdict is Verdict.BACKLOG:
+                self.counts["backlog_of_former_instance"] += 1
             if verdict is Verdict.DUPLICATE:
                 owner = self.instances.owner(msg.agent)
                 summary = (f"agent {msg.agent} (site {msg.site}) runs twice: instance {owner} "

@@ -282,9 +282,9 @@ async def test_duplicate_agent_refused_one_alert_naming_both_points_never_double
     msgs = []
     for k in range(20):  # two boxes, one agent id, polling the same router a second apart
         msgs.append(_tel(site, "agent-dup", 2 * k, now - timedelta(seconds=10 * k),
-                         instance="box-one"))
+                         instance="alpha-0a0b0c0d"))
         msgs.append(_tel(site, "agent-dup", 2 * k + 1, now - timedelta(seconds=10 * k + 1),
-                         instance="box-two"))
+                         instance="beta-11223344"))
     async with running(collector):
         await wait_for(collector.subscribed.is_set, 20, "collector subscribed")
         await _publish(mosquitto, msgs)
@@ -293,10 +293,10 @@ async def test_duplicate_agent_refused_one_alert_naming_both_points_never_double
         await wait_for(lambda: collector.acks.unacked == 0, 10, "all acknowledged")
         stats = collector.stats()
     (alert,) = _alerts(alertmanager, "XanetDuplicateAgent", agent="agent-dup")
-    assert "box-one" in alert["annotations"]["summary"]
-    assert "box-two" in alert["annotations"]["summary"]
+    assert "alpha-0a0b0c0d" in alert["annotations"]["summary"]
+    assert "beta-11223344" in alert["annotations"]["summary"]
     rows = influxdb.query(f"SELECT \"seq\" FROM \"device\" WHERE \"site\" = '{site}'", db=db)
-    assert sorted(r["seq"] for r in rows) == [2 * k for k in range(20)]  # box-one only
+    assert sorted(r["seq"] for r in rows) == [2 * k for k in range(20)]  # alpha-0a0b0c0d only
     assert stats["rejected_duplicate_agent"] == 20
     refused = [r for r in collector.dead_letter.records() if r["reason"] == "duplicate_agent"]
-    assert len(refused) == 20 and all('"box-two"' in str(r["payload"]) for r in refused)
+    assert len(refused) == 20 and all('"beta-11223344"' in str(r["payload"]) for r in refused)

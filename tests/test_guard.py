@@ -37,6 +37,34 @@ def test_restart_takes_over_at_once_after_a_clean_stop_or_last_will() -> None:
     t.observe("a", "one", 5, offline=True)  # stop or Last Will
     assert t.observe("a", "two", 6) is Verdict.TAKEOVER
     assert t.observe("a", "two", 7) is Verdict.OWNER
+    assert t.observe("a", "one", 8, offline=True) is Verdict.STALE  # a late Will: ignored
+    assert t.owner("a") == "two"
+
+
+def test_restarted_agent_delivers_its_predecessors_spool() -> None:
+    """The instance id is stamped at spool time: the backlog of the old process, polled
+    before the new one took over, is stored; a fresh poll under the old id is not."""
+    t = InstanceTracker(takeover_after_s=60)
+    t.observe("a", "old", 0, polled_until=0)
+    t.observe("a", "old", 10, offline=True)
+    assert t.observe("a", "new", 20, polled_until=19) is Verdict.TAKEOVER
+    for k in range(30):  # a long replay, beyond takeover_after_s, live polls in between
+        assert t.observe("a", "old", 21 + 5 * k, polled_until=9 - k * 0.1) is Verdict.BACKLOG
+        assert t.observe("a", "new", 22 + 5 * k, polled_until=22 + 5 * k) is Verdict.OWNER
+    assert t.observe("a", "old", 200, polled_until=199) is Verdict.DUPLICATE  # alive: fresh
+    assert t.owner("a") == "new"
+
+
+def test_restart_on_the_same_box_takes_over_without_any_offline() -> None:
+    """After a crash the Last Will may never come (delayed, then cancelled by the new
+    connection): a new instance of the same host takes over at once; the old one coming
+    back with fresh polls is a duplicate; another host must wait."""
+    t = InstanceTracker(takeover_after_s=60)
+    t.observe("a", "bts-17-0a0b0c0d", 0, polled_until=0)
+    assert t.observe("a", "bts-17-99887766", 5, polled_until=5) is Verdict.TAKEOVER
+    assert t.observe("a", "bts-17-0a0b0c0d", 6, polled_until=4) is Verdict.BACKLOG
+    assert t.observe("a", "bts-17-0a0b0c0d", 7, polled_until=7) is Verdict.DUPLICATE
+    assert t.observe("a", "other-box-11223344", 8, polled_until=8) is Verdict.DUPLICATE
 
 
 def test_silent_owner_is_taken_over_after_the_timeout() -> None:
@@ -50,16 +78,16 @@ def test_two_boxes_knocking_each_other_off_the_broker_settle_on_one() -> None:
     """Shared credentials: each connect fires the other's Last Will. The instance that
     comes back after being displaced is the duplicate, for good."""
     t = InstanceTracker(takeover_after_s=60)
-    t.observe("a", "A", 0)
+    t.observe("a", "A", 0, polled_until=0)
     t.observe("a", "A", 1, offline=True)  # B connects: A's Last Will
     assert t.observe("a", "B", 1.1) is Verdict.TAKEOVER
     verdicts = []
     now = 2.0
-    for _ in range(20):  # they keep alternating
+    for _ in range(20):  # they keep alternating, each polling as it goes
         t.observe("a", "B", now, offline=True)  # A connects: B's Will
-        verdicts.append(t.observe("a", "A", now + 0.1))
+        verdicts.append(t.observe("a", "A", now + 0.1, polled_until=now + 0.05))
         t.observe("a", "A", now + 0.5, offline=True)  # B connects: A's Will
-        verdicts.append(t.observe("a", "B", now + 0.6))
+        verdicts.append(t.observe("a", "B", now + 0.6, polled_until=now + 0.55))
         now += 1
     assert verdicts[0::2] == [Verdict.DUPLICATE] * 20
     assert verdicts[1::2] == [Verdict.OWNER] * 20
@@ -69,18 +97,20 @@ def test_two_boxes_knocking_each_other_off_the_broker_settle_on_one() -> None:
 @given(st.lists(st.tuples(st.sampled_from("ABC"), st.floats(0, 5), st.booleans()),
                 max_size=60))
 def test_at_most_one_instance_stored_at_any_time(events: list[tuple[str, float, bool]]) -> None:
-    """Whatever the interleaving, every message stored (not refused) comes from the owner at
-    that moment, and the owner only changes by a takeover verdict."""
+    """Whatever the interleaving of live messages (polls taken as they are sent), every
+    message stored comes from the owner at that moment, and the owner only changes by a
+    takeover verdict."""
     t = InstanceTracker(takeover_after_s=10)
     now = 0.0
     owner = None
     for inst, dt, offline in events:
         now += dt
-        v = t.observe("a", inst, now, offline=offline)
+        v = t.observe("a", inst, now, offline=offline, polled_until=None if offline else now)
         if v is Verdict.TAKEOVER or owner is None:
             owner = inst
-        if v is not Verdict.DUPLICATE:
+        if v in (Verdict.OWNER, Verdict.TAKEOVER):
             assert inst == owner == t.owner("a")
+        assert v is not Verdict.BACKLOG  # live polls are never taken for a backlog
 
 
 # -- clock skew ---------------------------------------------------------------
@@ -143,13 +173,13 @@ def test_fault_fires_once_and_resolves_when_quiet() -> None:
 
 def test_guard_refuses_a_duplicate_whole_and_names_both_instances() -> None:
     g = Guard(GuardsConfig())
-    a = telemetry(seq=1).model_copy(update={"instance": "i-one", "sent": T0})
-    b = telemetry(seq=1).model_copy(update={"instance": "i-two", "sent": T0})
+    a = telemetry(seq=1).model_copy(update={"instance": "alpha-0a0b0c0d", "sent": T0})
+    b = telemetry(seq=1).model_copy(update={"instance": "beta-0a0b0c0d", "sent": T0})
     assert g.check(WHERE, a, T0).message is a
     out = g.check(WHERE, b, T0 + timedelta(seconds=1))
     assert out.message is None and out.refused[0].reason == "duplicate_agent"
     (fault,) = g.faults.firing.values()
-    assert "i-one" in fault.annotations["summary"] and "i-two" in fault.annotations["summary"]
+    assert "alpha-0a0b0c0d" in fault.annotations["summary"] and "beta-0a0b0c0d" in fault.annotations["summary"]
 
 
 def test_owner_knocked_off_by_a_duplicate_does_not_flap_offline() -> None:
