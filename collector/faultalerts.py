@@ -38,6 +38,7 @@ class FaultNotifier:
         self.clock = clock
         self.posts = 0
         self.failures = 0
+        self.unavailable = False
         self._rng = random.Random()
 
     async def flush(self) -> bool:
@@ -51,13 +52,19 @@ class FaultNotifier:
             await self.port.post(batch)
         except AlertmanagerUnavailable as exc:
             self.failures += 1
-            log.warning("alertmanager unavailable (%d fault alert(s) waiting): %s",
-                        len(batch), exc)
+            if not self.unavailable:  # once per outage, not at every retry
+                log.warning("alertmanager unavailable (%d fault alert(s) waiting): %s",
+                            len(batch), exc)
+            self.unavailable = True
             return False
         except AlertmanagerRejected as exc:
             log.error("alertmanager refused %d fault alert(s), not retried: %s", len(batch), exc)
         else:
             self.posts += 1
+            if self.unavailable:
+                log.info("alertmanager reachable again: %d fault alert(s) delivered",
+                         len(batch))
+        self.unavailable = False
         self.book.resolved.clear()
         self.book.changed = False
         return True

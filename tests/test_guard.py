@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from collector.alertmanager import AlertmanagerUnavailable
 from collector.cardinality import CardinalityGuard
 from collector.config import GuardsConfig
+from collector.faultalerts import FaultNotifier
 from collector.faults import FaultBook, payloads
 from collector.guard import Guard
 from collector.instances import InstanceTracker, Verdict
@@ -179,7 +183,8 @@ def test_guard_refuses_a_duplicate_whole_and_names_both_instances() -> None:
     out = g.check(WHERE, b, T0 + timedelta(seconds=1))
     assert out.message is None and out.refused[0].reason == "duplicate_agent"
     (fault,) = g.faults.firing.values()
-    assert "alpha-0a0b0c0d" in fault.annotations["summary"] and "beta-0a0b0c0d" in fault.annotations["summary"]
+    summary = fault.annotations["summary"]
+    assert "alpha-0a0b0c0d" in summary and "beta-0a0b0c0d" in summary
 
 
 def test_owner_knocked_off_by_a_duplicate_does_not_flap_offline() -> None:
@@ -194,3 +199,36 @@ def test_owner_knocked_off_by_a_duplicate_does_not_flap_offline() -> None:
     assert out.message is None and out.refused[0].reason == "duplicate_agent"
     assert g.check(WHERE, two, T0 + timedelta(seconds=3)).message is None  # still the duplicate
     assert g.check(WHERE, one, T0 + timedelta(seconds=4)).message is one
+
+
+class _Port:
+    """An AlertmanagerPort that records posts; ``down`` makes it unreachable."""
+
+    def __init__(self) -> None:
+        self.posts: list[list[dict[str, object]]] = []
+        self.down = False
+
+    async def post(self, alerts: Sequence[dict[str, object]]) -> None:
+        if self.down:
+            raise AlertmanagerUnavailable("test: down")
+        self.posts.append(list(alerts))
+
+    async def close(self) -> None:
+        pass
+
+
+def test_fault_notifier_posts_changes_keeps_resolved_until_delivered() -> None:
+    book = FaultBook()
+    port = _Port()
+    clock = [100.0]
+    n = FaultNotifier(book, port, resend_interval_s=60, expire_after_s=900, retry_min_s=1,
+                      retry_max_s=2, clock=lambda: clock[0])
+    book.raise_("XanetDuplicateAgent", {"agent": "a"}, "twice", 100, quiet_s=10)
+    assert asyncio.run(n.flush()) and len(port.posts[-1]) == 1
+    clock[0] = 120.0  # quiet for 20 s: resolved, but Alertmanager is away
+    port.down = True
+    assert not asyncio.run(n.flush()) and book.resolved
+    port.down = False
+    assert asyncio.run(n.flush())
+    (resolved,) = port.posts[-1]
+    assert resolved["endsAt"] == "1970-01-01T00:02:00.000Z" and not book.resolved
