@@ -4,6 +4,7 @@ and a real Alertmanager shared by the module; every poll is counted in InfluxDB.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -302,3 +303,57 @@ async def test_duplicate_agent_refused_one_alert_naming_both_points_never_double
     assert stats["rejected_duplicate_agent"] == 20
     refused = [r for r in collector.dead_letter.records() if r["reason"] == "duplicate_agent"]
     assert len(refused) == 20 and all('"beta-11223344"' in str(r["payload"]) for r in refused)
+
+
+async def test_two_boxes_sharing_a_client_id_settle_on_one_without_presence_flaps(
+    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
+    alertmanager: services.Alertmanager,
+) -> None:
+    """Shared credentials: each box's connect knocks the other off the broker and fires its
+    Last Will. The box that comes back is the duplicate; the owner's Wills it causes are
+    not taken for offline; its polls are refused."""
+    collector, _ = _collector(mosquitto, influxdb, db, tmp_path / "dead", alertmanager)
+    site, agent = "kick-site", "agent-kick"
+    status_topic = topics.build(PROVINCE, COMMUNE, site, "status")
+    boxes = {"A": "alpha-0a0b0c0d", "B": "beta-11223344"}
+    clients: list[aiomqtt.Client] = []
+    seq = 0
+    async with running(collector):
+        await wait_for(collector.subscribed.is_set, 20, "collector subscribed")
+        for _cycle in range(4):
+            for box in ("A", "B"):
+                inst = boxes[box]
+                will = wire.encode(wire.Status(agent=agent, site=site, state="offline",
+                                               reason="last will", instance=inst))
+                c = aiomqtt.Client("127.0.0.1", mosquitto.port, identifier=agent,
+                                   will=aiomqtt.Will(status_topic, will, qos=1, retain=True))
+                await c.__aenter__()  # knocks the other box off: its Will fires
+                clients.append(c)
+                now = datetime.now(UTC)
+                await c.publish(status_topic, wire.encode(wire.Status(
+                    agent=agent, site=site, state="online", ts=now, instance=inst)),
+                    qos=1, retain=True)
+                topic, payload = _tel(site, agent, seq, now, instance=inst)
+                await c.publish(topic, payload, qos=1)
+                seq += 1
+                await asyncio.sleep(0.3)
+        # 8 births, 8 polls, 7 Wills (each connect but the first knocks one box off)
+        await wait_for(lambda: collector.received >= 8 + 8 + 7, 20, "every message received")
+        await wait_for(lambda: _alerts(alertmanager, "XanetDuplicateAgent", agent=agent), 20,
+                       "duplicate agent alert")
+        await wait_for(lambda: collector.acks.unacked == 0, 10, "all acknowledged")
+        for c in clients:
+            try:
+                await c.__aexit__(None, None, None)
+            except aiomqtt.MqttError:
+                pass  # knocked off long ago
+    rows = influxdb.query(f"SELECT \"seq\" FROM \"device\" WHERE \"site\" = '{site}'", db=db)
+    # A owned the id first, B took over on A's Will; from then on only B is stored.
+    assert sorted(r["seq"] for r in rows) == [0, 1, 3, 5, 7]
+    offline = influxdb.query(
+        f"SELECT \"online\" FROM \"agent_status\" WHERE \"site\" = '{site}' AND \"online\" = 0",
+        db=db)
+    assert len(offline) <= 2  # not one per knock (8): the Wills a duplicate causes are refused
+    (alert,) = _alerts(alertmanager, "XanetDuplicateAgent", agent=agent)
+    assert boxes["A"] in alert["annotations"]["summary"]
+    assert boxes["B"] in alert["annotations"]["summary"]
