@@ -357,3 +357,33 @@ async def test_two_boxes_sharing_a_client_id_settle_on_one_without_presence_flap
     (alert,) = _alerts(alertmanager, "XanetDuplicateAgent", agent=agent)
     assert boxes["A"] in alert["annotations"]["summary"]
     assert boxes["B"] in alert["annotations"]["summary"]
+
+
+class _InfluxWithAuth(services.InfluxDB1):
+    def _prepare(self) -> None:
+        super()._prepare()
+        text = self.conf_path.read_text().replace("auth-enabled = false", "auth-enabled = true")
+        self.conf_path.write_text(text)
+
+
+async def test_wrong_influxdb_credentials_are_retried_not_dead_lettered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """401 is about the credentials, not the data: the points wait (retried) instead of being
+    taken apart and dead-lettered as refused."""
+    from collector.config import InfluxConfig
+    from collector.errors import WriteUnavailable
+    from collector.writer import InfluxV1Writer
+    from xanet.config import Secret
+
+    influx = _InfluxWithAuth(tmp_path / "influx-auth").start()
+    try:
+        influx.query("CREATE USER admin WITH PASSWORD 'right' WITH ALL PRIVILEGES")
+        monkeypatch.setenv("T_INFLUX_PASSWORD", "wrong")
+        writer = InfluxV1Writer(InfluxConfig(url=influx.url, username="admin",
+                                             password=Secret(env="T_INFLUX_PASSWORD")))
+        with pytest.raises(WriteUnavailable, match="HTTP 401"):
+            await writer.write(["m v=1i 1"])
+        await writer.close()
+    finally:
+        influx.stop()
