@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT: dict[str, list[str]] = {
     "snmp_poll": ["--polls", "100", "--netsnmp-polls", "10"],
     "collector_cpu": [],
+    "collector_guard": [],
     "agent_cpu": ["--overload-ms", "30"],
     "ingest": [],
     "spool_replay": [],
@@ -34,6 +35,7 @@ SMOKE: dict[str, list[str]] = {
     "snmp_poll": ["--polls", "3", "--concurrency", "2", "--netsnmp-polls", "1",
                   "--targets", "sim10", "snmpd"],
     "collector_cpu": ["--messages", "20", "--repeat", "1"],
+    "collector_guard": ["--messages", "20", "--repeat", "1"],
     "agent_cpu": ["--devices", "20", "--interval", "2", "--seconds", "2", "--warmup", "1",
                   "--repeat", "1", "--overload-ms", "5"],
     "ingest": ["--single", "300", "--batched", "30", "--small", "300", "--devices", "20",

@@ -25,6 +25,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -34,9 +35,12 @@ from paho.mqtt.properties import Properties
 
 from collector import lineproto
 from collector.acks import AckQueue, Ticket
+from collector.alertmanager import AlertmanagerClient
 from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
-from collector.deadletter import DeadLetter
+from collector.deadletter import KEEP_BYTES, DeadLetter, keep_lines
+from collector.faultalerts import FaultNotifier
+from collector.guard import Guard, split_to_fit
 from collector.ingest import Accepted, Limits, Rejected, admit
 from collector.maintenance_sync import MaintenanceSync
 from collector.outages import Alerting
@@ -57,12 +61,21 @@ class Collector:
                  inventory: Inventory | None = None) -> None:
         self.cfg = cfg
         self.writer = writer or make_writer(cfg.influx)
-        self.sink = Sink(cfg.influx, self.writer)
+        self.sink = Sink(cfg.influx, self.writer, on_rejected=self._lines_rejected)
         i = cfg.ingest
         self.limits = Limits(max_payload_bytes=i.max_payload_bytes,
                              max_future_s=i.max_future_s, max_past_s=i.max_past_s)
-        self.dead_letter = DeadLetter(i.dead_letter_dir, i.dead_letter_max_bytes)
+        self.dead_letter = DeadLetter(i.dead_letter_dir, i.dead_letter_max_bytes,
+                                      i.dead_letter_max_files)
         self.sequences = SequenceTracker()
+        self.guard = Guard(cfg.guards)  # duplicate agents, clock skew, cardinality
+        self.fault_notifier: FaultNotifier | None = None
+        if cfg.alerts.url is not None:
+            am = cfg.alerts
+            self.fault_notifier = FaultNotifier(
+                self.guard.faults, AlertmanagerClient(cfg.alerts.url, timeout_s=am.timeout_s),
+                resend_interval_s=am.resend_interval_s, expire_after_s=am.expire_after_s,
+                retry_min_s=am.retry_min_s, retry_max_s=am.retry_max_s)
         self.rejected: Counter[str] = Counter()
         self.received = 0
         self.accepted = 0
@@ -107,6 +120,8 @@ class Collector:
         self.received += 1
         verdict = admit(topic, payload, now, self.limits, self.site_agents)
         if isinstance(verdict, Rejected):
+            if verdict.message is not None and verdict.where is not None:
+                self.guard.clock(verdict.where, verdict.message, now)
             self._reject(now, topic, verdict.reason, verdict.detail, payload)
             if ticket is not None:
                 self._settle(ticket)
@@ -114,8 +129,32 @@ class Collector:
         for reason, n in verdict.dropped.items():
             self.rejected[reason] += n
             log.warning("topic %s: %d poll(s) dropped: %s", topic, n, reason)
+        for reason, polls in verdict.dropped_polls.items():  # kept, replayable
+            self._keep_part(now, topic, reason, f"{len(polls)} poll(s) out of time bounds",
+                            verdict.message.model_copy(update={"polls": polls}))
+        outcome = self.guard.check(verdict.where, verdict.message, now)
+        for part in outcome.refused:
+            self.rejected[part.reason] += 1
+            log.warning("topic %s: refused (%s): %s", topic[:200], part.reason,
+                        part.detail[:300])
+            self._keep_part(now, topic, part.reason, part.detail, part.message)
+        if outcome.message is None:
+            if ticket is not None:
+                self._settle(ticket)
+            return
+        if outcome.message is not verdict.message:
+            verdict = replace(verdict, message=outcome.message)
         self.accepted += 1
         await self._store(verdict, now, ticket)
+
+    def _keep_part(self, now: datetime, topic: str, reason: str, detail: str,
+                   message: wire.Telemetry | wire.Status) -> None:
+        """Dead-letter a refused part of an admitted message as a message of its own
+        (valid and whole, so ``xanet deadletter replay`` can put it back through admission)."""
+        parts = (split_to_fit(message, KEEP_BYTES) if isinstance(message, wire.Telemetry)
+                 else [message])
+        for part in parts:
+            self.dead_letter.keep(now, topic, reason, detail, wire.encode(part))
 
     def _settle(self, ticket: Ticket) -> None:
         client = self._client
@@ -131,6 +170,10 @@ class Collector:
         self.rejected[reason] += 1
         log.warning("topic %s: rejected (%s): %s", topic[:200], reason, detail[:300])
         self.dead_letter.keep(now, topic, reason, detail, payload)
+
+    def _lines_rejected(self, lines: list[str], reason: str) -> None:
+        """Lines InfluxDB refused (collector/sink.py): dead-lettered, replayable."""
+        keep_lines(self.dead_letter, datetime.now(UTC), reason, lines)
 
     async def _store(self, ok: Accepted, now: datetime, ticket: Ticket | None) -> None:
         on_durable = (lambda: self._settle(ticket)) if ticket is not None else None
@@ -206,7 +249,12 @@ class Collector:
             "write_retries": self.sink.retries,
             "duplicates": self.sequences.duplicates,
             "seq_gaps": sum(self.sequences.gaps(a) for a in self.sequences.agents()),
+            "rejected_lines": self.sink.rejected_lines,
             "dead_letters": self.dead_letter.written,
+            "dead_letters_dropped": self.dead_letter.dropped,
+            "dead_letters_failed": self.dead_letter.failed,
+            **self.guard.counts,
+            "alerts_faults_firing": len(self.guard.faults.firing),
             "acked": self.acked,
             "unacked": self.acks.unacked,
         }
@@ -264,6 +312,8 @@ class Collector:
                 states = tg.create_task(self._availability_loop(), name="availability")
                 if self.alerting is not None:
                     tg.create_task(self.alerting.run(sink_stop), name="alerts")
+                if self.fault_notifier is not None:
+                    tg.create_task(self.fault_notifier.run(sink_stop), name="fault-alerts")
                 reload = (tg.create_task(self.maintenance.run(), name="maintenance")
                           if self.maintenance is not None else None)
                 await self._mqtt_loop(stop)
@@ -276,6 +326,7 @@ class Collector:
                 await sink
         finally:
             await self.writer.close()
+            self.dead_letter.close()
             log.info("collector %s stopped: %s", c.collector.id, self.stats())
 
     def _client_options(self) -> dict[str, object]:

@@ -107,7 +107,39 @@ class IngestConfig(Strict):
     dead_letter_max_bytes: int = Field(
         default=256 * 1024 * 1024,
         ge=1024,
-        description="older dead-letter files are removed beyond this",
+        description="the dead-letter directory's budget, today's file included: the oldest "
+        "files are removed (and their records counted) beyond it",
+    )
+    dead_letter_max_files: int = Field(
+        default=1000, ge=2, description="the oldest dead-letter files are removed beyond this"
+    )
+
+
+class GuardsConfig(Strict):
+    """What the collector refuses from an agent that misbehaves (docs/security.md)."""
+
+    takeover_after_s: float = Field(
+        default=90.0, gt=0, description="duplicate agents: another instance of an agent id "
+        "is refused while the owner was seen within this long and did not stop (keep it "
+        "above the agents' poll and status intervals)"
+    )
+    max_clock_skew_s: float = Field(
+        default=120.0, gt=0, description="clock skew alert beyond this (agent send time vs "
+        "collector receive time)"
+    )
+    clock_alert_quiet_s: float = Field(
+        default=600.0, gt=0, description="a clock skew alert resolves after this long "
+        "without a skewed message"
+    )
+    cardinality_window_s: float = Field(
+        default=3600.0, ge=60, description="new series are counted per window of this length"
+    )
+    max_new_interfaces_per_device: int = Field(
+        default=4096, ge=1, description="new interface series one device may bring per window"
+    )
+    max_new_series_per_agent: int = Field(
+        default=25_000, ge=1, description="new device and interface series one agent may "
+        "bring per window"
     )
 
 
@@ -274,3 +306,4 @@ class CollectorConfig(Strict):
     availability: AvailabilityConfig = AvailabilityConfig()
     report: ReportConfig = ReportConfig()
     alerts: AlertsConfig = AlertsConfig()
+    guards: GuardsConfig = GuardsConfig()

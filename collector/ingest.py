@@ -12,8 +12,9 @@ record. Reasons:
 ``agent_mismatch`` the inventory assigns the site to another agent
 ``ts_future``, ``ts_past``
                    a poll's timestamp too far ahead of / behind the collector's
-                   clock (polls dropped one by one; the message is rejected when
-                   none is left), or a status message's timestamp
+                   clock (polls dropped one by one - and kept in ``dropped_polls``
+                   for the dead-letter store; the message is rejected when none is
+                   left), or a status message's timestamp
 """
 
 from __future__ import annotations
@@ -37,12 +38,18 @@ class Accepted:
     where: topics.SiteTopic
     message: wire.Telemetry | wire.Status
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> polls dropped
+    #: the dropped polls themselves, by reason (the collector dead-letters them: replayable)
+    dropped_polls: dict[str, list[wire.DevicePoll]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
     reason: str
     detail: str
+    #: set when the message itself was valid (refused for its time stamps): the collector
+    #: still checks the agent's clock with it
+    where: topics.SiteTopic | None = None
+    message: wire.Telemetry | wire.Status | None = None
 
 
 def admit(
@@ -77,22 +84,26 @@ def admit(
     if isinstance(message, wire.Status):
         # A status stamped far off would be stored at that time (or refused by InfluxDB).
         if message.ts is not None and message.ts > latest:
-            return Rejected("ts_future", f"status ts {message.ts.isoformat()} is ahead of now")
+            return Rejected("ts_future", f"status ts {message.ts.isoformat()} is ahead of now",
+                            where, message)
         if message.ts is not None and message.ts < earliest:
-            return Rejected("ts_past", f"status ts {message.ts.isoformat()} is too old")
+            return Rejected("ts_past", f"status ts {message.ts.isoformat()} is too old",
+                            where, message)
         return Accepted(where, message)
     kept: list[wire.DevicePoll] = []
-    dropped: dict[str, int] = {}
+    out: dict[str, list[wire.DevicePoll]] = {}
     for poll in message.polls:
         if poll.ts > latest:
-            dropped["ts_future"] = dropped.get("ts_future", 0) + 1
+            out.setdefault("ts_future", []).append(poll)
         elif poll.ts < earliest:
-            dropped["ts_past"] = dropped.get("ts_past", 0) + 1
+            out.setdefault("ts_past", []).append(poll)
         else:
             kept.append(poll)
+    dropped = {reason: len(polls) for reason, polls in out.items()}
     if not kept:
         reason = max(dropped, key=lambda r: dropped[r])
-        return Rejected(reason, f"every poll's timestamp is out of bounds ({dropped})")
+        return Rejected(reason, f"every poll's timestamp is out of bounds ({dropped})",
+                        where, message)
     if dropped:
         message = message.model_copy(update={"polls": kept})
-    return Accepted(where, message, dropped)
+    return Accepted(where, message, dropped, out)

@@ -23,6 +23,7 @@ value is left out of the point (and counted by the caller), never wrapped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -33,8 +34,36 @@ from xanet.topics import SiteTopic
 INT_MAX = 2**63 - 1
 FieldValue = int | float | bool | str
 
-_MEAS_ESC = str.maketrans({",": r"\,", " ": r"\ ", "\n": " ", "\r": " "})
-_TAG_ESC = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " ", "\\": "/"})
+# Escaping (docs/data.md, "Line protocol escaping"), as InfluxDB's parser reads it:
+# * measurement: "," and " " are escaped with a backslash; tag keys, tag values and field
+#   keys: ",", "=" and " ". Any other backslash is literal there (InfluxDB 1.x stores
+#   ``a\\b`` as two backslashes): a backslash round-trips - except directly before ",",
+#   "=", " " or '"', or at the very end, where parsers read it as (part of) an escape (1.x
+#   unescapes '\\"' in measurements and field keys but not in tags; VictoriaMetrics also
+#   reads "\\\\" as one): there it is written as U+29F5 (REVERSE SOLIDUS OPERATOR, which
+#   looks like one).
+# * string field values: "\\" and '"' are escaped with a backslash (both round-trip).
+# * line protocol is one point per line: a newline or carriage return cannot be carried
+#   anywhere; they are written as the visible symbols U+240A and U+240D.
+NEWLINE, CARRIAGE_RETURN, LONE_BACKSLASH = "\u240a", "\u240d", "\u29f5"
+_MEAS_ESC = str.maketrans({",": r"\,", " ": r"\ ", "\n": NEWLINE, "\r": CARRIAGE_RETURN})
+_TAG_ESC = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": NEWLINE,
+                          "\r": CARRIAGE_RETURN})
+_STR_ESC = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": NEWLINE, "\r": CARRIAGE_RETURN})
+_LONE = re.compile(r'\\(?=[,= "]|\Z)')
+
+
+def escape_measurement(name: str) -> str:
+    if "\\" in name:
+        name = _LONE.sub(LONE_BACKSLASH, name)
+    return name.translate(_MEAS_ESC)
+
+
+def escape_identifier(text: str) -> str:
+    """A tag key, tag value or field key as line protocol."""
+    if "\\" in text:
+        text = _LONE.sub(LONE_BACKSLASH, text)
+    return text.translate(_TAG_ESC)
 
 
 def _field(value: FieldValue) -> str:
@@ -44,8 +73,7 @@ def _field(value: FieldValue) -> str:
         return f"{value}i"
     if isinstance(value, float):
         return repr(value)
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
-    return f'"{escaped}"'
+    return f'"{value.translate(_STR_ESC)}"'
 
 
 # Keys, measurement names and most tag values repeat from line to line (field names are
@@ -54,17 +82,17 @@ def _field(value: FieldValue) -> str:
 # BENCHMARKS.md). Bounded caches: a flood of distinct names only evicts.
 @lru_cache(maxsize=1024)
 def _escape_measurement(name: str) -> str:
-    return name.translate(_MEAS_ESC)
+    return escape_measurement(name)
 
 
 @lru_cache(maxsize=1024)
 def _escape_key(key: str) -> str:
-    return key.translate(_TAG_ESC)
+    return escape_identifier(key)
 
 
 @lru_cache(maxsize=65536)
 def _escape_tag_value(value: str) -> str:
-    return value.translate(_TAG_ESC)
+    return escape_identifier(value)
 
 
 def _value(v: FieldValue) -> str | None:

@@ -5,8 +5,12 @@ has waited ``flush_interval_s``. A batch leaves the buffer only after the
 write succeeded (like Telegraf's output buffer). While InfluxDB is unavailable
 the batch is retried with capped, jittered backoff; the buffer is bounded by
 ``max_buffer_lines`` and :meth:`Sink.put` waits for room (back-pressure on
-ingest) instead of dropping. A batch InfluxDB rejects as malformed (4xx) is
-logged and counted, never retried forever.
+ingest) instead of dropping. A batch InfluxDB refuses (4xx: a field-type conflict,
+a line it cannot parse - InfluxDB 1.x stores the other lines and answers "partial
+write") is never retried as it is: :meth:`Sink._isolate` writes its halves again
+(rewriting a stored point changes nothing) until the refused lines are singled out;
+those are counted (``rejected_lines``) and handed to ``on_rejected`` with InfluxDB's
+reason (the collector dead-letters them, replayable), the others counted as written.
 
 Up to ``max_writes_in_flight`` batches are written at once (InfluxDB ingests
 more with a few writes in flight). Batches may complete in any order, but lines
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +41,17 @@ from xanet.mqtt import backoff_s
 
 log = logging.getLogger("xanet.collector.sink")
 
+#: Writes spent singling out the refused lines of one batch before the rest of what is
+#: still undecided is handed over as refused too (dead-lettered, so still replayable).
+MAX_ISOLATION_WRITES = 64
+_DROPPED = re.compile(r"dropped=(\d+)")
+
+Rejections = Callable[[list[str], str], None]
+
+
+class _Unavailable(Exception):
+    """InfluxDB became unavailable while a refused batch was being taken apart."""
+
 
 @dataclass(slots=True)
 class _Batch:
@@ -46,9 +62,10 @@ class _Batch:
 
 class Sink:
     def __init__(self, cfg: InfluxConfig, writer: LineWriter,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, on_rejected: Rejections | None = None) -> None:
         self.cfg = cfg
         self.writer = writer
+        self.on_rejected = on_rejected
         self.rng = rng or random.Random()
         self._buf: deque[str] = deque()  # lines not yet in a batch
         self._batches: deque[_Batch] = deque()  # taken, in order, until done and counted out
@@ -64,6 +81,7 @@ class Sink:
         self._slot = asyncio.Event()
         self.written = 0
         self.rejected_lines = 0
+        self.rejected_batches = 0
         self.retries = 0
         self.unavailable = False
 
@@ -157,26 +175,69 @@ class Sink:
             self._slot.set()
 
     async def _attempt(self, lines: list[str]) -> bool:
-        """One write; ``True`` when the lines are out (written, or refused as malformed)."""
+        """One write; ``True`` when the lines are out (written, or refused and handed over)."""
         n = len(lines)
         try:
-            await self.writer.write(lines)
-        except WriteUnavailable as exc:
+            try:
+                await self.writer.write(lines)
+            except WriteRejected as exc:
+                good, refused = await self._isolate(lines, str(exc))
+            else:
+                good, refused = n, []
+        except (WriteUnavailable, _Unavailable) as exc:
             self.retries += 1
             if not self.unavailable:
                 log.error("influxdb unavailable, %d line(s) buffered, retrying: %s",
                           self.buffered, exc)
                 self.unavailable = True
             return False
-        except WriteRejected as exc:
-            self.rejected_lines += n
-            log.error("influxdb rejected a batch of %d line(s) (not retried): %s", n, exc)
-        else:
-            self.written += n
+        self.written += good
+        if refused:
+            self.rejected_batches += 1
+            bad = sum(len(group) for group, _ in refused)
+            self.rejected_lines += bad
+            log.error("influxdb refused %d of %d line(s) (%d written); refused lines "
+                      "dead-lettered: %s", bad, n, good, refused[0][1][:300])
+            if self.on_rejected is not None:
+                for group, reason in refused:
+                    self.on_rejected(group, reason)
         if self.unavailable:
             log.info("influxdb available again")
             self.unavailable = False
         return True
+
+    async def _isolate(self, lines: list[str], reason: str
+                       ) -> tuple[int, list[tuple[list[str], str]]]:
+        """Single out the lines InfluxDB refuses in a batch it answered with a 4xx.
+
+        Halves are written again until each refused line stands alone (InfluxDB 1.x says
+        how many it dropped: a part it refuses whole is not split further). Returns the
+        number of lines written and the refused groups with InfluxDB's reason. Raises
+        :class:`_Unavailable` if InfluxDB goes away meanwhile: the whole batch is retried.
+        """
+        good = 0
+        refused: list[tuple[list[str], str]] = []
+        todo: list[tuple[list[str], str]] = [(lines, reason)]  # each refused, with why
+        writes = 0
+        while todo:
+            part, why = todo.pop()
+            m = _DROPPED.search(why)
+            if len(part) == 1 or (m is not None and int(m.group(1)) >= len(part)) \
+                    or writes >= MAX_ISOLATION_WRITES:
+                refused.append((part, why))
+                continue
+            half = len(part) // 2
+            for sub in (part[half:], part[:half]):
+                writes += 1
+                try:
+                    await self.writer.write(sub)
+                except WriteRejected as exc:
+                    todo.append((sub, str(exc)))
+                except WriteUnavailable as exc:
+                    raise _Unavailable(str(exc)) from exc
+                else:
+                    good += len(sub)
+        return good, refused
 
     def _count_out(self) -> None:
         """Take the done batches at the head out, in order, and call who waits for them."""

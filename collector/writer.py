@@ -1,9 +1,11 @@
 """InfluxDB edges: write line protocol through the v1 or the v2 write API.
 
 Both raise :class:`WriteUnavailable` for what a retry can fix (connection
-refused, timeout, 5xx, 429) and :class:`WriteRejected` for what it cannot
-(4xx: the data itself is wrong). InfluxDB answers a batch with some bad lines
-with 400 "partial write": the good lines of that batch are stored.
+refused, timeout, 5xx, 429, and 401/403: credentials an operator fixes - the data
+waits meanwhile) and :class:`WriteRejected` for what it cannot (other 4xx: the
+data itself is wrong). InfluxDB answers a batch with some bad lines with 400
+"partial write": the good lines of that batch are stored (collector/sink.py then
+singles out the refused ones).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import httpx
 
 from collector.config import InfluxConfig
 from collector.errors import WriteRejected, WriteUnavailable
+
+#: 4xx answers that are about the request's credentials or rate, not its data: retried.
+_RETRY_4XX = frozenset({401, 403, 429})
 
 
 class LineWriter(Protocol):
@@ -42,7 +47,7 @@ class InfluxV1Writer:
         if resp.status_code == 204:
             return
         detail = f"{self.cfg.url} /write: HTTP {resp.status_code}: {resp.text[:300]}"
-        if resp.status_code >= 500 or resp.status_code == 429:
+        if resp.status_code >= 500 or resp.status_code in _RETRY_4XX:
             raise WriteUnavailable(detail)
         if resp.status_code == 404 and "database not found" in resp.text:
             raise WriteUnavailable(detail)
@@ -79,7 +84,7 @@ class InfluxV2Writer:
             )
         except ApiException as exc:
             detail = f"{self.cfg.url} /api/v2/write: HTTP {exc.status}: {str(exc.body)[:300]}"
-            if exc.status is None or exc.status >= 500 or exc.status == 429:
+            if exc.status is None or exc.status >= 500 or exc.status in _RETRY_4XX:
                 raise WriteUnavailable(detail) from exc
             raise WriteRejected(detail) from exc
         except (ClientError, TimeoutError, OSError) as exc:

@@ -131,3 +131,28 @@ def test_telemetry_lines_byte_identical_to_the_generic_encoder(
 ) -> None:
     where, msg = case
     assert lineproto.telemetry_lines(where, msg) == _reference_lines(where, msg)
+
+
+def test_escaping_table() -> None:
+    """docs/data.md "Line protocol escaping", one row per rule."""
+    cases = [  # (tag value, as written)
+        ("Gi 0/1,x=y", "Gi\\ 0/1\\,x\\=y"),
+        ("C:\\ports\\1", "C:\\ports\\1"),  # a backslash before anything else is literal
+        ("Gi0\\", "Gi0\u29f5"),  # at the end it would escape the separator
+        ("a\\,b", "a\u29f5\\,b"),  # before an escaped character parsers disagree
+        ("a\\\\b", "a\\\\b"),
+        ("eth0\nvlan\r1", "eth0\u240avlan\u240d1"),  # one point per line
+        ('say "hi"', 'say\\ "hi"'),
+    ]
+    for value, written in cases:
+        assert lineproto.line("m", {"t": value}, {"v": 1}, 1) == f"m,t={written} v=1i 1", value
+    assert lineproto.line("m", {}, {"s": 'a\\b"c\nd\re'}, 1) == 'm s="a\\\\b\\"c\u240ad\u240de" 1'
+    assert lineproto.line("a b,c", {}, {"f x": 1}, 1) == "a\\ b\\,c f\\ x=1i 1"
+
+
+@given(st.text())
+def test_encoded_line_is_one_line_and_never_ends_an_identifier_in_a_backslash(s: str) -> None:
+    ln = lineproto.line(s or "m", {s or "k": s}, {s or "f": s}, 1)
+    assert ln is not None and "\n" not in ln and "\r" not in ln
+    assert not lineproto.escape_identifier(s).endswith("\\")
+    assert not lineproto.escape_measurement(s).endswith("\\")

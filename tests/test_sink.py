@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.config import InfluxConfig
-from collector.errors import WriteUnavailable
+from collector.errors import WriteRejected, WriteUnavailable
 from collector.sink import Sink
 
 
@@ -191,3 +191,65 @@ def test_callbacks_in_put_order_only_after_every_earlier_line_is_stored(
     assert violations == []
     assert durable == list(range(len(sizes)))
     assert writer.most_in_flight <= in_flight
+
+
+class PartialWriter:
+    """Like InfluxDB 1.x: stores every line without "bad", answers a batch holding bad lines
+    with WriteRejected("partial write: ... dropped=N"); ``down`` makes writes unavailable."""
+
+    def __init__(self) -> None:
+        self.stored: set[str] = set()
+        self.writes = 0
+        self.down = False
+
+    async def write(self, lines: list[str]) -> None:
+        self.writes += 1
+        if self.down:
+            raise WriteUnavailable("test: down")
+        bad = [ln for ln in lines if "bad" in ln]
+        self.stored.update(ln for ln in lines if "bad" not in ln)
+        if bad:
+            raise WriteRejected(f"HTTP 400: partial write: field type conflict dropped={len(bad)}")
+
+    async def close(self) -> None:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=300))
+def test_refused_lines_are_singled_out_and_the_rest_written(bad: list[bool]) -> None:
+    lines = [f"{'bad' if b else 'ok'}-{i}" for i, b in enumerate(bad)]
+    writer = PartialWriter()
+    refused: list[tuple[list[str], str]] = []
+    sink = Sink(_cfg(1, batch_lines=500), writer, random.Random(1),
+                on_rejected=lambda group, why: refused.append((group, why)))
+    assert asyncio.run(sink._attempt(lines))
+    expect_bad = [ln for ln in lines if ln.startswith("bad")]
+    handed = sorted(ln for g, _ in refused for ln in g)
+    assert writer.stored == {ln for ln in lines if ln.startswith("ok")}
+    assert all("dropped=" in why for _, why in refused)
+    assert sink.rejected_lines == len(handed) and sink.written + len(handed) == len(lines)
+    if len(expect_bad) <= 8:  # within MAX_ISOLATION_WRITES: exactly the refused lines
+        assert handed == sorted(expect_bad)
+    else:  # beyond it the undecided rest is handed over too (dead-lettered, replayable)
+        assert set(expect_bad) <= set(handed)
+
+
+def test_influxdb_going_away_while_isolating_retries_the_whole_batch() -> None:
+    writer = PartialWriter()
+    lines = ["ok-1", "bad-2", "ok-3", "ok-4"]
+    sink = Sink(_cfg(1), writer, random.Random(1), on_rejected=lambda g, w: None)
+    real = writer.write
+
+    async def fail_second(ls: list[str]) -> None:
+        if writer.writes == 1:
+            writer.down = True
+        await real(ls)
+
+    writer.write = fail_second  # type: ignore[method-assign]  # a fault between two writes
+    assert not asyncio.run(sink._attempt(lines))
+    assert sink.written == 0 and sink.rejected_lines == 0 and sink.retries == 1
+    writer.down = False
+    writer.write = real  # type: ignore[method-assign]
+    assert asyncio.run(sink._attempt(lines))
+    assert sink.written == 3 and sink.rejected_lines == 1

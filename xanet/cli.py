@@ -9,6 +9,7 @@
     xanet report outages ...          the outage list, in local time
     xanet report monthly ...          the monthly document (HTML, PDF)
     xanet maintenance add|list|end    declared maintenance windows (and their silences)
+    xanet deadletter list|replay ...  dead letters; put them back once the cause is fixed
 
 Only ``__main__``-level code here connects SIGINT/SIGTERM to the programs'
 stop event; the programs themselves never touch signals.
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from xanet.config import ConfigError, check_secrets, load_model, read_toml
+from xanet.deadletters import add_parser as add_deadletter_parser
 
 
 def _setup_logging(level: str) -> None:
@@ -250,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_cli.add_parser(sub)
     _add_maintenance_parser(sub)
+    add_deadletter_parser(sub)
     return parser
 
 

@@ -1,0 +1,234 @@
+"""The pure guards: duplicate instances, clock skew, cardinality, fault alerts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.alertmanager import AlertmanagerUnavailable
+from collector.cardinality import CardinalityGuard
+from collector.config import GuardsConfig
+from collector.faultalerts import FaultNotifier
+from collector.faults import FaultBook, payloads
+from collector.guard import Guard
+from collector.instances import InstanceTracker, Verdict
+from collector.skew import ClockWatch
+from tests.factories import interface, poll, telemetry
+from xanet import topics, wire
+
+WHERE = topics.parse("xanet/v1/ha-giang/00688/site-a/telemetry")
+T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+
+
+# -- duplicate instances ------------------------------------------------------
+
+def test_second_live_instance_is_refused_and_the_owner_kept() -> None:
+    t = InstanceTracker(takeover_after_s=60)
+    assert t.observe("a", "one", 0) is Verdict.OWNER
+    assert t.observe("a", "two", 10) is Verdict.DUPLICATE
+    assert t.observe("a", "one", 20) is Verdict.OWNER
+    assert t.observe("a", "two", 30) is Verdict.DUPLICATE
+    assert t.owner("a") == "one" and t.duplicates("a", 30) == ["two"]
+
+
+def test_restart_takes_over_at_once_after_a_clean_stop_or_last_will() -> None:
+    t = InstanceTracker(takeover_after_s=60)
+    t.observe("a", "one", 0)
+    t.observe("a", "one", 5, offline=True)  # stop or Last Will
+    assert t.observe("a", "two", 6) is Verdict.TAKEOVER
+    assert t.observe("a", "two", 7) is Verdict.OWNER
+    assert t.observe("a", "one", 8, offline=True) is Verdict.STALE  # a late Will: ignored
+    assert t.owner("a") == "two"
+
+
+def test_restarted_agent_delivers_its_predecessors_spool() -> None:
+    """The instance id is stamped at spool time: the backlog of the old process, polled
+    before the new one took over, is stored; a fresh poll under the old id is not."""
+    t = InstanceTracker(takeover_after_s=60)
+    t.observe("a", "old", 0, polled_until=0)
+    t.observe("a", "old", 10, offline=True)
+    assert t.observe("a", "new", 20, polled_until=19) is Verdict.TAKEOVER
+    for k in range(30):  # a long replay, beyond takeover_after_s, live polls in between
+        assert t.observe("a", "old", 21 + 5 * k, polled_until=9 - k * 0.1) is Verdict.BACKLOG
+        assert t.observe("a", "new", 22 + 5 * k, polled_until=22 + 5 * k) is Verdict.OWNER
+    assert t.observe("a", "old", 200, polled_until=199) is Verdict.DUPLICATE  # alive: fresh
+    assert t.owner("a") == "new"
+
+
+def test_restart_on_the_same_box_takes_over_without_any_offline() -> None:
+    """After a crash the Last Will may never come (delayed, then cancelled by the new
+    connection): a new instance of the same host takes over at once; the old one coming
+    back with fresh polls is a duplicate; another host must wait."""
+    t = InstanceTracker(takeover_after_s=60)
+    t.observe("a", "bts-17-0a0b0c0d", 0, polled_until=0)
+    assert t.observe("a", "bts-17-99887766", 5, polled_until=5) is Verdict.TAKEOVER
+    assert t.observe("a", "bts-17-0a0b0c0d", 6, polled_until=4) is Verdict.BACKLOG
+    assert t.observe("a", "bts-17-0a0b0c0d", 7, polled_until=7) is Verdict.DUPLICATE
+    assert t.observe("a", "other-box-11223344", 8, polled_until=8) is Verdict.DUPLICATE
+
+
+def test_silent_owner_is_taken_over_after_the_timeout() -> None:
+    t = InstanceTracker(takeover_after_s=60)
+    t.observe("a", "one", 0)
+    assert t.observe("a", "two", 59) is Verdict.DUPLICATE
+    assert t.observe("a", "two", 61) is Verdict.TAKEOVER
+
+
+def test_two_boxes_knocking_each_other_off_the_broker_settle_on_one() -> None:
+    """Shared credentials: each connect fires the other's Last Will. The instance that
+    comes back after being displaced is the duplicate, for good."""
+    t = InstanceTracker(takeover_after_s=60)
+    t.observe("a", "A", 0, polled_until=0)
+    t.observe("a", "A", 1, offline=True)  # B connects: A's Last Will
+    assert t.observe("a", "B", 1.1) is Verdict.TAKEOVER
+    verdicts = []
+    now = 2.0
+    for _ in range(20):  # they keep alternating, each polling as it goes
+        t.observe("a", "B", now, offline=True)  # A connects: B's Will
+        verdicts.append(t.observe("a", "A", now + 0.1, polled_until=now + 0.05))
+        t.observe("a", "A", now + 0.5, offline=True)  # B connects: A's Will
+        verdicts.append(t.observe("a", "B", now + 0.6, polled_until=now + 0.55))
+        now += 1
+    assert verdicts[0::2] == [Verdict.DUPLICATE] * 20
+    assert verdicts[1::2] == [Verdict.OWNER] * 20
+    assert t.takeovers == 1
+
+
+@given(st.lists(st.tuples(st.sampled_from("ABC"), st.floats(0, 5), st.booleans()),
+                max_size=60))
+def test_at_most_one_instance_stored_at_any_time(events: list[tuple[str, float, bool]]) -> None:
+    """Whatever the interleaving of live messages (polls taken as they are sent), every
+    message stored comes from the owner at that moment, and the owner only changes by a
+    takeover verdict."""
+    t = InstanceTracker(takeover_after_s=10)
+    now = 0.0
+    owner = None
+    for inst, dt, offline in events:
+        now += dt
+        v = t.observe("a", inst, now, offline=offline, polled_until=None if offline else now)
+        if v is Verdict.TAKEOVER or owner is None:
+            owner = inst
+        if v in (Verdict.OWNER, Verdict.TAKEOVER):
+            assert inst == owner == t.owner("a")
+        assert v is not Verdict.BACKLOG  # live polls are never taken for a backlog
+
+
+# -- clock skew ---------------------------------------------------------------
+
+def test_clock_ahead_is_seen_at_once_behind_only_when_consistent() -> None:
+    w = ClockWatch(threshold_s=120, window=3)  # (12 by default)
+    assert w.observe("a", T0 + timedelta(days=1), T0).state == "ahead"
+    assert w.observe("b", T0 - timedelta(seconds=600), T0).state == "ok"  # one late resend
+    assert w.observe("b", T0, T0 + timedelta(seconds=1)).state == "ok"
+    for i in range(3):
+        r = w.observe("c", T0 - timedelta(days=1), T0 + timedelta(seconds=i))
+    assert r.state == "behind" and -86_403 < r.offset_s < -86_399
+
+
+# -- cardinality ----------------------------------------------------------------
+
+def _msg(agent: str, device: str, names: list[str], seq: int = 0) -> wire.Telemetry:
+    return telemetry(seq=seq, agent=agent, polls=[poll(device, ts=T0, n_if=0, interfaces=[
+        interface(i + 1, name=n) for i, n in enumerate(names)])])
+
+
+def test_flooding_device_is_refused_a_legit_one_keeps_storing_new_interfaces() -> None:
+    g = CardinalityGuard(window_s=3600, max_new_interfaces_per_device=100,
+                         max_new_series_per_agent=1000)
+    first = g.check(_msg("evil", "d", [f"x{i}" for i in range(100)]), 0)
+    assert not first.refused
+    flood = g.check(_msg("evil", "d", [f"y{i}" for i in range(50)]), 1)
+    assert flood.message is not None and flood.message.polls[0].interfaces == []
+    assert flood.series_refused == 50 and flood.refused[0].scope == "device"
+    again = g.check(_msg("evil", "d", [f"x{i}" for i in range(100)]), 2)  # known: fine
+    assert not again.refused
+    legit = g.check(_msg("good", "r1", ["ge-0/0/1", "ge-0/0/2"]), 3)
+    assert not legit.refused and legit.message is not None
+    assert g.check(_msg("good", "r1", ["ge-0/0/1", "ge-0/0/3"]), 4).refused == ()
+    assert not g.check(_msg("evil", "d", ["z"]), 3600).refused  # next window
+
+
+def test_agent_limit_spans_its_devices() -> None:
+    g = CardinalityGuard(window_s=3600, max_new_interfaces_per_device=4096,
+                         max_new_series_per_agent=30)
+    refused = 0
+    for d in range(10):
+        refused += g.check(_msg("evil", f"d{d}", [f"n{i}" for i in range(10)]), d).series_refused
+    assert refused == 10 * 11 - 30  # devices count as series too
+
+
+# -- fault book and the guard ------------------------------------------------
+
+def test_fault_fires_once_and_resolves_when_quiet() -> None:
+    b = FaultBook()
+    assert b.raise_("XanetClockSkew", {"agent": "a"}, "s", 0, quiet_s=10)
+    assert not b.raise_("XanetClockSkew", {"agent": "a"}, "s", 5, quiet_s=10)
+    assert b.sweep(14) == []
+    (done,) = b.sweep(15)
+    assert done.ends_at == 15
+    (p,) = payloads(b, 15, 900)
+    assert p["labels"] == {"alertname": "XanetClockSkew", "severity": "warning", "agent": "a"}
+    assert p["endsAt"].startswith("1970-01-01T00:00:15")
+
+
+def test_guard_refuses_a_duplicate_whole_and_names_both_instances() -> None:
+    g = Guard(GuardsConfig())
+    a = telemetry(seq=1).model_copy(update={"instance": "alpha-0a0b0c0d", "sent": T0})
+    b = telemetry(seq=1).model_copy(update={"instance": "beta-0a0b0c0d", "sent": T0})
+    assert g.check(WHERE, a, T0).message is a
+    out = g.check(WHERE, b, T0 + timedelta(seconds=1))
+    assert out.message is None and out.refused[0].reason == "duplicate_agent"
+    (fault,) = g.faults.firing.values()
+    summary = fault.annotations["summary"]
+    assert "alpha-0a0b0c0d" in summary and "beta-0a0b0c0d" in summary
+
+
+def test_owner_knocked_off_by_a_duplicate_does_not_flap_offline() -> None:
+    g = Guard(GuardsConfig())
+    one = wire.Status(agent="agent-a", site="site-a", state="online", ts=T0, instance="one")
+    two = one.model_copy(update={"instance": "two"})
+    will_one = wire.Status(agent="agent-a", site="site-a", state="offline", instance="one",
+                           reason="last will")
+    assert g.check(WHERE, one, T0).message is one
+    assert g.check(WHERE, two, T0 + timedelta(seconds=1)).message is None
+    out = g.check(WHERE, will_one, T0 + timedelta(seconds=2))
+    assert out.message is None and out.refused[0].reason == "duplicate_agent"
+    assert g.check(WHERE, two, T0 + timedelta(seconds=3)).message is None  # still the duplicate
+    assert g.check(WHERE, one, T0 + timedelta(seconds=4)).message is one
+
+
+class _Port:
+    """An AlertmanagerPort that records posts; ``down`` makes it unreachable."""
+
+    def __init__(self) -> None:
+        self.posts: list[list[dict[str, object]]] = []
+        self.down = False
+
+    async def post(self, alerts: Sequence[dict[str, object]]) -> None:
+        if self.down:
+            raise AlertmanagerUnavailable("test: down")
+        self.posts.append(list(alerts))
+
+    async def close(self) -> None:
+        pass
+
+
+def test_fault_notifier_posts_changes_keeps_resolved_until_delivered() -> None:
+    book = FaultBook()
+    port = _Port()
+    clock = [100.0]
+    n = FaultNotifier(book, port, resend_interval_s=60, expire_after_s=900, retry_min_s=1,
+                      retry_max_s=2, clock=lambda: clock[0])
+    book.raise_("XanetDuplicateAgent", {"agent": "a"}, "twice", 100, quiet_s=10)
+    assert asyncio.run(n.flush()) and len(port.posts[-1]) == 1
+    clock[0] = 120.0  # quiet for 20 s: resolved, but Alertmanager is away
+    port.down = True
+    assert not asyncio.run(n.flush()) and book.resolved
+    port.down = False
+    assert asyncio.run(n.flush())
+    (resolved,) = port.posts[-1]
+    assert resolved["endsAt"] == "1970-01-01T00:02:00.000Z" and not book.resolved
