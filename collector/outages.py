@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -54,6 +55,8 @@ class OutageStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.save_failures = 0  # saves the disk refused (full, read-only); never fatal
+        self._failing = False
 
     def _read(self) -> object:
         try:
@@ -89,17 +92,36 @@ class OutageStore:
         return records
 
     def save(self, records: Iterable[OutageRecord],
-             seen: Mapping[str, float] | None = None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
+             seen: Mapping[str, float] | None = None) -> bool:
+        """Write the open outages and last-seen times atomically. A disk that refuses
+        (full, read-only) is logged once when it starts and once when it ends, counted in
+        :attr:`save_failures`, and never stops the collector: the previous file stays
+        whole, and what a restart would then miss is the outages opened since."""
         doc: dict[str, object] = {"v": 1, "open": [r.to_json() for r in records]}
         if seen:
             doc["agents"] = dict(sorted(seen.items()))
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w", encoding="utf-8") as fh:
+                json.dump(doc, fh, ensure_ascii=False, indent=1)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            self.save_failures += 1
+            if not self._failing:
+                log.error("outage state %s: cannot save (%s); going on, the previous file "
+                          "stays as it was", self.path, exc)
+                self._failing = True
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            return False
+        if self._failing:
+            log.info("outage state %s: saved again (%d saves failed meanwhile)", self.path,
+                     self.save_failures)
+            self._failing = False
+        return True
 
 
 def outage_lines(events: Iterable[AlertEvent], province: str) -> list[str]:
@@ -271,4 +293,5 @@ class Alerting:
             "alertmanager_failures": self.notifier.failures,
             "monitoring_alerts_open": len(self.monitoring.open_alerts()),
             "monitoring_alerts_opened": self.monitoring_opened,
+            "outage_state_save_failures": self.store.save_failures,
         }

@@ -5,8 +5,11 @@ of the edges (Alertmanager payload, outage line protocol) and the notifier's ret
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+import os
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -432,6 +435,40 @@ def test_restored_outage_of_a_unit_no_longer_in_the_inventory_is_resolved() -> N
     sim = Sim(restored=[rec])
     [ev] = sim.run_to(T0 + 1)
     assert ev.action == "resolved" and ev.alert.labels["site"] == "gone"
+
+
+def test_store_on_a_full_disk_goes_on_and_keeps_the_previous_file(tmp_path: Path) -> None:
+    """A full disk never stops the collector through its outage state (issue 14): the
+    save fails, is counted and logged once, the previous file stays whole, and saving
+    works again by itself once there is space."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (make test runs as root)")
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
+    try:
+        rec = OutageRecord("site:a", "root", T0, True, {"site": "a"}, {"summary_en": "é"})
+        store = OutageStore(mnt / "outages.json")
+        assert store.save([rec], {"agt-a": T0})
+        filler = mnt / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):  # written until the disk says it is full
+            while True:
+                os.write(fd, b"\0" * 4096)
+        os.close(fd)
+        more = [OutageRecord(f"site:{i}", "root", T0, True, {"site": str(i)},
+                             {"summary_en": "x" * 2000}) for i in range(20)]
+        assert not store.save(more, {"agt-a": T0 + 60})
+        assert not store.save(more, {"agt-a": T0 + 61})
+        assert store.save_failures == 2
+        assert [r.unit for r in OutageStore(store.path).load()] == ["site:a"]  # still whole
+        assert OutageStore(store.path).load_seen() == {"agt-a": T0}
+        assert not (mnt / "outages.json.tmp").exists()
+        filler.unlink()
+        assert store.save(more, {"agt-a": T0 + 62})
+        assert len(OutageStore(store.path).load()) == 20
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True)
 
 
 def test_store_survives_garbage(tmp_path: Path) -> None:
