@@ -216,6 +216,11 @@ def status_line(where: SiteTopic, msg: wire.Status, received: datetime) -> str:
             "spool_oldest_age_s": h.spool_oldest_age_s if h else None,
             "poll_overruns": h.poll_overruns if h else None,
             "devices": h.devices if h else None,
+            "refused": h.refused if h else None,
+            "quarantined": h.quarantined if h else None,
+            "polls_dropped": h.polls_dropped if h else None,
+            "monitoring_errors": h.monitoring_errors if h else None,
+            "instance": msg.instance,
         },
         to_ms(msg.ts or received),
     )

@@ -384,14 +384,17 @@ def outage_timeline() -> db.Dashboard:
 
 def agent_health() -> db.Dashboard:
     d = _dashboard("xanet-agents", "xanet / Agent health",
-                   "Site agents (last seen, spool, drops, overruns) and the collector.")
+                   "Site agents (last seen, spool, drops, overruns, refusals, monitoring "
+                   "faults) and the collector.")
     d = d.with_variable(province_var()).with_variable(commune_var()).with_variable(site_var())
     d = d.with_panel(
         table.Panel().title("Agents: last status").datasource(DATASOURCE)
         .description("Latest status message of every agent, whatever the time range: "
                      "a silent agent stays listed with the time it was last heard.")
         .with_target(Query('SELECT last("online") AS "online", "reason", "spool_depth", '
-                           '"spool_oldest_age_s", "spool_dropped", "poll_overruns", "devices" '
+                           '"spool_oldest_age_s", "spool_dropped", "poll_overruns", "devices", '
+                           '"monitoring_errors", "refused", "quarantined", "polls_dropped", '
+                           '"instance" '
                            f'FROM "agent_status" WHERE {AREA_SITE} '
                            'GROUP BY "commune", "site", "agent"').table())
         .with_transformation(_renamed({"Time": "last seen"}))
@@ -419,8 +422,9 @@ def agent_health() -> db.Dashboard:
                                  f'SELECT max("spool_oldest_age_s") AS "spool_oldest_age_s" '
                                  f"{per_agent}", "$tag_agent", UNIT_S).span(8))
     d = d.with_panel(_timeseries(
-        "Spool drops and poll overruns per interval",
+        "Spool drops, polls not spooled and poll overruns per interval",
         'SELECT non_negative_difference(max("spool_dropped")) AS "spool_dropped", '
+        'non_negative_difference(max("polls_dropped")) AS "polls_dropped", '
         f'non_negative_difference(max("poll_overruns")) AS "poll_overruns" {per_agent}',
         "$tag_agent $col").draw_style(common.GraphDrawStyle.BARS).span(8))
     per_collector = 'FROM "collector_stats" WHERE $timeFilter ' \
