@@ -85,7 +85,9 @@ def split_poll(poll: wire.DevicePoll, room_bytes: int) -> list[Piece]:
     """``poll`` cut into parts whose JSON is at most ``room_bytes`` each (by interfaces,
     in order). A part of one interface is returned even if it is still too large: the
     caller's send-time check sets such a message aside."""
-    base = len(poll_json(poll.model_copy(update={"interfaces": []})))
+    # with room for the ``parts`` count every part carries (at most one per interface)
+    base = len(poll_json(poll.model_copy(
+        update={"interfaces": [], "parts": wire.MAX_INTERFACES_PER_POLL})))
     parts: list[wire.DevicePoll] = []
     chunk: list[wire.InterfacePoll] = []
     size = base
@@ -98,6 +100,8 @@ def split_poll(poll: wire.DevicePoll, room_bytes: int) -> list[Piece]:
         chunk.append(iface)
         size += n
     parts.append(poll.model_copy(update={"interfaces": chunk}))
+    if len(parts) > 1:  # the collector then knows an interface may be in another part
+        parts = [part.model_copy(update={"parts": len(parts)}) for part in parts]
     return [(part, poll_json(part)) for part in parts]
 
 

@@ -15,6 +15,7 @@ reachable, down/dormant/notPresent/        up              down
 lowerLayerDown (2, 5, 6, 7)
 reachable, testing/unknown (3, 4), absent  up              no fact (unknown)
 reachable, interface not reported          up              no fact, ``interface_missing``
+                                                           (not counted in a part of a split poll)
 =========================================  ==============  ==========================
 
 An element the device does not report is never called down: a wrong ifName in
@@ -94,12 +95,13 @@ class FactMapper:
             decision = decide(poll, ping_only=self.inventory.is_ping_only(msg.site, poll.device))
             verdicts.append(DeviceVerdict(msg.site, poll.device, ts, decision))
             by_name = {i.name: i for i in poll.interfaces}
+            whole = poll.parts is None  # a part of a split poll: the rest is elsewhere
             for el in elements:
                 key = element_key(msg.site, poll.device, el.interface)
                 if decision.reason is not None:
                     facts.append(Unobserved(key, ts, decision.reason))
                     continue
-                state = self._state(decision, el.interface, by_name, key)
+                state = self._state(decision, el.interface, by_name, key, whole)
                 if state is not None:
                     facts.append(Observation(key, ts, state))
         return facts, verdicts
@@ -110,6 +112,7 @@ class FactMapper:
         interface: str | None,
         by_name: dict[str, wire.InterfacePoll],
         key: str,
+        whole: bool = True,
     ) -> Observed | None:
         if decision.state == "down":
             return "down"
@@ -117,8 +120,9 @@ class FactMapper:
             return "up"
         iface = by_name.get(interface)
         if iface is None:
-            self.counts.interface_missing += 1
-            self.counts.missing_elements.add(key)
+            if whole:  # in a part of a split poll it may well be in another part
+                self.counts.interface_missing += 1
+                self.counts.missing_elements.add(key)
             return None
         if iface.oper == OPER_UP:
             return "up"

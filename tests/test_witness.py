@@ -144,3 +144,30 @@ def test_ping_only_device_with_an_interface_element_is_refused() -> None:
                                              r"\.interface: device hub-a/cpe-school is "
                                              r"ping-only"):
         parse_inventory(tomllib.loads(bad))
+
+
+def test_a_split_poll_states_each_interface_once_and_counts_none_missing() -> None:
+    """A poll too large for one message travels as parts (agent/packing.py); the part
+    without ge-0/0/0 is no report of a missing interface (issue 14, row 3)."""
+    from agent import packing
+
+    ifaces = [wire.InterfacePoll(index=i, name=f"xe-0/0/{i}" + "x" * 200, oper=1, hc=True)
+              for i in range(1, 40)]
+    ifaces.append(wire.InterfacePoll(index=99, name="ge-0/0/0", oper=1, hc=True))
+    whole = wire.DevicePoll(device="rtr-1", ts=TS, reachable=True, interfaces=ifaces)
+    parts = [p for p, _ in packing.split_poll(whole, 2_000)]
+    assert len(parts) > 2 and all(p.parts == len(parts) for p in parts)
+    assert [i for p in parts for i in p.interfaces] == ifaces
+    mapper = FactMapper(parse_inventory(tomllib.loads(INVENTORY)))
+    t = TS.timestamp()
+    facts: list[object] = []
+    for seq, part in enumerate(parts, 1):
+        facts += mapper.map_telemetry(
+            wire.Telemetry(agent="agt-a", site="hub-a", seq=seq, polls=[part]))[0]
+    assert Observation("hub-a/rtr-1/ge-0/0/0", t, "up") in facts
+    assert facts.count(Observation("hub-a/rtr-1/ge-0/0/0", t, "up")) == 1
+    assert mapper.counts.interface_missing == 0
+    # the same interface missing from a whole poll is still counted
+    mapper.map_telemetry(wire.Telemetry(agent="agt-a", site="hub-a", seq=99, polls=[
+        whole.model_copy(update={"interfaces": ifaces[:-1]})]))
+    assert mapper.counts.interface_missing == 1

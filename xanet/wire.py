@@ -124,6 +124,11 @@ class DevicePoll(_Strict):
         default=None, description="why the poll failed (set when reachable is false)"
     )
     ping: PingResult | None = None
+    parts: int | None = Field(
+        default=None, ge=2, le=MAX_INTERFACES_PER_POLL,
+        description="a poll too large for one message, split by interfaces into this many "
+        "parts (same device and ts); absent when whole",
+    )
     interfaces: list[InterfacePoll] = Field(
         default_factory=list, max_length=MAX_INTERFACES_PER_POLL
     )
