@@ -241,14 +241,15 @@ class Rollup:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """What a timeline amounts to over a window."""
+    """What a timeline amounts to over a window (or several, added up with ``+``): the
+    engine's summaries and the report's totals (collector/timeline.py) are this one."""
 
     window_s: float
-    up_s: float
-    down_s: float
-    unknown_s: float
-    outages: int  # maximal down periods (not interrupted by up) meeting the window
+    up_s: float = 0.0
+    down_s: float = 0.0
+    unknown_s: float = 0.0
     maintenance_s: float = 0.0  # declared maintenance: neither up nor down
+    outages: int = 0  # maximal down periods (not interrupted by up) meeting the window
 
     @property
     def known_s(self) -> float:
@@ -269,7 +270,17 @@ class Summary:
         """100 * known time / window outside declared maintenance (100 when the whole
         window was maintenance: nothing was missing)."""
         counted = self.window_s - self.maintenance_s
-        return 100.0 if counted <= 0 else 100.0 * self.known_s / counted
+        return 100.0 if counted <= 0 else min(100.0, 100.0 * self.known_s / counted)
+
+    def __add__(self, other: Summary) -> Summary:
+        return Summary(
+            self.window_s + other.window_s,
+            self.up_s + other.up_s,
+            self.down_s + other.down_s,
+            self.unknown_s + other.unknown_s,
+            self.maintenance_s + other.maintenance_s,
+            self.outages + other.outages,
+        )
 
 
 def normalize(changes: Iterable[Change | tuple[float, State]]) -> list[Change]:

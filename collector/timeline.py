@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Final
+
+from collector.availability import Summary
 
 STATES: Final = ("up", "down", "unknown", "maintenance")
 #: What a stored ``code`` means when a point carries no ``state`` string.
@@ -28,46 +29,9 @@ CODES: Final = {1: "up", 0: "down", -1: "unknown", -2: "maintenance"}
 Step = tuple[float, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """Seconds in each state over a window (or summed over several timelines)."""
-
-    window_s: float
-    up_s: float = 0.0
-    down_s: float = 0.0
-    unknown_s: float = 0.0
-    maintenance_s: float = 0.0
-    outages: int = 0
-
-    @property
-    def known_s(self) -> float:
-        return self.up_s + self.down_s
-
-    @property
-    def downtime_s(self) -> float:
-        return self.down_s
-
-    @property
-    def availability_pct(self) -> float | None:
-        """100 * up / (up + down); None when nothing is known."""
-        known = self.known_s
-        return None if known <= 0 else 100.0 * self.up_s / known
-
-    @property
-    def coverage_pct(self) -> float:
-        """100 * known / (window - maintenance); 100 when the whole window was maintenance."""
-        expected = self.window_s - self.maintenance_s
-        return 100.0 if expected <= 0 else min(100.0, 100.0 * self.known_s / expected)
-
-    def __add__(self, other: Totals) -> Totals:
-        return Totals(
-            self.window_s + other.window_s,
-            self.up_s + other.up_s,
-            self.down_s + other.down_s,
-            self.unknown_s + other.unknown_s,
-            self.maintenance_s + other.maintenance_s,
-            self.outages + other.outages,
-        )
+#: Seconds in each state over a window (or summed over several timelines): the engine's
+#: :class:`~collector.availability.Summary`, one dataclass for both.
+Totals = Summary
 
 
 def state_of(value: object, code: object = None) -> str:
