@@ -190,6 +190,8 @@ class Health:
     contained: collections.Counter[str] = field(default_factory=collections.Counter)
     #: devices whose ping failed (logged once each until it works again)
     ping_failing: set[str] = field(default_factory=set)
+    #: SNMP polls asked again because SNMP timed out while the host answered ICMP
+    snmp_rechecks: int = 0
 
     @property
     def monitoring_errors(self) -> int:
@@ -515,6 +517,17 @@ class Agent:
         else:
             assert ping is not None  # config validation: a ping-only device pings
             return ping_only_poll(device, ts, await ping)
+        if (isinstance(raw, SnmpError) and raw.cause == "timeout" and target is not None
+                and echo is not None and echo.received > 0):
+            # SNMP silent while the host answers ICMP reads as a monitoring fault
+            # (snmp_silent), so it must hold once the echo is known to come back: at the
+            # end of a cut the SNMP request may have left while the path was still down
+            # and the echo after it came back. Ask once more (docs/availability.md).
+            self.health.snmp_rechecks += 1
+            again_ts, again_mono = datetime.now(UTC), time.monotonic()
+            again = await self._snmp(key, device, site, dataclasses.replace(target, host=address))
+            if not isinstance(again, SnmpError):
+                raw, ts, mono = again, again_ts, again_mono
         if isinstance(raw, SnmpError):
             tracker.observe_failure()
             return _failed(device, ts, raw, echo)

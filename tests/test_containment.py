@@ -51,11 +51,30 @@ def spooled(path: Path) -> list[wire.DevicePoll]:
         entries = spool.peek(limit=100_000)
     finally:
         spool.close()
-    polls = []
+    polls: list[wire.DevicePoll] = []
+    parts: dict[tuple[str, object], wire.DevicePoll] = {}
+    declared: dict[tuple[str, object], int] = {}
+    seen: dict[tuple[str, object], int] = {}
     for entry in entries:
         message = wire.decode(entry.payload, "telemetry")  # what the collector will accept
         assert isinstance(message, wire.Telemetry)
-        polls.extend(message.polls)
+        for poll in message.polls:
+            if poll.parts is None:
+                polls.append(poll)
+                continue
+            # a poll too large for one message travels in parts (agent/packing.py): the
+            # same device and ts, its interfaces in order: put it back together
+            key = (poll.device, poll.ts)
+            declared[key] = poll.parts
+            seen[key] = seen.get(key, 0) + 1
+            whole = parts.get(key)
+            if whole is None:
+                parts[key] = poll.model_copy(update={"parts": None})
+                polls.append(parts[key])
+                continue
+            joined = whole.model_copy(update={"interfaces": whole.interfaces + poll.interfaces})
+            polls[polls.index(whole)] = parts[key] = joined
+    assert seen == declared  # every part of every split poll is in the spool
     return polls
 
 
