@@ -178,6 +178,9 @@ def main() -> None:
     p.add_argument("--outage-communes", type=int, default=3)
     p.add_argument("--outage-minutes", type=float, default=None,
                    help="default: a third of the window")
+    p.add_argument("--no-icmp", action="store_true",
+                   help="poll without the ICMP witness (every device but the outage's is "
+                   "pinged by default)")
     p.add_argument("--json")
     args = p.parse_args()
     header("province-scale run: one agent, one collector, injected outage")
@@ -210,13 +213,18 @@ def main() -> None:
             devices.append({"id": d["id"], "host": "127.0.0.1",
                             "port": sim.port, "site": d["site"], "commune": d["commune"],
                             "snmp": {"version": "2c",
-                                     "community": {"env": f"PROV_{community.upper()}"}}})
+                                     "community": {"env": f"PROV_{community.upper()}"}},
+                            # the injected outage stops a simulator on 127.0.0.1, which
+                            # keeps answering ICMP: those devices play hosts that filter
+                            # ICMP, so the cut is downtime (docs/availability.md)
+                            **({"icmp": False} if d["group"] == "outage" else {})})
         acfg = agent_config(
             agent_id=AGENT, site=fleet[0]["site"], commune=fleet[0]["commune"], province="08",
             mqtt_port=mqtt.port, spool_path=wd / "agent-spool.sqlite3", interval_s=args.interval,
             devices=devices,
             polling={"timeout_s": 2.0, "retries": 1, "jitter": args.jitter,
                      "max_concurrent": 64},
+            icmp={"enabled": not args.no_icmp},  # the ICMP witness, as on a site box
             agent={"status_interval_s": 30})
         (wd / "agent.toml").write_text(to_toml(acfg))
         ccfg = collector_config(
