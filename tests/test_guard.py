@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.alertmanager import AlertmanagerUnavailable, Notifier, iso, payload
+from collector.app import Collector
 from collector.cardinality import CardinalityGuard
-from collector.config import GuardsConfig
+from collector.config import CollectorConfig, GuardsConfig
 from collector.faults import KIND, FaultBook, Texts
 from collector.guard import Guard
 from collector.instances import InstanceTracker, Verdict
 from collector.skew import ClockWatch
-from tests.factories import interface, poll, telemetry
+from tests.factories import TOPIC, interface, poll, telemetry
+from tests.pipeline import ROOT
+from tests.test_fuzz import RecordingWriter
 from xanet import topics, wire
 
 WHERE = topics.parse("xanet/v1/ha-giang/00688/site-a/telemetry")
@@ -327,3 +332,56 @@ def test_duplicate_raised_again_then_quiet_is_one_firing_then_one_resolved() -> 
     assert {p[0]["startsAt"] for p in port.posts} == {iso(T0.timestamp() + 1)}
     assert port.posts[-1][0]["endsAt"] == iso(T0.timestamp() + 150)
     assert g.faults.raised == 1 and not n.firing and n.pending_resolved == 0
+
+
+# -- the collector's wiring: one notifier, stats as docs/data.md says -------------------
+
+def _documented_stats() -> list[str]:
+    """The ``collector_stats`` field names docs/data.md lists (``{x}``: any suffix)."""
+    doc = (ROOT / "docs" / "data.md").read_text(encoding="utf-8")
+    (row,) = [ln for ln in doc.splitlines() if ln.startswith("| `collector_stats` |")]
+    return re.findall(r"`([a-z_{}]+)`", row.split("|")[3])
+
+
+def test_collector_without_inventory_delivers_faults_through_its_one_notifier(
+    tmp_path: Path,
+) -> None:
+    cfg = CollectorConfig.model_validate({
+        "collector": {"id": "faults"},
+        "ingest": {"dead_letter_dir": str(tmp_path / "dead")},
+        "guards": {"takeover_after_s": 90},
+        "alerts": {"url": "http://127.0.0.1:9"},  # never reached: the port below serves
+    })
+    collector = Collector(cfg, writer=RecordingWriter())
+    assert collector.alerting is None and collector.notifier is not None
+    port = _Port()
+    collector.notifier.port = port
+    polled = [poll("rtr1", ts=T0)]
+    a = telemetry(seq=1, polls=polled).model_copy(update={"instance": "alpha-0a0b0c0d",
+                                                          "sent": T0})
+    b = telemetry(seq=2, polls=polled).model_copy(update={"instance": "beta-0a0b0c0d",
+                                                          "sent": T0})
+
+    async def scenario() -> None:
+        assert collector.notifier is not None
+        await collector.handle(TOPIC, wire.encode(a), now=T0)
+        await collector.handle(TOPIC, wire.encode(b), now=T0 + timedelta(seconds=1))
+        (firing,) = collector.notifier.firing
+        assert firing.kind == KIND and firing.labels["alertname"] == "XanetDuplicateAgent"
+        collector.sweep_faults(T0.timestamp() + 90)  # quiet for 89 s: still firing
+        assert collector.notifier.firing == [firing]
+        collector.sweep_faults(T0.timestamp() + 91)
+        assert collector.notifier.firing == [] and collector.notifier.pending_resolved == 1
+        assert await collector.notifier.flush()
+
+    asyncio.run(scenario())
+    collector.dead_letter.close()
+    (resolved,) = port.posts[-1]
+    assert resolved["endsAt"] == iso(T0.timestamp() + 91)
+    stats = collector.stats()
+    assert stats["alerts_faults_raised"] == 1 and stats["alerts_faults_firing"] == 0
+    assert stats["alertmanager_posts"] == 1 and stats["alertmanager_failures"] == 0
+    documented = _documented_stats()
+    for key in stats:
+        assert any(re.fullmatch(re.sub(r"\{[a-z_]+\}", "[a-z_]+", d), key)
+                   for d in documented), f"collector_stats.{key} is not in docs/data.md"
