@@ -11,6 +11,10 @@ is posted with the ``endsAt`` at which the outage ended.
 set (firing and not yet delivered resolved ones) whenever something changed and every
 ``resend_interval_s``; while Alertmanager is unreachable it retries with capped,
 jittered backoff. A 4xx answer (a malformed alert) is logged and not retried.
+
+One notifier per collector (:func:`notifier_for`, made in collector/app.py whenever
+``[alerts] url`` is set) delivers every kind of alert: outages and monitoring faults
+(collector/outages.py) and agent faults (collector/faults.py).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -26,6 +31,7 @@ from typing import Any, Protocol
 import httpx
 
 from collector.alerts import Alert, AlertEvent
+from collector.config import AlertsConfig
 from xanet.mqtt import backoff_s
 
 log = logging.getLogger("xanet.collector.alertmanager")
@@ -124,6 +130,10 @@ class Notifier:
     def firing(self) -> list[Alert]:
         return list(self._firing.values())
 
+    def firing_by_kind(self) -> Counter[str]:
+        """How many alerts fire, per :attr:`Alert.kind`."""
+        return Counter(a.kind for a in self._firing.values())
+
     @property
     def pending_resolved(self) -> int:
         return len(self._resolved)
@@ -200,3 +210,14 @@ class Notifier:
         except TimeoutError:
             log.warning("alertmanager: last delivery timed out at stop; the next start "
                         "re-posts the open outages")
+
+
+def notifier_for(cfg: AlertsConfig, port: AlertmanagerPort | None = None) -> Notifier:
+    """The notifier of ``[alerts]``: posting to ``cfg.url`` unless ``port`` is given."""
+    if port is None:
+        if cfg.url is None:
+            raise ValueError("alert delivery needs alerts.url")
+        port = AlertmanagerClient(cfg.url, timeout_s=cfg.timeout_s)
+    return Notifier(port, resend_interval_s=cfg.resend_interval_s,
+                    expire_after_s=cfg.expire_after_s, retry_min_s=cfg.retry_min_s,
+                    retry_max_s=cfg.retry_max_s)

@@ -60,7 +60,9 @@ Signal = Literal["active_short", "active_held", "clear_short", "clear_held", "un
                  "maintenance"]
 Action = Literal["none", "open", "resolve"]
 UnitKind = Literal["site", "device", "element", "agent"]
-OutageKind = Literal["root", "device_down", "agent_silent", "monitoring_broken"]
+#: ``agent_fault``: an agent misbehaving (collector/faults.py), no outage either.
+OutageKind = Literal["root", "device_down", "agent_silent", "monitoring_broken",
+                     "agent_fault"]
 Severity = Literal["critical", "major", "warning"]
 
 PHASES: Final[tuple[Phase, ...]] = ("idle", "pending", "open", "clearing")

@@ -35,11 +35,10 @@ from paho.mqtt.properties import Properties
 
 from collector import lineproto
 from collector.acks import AckQueue, Ticket
-from collector.alertmanager import AlertmanagerClient
+from collector.alertmanager import Notifier, notifier_for
 from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
 from collector.deadletter import KEEP_BYTES, DeadLetter, keep_lines
-from collector.faultalerts import FaultNotifier
 from collector.guard import Guard, split_to_fit
 from collector.ingest import Accepted, Limits, Rejected, admit
 from collector.maintenance_sync import MaintenanceSync
@@ -69,13 +68,9 @@ class Collector:
                                       i.dead_letter_max_files)
         self.sequences = SequenceTracker()
         self.guard = Guard(cfg.guards)  # duplicate agents, clock skew, cardinality
-        self.fault_notifier: FaultNotifier | None = None
-        if cfg.alerts.url is not None:
-            am = cfg.alerts
-            self.fault_notifier = FaultNotifier(
-                self.guard.faults, AlertmanagerClient(cfg.alerts.url, timeout_s=am.timeout_s),
-                resend_interval_s=am.resend_interval_s, expire_after_s=am.expire_after_s,
-                retry_min_s=am.retry_min_s, retry_max_s=am.retry_max_s)
+        # One delivery to Alertmanager for every alert: outages, monitoring, agent faults.
+        self.notifier: Notifier | None = (notifier_for(cfg.alerts)
+                                          if cfg.alerts.url is not None else None)
         self.rejected: Counter[str] = Counter()
         self.received = 0
         self.accepted = 0
@@ -105,6 +100,7 @@ class Collector:
         self.alerting: Alerting | None = None  # outage alerts (collector/outages.py)
         if inventory is not None and cfg.alerts.url is not None:
             self.alerting = Alerting(cfg.alerts, inventory, now=time.time(),
+                                     notifier=self.notifier,
                                      stale_after_s=cfg.availability.stale_after_s)
         self.unmapped_log = UnmappedLog()
         self.maintenance: MaintenanceSync | None = None  # declared maintenance windows
@@ -122,6 +118,7 @@ class Collector:
         if isinstance(verdict, Rejected):
             if verdict.message is not None and verdict.where is not None:
                 self.guard.clock(verdict.where, verdict.message, now)
+                self._submit_faults()
             self._reject(now, topic, verdict.reason, verdict.detail, payload)
             if ticket is not None:
                 self._settle(ticket)
@@ -133,6 +130,7 @@ class Collector:
             self._keep_part(now, topic, reason, f"{len(polls)} poll(s) out of time bounds",
                             verdict.message.model_copy(update={"polls": polls}))
         outcome = self.guard.check(verdict.where, verdict.message, now)
+        self._submit_faults()
         for part in outcome.refused:
             self.rejected[part.reason] += 1
             log.warning("topic %s: refused (%s): %s", topic[:200], part.reason,
@@ -146,6 +144,17 @@ class Collector:
             verdict = replace(verdict, message=outcome.message)
         self.accepted += 1
         await self._store(verdict, now, ticket)
+
+    def _submit_faults(self) -> None:
+        """Hand the agent-fault alerts' events to the notifier (dropped without one)."""
+        events = self.guard.faults.events()
+        if events and self.notifier is not None:
+            self.notifier.submit(events)
+
+    def sweep_faults(self, now: float | None = None) -> None:
+        """Resolve the agent faults that have been quiet long enough."""
+        self.guard.faults.sweep(time.time() if now is None else now)
+        self._submit_faults()
 
     def _keep_part(self, now: datetime, topic: str, reason: str, detail: str,
                    message: wire.Telemetry | wire.Status) -> None:
@@ -217,9 +226,11 @@ class Collector:
             self.facts[self.engine.add(fact)] += 1
 
     async def _availability_loop(self) -> None:
-        """Write state changes and roll-ups as they become final; forget old facts."""
+        """Write state changes and roll-ups as they become final; forget old facts;
+        resolve the agent faults gone quiet."""
         while True:
             await asyncio.sleep(self.cfg.availability.emit_interval_s)
+            self.sweep_faults()
             await self.emit_availability()
 
     async def emit_availability(self, now: float | None = None) -> int:
@@ -255,10 +266,15 @@ class Collector:
             "dead_letters_failed": self.dead_letter.failed,
             **self.guard.counts,
             "alerts_faults_firing": len(self.guard.faults.firing),
+            "alerts_faults_raised": self.guard.faults.raised,
             "acked": self.acked,
             "unacked": self.acks.unacked,
         }
         out.update({f"facts_{k}": v for k, v in self.facts.items()})
+        if self.notifier is not None:  # every post: outage, monitoring and fault alerts
+            out["alertmanager_posts"] = self.notifier.posts
+            out["alertmanager_failures"] = self.notifier.failures
+            out["alertmanager_rejected"] = self.notifier.rejected
         if self.alerting is not None:
             out.update(self.alerting.stats())
         if self.mapper is not None:
@@ -310,10 +326,9 @@ class Collector:
                 sink = tg.create_task(self.sink.run(sink_stop), name="sink")
                 stats = tg.create_task(self._stats_loop(), name="stats")
                 states = tg.create_task(self._availability_loop(), name="availability")
-                if self.alerting is not None:
-                    tg.create_task(self.alerting.run(sink_stop), name="alerts")
-                if self.fault_notifier is not None:
-                    tg.create_task(self.fault_notifier.run(sink_stop), name="fault-alerts")
+                if self.notifier is not None:
+                    tg.create_task(self._deliver_alerts(self.notifier, sink_stop),
+                                   name="alerts")
                 reload = (tg.create_task(self.maintenance.run(), name="maintenance")
                           if self.maintenance is not None else None)
                 await self._mqtt_loop(stop)
@@ -328,6 +343,15 @@ class Collector:
             await self.writer.close()
             self.dead_letter.close()
             log.info("collector %s stopped: %s", c.collector.id, self.stats())
+
+    async def _deliver_alerts(self, notifier: Notifier, stop: asyncio.Event) -> None:
+        """Every alert to Alertmanager until ``stop`` (then a last bounded attempt)."""
+        try:
+            await notifier.run(stop)
+        finally:
+            if self.alerting is not None:
+                self.alerting.save()
+            await notifier.port.close()
 
     def _client_options(self) -> dict[str, object]:
         c = self.cfg

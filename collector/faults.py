@@ -3,23 +3,87 @@ series), as opposed to an outage (collector/alerts.py). Pure.
 
 A fault is raised with :meth:`FaultBook.raise_` every time it is observed; it fires at the
 first observation and resolves once it has not been observed for its ``quiet_s``
-(:meth:`FaultBook.sweep`). Alertmanager identifies an alert by its labels, so a fault
-raised again while firing is one alert, re-posted, never a new page.
+(:meth:`FaultBook.sweep`). Both turn into :class:`collector.alerts.AlertEvent` s of kind
+:data:`KIND`, taken with :meth:`FaultBook.events` and delivered by the one
+:class:`collector.alertmanager.Notifier` of the collector, with the outage and monitoring
+alerts. Alertmanager identifies an alert by its labels, so a fault raised again while
+firing is one alert, re-posted, never a new page; new text for it (another clock offset)
+is a ``firing`` event that updates its annotations.
+
+The texts (``summary_vi``, ``summary_en``, ``description``) are built here, by
+:func:`duplicate_agent`, :func:`clock_skew` and :func:`cardinality`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Final, Literal
+
+from collector.alerts import Alert, AlertEvent, Severity
+
+#: The ``kind`` of fault alerts (:attr:`collector.alerts.Alert.kind`).
+KIND: Final = "agent_fault"
 
 #: alertname -> what it means (docs/alerts.md)
-ALERTNAMES: Mapping[str, str] = {
+ALERTNAMES: Final[Mapping[str, str]] = {
     "XanetDuplicateAgent": "two live instances of one agent id; the second is refused",
     "XanetClockSkew": "an agent's clock differs from the collector's beyond the threshold",
     "XanetCardinalityExceeded": "an agent or device sends more new series than allowed",
 }
+
+#: What to do, per alertname (the ``description`` annotation; docs/alerts.md).
+_WHAT_TO_DO: Final[Mapping[str, str]] = {
+    "XanetDuplicateAgent": "Find the cloned or replaced box (both instance ids are named); "
+                           "the refused instance's messages are dead-lettered, replayable.",
+    "XanetClockSkew": "Fix NTP on the agent's box; polls refused for their time stamps are "
+                      "dead-lettered, replayable with xanet deadletter replay --correct-clock.",
+    "XanetCardinalityExceeded": "Check the device's interface names (a firmware bug, a "
+                                "hostile box); the refused series are dead-lettered, "
+                                "replayable once the limit is raised.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """A fault's summary in English (also the log line and the dead-letter detail) and
+    in Vietnamese."""
+
+    en: str
+    vi: str
+
+
+def duplicate_agent(agent: str, site: str, owner: str | None, refused: str) -> Texts:
+    return Texts(
+        f"agent {agent} (site {site}) runs twice: instance {owner} is kept, instance "
+        f"{refused} is refused",
+        f"agent {agent} (trạm {site}) đang chạy ở hai nơi: giữ phiên chạy {owner}, từ chối "
+        f"phiên chạy {refused}")
+
+
+def clock_skew(agent: str, site: str, state: Literal["ahead", "behind"],
+               offset_s: float) -> Texts:
+    vi_state = "nhanh" if state == "ahead" else "chậm"
+    return Texts(
+        f"agent {agent} (site {site}): clock {state} of the collector's by "
+        f"{abs(offset_s):.0f}s",
+        f"agent {agent} (trạm {site}): đồng hồ {vi_state} hơn đồng hồ của collector "
+        f"{abs(offset_s):.0f} giây")
+
+
+def cardinality(agent: str, site: str, device: str | None, limit: int,
+                window_s: float) -> Texts:
+    """``device`` None: the agent's limit, over all of its devices."""
+    what_en = f"device {device}" if device else f"agent {agent}"
+    what_vi = f"thiết bị {device}" if device else f"agent {agent}"
+    return Texts(
+        f"{what_en} (site {site}) brings more than {limit} new series per "
+        f"{window_s:.0f}s: new series refused",
+        f"{what_vi} (trạm {site}) gửi quá {limit} chuỗi dữ liệu mới mỗi {window_s:.0f} "
+        "giây: các chuỗi mới bị từ chối")
+
+
+Key = tuple[tuple[str, str], ...]
 
 
 @dataclass(slots=True)
@@ -29,67 +93,55 @@ class Fault:
     starts_at: float
     last_seen: float
     quiet_s: float
-    ends_at: float | None = None
 
     @property
-    def key(self) -> tuple[tuple[str, str], ...]:
+    def key(self) -> Key:
         return tuple(sorted(self.labels.items()))
+
+    def alert(self, ends_at: float | None = None) -> Alert:
+        unit = "fault:" + ",".join(f"{k}={v}" for k, v in self.key)
+        return Alert(unit, KIND, dict(self.labels), dict(self.annotations), self.starts_at,
+                     ends_at)
 
 
 @dataclass
 class FaultBook:
-    firing: dict[tuple[tuple[str, str], ...], Fault] = field(default_factory=dict)
-    resolved: list[Fault] = field(default_factory=list)  # not yet delivered
+    firing: dict[Key, Fault] = field(default_factory=dict)
     raised: int = 0  # faults that started firing
-    changed: bool = False
+    _events: list[AlertEvent] = field(default_factory=list)  # not yet taken
 
-    def raise_(self, alertname: str, labels: Mapping[str, str], summary: str, now: float,
-               quiet_s: float, severity: Literal["warning", "major", "critical"] = "warning",
-               ) -> bool:
-        """Observe a fault; ``True`` when it starts firing now (log it then)."""
+    def raise_(self, alertname: str, labels: Mapping[str, str], texts: Texts, now: float,
+               quiet_s: float, severity: Severity = "warning") -> bool:
+        """Observe a fault; ``True`` when it starts firing now (log it then). Labels with
+        an empty value are left out (Alertmanager treats them as absent)."""
         full = {"alertname": alertname, "severity": severity,
                 **{k: v for k, v in labels.items() if v}}
-        fault = Fault(full, {"summary": summary, "summary_en": summary}, now, now, quiet_s)
+        annotations = {"summary_vi": texts.vi, "summary_en": texts.en, "summary": texts.en,
+                       "description": _WHAT_TO_DO.get(alertname, ALERTNAMES.get(alertname, ""))}
+        fault = Fault(full, annotations, now, now, quiet_s)
         old = self.firing.get(fault.key)
         if old is not None:
-            old.last_seen = now
+            old.last_seen = max(old.last_seen, now)
             old.quiet_s = quiet_s
-            if old.annotations != fault.annotations:
-                old.annotations = fault.annotations
-                self.changed = True
+            if old.annotations != annotations:
+                old.annotations = annotations
+                self._events.append(AlertEvent("firing", old.alert()))
             return False
         self.firing[fault.key] = fault
         self.raised += 1
-        self.changed = True
+        self._events.append(AlertEvent("firing", fault.alert()))
         return True
 
     def sweep(self, now: float) -> list[Fault]:
-        """Resolve the faults not observed for their ``quiet_s``; return them."""
+        """Resolve the faults not observed for their ``quiet_s`` (ended ``now``); return
+        them."""
         done = [f for f in self.firing.values() if now - f.last_seen >= f.quiet_s]
         for f in done:
             del self.firing[f.key]
-            f.ends_at = now
-            self.resolved.append(f)
-            self.changed = True
+            self._events.append(AlertEvent("resolved", f.alert(ends_at=now)))
         return done
 
-    def is_firing(self, alertname: str, **labels: str) -> bool:
-        return any(f.labels.get("alertname") == alertname
-                   and all(f.labels.get(k) == v for k, v in labels.items())
-                   for f in self.firing.values())
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
-
-
-def payloads(book: FaultBook, now: float, expire_after_s: float) -> list[dict[str, Any]]:
-    """Alertmanager v2 ``postableAlert`` s: every firing fault (endsAt = now + expiry, so
-    Alertmanager resolves it by itself if the collector stops) and the resolved ones."""
-    out = []
-    for f in [*book.firing.values(), *book.resolved]:
-        ends = f.ends_at if f.ends_at is not None else now + expire_after_s
-        out.append({"labels": dict(f.labels), "annotations": dict(f.annotations),
-                    "startsAt": _iso(f.starts_at), "endsAt": _iso(max(ends, f.starts_at))})
-    return out
+    def events(self) -> list[AlertEvent]:
+        """The fault alerts' events since the last call (for the Notifier), oldest first."""
+        out, self._events = self._events, []
+        return out

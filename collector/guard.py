@@ -2,8 +2,8 @@
 
 :meth:`Guard.check` takes an admitted message and answers what may be stored and what is
 refused (each refused part with a reason the collector counts and dead-letters, so it can
-be replayed once the cause is fixed); faults go to :attr:`Guard.faults`, which the
-collector posts to Alertmanager (collector/faultalerts.py). Rules:
+be replayed once the cause is fixed); faults go to :attr:`Guard.faults`, whose alert
+events the collector hands to its Alertmanager notifier (collector/faults.py). Rules:
 :mod:`collector.instances`, :mod:`collector.skew`, :mod:`collector.cardinality`.
 """
 
@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from collector import faults
 from collector.cardinality import CardinalityGuard
 from collector.config import GuardsConfig
 from collector.faults import FaultBook
@@ -61,11 +62,11 @@ class Guard:
             reading = self.clocks.observe(msg.agent, stamped, now)
             if reading.state != "ok":
                 self.counts[f"clock_{reading.state}"] += 1
-                summary = (f"agent {msg.agent} (site {msg.site}): clock {reading.state} of "
-                           f"the collector's by {abs(reading.offset_s):.0f}s")
-                if self.faults.raise_("XanetClockSkew", labels, summary, now.timestamp(),
+                texts = faults.clock_skew(msg.agent, msg.site, reading.state,
+                                          reading.offset_s)
+                if self.faults.raise_("XanetClockSkew", labels, texts, now.timestamp(),
                                       self.cfg.clock_alert_quiet_s):
-                    log.error("%s", summary)
+                    log.error("%s", texts.en)
                 if reading.state == "behind" and isinstance(msg, wire.Telemetry):
                     # Stored as stamped (which polls are wrong cannot be told), flagged.
                     self.counts["polls_clock_behind"] += len(msg.polls)
@@ -90,13 +91,12 @@ class Guard:
                 self.counts["backlog_of_former_instance"] += 1
             if verdict is Verdict.DUPLICATE:
                 owner = self.instances.owner(msg.agent)
-                summary = (f"agent {msg.agent} (site {msg.site}) runs twice: instance {owner} "
-                           f"is kept, instance {msg.instance} is refused")
-                if self.faults.raise_("XanetDuplicateAgent", labels, summary, t,
+                texts = faults.duplicate_agent(msg.agent, msg.site, owner, msg.instance)
+                if self.faults.raise_("XanetDuplicateAgent", labels, texts, t,
                                       self.cfg.takeover_after_s, "major"):
-                    log.error("%s", summary)
+                    log.error("%s", texts.en)
                 self.counts["duplicate_agent_messages"] += 1
-                return Outcome(None, [Refused("duplicate_agent", summary, msg)])
+                return Outcome(None, [Refused("duplicate_agent", texts.en, msg)])
             if offline and self.instances.duplicates(msg.agent, t):
                 # The owner's Last Will while a duplicate lives: the duplicate knocked it off
                 # the broker (shared credentials); not a real offline - no presence flap.
@@ -116,17 +116,17 @@ class Guard:
         for r in checked.refused:
             n = r.series
             self.counts["series_refused"] += n
-            what = f"device {r.device}" if r.scope == "device" else f"agent {msg.agent}"
-            limit = (self.cfg.max_new_interfaces_per_device if r.scope == "device"
+            device = r.device if r.scope == "device" else None
+            limit = (self.cfg.max_new_interfaces_per_device if device is not None
                      else self.cfg.max_new_series_per_agent)
-            summary = (f"{what} (site {msg.site}) brings more than {limit} new series per "
-                       f"{self.cfg.cardinality_window_s:.0f}s: new series refused")
-            dev_labels = {**labels, "device": r.device if r.scope == "device" else ""}
-            if self.faults.raise_("XanetCardinalityExceeded", dev_labels, summary, t,
+            texts = faults.cardinality(msg.agent, msg.site, device, limit,
+                                       self.cfg.cardinality_window_s)
+            dev_labels = {**labels, "device": device or ""}
+            if self.faults.raise_("XanetCardinalityExceeded", dev_labels, texts, t,
                                   self.cfg.cardinality_window_s):
-                log.error("%s", summary)
+                log.error("%s", texts.en)
             out.refused.append(Refused(
-                "cardinality", f"{summary}: {n} series",
+                "cardinality", f"{texts.en}: {n} series",
                 msg.model_copy(update={"polls": list(r.polls)})))
         return out
 

@@ -7,12 +7,12 @@
   (``agents``), so that after a restart "silent since" is the truth, not the restart.
 * :func:`outage_lines`: line protocol for alert events (schema in docs/alerts.md).
 * :class:`Alerting` wires the pure :class:`collector.alerts.AlertCore` to the store,
-  the :class:`collector.alertmanager.Notifier` and the collector.
+  the :class:`collector.alertmanager.Notifier` (the collector's one, shared with the
+  agent-fault alerts of collector/faults.py) and the collector.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from collector.alertmanager import AlertmanagerClient, AlertmanagerPort, Notifier
+from collector.alertmanager import AlertmanagerPort, Notifier, notifier_for
 from collector.alerts import (
     Alert,
     AlertCore,
@@ -34,6 +34,7 @@ from collector.alerts import (
 )
 from collector.availability import ElementPoint
 from collector.config import AlertsConfig
+from collector.faults import KIND as FAULT_KIND
 from collector.lineproto import line
 from collector.monitoring import MonitoringCore
 from collector.states import DeviceVerdict
@@ -154,11 +155,12 @@ class Alerting:
     """Outage decisions for the collector: facts in, alerts out, state kept on disk."""
 
     def __init__(self, cfg: AlertsConfig, inventory: Inventory, *, now: float,
-                 port: AlertmanagerPort | None = None, stale_after_s: float = 180.0) -> None:
-        """``stale_after_s``: a device without polls for this long neither opens nor
-        closes a monitoring alert (the availability's ``stale_after_s``)."""
-        if cfg.url is None and port is None:
-            raise ValueError("alerting needs alerts.url")
+                 notifier: Notifier | None = None, port: AlertmanagerPort | None = None,
+                 stale_after_s: float = 180.0) -> None:
+        """``notifier``: the collector's (shared); without one, one of its own posting to
+        ``port`` or ``cfg.url``. ``stale_after_s``: a device without polls for this long
+        neither opens nor closes a monitoring alert (the availability's ``stale_after_s``)."""
+        self.notifier = notifier or notifier_for(cfg, port)
         self.cfg = cfg
         self.province = inventory.province.code
         self.store = OutageStore(cfg.state_path)
@@ -179,11 +181,6 @@ class Alerting:
                      self.store.path)
         self._saved_seen = dict(seen)
         self._saved_at = now
-        url = cfg.url or ""
-        self.notifier = Notifier(
-            port or AlertmanagerClient(url, timeout_s=cfg.timeout_s),
-            resend_interval_s=cfg.resend_interval_s, expire_after_s=cfg.expire_after_s,
-            retry_min_s=cfg.retry_min_s, retry_max_s=cfg.retry_max_s)
         self.opened = 0
         self.resolved = 0
         self.monitoring_opened = 0
@@ -277,20 +274,13 @@ class Alerting:
                     if a.ends_at is not None and a.ends_at < horizon]:
             del self._closed[key]
 
-    async def run(self, stop: asyncio.Event) -> None:
-        try:
-            await self.notifier.run(stop)
-        finally:
-            self.save()
-            await self.notifier.port.close()
-
     def stats(self) -> dict[str, int]:
+        firing = self.notifier.firing_by_kind()
         return {
-            "alerts_firing": len(self.notifier.firing),
+            # outage and monitoring alerts (the notifier also holds the agent faults)
+            "alerts_firing": firing.total() - firing[FAULT_KIND],
             "alerts_opened": self.opened,
             "alerts_resolved": self.resolved,
-            "alertmanager_posts": self.notifier.posts,
-            "alertmanager_failures": self.notifier.failures,
             "monitoring_alerts_open": len(self.monitoring.open_alerts()),
             "monitoring_alerts_opened": self.monitoring_opened,
             "outage_state_save_failures": self.store.save_failures,

@@ -356,6 +356,9 @@ async def test_device_outage_one_alert_one_mail_then_resolved(world: World) -> N
         await asyncio.sleep(6)
         assert len(w.active()) == 1 and len(w.mails()) == 1
         assert collector.alerting is not None and collector.alerting.notifier.posts >= 3
+        # one delivery path: the collector's notifier, shared with the agent faults
+        assert collector.alerting.notifier is collector.notifier
+        assert collector.stats()["alertmanager_posts"] == collector.alerting.notifier.posts
         assert w.telegram.messages == []  # major: e-mail only
 
         thaw(w.sim("hub-a-olt"))

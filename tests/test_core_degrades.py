@@ -298,6 +298,12 @@ async def test_duplicate_agent_refused_one_alert_naming_both_points_never_double
     (alert,) = _alerts(alertmanager, "XanetDuplicateAgent", agent="agent-dup")
     assert "alpha-0a0b0c0d" in alert["annotations"]["summary"]
     assert "beta-11223344" in alert["annotations"]["summary"]
+    assert "alpha-0a0b0c0d" in alert["annotations"]["summary_vi"]
+    assert "beta-11223344" in alert["annotations"]["summary_vi"]
+    assert {k: alert["labels"].get(k) for k in ("province", "commune", "site")} == {
+        "province": PROVINCE, "commune": COMMUNE, "site": site}
+    # no inventory here: the collector's one notifier delivers the fault alerts all the same
+    assert stats["alerts_faults_raised"] == 1 and stats["alertmanager_posts"] >= 1
     rows = influxdb.query(f"SELECT \"seq\" FROM \"device\" WHERE \"site\" = '{site}'", db=db)
     assert sorted(r["seq"] for r in rows) == [2 * k for k in range(20)]  # alpha-0a0b0c0d only
     assert stats["rejected_duplicate_agent"] == 20

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.alertmanager import AlertmanagerUnavailable
+from collector.alertmanager import AlertmanagerUnavailable, Notifier, iso, payload
+from collector.app import Collector
 from collector.cardinality import CardinalityGuard
-from collector.config import GuardsConfig
-from collector.faultalerts import FaultNotifier
-from collector.faults import FaultBook, payloads
+from collector.config import CollectorConfig, GuardsConfig
+from collector.faults import KIND, FaultBook, Texts
 from collector.guard import Guard
 from collector.instances import InstanceTracker, Verdict
 from collector.skew import ClockWatch
-from tests.factories import interface, poll, telemetry
+from tests.factories import TOPIC, interface, poll, telemetry
+from tests.pipeline import ROOT
+from tests.test_fuzz import RecordingWriter
 from xanet import topics, wire
 
 WHERE = topics.parse("xanet/v1/ha-giang/00688/site-a/telemetry")
@@ -165,14 +169,31 @@ def test_agent_limit_spans_its_devices() -> None:
 
 def test_fault_fires_once_and_resolves_when_quiet() -> None:
     b = FaultBook()
-    assert b.raise_("XanetClockSkew", {"agent": "a"}, "s", 0, quiet_s=10)
-    assert not b.raise_("XanetClockSkew", {"agent": "a"}, "s", 5, quiet_s=10)
-    assert b.sweep(14) == []
-    (done,) = b.sweep(15)
-    assert done.ends_at == 15
-    (p,) = payloads(b, 15, 900)
+    assert b.raise_("XanetClockSkew", {"agent": "a"}, Texts("s", "s vi"), 0, quiet_s=10)
+    assert not b.raise_("XanetClockSkew", {"agent": "a"}, Texts("s", "s vi"), 5, quiet_s=10)
+    (fired,) = b.events()
+    assert fired.action == "firing" and fired.alert.kind == KIND
+    assert b.sweep(14) == [] and b.events() == []
+    assert [f.key for f in b.sweep(15)] == [fired.alert.fingerprint]
+    (ev,) = b.events()
+    assert ev.action == "resolved" and ev.alert.ends_at == 15
+    assert ev.alert.fingerprint == fired.alert.fingerprint  # one alert in Alertmanager
+    p = payload(ev.alert, now=15, expire_after_s=900)
     assert p["labels"] == {"alertname": "XanetClockSkew", "severity": "warning", "agent": "a"}
     assert p["endsAt"].startswith("1970-01-01T00:00:15")
+    assert p["annotations"]["summary_en"] == p["annotations"]["summary"] == "s"
+    assert p["annotations"]["summary_vi"] == "s vi"
+
+
+def test_new_text_for_a_firing_fault_updates_it_without_a_new_alert() -> None:
+    b = FaultBook()
+    b.raise_("XanetClockSkew", {"agent": "a"}, Texts("by 100s", "100 giây"), 0, quiet_s=10)
+    b.raise_("XanetClockSkew", {"agent": "a"}, Texts("by 101s", "101 giây"), 1, quiet_s=10)
+    first, second = b.events()
+    assert (first.action, second.action) == ("firing", "firing")
+    assert first.alert.fingerprint == second.alert.fingerprint
+    assert second.alert.annotations["summary_en"] == "by 101s"
+    assert second.alert.starts_at == 0 and b.raised == 1
 
 
 def test_guard_refuses_a_duplicate_whole_and_names_both_instances() -> None:
@@ -185,6 +206,33 @@ def test_guard_refuses_a_duplicate_whole_and_names_both_instances() -> None:
     (fault,) = g.faults.firing.values()
     summary = fault.annotations["summary"]
     assert "alpha-0a0b0c0d" in summary and "beta-0a0b0c0d" in summary
+    vi = fault.annotations["summary_vi"]
+    assert "alpha-0a0b0c0d" in vi and "beta-0a0b0c0d" in vi and "trạm site-a" in vi
+    # routed and grouped like every xanet alert (deploy/alertmanager/alertmanager.yml)
+    assert fault.labels == {"alertname": "XanetDuplicateAgent", "severity": "major",
+                            "province": "ha-giang", "commune": "00688", "site": "site-a",
+                            "agent": "agent-a"}
+
+
+def test_every_fault_alert_is_bilingual_and_placed() -> None:
+    g = Guard(GuardsConfig(max_new_interfaces_per_device=2, max_new_series_per_agent=100))
+    ahead = telemetry(seq=1).model_copy(update={"sent": T0 + timedelta(days=1)})
+    g.clock(WHERE, ahead, T0)
+    flood = telemetry(seq=2, polls=[poll("rtr1", ts=T0, n_if=0,
+                                         interfaces=[interface(i + 1, name=f"x{i}")
+                                                     for i in range(5)])])
+    g.check(WHERE, flood.model_copy(update={"sent": T0}), T0)
+    alerts = {e.alert.labels["alertname"]: e.alert for e in g.faults.events()}
+    assert set(alerts) == {"XanetClockSkew", "XanetCardinalityExceeded"}
+    for a in alerts.values():
+        assert a.kind == KIND
+        assert {k: a.labels[k] for k in ("province", "commune", "site", "agent")} == {
+            "province": "ha-giang", "commune": "00688", "site": "site-a", "agent": "agent-a"}
+        assert a.annotations["summary_vi"] and a.annotations["description"]
+        assert a.annotations["summary_vi"] != a.annotations["summary_en"]
+    assert "đồng hồ nhanh hơn" in alerts["XanetClockSkew"].annotations["summary_vi"]
+    assert alerts["XanetCardinalityExceeded"].labels["device"] == "rtr1"
+    assert "thiết bị rtr1" in alerts["XanetCardinalityExceeded"].annotations["summary_vi"]
 
 
 def test_owner_knocked_off_by_a_duplicate_does_not_flap_offline() -> None:
@@ -217,18 +265,123 @@ class _Port:
         pass
 
 
-def test_fault_notifier_posts_changes_keeps_resolved_until_delivered() -> None:
+def _notifier(port: _Port, clock: list[float]) -> Notifier:
+    return Notifier(port, resend_interval_s=60, expire_after_s=900, retry_min_s=1,
+                    retry_max_s=2, clock=lambda: clock[0])
+
+
+def test_fault_alerts_through_the_notifier_keep_resolved_until_delivered() -> None:
     book = FaultBook()
     port = _Port()
     clock = [100.0]
-    n = FaultNotifier(book, port, resend_interval_s=60, expire_after_s=900, retry_min_s=1,
-                      retry_max_s=2, clock=lambda: clock[0])
-    book.raise_("XanetDuplicateAgent", {"agent": "a"}, "twice", 100, quiet_s=10)
+    n = _notifier(port, clock)
+    book.raise_("XanetDuplicateAgent", {"agent": "a"}, Texts("twice", "hai lần"), 100,
+                quiet_s=10)
+    n.submit(book.events())
     assert asyncio.run(n.flush()) and len(port.posts[-1]) == 1
     clock[0] = 120.0  # quiet for 20 s: resolved, but Alertmanager is away
+    book.sweep(clock[0])
+    n.submit(book.events())
     port.down = True
-    assert not asyncio.run(n.flush()) and book.resolved
+    assert not asyncio.run(n.flush()) and n.pending_resolved == 1
     port.down = False
     assert asyncio.run(n.flush())
     (resolved,) = port.posts[-1]
-    assert resolved["endsAt"] == "1970-01-01T00:02:00.000Z" and not book.resolved
+    assert resolved["endsAt"] == "1970-01-01T00:02:00.000Z" and n.pending_resolved == 0
+
+
+def test_duplicate_raised_again_then_quiet_is_one_firing_then_one_resolved() -> None:
+    """Through the guard and a notifier, as collector/app.py wires them: one firing event
+    (re-raising changes nothing), one resolved event once the duplicate has been quiet for
+    ``takeover_after_s``; Alertmanager is told firing, then resolved, then nothing."""
+    g = Guard(GuardsConfig(takeover_after_s=90))
+    port = _Port()
+    clock = [T0.timestamp()]
+    n = _notifier(port, clock)
+    a = telemetry(seq=1).model_copy(update={"instance": "alpha-0a0b0c0d", "sent": T0})
+    b = telemetry(seq=2).model_copy(update={"instance": "beta-0a0b0c0d", "sent": T0})
+    handed: list[str] = []
+    told: list[str] = []  # what each post says of the alert
+
+    def step(at: float, *msgs: wire.Telemetry) -> None:
+        now = T0 + timedelta(seconds=at)
+        clock[0] = now.timestamp()
+        for m in msgs:
+            g.check(WHERE, m, now)
+        g.faults.sweep(clock[0])
+        events = g.faults.events()
+        handed.extend(e.action for e in events)
+        n.submit(events)
+        posted = len(port.posts)
+        assert asyncio.run(n.flush())
+        for p in port.posts[posted:]:
+            (alert,) = p
+            assert alert["labels"]["alertname"] == "XanetDuplicateAgent"  # type: ignore[index]
+            told.append("resolved" if str(alert["endsAt"]) <= iso(clock[0]) else "firing")
+
+    step(0, a)
+    step(1, b)  # the duplicate: fires
+    step(30, a, b)  # raised again, twice
+    step(60, a, b)
+    step(60 + 89, a)  # the duplicate quiet, not long enough yet
+    step(60 + 90, a)  # quiet for takeover_after_s: resolved
+    step(300, a)  # nothing left to say
+    assert handed == ["firing", "resolved"]
+    # each flush re-posts what fires (how it stays alive in Alertmanager), then resolved once
+    assert told == ["firing"] * 4 + ["resolved"]
+    assert {p[0]["startsAt"] for p in port.posts} == {iso(T0.timestamp() + 1)}
+    assert port.posts[-1][0]["endsAt"] == iso(T0.timestamp() + 150)
+    assert g.faults.raised == 1 and not n.firing and n.pending_resolved == 0
+
+
+# -- the collector's wiring: one notifier, stats as docs/data.md says -------------------
+
+def _documented_stats() -> list[str]:
+    """The ``collector_stats`` field names docs/data.md lists (``{x}``: any suffix)."""
+    doc = (ROOT / "docs" / "data.md").read_text(encoding="utf-8")
+    (row,) = [ln for ln in doc.splitlines() if ln.startswith("| `collector_stats` |")]
+    return re.findall(r"`([a-z_{}]+)`", row.split("|")[3])
+
+
+def test_collector_without_inventory_delivers_faults_through_its_one_notifier(
+    tmp_path: Path,
+) -> None:
+    cfg = CollectorConfig.model_validate({
+        "collector": {"id": "faults"},
+        "ingest": {"dead_letter_dir": str(tmp_path / "dead")},
+        "guards": {"takeover_after_s": 90},
+        "alerts": {"url": "http://127.0.0.1:9"},  # never reached: the port below serves
+    })
+    collector = Collector(cfg, writer=RecordingWriter())
+    assert collector.alerting is None and collector.notifier is not None
+    port = _Port()
+    collector.notifier.port = port
+    polled = [poll("rtr1", ts=T0)]
+    a = telemetry(seq=1, polls=polled).model_copy(update={"instance": "alpha-0a0b0c0d",
+                                                          "sent": T0})
+    b = telemetry(seq=2, polls=polled).model_copy(update={"instance": "beta-0a0b0c0d",
+                                                          "sent": T0})
+
+    async def scenario() -> None:
+        assert collector.notifier is not None
+        await collector.handle(TOPIC, wire.encode(a), now=T0)
+        await collector.handle(TOPIC, wire.encode(b), now=T0 + timedelta(seconds=1))
+        (firing,) = collector.notifier.firing
+        assert firing.kind == KIND and firing.labels["alertname"] == "XanetDuplicateAgent"
+        collector.sweep_faults(T0.timestamp() + 90)  # quiet for 89 s: still firing
+        assert collector.notifier.firing == [firing]
+        collector.sweep_faults(T0.timestamp() + 91)
+        assert collector.notifier.firing == [] and collector.notifier.pending_resolved == 1
+        assert await collector.notifier.flush()
+
+    asyncio.run(scenario())
+    collector.dead_letter.close()
+    (resolved,) = port.posts[-1]
+    assert resolved["endsAt"] == iso(T0.timestamp() + 91)
+    stats = collector.stats()
+    assert stats["alerts_faults_raised"] == 1 and stats["alerts_faults_firing"] == 0
+    assert stats["alertmanager_posts"] == 1 and stats["alertmanager_failures"] == 0
+    documented = _documented_stats()
+    for key in stats:
+        assert any(re.fullmatch(re.sub(r"\{[a-z_]+\}", "[a-z_]+", d), key)
+                   for d in documented), f"collector_stats.{key} is not in docs/data.md"
