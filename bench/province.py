@@ -45,7 +45,8 @@ from common import ROOT, CpuMeter, finish, header, percentile, print_table, rss_
 from collector.config import CollectorConfig
 from collector.reporting import Filters, availability_report
 from tests import services
-from tests.pipeline import agent_config, collector_config, to_toml, toml_value
+from tests.factories import inventory_text
+from tests.pipeline import agent_config, collector_config, to_toml
 from tests.services import SimInterface, write_numeric_recording
 from xanet.inventory import load_inventory
 
@@ -84,17 +85,7 @@ def recording(path: Path, kind: str, seed: int) -> Path:
 
 def bench_inventory(raw: dict[str, Any], path: Path) -> Path:
     """Write the inventory shape (province, communes, sites with devices) as TOML."""
-    out = ["[province]", *(f"{k} = {toml_value(v)}" for k, v in raw["province"].items()), ""]
-    for c in raw["communes"]:
-        out += ["[[communes]]", *(f"{k} = {toml_value(v)}" for k, v in c.items()), ""]
-    for site in raw["sites"]:
-        out.append("[[sites]]")
-        out += [f"{k} = {toml_value(v)}" for k, v in site.items() if k != "devices"]
-        for dev in site.get("devices", []):
-            out.append("  [[sites.devices]]")
-            out += [f"  {k} = {toml_value(v)}" for k, v in dev.items()]
-        out.append("")
-    path.write_text("\n".join(out))
+    path.write_text(inventory_text(raw))
     return path
 
 

@@ -1,8 +1,10 @@
-"""Builders of valid wire messages for tests."""
+"""Builders of valid wire messages and small inventories for tests."""
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime
+from typing import Any
 
 from xanet import wire
 
@@ -31,3 +33,78 @@ def telemetry(seq: int = 0, site: str = "site-a", agent: str = "agent-a",
 
 TOPIC = "xanet/v1/ha-giang/00688/site-a/telemetry"
 STATUS_TOPIC = "xanet/v1/ha-giang/00688/site-a/status"
+
+
+# ------------------------------------------------------------------ inventories as TOML
+
+#: The province every small test inventory belongs to, and its communes by code.
+PROVINCE = {"code": "08", "name": "Tuyên Quang"}
+LAM_BINH = {"02266": "Xã Lâm Bình"}
+LAM_BINH_THUONG_LAM = {**LAM_BINH, "02269": "Xã Thượng Lâm"}
+
+Element = str | dict[str, Any]
+
+
+def toml_value(v: Any) -> str:
+    """A TOML value: scalars, strings, inline tables and arrays."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(v)
+
+
+def inv_device(device_id: str, *elements: Element, monitor: str | None = None) -> dict[str, Any]:
+    """One inventory device; an element is a service name or a whole element table
+    (``{"service": "fibre", "interface": "xe-0/0/0"}``)."""
+    dev: dict[str, Any] = {"id": device_id}
+    if monitor is not None:
+        dev["monitor"] = monitor
+    dev["elements"] = [{"service": e} if isinstance(e, str) else e for e in elements]
+    return dev
+
+
+def inv_site(site_id: str, commune: str = "02266", role: str = "hub", *,
+         devices: list[dict[str, Any]], **keys: Any) -> dict[str, Any]:
+    """One inventory site; ``keys`` are its other keys (name, agent, parent,
+    technologies) in the order given."""
+    return {"id": site_id, "commune": commune, "role": role, **keys, "devices": devices}
+
+
+def inventory_data(*sites: dict[str, Any], communes: dict[str, str] | None = None,
+                   province: dict[str, str] | None = None) -> dict[str, Any]:
+    """The inventory as ``tomllib`` would read it (for ``parse_inventory``)."""
+    return {"province": province or PROVINCE,
+            "communes": [{"code": code, "name": name}
+                         for code, name in (communes or LAM_BINH).items()],
+            "sites": list(sites)}
+
+
+def inventory_text(raw: dict[str, Any]) -> str:
+    """Write the inventory shape (province, communes, sites with devices) as TOML."""
+    out = ["[province]", *(f"{k} = {toml_value(v)}" for k, v in raw["province"].items()), ""]
+    for c in raw["communes"]:
+        out += ["[[communes]]", *(f"{k} = {toml_value(v)}" for k, v in c.items()), ""]
+    for s in raw["sites"]:
+        out.append("[[sites]]")
+        out += [f"{k} = {toml_value(v)}" for k, v in s.items() if k != "devices"]
+        for dev in s.get("devices", []):
+            out.append("  [[sites.devices]]")
+            out += [f"  {k} = {toml_value(v)}" for k, v in dev.items()]
+        out.append("")
+    text = "\n".join(out)
+    tomllib.loads(text)  # fail here, not in the program under test, if the writer is wrong
+    return text
+
+
+def inventory_toml(*sites: dict[str, Any], communes: dict[str, str] | None = None,
+                   province: dict[str, str] | None = None) -> str:
+    """A small inventory as TOML text, e.g. ``inventory_toml(inv_site("hub-a",
+    agent="agt-a", devices=[inv_device("rtr-1", "fibre")]))``."""
+    return inventory_text(inventory_data(*sites, communes=communes, province=province))

@@ -18,6 +18,7 @@ from agent.app import Agent
 from agent.config import AgentConfig
 from collector.app import Collector
 from collector.config import CollectorConfig
+from tests.factories import toml_value
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,21 +79,6 @@ def collector_config(
     for key, value in sections.items():
         cfg.setdefault(key, {}).update(value)
     return cfg
-
-
-def toml_value(v: Any) -> str:
-    """A TOML value: scalars, strings, inline tables and arrays."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    raise TypeError(v)
 
 
 def to_toml(data: dict[str, Any]) -> str:

@@ -35,6 +35,7 @@ from collector.alertmanager import AlertmanagerClient, Notifier
 from collector.alerts import Alert, AlertEvent
 from collector.app import Collector
 from tests import services
+from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
 from tests.pipeline import (
     ROOT,
     Subprogram,
@@ -54,64 +55,21 @@ CLEAR_S = 3.0
 FIRST_ALERT_BOUND_S = HOLD_S + INTERVAL_S + 5.0
 DEPLOY = ROOT / "deploy" / "alertmanager"
 
-PROVINCE = """
-[province]
-code = "08"
-name = "Tuyên Quang"
-
-[[communes]]
-code = "02266"
-name = "Xã Lâm Bình"
-
-[[communes]]
-code = "02269"
-name = "Xã Thượng Lâm"
-"""
-
 SITES = {
-    "hub-a": """
-[[sites]]
-id = "hub-a"
-commune = "02266"
-role = "hub"
-name = "Trung tâm xã Lâm Bình"
-agent = "agt-hub-a"
-  [[sites.devices]]
-  id = "rtr-1"
-  elements = [{ service = "fibre" }]
-  [[sites.devices]]
-  id = "olt-1"
-  elements = [{ service = "broadband" }]
-""",
-    "hub-b": """
-[[sites]]
-id = "hub-b"
-commune = "02269"
-role = "hub"
-agent = "agt-hub-b"
-  [[sites.devices]]
-  id = "rtr-1"
-  elements = [{ service = "fibre" }]
-""",
-    **{f"bts-{i}": f"""
-[[sites]]
-id = "bts-{i}"
-commune = "02266"
-role = "bts"
-parent = "hub-a"
-technologies = ["4g"]
-agent = "agt-bts-{i}"
-  [[sites.devices]]
-  id = "enb-1"
-  elements = [{{ service = "mobile_4g" }}]
-""" for i in (1, 2, 3)},
+    "hub-a": inv_site("hub-a", name="Trung tâm xã Lâm Bình", agent="agt-hub-a",
+                      devices=[inv_device("rtr-1", "fibre"), inv_device("olt-1", "broadband")]),
+    "hub-b": inv_site("hub-b", "02269", agent="agt-hub-b",
+                      devices=[inv_device("rtr-1", "fibre")]),
+    **{f"bts-{i}": inv_site(f"bts-{i}", role="bts", parent="hub-a", technologies=["4g"],
+                            agent=f"agt-bts-{i}", devices=[inv_device("enb-1", "mobile_4g")])
+       for i in (1, 2, 3)},
 }
 
 
 def inventory(*sites: str) -> str:
     """Only the sites a test runs agents for: an agent in the inventory that never
     reports is (rightly) an agent-silent alert."""
-    return PROVINCE + "".join(SITES[s] for s in sites)
+    return inventory_toml(*(SITES[s] for s in sites), communes=LAM_BINH_THUONG_LAM)
 
 
 # ------------------------------------------------------------------ local services

@@ -20,6 +20,7 @@ import pytest
 from collector.config import CollectorConfig
 from collector.reporting import Filters, availability_report
 from tests import services
+from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
 from tests.pipeline import (
     Subprogram,
     agent_config,
@@ -34,40 +35,14 @@ from tests.services import SimInterface, write_numeric_recording
 
 INTERVAL_S = 1.0
 
-INVENTORY = """
-[province]
-code = "08"
-name = "Tuyên Quang"
-
-[[communes]]
-code = "02266"
-name = "Xã Lâm Bình"
-
-[[communes]]
-code = "02269"
-name = "Xã Thượng Lâm"
-
-[[sites]]
-id = "hub-lam-binh"
-commune = "02266"
-role = "hub"
-agent = "agt-lam-binh"
-  [[sites.devices]]
-  id = "rtr-1"
-  elements = [{ service = "fibre", interface = "xe-0/0/0" }]
-  [[sites.devices]]
-  id = "olt-1"
-  elements = [{ service = "broadband" }]
-
-[[sites]]
-id = "hub-thuong-lam"
-commune = "02269"
-role = "hub"
-agent = "agt-thuong-lam"
-  [[sites.devices]]
-  id = "rtr-1"
-  elements = [{ service = "fibre", interface = "ge-0/0/0" }]
-"""
+INVENTORY = inventory_toml(
+    inv_site("hub-lam-binh", agent="agt-lam-binh",
+             devices=[inv_device("rtr-1", {"service": "fibre", "interface": "xe-0/0/0"}),
+                      inv_device("olt-1", "broadband")]),
+    inv_site("hub-thuong-lam", "02269", agent="agt-thuong-lam",
+             devices=[inv_device("rtr-1", {"service": "fibre", "interface": "ge-0/0/0"})]),
+    communes=LAM_BINH_THUONG_LAM,
+)
 
 
 def recording(path: Path, ifname: str) -> Path:

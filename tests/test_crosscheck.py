@@ -12,51 +12,17 @@ import pytest
 
 from collector.states import FactMapper
 from collector.unmapped import UnmappedLog
-from tests.factories import poll, telemetry
+from tests.factories import inv_device, inv_site, inventory_toml, poll, telemetry
 from xanet.cli import main
 from xanet.inventory import parse_inventory
 
-INVENTORY = """
-[province]
-code = "08"
-name = "Tuyên Quang"
-
-[[communes]]
-code = "02266"
-name = "Xã Lâm Bình"
-
-[[sites]]
-id = "hub-a"
-commune = "02266"
-role = "hub"
-agent = "agt-a"
-  [[sites.devices]]
-  id = "rtr-1"
-  elements = [{ service = "fibre" }]
-  [[sites.devices]]
-  id = "olt-1"
-  elements = [{ service = "broadband" }]
-
-[[sites]]
-id = "bts-1"
-commune = "02266"
-role = "bts"
-parent = "hub-a"
-technologies = ["4g"]
-agent = "agt-a"
-  [[sites.devices]]
-  id = "enb-1"
-  elements = [{ service = "mobile_4g" }]
-
-[[sites]]
-id = "hub-b"
-commune = "02266"
-role = "other"
-agent = "agt-b"
-  [[sites.devices]]
-  id = "sw-1"
-  elements = [{ service = "broadband" }]
-"""
+INVENTORY = inventory_toml(
+    inv_site("hub-a", agent="agt-a",
+             devices=[inv_device("rtr-1", "fibre"), inv_device("olt-1", "broadband")]),
+    inv_site("bts-1", role="bts", parent="hub-a", technologies=["4g"], agent="agt-a",
+             devices=[inv_device("enb-1", "mobile_4g")]),
+    inv_site("hub-b", role="other", agent="agt-b", devices=[inv_device("sw-1", "broadband")]),
+)
 
 AGENT = """
 [agent]

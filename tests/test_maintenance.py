@@ -53,6 +53,7 @@ from collector.maintenance import (
 )
 from collector.outages import outage_lines
 from collector.states import STATE_CODE, emission_lines
+from tests.factories import inv_device, inv_site, inventory_toml
 from tests.test_alerts import POLICY, T0, inventory
 from tests.test_availability import (
     AGENT_OF,
@@ -441,31 +442,8 @@ def test_window_storage_round_trip_and_id() -> None:
 # ------------------------------------------------------------------ CLI refusals
 
 
-INVENTORY_TOML = """
-[province]
-code = "08"
-name = "Tuyên Quang"
-
-[[communes]]
-code = "02266"
-name = "Xã Lâm Bình"
-
-[[sites]]
-id = "hub-a"
-commune = "02266"
-role = "hub"
-  [[sites.devices]]
-  id = "olt-1"
-  elements = [{ service = "broadband" }]
-
-[[sites]]
-id = "hub-b"
-commune = "02266"
-role = "hub"
-  [[sites.devices]]
-  id = "rtr-1"
-  elements = [{ service = "fibre" }]
-"""
+INVENTORY_TOML = inventory_toml(inv_site("hub-a", devices=[inv_device("olt-1", "broadband")]),
+                                inv_site("hub-b", devices=[inv_device("rtr-1", "fibre")]))
 
 
 @pytest.fixture

@@ -34,42 +34,17 @@ import pytest
 from collector.alerts import alert_topology, site_unit
 from collector.availability import Change, normalize, summarize
 from tests import services
+from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
 from tests.pipeline import collector_config, running, start_collector, to_toml, wait_for
 from tests.test_alerting_e2e import TelegramStub
 from xanet import cli, wire
 from xanet.inventory import load_inventory
 
-INVENTORY = """
-[province]
-code = "08"
-name = "Tuyên Quang"
-
-[[communes]]
-code = "02266"
-name = "Xã Lâm Bình"
-
-[[communes]]
-code = "02269"
-name = "Xã Thượng Lâm"
-
-[[sites]]
-id = "hub-a"
-commune = "02266"
-role = "hub"
-agent = "agt-hub-a"
-  [[sites.devices]]
-  id = "rtr-1"
-  elements = [{ service = "fibre" }]
-
-[[sites]]
-id = "hub-b"
-commune = "02269"
-role = "hub"
-agent = "agt-hub-b"
-  [[sites.devices]]
-  id = "rtr-1"
-  elements = [{ service = "fibre" }]
-"""
+INVENTORY = inventory_toml(
+    inv_site("hub-a", agent="agt-hub-a", devices=[inv_device("rtr-1", "fibre")]),
+    inv_site("hub-b", "02269", agent="agt-hub-b", devices=[inv_device("rtr-1", "fibre")]),
+    communes=LAM_BINH_THUONG_LAM,
+)
 
 COMMUNE = {"hub-a": "02266", "hub-b": "02269"}
 POLL_S = 0.5

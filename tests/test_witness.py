@@ -10,6 +10,7 @@ import pytest
 from collector.availability import Observation, Unobserved
 from collector.states import FactMapper
 from collector.witness import DECISIONS, PING_ONLY, Decision, decide
+from tests.factories import Element, inv_device, inv_site, inventory_toml
 from xanet import wire
 from xanet.inventory import InventoryError, parse_inventory
 
@@ -81,28 +82,15 @@ def test_tables_are_complete_and_only_silence_is_down() -> None:
 
 # --------------------------------------------- from polls to element facts (the mapper)
 
-INVENTORY = """
-[province]
-code = "08"
-name = "Tuyên Quang"
 
-[[communes]]
-code = "02266"
-name = "Xã Lâm Bình"
+def hub_a(school: Element) -> str:
+    """hub-a's router and its ping-only school CPE with the element ``school``."""
+    return inventory_toml(inv_site("hub-a", agent="agt-a", devices=[
+        inv_device("rtr-1", "fibre", {"service": "fibre", "interface": "ge-0/0/0"}),
+        inv_device("cpe-school", school, monitor="ping")]))
 
-[[sites]]
-id = "hub-a"
-commune = "02266"
-role = "hub"
-agent = "agt-a"
-  [[sites.devices]]
-  id = "rtr-1"
-  elements = [{ service = "fibre" }, { service = "fibre", interface = "ge-0/0/0" }]
-  [[sites.devices]]
-  id = "cpe-school"
-  monitor = "ping"
-  elements = [{ service = "broadband" }]
-"""
+
+INVENTORY = hub_a("broadband")
 
 
 def mapped(*polls: wire.DevicePoll) -> list[object]:
@@ -137,9 +125,7 @@ def test_ping_only_device_state_comes_from_the_echo() -> None:
 
 
 def test_ping_only_device_with_an_interface_element_is_refused() -> None:
-    bad = INVENTORY.replace('monitor = "ping"\n  elements = [{ service = "broadband" }]',
-                            'monitor = "ping"\n  elements = [{ service = "broadband", '
-                            'interface = "eth0" }]')
+    bad = hub_a({"service": "broadband", "interface": "eth0"})
     with pytest.raises(InventoryError, match=r"sites\[0\]\.devices\[1\]\.elements\[0\]"
                                              r"\.interface: device hub-a/cpe-school is "
                                              r"ping-only"):
