@@ -494,9 +494,9 @@ def probe_times(facts: Sequence[Fact]) -> list[float]:
     return sorted({t + e for t in base for e in (-0.5, 0.0, 0.5)})
 
 
-@settings(max_examples=200, deadline=None)
-@given(fact_lists)
-def test_element_and_service_timelines_match_brute_force(facts: list[Fact]) -> None:
+def assert_timelines_match_brute_force(facts: list[Fact]) -> None:
+    """The engine's element and service timelines against the brute-force reference at
+    every probe time; each timeline sorted with no repeated states."""
     elements, services = timelines(facts, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
     for x in probe_times(facts):
         truth = {
@@ -510,6 +510,40 @@ def test_element_and_service_timelines_match_brute_force(facts: list[Fact]) -> N
         assert tl == normalize(tl)  # sorted, no repeated states
 
 
+#: (element timelines, service timelines), as ``timelines`` returns them
+Timelines = tuple[dict[str, list[Change]], dict[ServiceKey, list[Change]]]
+
+
+def small_engine() -> AvailabilityEngine:
+    return AvailabilityEngine(
+        SMALL_TOPOLOGY, stale_after_s=SMALL_STALE, bucket_s=30.0, rollups_from=0.0
+    )
+
+
+def assert_engine_and_store_hold(
+    eng: AvailabilityEngine, store: Store, reference: Timelines, final: float
+) -> None:
+    """After the last emit at ``final``: the engine's timelines are the reference, the
+    store holds them up to ``final``, and every closed 30 s rollup adds up to them."""
+    elements, services = reference
+    for e, tl in elements.items():
+        assert eng.element_timeline(e) == tl
+        assert store.element_timeline(e) == clip(tl, final)
+    for key, tl in services.items():
+        assert eng.service_timeline(key) == tl
+        assert store.service_timeline(key) == clip(tl, final)
+        for k in range(int(final // 30)):
+            row = store.rollups[(key, k * 30.0)]
+            s = summarize(tl, k * 30.0, (k + 1) * 30.0)
+            assert (row.up_s, row.down_s, row.unknown_s) == (s.up_s, s.down_s, s.unknown_s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fact_lists)
+def test_element_and_service_timelines_match_brute_force(facts: list[Fact]) -> None:
+    assert_timelines_match_brute_force(facts)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.data(), fact_lists)
 def test_any_delivery_order_and_any_emit_schedule_give_the_same_result(
@@ -517,9 +551,7 @@ def test_any_delivery_order_and_any_emit_schedule_give_the_same_result(
 ) -> None:
     reference = timelines(facts, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
     order = data.draw(st.permutations(facts))
-    eng = AvailabilityEngine(
-        SMALL_TOPOLOGY, stale_after_s=SMALL_STALE, bucket_s=30.0, rollups_from=0.0
-    )
+    eng = small_engine()
     store = Store()
     now = 0.0
     for fact in order:
@@ -532,17 +564,7 @@ def test_any_delivery_order_and_any_emit_schedule_give_the_same_result(
     final = max(now, 400.0)
     store.write(eng.emit(final))
     assert timelines(order, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE) == reference
-    elements, services = reference
-    for e, tl in elements.items():
-        assert eng.element_timeline(e) == tl
-        assert store.element_timeline(e) == clip(tl, final)
-    for key, tl in services.items():
-        assert eng.service_timeline(key) == tl
-        assert store.service_timeline(key) == clip(tl, final)
-        for k in range(int(final // 30)):
-            row = store.rollups[(key, k * 30.0)]
-            s = summarize(tl, k * 30.0, (k + 1) * 30.0)
-            assert (row.up_s, row.down_s, row.unknown_s) == (s.up_s, s.down_s, s.unknown_s)
+    assert_engine_and_store_hold(eng, store, reference, final)
 
 
 # ------------------------------------------------------------------ a generated month
@@ -822,19 +844,10 @@ def stored_reason(points: dict[float, tuple[State, str | None]], x: float) -> st
 @settings(max_examples=200, deadline=None)
 @given(faulty_fact_lists)
 def test_unobserved_timelines_match_brute_force(facts: list[Fact]) -> None:
-    elements, services = timelines(facts, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
-    for x in probe_times(facts):
-        truth = {
-            e: reference_state(facts, e, AGENT_OF[e], STALE_OF[e], x) for e in ("e1", "e2", "e3")
-        }
-        for e, tl in elements.items():
-            assert state_at(tl, x) == truth[e], (e, x)
-        assert state_at(services[SVC_A], x) == rule_state("any_of", [truth["e1"], truth["e2"]])
-        assert state_at(services[SVC_B], x) == rule_state("all_of", [truth["e2"], truth["e3"]])
-    # a monitoring fault is never downtime: without the unobserved polls (and the
-    # observations they beat) there is at least as much down time
-    for tl in (*elements.values(), *services.values()):
-        assert tl == normalize(tl)
+    # that a monitoring fault is never downtime (without the unobserved polls, and the
+    # observations they beat, there is at least as much down time) is
+    # test_a_monitoring_fault_never_adds_downtime below
+    assert_timelines_match_brute_force(facts)
 
 
 @settings(max_examples=150, deadline=None)
@@ -844,9 +857,7 @@ def test_unobserved_any_order_any_emit_schedule_same_states_and_reasons(
 ) -> None:
     reference = timelines(facts, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE)
     order = data.draw(st.permutations(facts))
-    eng = AvailabilityEngine(
-        SMALL_TOPOLOGY, stale_after_s=SMALL_STALE, bucket_s=30.0, rollups_from=0.0
-    )
+    eng = small_engine()
     store = Store()
     stored: dict[str, dict[float, tuple[State, str | None]]] = {}
     now = 0.0
@@ -864,10 +875,8 @@ def test_unobserved_any_order_any_emit_schedule_same_states_and_reasons(
             write(eng.emit(now))
     final = max(now, 400.0)
     write(eng.emit(final))
-    elements, services = reference
-    for e, tl in elements.items():
-        assert eng.element_timeline(e) == tl
-        assert store.element_timeline(e) == clip(tl, final)
+    assert_engine_and_store_hold(eng, store, reference, final)
+    for e in reference[0]:
         for x in probe_times(facts):
             if x > final or x < 0:
                 continue
@@ -878,13 +887,6 @@ def test_unobserved_any_order_any_emit_schedule_same_states_and_reasons(
                 if want == "no_data":  # before the first fact no point exists yet
                     continue
                 assert got == want, (e, x, got, want)
-    for key, tl in services.items():
-        assert eng.service_timeline(key) == tl
-        assert store.service_timeline(key) == clip(tl, final)
-        for k in range(int(final // 30)):
-            row = store.rollups[(key, k * 30.0)]
-            s = summarize(tl, k * 30.0, (k + 1) * 30.0)
-            assert (row.up_s, row.down_s, row.unknown_s) == (s.up_s, s.down_s, s.unknown_s)
 
 
 @settings(max_examples=100, deadline=None)
