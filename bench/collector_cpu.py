@@ -12,31 +12,16 @@ as they were at git revision REV, measured in the same invocation (before/after)
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
-from common import ROOT, finish, header, print_table
+from common import finish, header, module_at, print_table, rev_tag
 from ingest import TOPIC, make_messages
 
 from collector import ingest, lineproto
 from collector.ingest import Accepted, Limits, admit
 from xanet import topics, wire
-
-
-def module_at(rev: str, path: str, name: str) -> ModuleType:
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
-                            capture_output=True, text=True, check=True).stdout
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
-    return module
 
 
 def measure(messages: list[bytes], wire_mod: Any, lp_mod: Any, repeat: int) -> dict[str, float]:
@@ -83,7 +68,7 @@ def main() -> None:
     rows = []
     variants: list[tuple[str, Any, Any]] = [("current", wire, lineproto)]
     if args.baseline:
-        tag = "".join(c if c.isalnum() else "_" for c in args.baseline)
+        tag = rev_tag(args.baseline)
         old_wire = module_at(args.baseline, "xanet/wire.py", f"wire_at_{tag}")
         old_lp = module_at(args.baseline, "collector/lineproto.py", f"lineproto_at_{tag}")
         variants.append((f"@{args.baseline}", old_wire, old_lp))

@@ -10,15 +10,12 @@ No services; process CPU time, best of ``--repeat``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
-from common import ROOT, finish, header, print_table
+from common import ROOT, finish, header, module_at, print_table
 
 import collector.availability as availability
 from collector.alerts import Policy
@@ -28,17 +25,6 @@ from xanet import wire
 from xanet.inventory import Inventory, load_inventory
 
 T0 = 1_750_000_000.0
-
-
-def module_at(rev: str, path: str, name: str) -> ModuleType:
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
-                            capture_output=True, text=True, check=True).stdout
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
-    return module
 
 
 def messages(inventory: Inventory) -> list[wire.Telemetry]:

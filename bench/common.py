@@ -7,16 +7,19 @@ what it started. Nothing here talks to anything but loopback.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +45,24 @@ def reproduce_line(argv: Sequence[str] | None = None) -> str:
     except ValueError:
         shown = str(script)
     return "python " + " ".join(shlex.quote(a) for a in [shown, *argv[1:]])
+
+
+def rev_tag(rev: str) -> str:
+    """A git revision as a Python/file name part (``HEAD~1`` -> ``HEAD_1``)."""
+    return "".join(c if c.isalnum() else "_" for c in rev)
+
+
+def module_at(rev: str, path: str, name: str) -> ModuleType:
+    """The module ``path`` as it was at git revision ``rev``, loaded as ``name`` (for the
+    before/after rows: both versions measured in one invocation)."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
+                            capture_output=True, text=True, check=True).stdout
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+    return module
 
 
 def header(title: str) -> None:

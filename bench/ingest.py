@@ -164,8 +164,8 @@ def overlay(wd: Path, rev: str, files: list[str]) -> Path:
     put first on PYTHONPATH, the collector process runs that code (before/after rows)."""
     import shutil
 
-    from common import ROOT
-    tag = "".join(c if c.isalnum() else "_" for c in rev)
+    from common import ROOT, rev_tag
+    tag = rev_tag(rev)
     root = wd / f"overlay-{tag}"
     if root.exists():
         return root

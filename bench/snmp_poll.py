@@ -68,18 +68,8 @@ def sim_recording(path: Path, n_ifaces: int) -> Path:
 
 def baseline_poller_class(rev: str) -> Any:
     """``SnmpPoller`` as agent/snmp.py was at git revision ``rev`` (for before/after rows)."""
-    import importlib.util
-    import sys
-
-    from common import ROOT
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:agent/snmp.py"],
-                            capture_output=True, text=True, check=True).stdout
-    name = "snmp_at_" + "".join(c if c.isalnum() else "_" for c in rev)
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    exec(compile(source, f"{rev}:agent/snmp.py", "exec"), module.__dict__)
+    from common import module_at, rev_tag
+    module = module_at(rev, "agent/snmp.py", "snmp_at_" + rev_tag(rev))
     return module.SnmpPoller, module.SnmpTarget, module.SnmpV2c
 
 
