@@ -35,6 +35,7 @@ import pytest
 from collector.app import Collector
 from collector.availability import normalize, summarize
 from tests import services
+from tests.factories import inv_device, inv_site, inventory_toml
 from tests.pipeline import collector_config, running, start_collector, wait_for
 from tests.test_alerting_e2e import TelegramStub, am_config
 from xanet import topics, wire
@@ -61,16 +62,12 @@ DOWN_DEVICE = "olt-down"
 
 def inventory(province: str, sites: dict[str, tuple[str, list[str]]]) -> str:
     """sites: id -> (agent, devices); the first device of a site carries its fibre."""
-    out = [f'[province]\ncode = "{province}"\nname = "Test"\n',
-           f'[[communes]]\ncode = "{COMMUNE}"\nname = "Xã Lâm Bình"\n']
-    for site, (agent, devices) in sites.items():
-        out.append(f'[[sites]]\nid = "{site}"\ncommune = "{COMMUNE}"\nrole = "other"\n'
-                   f'agent = "{agent}"\n')
-        for i, dev in enumerate(devices):
-            service = "fibre" if i == 0 else "broadband"
-            out.append(f'  [[sites.devices]]\n  id = "{dev}"\n'
-                       f'  elements = [{{ service = "{service}" }}]\n')
-    return "\n".join(out)
+    return inventory_toml(
+        *(inv_site(site, COMMUNE, "other", agent=agent,
+                   devices=[inv_device(dev, "fibre" if i == 0 else "broadband")
+                            for i, dev in enumerate(devices)])
+          for site, (agent, devices) in sites.items()),
+        communes={COMMUNE: "Xã Lâm Bình"}, province={"code": province, "name": "Test"})
 
 
 @pytest.fixture
