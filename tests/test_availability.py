@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -538,6 +538,24 @@ def assert_engine_and_store_hold(
             assert (row.up_s, row.down_s, row.unknown_s) == (s.up_s, s.down_s, s.unknown_s)
 
 
+def emit_on_drawn_schedule(
+    data: st.DataObject, order: Sequence[Fact], eng: AvailabilityEngine,
+    write: Callable[[Emission, float], None],
+) -> float:
+    """Adds ``order`` to ``eng`` fact by fact, emitting at drawn moments (0-60 s apart)
+    and handing each emission and its time to ``write``; the last emission is at
+    max(time so far, 400 s), which is returned."""
+    now = 0.0
+    for fact in order:
+        eng.add(fact)
+        if data.draw(st.booleans()):
+            now += data.draw(st.integers(0, 60))
+            write(eng.emit(now), now)
+    final = max(now, 400.0)
+    write(eng.emit(final), final)
+    return final
+
+
 @settings(max_examples=200, deadline=None)
 @given(fact_lists)
 def test_element_and_service_timelines_match_brute_force(facts: list[Fact]) -> None:
@@ -553,16 +571,13 @@ def test_any_delivery_order_and_any_emit_schedule_give_the_same_result(
     order = data.draw(st.permutations(facts))
     eng = small_engine()
     store = Store()
-    now = 0.0
-    for fact in order:
-        eng.add(fact)
-        if data.draw(st.booleans()):
-            now += data.draw(st.integers(0, 60))
-            store.write(eng.emit(now))
-            for key in (SVC_A, SVC_B):  # after every emit, storage = the facts so far, to now
-                assert store.service_timeline(key) == clip(eng.service_timeline(key), now)
-    final = max(now, 400.0)
-    store.write(eng.emit(final))
+
+    def write(em: Emission, now: float) -> None:
+        store.write(em)
+        for key in (SVC_A, SVC_B):  # after every emit, storage = the facts so far, to now
+            assert store.service_timeline(key) == clip(eng.service_timeline(key), now)
+
+    final = emit_on_drawn_schedule(data, order, eng, write)
     assert timelines(order, SMALL_TOPOLOGY, stale_after_s=SMALL_STALE) == reference
     assert_engine_and_store_hold(eng, store, reference, final)
 
@@ -860,21 +875,14 @@ def test_unobserved_any_order_any_emit_schedule_same_states_and_reasons(
     eng = small_engine()
     store = Store()
     stored: dict[str, dict[float, tuple[State, str | None]]] = {}
-    now = 0.0
 
-    def write(em: Emission) -> None:
+    def write(em: Emission, _now: float) -> None:
         store.write(em)
         for p in em.elements:
             assert (p.state == "unknown") == (p.reason is not None), p
             stored.setdefault(p.element, {})[p.ts] = (p.state, p.reason)
 
-    for fact in order:
-        eng.add(fact)
-        if data.draw(st.booleans()):
-            now += data.draw(st.integers(0, 60))
-            write(eng.emit(now))
-    final = max(now, 400.0)
-    write(eng.emit(final))
+    final = emit_on_drawn_schedule(data, order, eng, write)
     assert_engine_and_store_hold(eng, store, reference, final)
     for e in reference[0]:
         for x in probe_times(facts):
