@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -287,10 +288,14 @@ async def test_internal_error_dead_letters_the_message_and_the_flow_goes_on(
     topic = topics.build(PROVINCE, COMMUNE, site, "telemetry")
     async with running(collector):
         await wait_for(collector.subscribed.is_set, 20, "collector subscribed")
+        # polls a second apart: two polls of one device in the same millisecond are one
+        # point in InfluxDB (the later overwrites the earlier), which is not this test's point
+        t0 = datetime.now(UTC)
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
             for seq in range(3):
-                await client.publish(topic, wire.encode(
-                    telemetry(seq=seq, site=site, agent="agent-bug")), qos=1)
+                await client.publish(topic, wire.encode(telemetry(
+                    seq=seq, site=site, agent="agent-bug",
+                    polls=[poll(ts=t0 - timedelta(seconds=3 - seq))])), qos=1)
         await wait_for(lambda: influxdb.query('SELECT count("seq") FROM "device"', db=db),
                        20, "good polls stored")
         await wait_for(lambda: collector.acks.unacked == 0, 20, "every message acknowledged")
