@@ -5,11 +5,8 @@ of the edges (Alertmanager payload, outage line protocol) and the notifier's ret
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
-import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ from collector.alerts import (
 )
 from collector.availability import ElementPoint, State
 from collector.outages import OutageStore, outage_lines
+from tests.disks import fill, small_tmpfs
 from xanet.inventory import Inventory, parse_inventory
 
 HOLD = 30.0
@@ -441,21 +439,11 @@ def test_store_on_a_full_disk_goes_on_and_keeps_the_previous_file(tmp_path: Path
     """A full disk never stops the collector through its outage state (issue 14): the
     save fails, is counted and logged once, the previous file stays whole, and saving
     works again by itself once there is space."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (make test runs as root)")
-    mnt = tmp_path / "tmpfs"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
-    try:
+    with small_tmpfs(tmp_path, "64k") as mnt:
         rec = OutageRecord("site:a", "root", T0, True, {"site": "a"}, {"summary_en": "é"})
         store = OutageStore(mnt / "outages.json")
         assert store.save([rec], {"agt-a": T0})
-        filler = mnt / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-        with contextlib.suppress(OSError):  # written until the disk says it is full
-            while True:
-                os.write(fd, b"\0" * 4096)
-        os.close(fd)
+        filler = fill(mnt)
         more = [OutageRecord(f"site:{i}", "root", T0, True, {"site": str(i)},
                              {"summary_en": "x" * 2000}) for i in range(20)]
         assert not store.save(more, {"agt-a": T0 + 60})
@@ -467,8 +455,6 @@ def test_store_on_a_full_disk_goes_on_and_keeps_the_previous_file(tmp_path: Path
         filler.unlink()
         assert store.save(more, {"agt-a": T0 + 62})
         assert len(OutageStore(store.path).load()) == 20
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=True)
 
 
 def test_store_survives_garbage(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from collector.app import Collector
 from tests import services
+from tests.disks import fill, small_tmpfs
 from tests.factories import interface, poll, telemetry
 from tests.pipeline import ROOT, collector_config, running, start_collector, to_toml, wait_for
 from xanet import topics, wire
@@ -88,40 +89,19 @@ def _tel(site: str, agent: str, seq: int, ts: datetime, *, sent: datetime | None
 # -- row 7: dead-letter store bounded; a full disk never stops anything ---------------
 
 @pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (make test runs as root)")
-    mnt = tmp_path / "tmpfs"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
-    try:
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    with small_tmpfs(tmp_path, "256k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=True)
-
-
-def _fill(directory: Path) -> Path:
-    """Fill the file system of ``directory`` up; return the filler file."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return filler
 
 
 async def test_dead_letter_budget_holds_and_a_full_disk_stops_nothing(
-    tmp_path: Path, small_tmpfs: Path, mosquitto: services.Mosquitto,
+    tmp_path: Path, tiny_fs: Path, mosquitto: services.Mosquitto,
     influxdb: services.InfluxDB1, db: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="xanet.collector.deadletter")
-    dead = small_tmpfs / "dead"
+    dead = tiny_fs / "dead"
     dead.mkdir()
-    filler = _fill(small_tmpfs)  # full before the collector even starts
+    filler = fill(tiny_fs)  # full before the collector even starts
     collector, _ = _collector(mosquitto, influxdb, db, dead,
                               ingest={"dead_letter_max_bytes": 64 * 1024})
     site, now = "dl-site", datetime.now(UTC)

@@ -7,12 +7,10 @@ agent. Refused credentials: tests/test_security.py."""
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -30,6 +28,7 @@ from agent.snmp import RawInterface, RawPoll, SnmpTarget
 from agent.spool import Spool
 from agent.uplink import packet_bytes
 from tests import services
+from tests.disks import fill, small_tmpfs
 from tests.factories import poll
 from tests.pipeline import agent_config, running, wait_for
 from xanet import topics, wire
@@ -267,22 +266,8 @@ def _set_aside(d: Path) -> list[str]:
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs (root only), unmounted after the test."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
-    try:
+    with small_tmpfs(tmp_path, "1m", "disk") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=True)
-
-
-def _fill(path: Path) -> None:
-    with path.open("wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
 
 
 async def test_full_disk_drops_polls_counted_and_recovers(
@@ -296,10 +281,9 @@ async def test_full_disk_drops_polls_counted_and_recovers(
                   spool=tiny_disk / "spool.sqlite3")
     agent = Agent(cfg, poller=WidePoller(4))
     caplog.set_level(logging.INFO, logger="xanet.agent")
-    filler = tiny_disk / "filler"
     async with running(agent):
         await wait_for(lambda: agent.spool.depth >= 4, 20, "first polls stored")
-        _fill(filler)
+        filler = fill(tiny_disk)
         await wait_for(lambda: agent.health.polls_dropped >= 8, 30, "polls dropped")
         status = agent.status("online")
         assert status.health is not None and status.health.polls_dropped >= 8
