@@ -270,15 +270,15 @@ class Spool:
         having stored nothing; a corrupt file is set aside and the put retried once on a
         fresh spool.
         """
+        def put() -> int | None:
+            return self._put(topic, make_payload, now)
+
         try:
-            seq = self._put(topic, make_payload, now)
-        except sqlite3.DatabaseError as exc:
-            if _is_full(exc):
-                raise SpoolFull(f"spool {self.path}: {exc}") from exc
-            if not _is_corrupt(exc):
-                raise SpoolError(f"spool {self.path}: {exc}") from exc
-            self._recover(exc)
-            seq = self._put(topic, make_payload, now)
+            seq = self._guard(put, None)
+            if seq is None:  # the file was corrupt and set aside: once on the fresh spool
+                seq = self._guard(put, None)
+            if seq is None:
+                raise SpoolError(f"spool {self.path}: corrupt again on a fresh file")
         except OSError as exc:  # the reservation's side file
             if _is_full(exc):
                 raise SpoolFull(f"spool {self.path}: {exc}") from exc
