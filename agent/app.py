@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from agent.admission import AdmissionLimit
+from agent.concurrency import AdmissionLimit
 from agent.config import AgentConfig, DeviceConfig, SnmpV2cConfig, SnmpV3Config
 from agent.errors import (
     SnmpConfigError,

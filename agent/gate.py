@@ -1,6 +1,6 @@
 """The asyncio side of poll admission: a semaphore whose size can change, and the lag probe.
 
-The decisions are in :mod:`agent.admission`; this module only waits and measures.
+The decisions are in :mod:`agent.concurrency`; this module only waits and measures.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from typing import Any
 from common import finish, header, module_at, print_table, rev_tag
 from ingest import TOPIC, make_messages
 
-from collector import ingest, lineproto
-from collector.ingest import Accepted, Limits, admit
+from collector import admission, lineproto
+from collector.admission import Accepted, Limits, admit
 from xanet import topics, wire
 
 
@@ -31,8 +31,8 @@ def measure(messages: list[bytes], wire_mod: Any, lp_mod: Any, repeat: int) -> d
     best_decode = best_lines = float("inf")
     n_lines = 0
     for _ in range(repeat):
-        # Admission with the variant's wire module (collector.ingest calls wire.decode).
-        ingest.wire = wire_mod
+        # Admission with the variant's wire module (collector.admission calls wire.decode).
+        admission.wire = wire_mod
         try:
             t0 = time.process_time()
             decoded = []
@@ -42,7 +42,7 @@ def measure(messages: list[bytes], wire_mod: Any, lp_mod: Any, repeat: int) -> d
                 decoded.append(verdict.message)
             t1 = time.process_time()
         finally:
-            ingest.wire = wire
+            admission.wire = wire
         # The baseline encoder gets the baseline's own models (field access is the same).
         n_lines = sum(len(lp_mod.telemetry_lines(where, d)) for d in decoded)
         t2 = time.process_time()

@@ -15,9 +15,9 @@ from common import finish, header, print_table
 from ingest import TOPIC, make_messages
 
 from collector import lineproto
+from collector.admission import Accepted, Limits, admit
 from collector.config import GuardsConfig
 from collector.guard import Guard
-from collector.ingest import Accepted, Limits, admit
 from xanet import topics
 
 

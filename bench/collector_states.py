@@ -1,5 +1,5 @@
 """Collector CPU of the availability path on the province inventory: mapping polls to facts
-(collector.states.FactMapper, with the witness decision and the monitoring-alert feed) and
+(collector.facts.FactMapper, with the witness decision and the monitoring-alert feed) and
 the engine's add + emit (collector.availability), now and at a git revision (before/after).
 
 No services; process CPU time, best of ``--repeat``.
@@ -18,9 +18,9 @@ from typing import Any
 from common import ROOT, finish, header, module_at, print_table
 
 import collector.availability as availability
-from collector.alerts import Policy
+from collector.facts import FactMapper
 from collector.monitoring import MonitoringCore
-from collector.states import FactMapper
+from collector.outages import Policy
 from xanet import wire
 from xanet.inventory import Inventory, load_inventory
 
@@ -105,7 +105,7 @@ def main() -> None:
         old_av = module_at(args.baseline, "collector/availability.py", "baseline_availability")
         sys.modules["collector.availability"], saved = old_av, availability
         try:
-            old_states = module_at(args.baseline, "collector/states.py", "baseline_states")
+            old_states = module_at(args.baseline, "collector/facts.py", "baseline_states")
         finally:
             sys.modules["collector.availability"] = saved
         rows.insert(0, {"code": args.baseline,

@@ -43,7 +43,7 @@ from typing import Any
 from common import ROOT, CpuMeter, finish, header, percentile, print_table, rss_mb, workdir
 
 from collector.config import CollectorConfig
-from collector.reporting import Filters, availability_report
+from collector.readback import Filters, availability_report
 from tests import services
 from tests.factories import inventory_text
 from tests.pipeline import agent_config, collector_config, to_toml

@@ -14,7 +14,7 @@ jittered backoff. A 4xx answer (a malformed alert) is logged and not retried.
 
 One notifier per collector (:func:`notifier_for`, made in collector/app.py whenever
 ``[alerts] url`` is set) delivers every kind of alert: outages and monitoring faults
-(collector/outages.py) and agent faults (collector/faults.py).
+(collector/alerting.py) and agent faults (collector/faults.py).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from collector.alerts import Alert, AlertEvent
 from collector.config import AlertsConfig
+from collector.outages import Alert, AlertEvent
 from xanet.mqtt import backoff_s
 
 log = logging.getLogger("xanet.collector.alertmanager")

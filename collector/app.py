@@ -1,6 +1,6 @@
 """The collector program: MQTT in, admission, accounting, InfluxDB out.
 
-Wiring only: the decisions are in :mod:`collector.ingest`,
+Wiring only: the decisions are in :mod:`collector.admission`,
 :mod:`collector.sequence`, :mod:`collector.lineproto` and :mod:`collector.acks`;
 the I/O in :mod:`collector.sink`, :mod:`collector.writer` and
 :mod:`collector.deadletter`.
@@ -35,17 +35,17 @@ from paho.mqtt.properties import Properties
 
 from collector import lineproto
 from collector.acks import AckQueue, Ticket
+from collector.admission import Accepted, Limits, Rejected, admit
+from collector.alerting import Alerting
 from collector.alertmanager import Notifier, notifier_for
 from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
 from collector.deadletter import KEEP_BYTES, DeadLetter, keep_lines
+from collector.facts import FactMapper, emission_lines
 from collector.guard import Guard, split_to_fit
-from collector.ingest import Accepted, Limits, Rejected, admit
 from collector.maintenance_sync import MaintenanceSync
-from collector.outages import Alerting
 from collector.sequence import Seen, SequenceTracker
 from collector.sink import Sink
-from collector.states import FactMapper, emission_lines
 from collector.unmapped import UnmappedLog
 from collector.writer import LineWriter, make_writer
 from xanet import topics, wire
@@ -97,7 +97,7 @@ class Collector:
             self.engine = AvailabilityEngine(Topology.from_inventory(inventory),
                                              stale_after_s=a.stale_after_s, bucket_s=a.bucket_s)
             self.mapper = FactMapper(inventory)
-        self.alerting: Alerting | None = None  # outage alerts (collector/outages.py)
+        self.alerting: Alerting | None = None  # outage alerts (collector/alerting.py)
         if inventory is not None and cfg.alerts.url is not None:
             self.alerting = Alerting(cfg.alerts, inventory, now=time.time(),
                                      notifier=self.notifier,

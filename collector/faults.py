@@ -1,9 +1,9 @@
 """Fault alerts: an agent misbehaving (a duplicate instance, a wrong clock, a flood of new
-series), as opposed to an outage (collector/alerts.py). Pure.
+series), as opposed to an outage (collector/outages.py). Pure.
 
 A fault is raised with :meth:`FaultBook.raise_` every time it is observed; it fires at the
 first observation and resolves once it has not been observed for its ``quiet_s``
-(:meth:`FaultBook.sweep`). Both turn into :class:`collector.alerts.AlertEvent` s of kind
+(:meth:`FaultBook.sweep`). Both turn into :class:`collector.outages.AlertEvent` s of kind
 :data:`KIND`, taken with :meth:`FaultBook.events` and delivered by the one
 :class:`collector.alertmanager.Notifier` of the collector, with the outage and monitoring
 alerts. Alertmanager identifies an alert by its labels, so a fault raised again while
@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from collector.alerts import Alert, AlertEvent, Severity
+from collector.outages import Alert, AlertEvent, Severity
 
-#: The ``kind`` of fault alerts (:attr:`collector.alerts.Alert.kind`).
+#: The ``kind`` of fault alerts (:attr:`collector.outages.Alert.kind`).
 KIND: Final = "agent_fault"
 
 #: alertname -> what it means (docs/alerts.md)

@@ -37,7 +37,7 @@ from collector.maintenance import (
     status,
 )
 from collector.maintenance_store import load_windows, write_window
-from collector.reporting import QueryError
+from collector.readback import QueryError
 from collector.silences import SilenceClient, SilenceError
 from xanet.config import load_model
 from xanet.inventory import Inventory, InventoryError, load_inventory

@@ -11,7 +11,7 @@ import logging
 
 from collector.config import CollectorConfig
 from collector.maintenance import MEASUREMENT, MaintenanceError, Window, from_row, to_line
-from collector.reporting import InfluxQL
+from collector.readback import InfluxQL
 from collector.writer import make_writer
 
 log = logging.getLogger("xanet.collector.maintenance")
@@ -24,7 +24,7 @@ def _quote(value: str) -> str:
 def load_windows(cfg: CollectorConfig, province: str, *,
                  ending_after: float | None = None) -> list[Window]:
     """The province's windows (only those ending after ``ending_after`` if given), by
-    start. Raises :class:`collector.reporting.QueryError` when InfluxDB cannot answer; a
+    start. Raises :class:`collector.readback.QueryError` when InfluxDB cannot answer; a
     malformed point is logged and skipped."""
     where = f'"province" = {_quote(province)}'
     if ending_after is not None:

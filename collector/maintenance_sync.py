@@ -14,12 +14,12 @@ import asyncio
 import logging
 import time
 
+from collector.alerting import Alerting
 from collector.availability import AvailabilityEngine
 from collector.config import CollectorConfig
 from collector.maintenance import Window, engine_windows, iso, windows_by_element
 from collector.maintenance_store import load_windows
-from collector.outages import Alerting
-from collector.reporting import QueryError
+from collector.readback import QueryError
 from xanet.inventory import Inventory
 
 log = logging.getLogger("xanet.collector.maintenance")

@@ -6,7 +6,7 @@ of communes meeting the target per service with data coverage, the ten worst com
 a per-operator table, the daily availability per service and the outage timeline as
 charts (:mod:`collector.charts`), the outage list, a footer with the coverage and the
 definitions, and a signature block. Every figure comes from the same functions as
-``xanet report availability`` (:func:`collector.reporting.report_from`), so the
+``xanet report availability`` (:func:`collector.readback.report_from`), so the
 document and ``--format json`` agree. The template is ``templates/monthly.html``.
 """
 
@@ -26,6 +26,7 @@ from collector import charts
 from collector.config import CollectorConfig
 from collector.outagelist import TEXTS as OUTAGE_TEXTS
 from collector.outagelist import Outage
+from collector.readback import Filters, ReportData, outage_list, report_from
 from collector.report import (
     SERVICE_ORDER,
     AvailabilityReport,
@@ -42,7 +43,6 @@ from collector.report import (
     status_text,
     zone_label,
 )
-from collector.reporting import Filters, ReportData, outage_list, report_from
 from collector.timeline import Totals, totals
 from xanet.inventory import Inventory
 

@@ -1,7 +1,7 @@
 """``xanet deadletter list|replay``: look at dead letters, and put them back once the cause
 is fixed (a clock set right, a limit raised, a field type conflict resolved).
 
-``replay`` sends every selected record back through admission (:func:`collector.ingest.
+``replay`` sends every selected record back through admission (:func:`collector.admission.
 admit`: topic, schema, time bounds, the inventory's site → agent rule) with the time of the
 replay, and writes what passes straight to InfluxDB (the collector need not run). Records
 of line protocol InfluxDB refused (``kind: lines``) are written as they are. Exactly once:
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from collector.admission import Accepted, Limits, admit
 from collector.config import CollectorConfig
 from collector.deadletter import mark_replayed, read_records, replayed_ids
 from collector.errors import WriteRejected, WriteUnavailable
-from collector.ingest import Accepted, Limits, admit
 from collector.lineproto import status_line, telemetry_lines
 from collector.writer import LineWriter, make_writer
 from xanet import wire

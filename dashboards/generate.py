@@ -19,8 +19,8 @@ Four dashboards, all InfluxQL against the provisioned data source
 
 Measurements and fields are those of collector/lineproto.py (``device``,
 ``interface``, ``agent_status``), collector/app.py (``collector_stats``) and
-collector/states.py (``service_state``, ``availability``) and
-collector/outages.py (``outage``).
+collector/facts.py (``service_state``, ``availability``) and
+collector/alerting.py (``outage``).
 Column aliases keep the stored field names, so a field's unit suffix
 (``_bps``, ``_pct``, ``_s``, ``_ms``) also names the column's Grafana unit;
 tests/test_dashboards.py checks both against a real InfluxDB.

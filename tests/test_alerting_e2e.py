@@ -32,8 +32,8 @@ import yaml
 
 from agent.app import Agent
 from collector.alertmanager import AlertmanagerClient, Notifier
-from collector.alerts import Alert, AlertEvent
 from collector.app import Collector
+from collector.outages import Alert, AlertEvent
 from tests import services
 from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
 from tests.pipeline import (

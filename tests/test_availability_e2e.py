@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from collector.config import CollectorConfig
-from collector.reporting import Filters, availability_report
+from collector.readback import Filters, availability_report
 from tests import services
 from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
 from tests.pipeline import (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.states import FactMapper
+from collector.facts import FactMapper
 from collector.unmapped import UnmappedLog
 from tests.factories import inv_device, inv_site, inventory_toml, poll, telemetry
 from xanet.cli import main

@@ -14,8 +14,8 @@ Data:
   backlog and drops to show), then publishes to Mosquitto; the collector
   writes InfluxDB.
 - ``availability``, ``service_state`` and ``outage``: representative points
-  encoded by the collector's own encoders (collector/states.py
-  ``emission_lines``, collector/outages.py ``outage_lines``) and written by
+  encoded by the collector's own encoders (collector/facts.py
+  ``emission_lines``, collector/alerting.py ``outage_lines``) and written by
   this test, not by the pipeline (the pipeline here has no inventory and no
   alerting). The outage points come from the real :class:`AlertCore` driven
   through a scripted hour of element states; ENCODER_SCHEMA is what they
@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from collector.alerts import AlertCore, AlertEvent, Policy, alert_topology
+from collector.alerting import outage_lines
 from collector.availability import (
     ElementPoint,
     Emission,
@@ -45,8 +45,8 @@ from collector.availability import (
     ServicePoint,
     State,
 )
-from collector.outages import outage_lines
-from collector.states import emission_lines
+from collector.facts import emission_lines
+from collector.outages import AlertCore, AlertEvent, Policy, alert_topology
 from dashboards import generate
 from dashboards.influxql import DATASOURCE_UID, InfluxQuery
 from tests import services
@@ -69,8 +69,8 @@ AGENT = "agent-dash"
 ALL = ".*"  # the dashboards' All value
 
 #: The measurements this test writes with the collector's encoders (tags, fields with
-#: InfluxDB types): service_state and availability as collector/states.py writes
-#: them, outage as collector/outages.py does (docs/alerts.md).
+#: InfluxDB types): service_state and availability as collector/facts.py writes
+#: them, outage as collector/alerting.py does (docs/alerts.md).
 ENCODER_SCHEMA: dict[str, tuple[set[str], dict[str, str]]] = {
     "service_state": ({"province", "commune", "service"},
                       {"state": "string", "code": "integer"}),
@@ -209,7 +209,7 @@ def test_interpolation_matches_grafana() -> None:
 
 def availability_lines(now_ms: int) -> list[str]:
     """REPRESENTATIVE availability points, encoded by the collector's own encoder
-    (collector/states.py ``emission_lines``) for the example inventory: 5-minute
+    (collector/facts.py ``emission_lines``) for the example inventory: 5-minute
     roll-ups for the last hour and fibre state changes, in two communes."""
     inventory = load_inventory(ROOT / "config" / "inventory.example.toml")
     services_ = ["fibre", "broadband", "mobile_2g", "mobile_4g"]

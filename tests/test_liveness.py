@@ -1,13 +1,13 @@
-"""Restart-correct agent liveness (collector/alerts.py): after a collector restart,
+"""Restart-correct agent liveness (collector/outages.py): after a collector restart,
 stale retained statuses are no sign of life, and "silent since" is the last real one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from collector.alerts import AlertCore, AlertEvent, OutageRecord, alert_topology, sign_of_life
-from collector.outages import OutageStore
-from tests.test_alerts import CLEAR, HOLD, POLICY, SILENT, T0, inventory
+from collector.alerting import OutageStore
+from collector.outages import AlertCore, AlertEvent, OutageRecord, alert_topology, sign_of_life
+from tests.test_outages import CLEAR, HOLD, POLICY, SILENT, T0, inventory
 
 TOLERANCE = 30.0
 

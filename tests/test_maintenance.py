@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.alerts import AlertCore, alert_topology
+from collector.alerting import outage_lines
 from collector.availability import (
     MAINTENANCE_RULES,
     AgentOffline,
@@ -35,6 +35,7 @@ from collector.availability import (
     summarize,
     timelines,
 )
+from collector.facts import STATE_CODE, emission_lines
 from collector.maintenance import (
     MaintenanceError,
     Window,
@@ -51,10 +52,9 @@ from collector.maintenance import (
     to_line,
     window_id,
 )
-from collector.outages import outage_lines
-from collector.states import STATE_CODE, emission_lines
+from collector.outages import AlertCore, alert_topology
 from tests.factories import inv_device, inv_site, inventory_toml
-from tests.test_alerts import POLICY, T0, inventory
+from tests.test_outages import POLICY, T0, inventory
 from tests.test_availability import (
     AGENT_OF,
     SMALL_STALE,
@@ -504,8 +504,8 @@ class _NoAlertmanager:
 
 
 def test_window_declared_late_flags_an_outage_already_closed(tmp_path: Path) -> None:
+    from collector.alerting import Alerting
     from collector.config import AlertsConfig
-    from collector.outages import Alerting
 
     cfg = AlertsConfig(hold_down_s=POLICY.hold_down_s, clear_down_s=POLICY.clear_down_s,
                        root_wait_s=0, state_path=tmp_path / "outages.json")

@@ -31,8 +31,8 @@ import aiomqtt
 import httpx
 import pytest
 
-from collector.alerts import alert_topology, site_unit
 from collector.availability import Change, normalize, summarize
+from collector.outages import alert_topology, site_unit
 from tests import services
 from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
 from tests.pipeline import collector_config, running, start_collector, to_toml, wait_for

@@ -8,10 +8,10 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.alerts import AlertEvent, Policy
 from collector.monitoring import ALERTNAME, WHAT_TO_CHECK, MonitoringCore
+from collector.outages import AlertEvent, Policy
 from collector.witness import DOWN, UP, Decision
-from tests.test_alerts import T0, inventory
+from tests.test_outages import T0, inventory
 from xanet import wire
 
 HOLD = 30.0

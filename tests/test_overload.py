@@ -104,7 +104,7 @@ async def test_overloaded_agent_sheds_polls_and_keeps_delivering(
     # 60 devices x 30 ms of CPU every second: 1.8 cores' worth, on one event loop.
     agent = Agent(AgentConfig.model_validate(cfg), poller=CpuHeavyPoller(0.03))
     async with running(agent):
-        await wait_for(lambda: agent.health.poll_overruns and agent.admission.decreases,
+        await wait_for(lambda: agent.health.poll_overruns and agent.concurrency.decreases,
                        60, "polls skipped and the admission limit lowered")
         delivered, skipped = agent.uplink.published, agent.health.poll_overruns
         await wait_for(
@@ -113,7 +113,7 @@ async def test_overloaded_agent_sheds_polls_and_keeps_delivering(
             60, "20 more messages delivered while more polls were skipped")
         await wait_for(lambda: b"overloaded: " in received.read_bytes(), 30,
                        "a status reporting the overload")
-        assert agent.admission.lowest < 64
+        assert agent.concurrency.lowest < 64
         assert agent.health.polls_throttled > 0
 
     telemetry, statuses = messages(received)

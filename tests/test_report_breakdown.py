@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from collector.availability import ServiceKey
 from collector.breakdown import Scope, site_services, stations, units
 from collector.outagelist import AlertedPeriod, build_outages
+from collector.readback import month_window, parse_time
 from collector.report import build_report, render_table, sort_rows, status_of
-from collector.reporting import month_window, parse_time
 from collector.timeline import Totals, combine_any, most_down_at_once, spans, totals
 from xanet.inventory import Inventory, parse_inventory
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from collector.availability import Observation, Unobserved
-from collector.states import FactMapper
+from collector.facts import FactMapper
 from collector.witness import DECISIONS, PING_ONLY, Decision, decide
 from tests.factories import Element, inv_device, inv_site, inventory_toml
 from xanet import wire

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collector.config import CollectorConfig
-    from collector.reporting import Filters
+    from collector.readback import Filters
     from xanet.inventory import Inventory
 
 SERVICES = ("fibre", "broadband", "mobile_2g", "mobile_3g", "mobile_4g")
@@ -137,7 +137,7 @@ def check_filters(args: argparse.Namespace, inventory: Inventory | None,
         if operator is not None and operator not in operators:
             raise _unknown("operator", operator, {o: o for o in operators}, len(operators))
     else:
-        from collector.reporting import QueryError, known_tag_values
+        from collector.readback import QueryError, known_tag_values
 
         for key in ("province", "commune"):
             value = getattr(args, key)
@@ -158,7 +158,7 @@ def check_filters(args: argparse.Namespace, inventory: Inventory | None,
 
 
 def _window(args: argparse.Namespace, tz: str) -> tuple[datetime, datetime]:
-    from collector.reporting import month_window, parse_time
+    from collector.readback import month_window, parse_time
 
     try:
         if getattr(args, "month", None):
@@ -201,15 +201,15 @@ def _load_context(args: argparse.Namespace) -> tuple[CollectorConfig, Inventory 
 
 
 def _filters(args: argparse.Namespace) -> Filters:
-    from collector.reporting import Filters
+    from collector.readback import Filters
 
     return Filters(args.province, args.commune, args.service, getattr(args, "site", None),
                    getattr(args, "operator", None))
 
 
 def _cmd_availability(args: argparse.Namespace) -> int:
+    from collector.readback import load, report_from
     from collector.report import render_csv, render_json, render_table
-    from collector.reporting import load, report_from
 
     cfg, inventory, tz = _load_context(args)
     start, end = _window(args, tz)
@@ -234,7 +234,7 @@ def _cmd_availability(args: argparse.Namespace) -> int:
 
 def _cmd_outages(args: argparse.Namespace) -> int:
     from collector import outagelist
-    from collector.reporting import load, outage_list
+    from collector.readback import load, outage_list
 
     cfg, inventory, tz = _load_context(args)
     start, end = _window(args, tz)
@@ -257,7 +257,7 @@ def _cmd_outages(args: argparse.Namespace) -> int:
 
 def _cmd_monthly(args: argparse.Namespace) -> int:
     from collector.monthly import build_monthly, render_html
-    from collector.reporting import load
+    from collector.readback import load
 
     cfg, inventory, tz = _load_context(args)
     if not args.month and args.since is None:
@@ -367,7 +367,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run a report command; a bad value is one line on stderr and exit status 2."""
-    from collector.reporting import QueryError
+    from collector.readback import QueryError
 
     try:
         result: int = args.func(args)

@@ -1,4 +1,4 @@
-"""The pure outage/alert core (collector/alerts.py): state table, hold-down and clear-down,
+"""The pure outage/alert core (collector/outages.py): state table, hold-down and clear-down,
 root cause from the uplink tree, agent silence, restart recovery; plus the pure encoders
 of the edges (Alertmanager payload, outage line protocol) and the notifier's retries."""
 
@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collector.alerting import OutageStore, outage_lines
 from collector.alertmanager import (
     AlertmanagerRejected,
     AlertmanagerUnavailable,
@@ -22,7 +23,8 @@ from collector.alertmanager import (
     Payload,
     payload,
 )
-from collector.alerts import (
+from collector.availability import ElementPoint, State
+from collector.outages import (
     MACHINE,
     PHASES,
     SIGNALS,
@@ -33,8 +35,6 @@ from collector.alerts import (
     alert_topology,
     step,
 )
-from collector.availability import ElementPoint, State
-from collector.outages import OutageStore, outage_lines
 from tests.disks import fill, small_tmpfs
 from xanet.inventory import Inventory, parse_inventory
 
