@@ -20,6 +20,7 @@ from typing import Protocol
 
 from agent.concurrency import AdmissionLimit
 from agent.config import AgentConfig, DeviceConfig, SnmpV2cConfig, SnmpV3Config
+from agent.credentials import SnmpV2c, SnmpV3
 from agent.errors import (
     SnmpConfigError,
     SnmpError,
@@ -35,7 +36,7 @@ from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
 from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
 from agent.resolver import Resolver, SystemResolver
 from agent.schedule import next_slot, phase_of
-from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
+from agent.snmp import RawPoll, SnmpPoller, SnmpTarget
 from agent.spool import Spool
 from agent.uplink import StatusKind, Uplink, first_leaf, packet_bytes
 from xanet import topics, wire
@@ -79,6 +80,7 @@ def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
         max_repetitions=poll.max_repetitions,
         max_rows=dev.max_interfaces or poll.max_interfaces,
         max_walk_bytes=poll.max_walk_bytes,
+        backend=creds_cfg.backend,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from agent.credentials import BackendChoice
 from xanet.config import Secret, Strict
 from xanet.mqtt import MqttConfig
 from xanet.wire import IDENT_PATTERN, MAX_INTERFACES_PER_POLL
@@ -14,9 +15,14 @@ from xanet.wire import IDENT_PATTERN, MAX_INTERFACES_PER_POLL
 Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
 
 
+_BACKEND_DOC = ('"auto": the lean codec where it supports the credentials, else pysnmp; '
+                '"pysnmp": always pysnmp')
+
+
 class SnmpV2cConfig(Strict):
     version: Literal["2c"]
     community: Secret = Field(description="SNMP v2c community")
+    backend: BackendChoice = Field(default="auto", description=_BACKEND_DOC)
 
 
 class SnmpV3Config(Strict):
@@ -26,6 +32,7 @@ class SnmpV3Config(Strict):
     auth_key: Secret = Field(description="SNMPv3 authentication key")
     priv_protocol: Literal["AES", "AES192", "AES256", "DES"] | None = "AES"
     priv_key: Secret | None = Field(default=None, description="SNMPv3 privacy key (authPriv)")
+    backend: BackendChoice = Field(default="auto", description=_BACKEND_DOC)
 
     @model_validator(mode="after")
     def _priv(self) -> SnmpV3Config:

@@ -42,11 +42,12 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from agent import ber, oids
 from agent.ber import VarBind
+from agent.credentials import BackendChoice, SnmpV2c, SnmpV3
 from agent.errors import (
     SnmpAccessError,
     SnmpConfigError,
@@ -61,8 +62,6 @@ if TYPE_CHECKING:
     from agent.snmp_pysnmp import PysnmpBackend
     from agent.snmp_v3 import V3Client
 
-AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"]
-PrivProtocol = Literal["AES", "AES192", "AES256", "DES"]
 
 #: Error-statuses that refuse the polled objects to our credentials: cause ``access``.
 _ACCESS_ERROR_STATUSES: Final = frozenset({"authorizationError", "noAccess", "noSuchName"})
@@ -92,31 +91,6 @@ WALK_BYTES: Final = "walk_bytes"  # walk would hold more than max_walk_bytes: li
 
 
 @dataclass(frozen=True, slots=True)
-class SnmpV2c:
-    community: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class SnmpV3:
-    """SNMPv3 USM credentials: authPriv when ``priv_key`` is given, else authNoPriv."""
-
-    user: str
-    auth_key: str = field(repr=False)
-    priv_key: str | None = field(repr=False)
-    auth_protocol: AuthProtocol = "SHA"
-    priv_protocol: PrivProtocol | None = "AES"
-
-    def __post_init__(self) -> None:
-        if len(self.auth_key) < 8:
-            raise ValueError(f"SNMPv3 user {self.user!r}: auth key shorter than 8 characters")
-        if self.priv_key is not None:
-            if len(self.priv_key) < 8:
-                raise ValueError(f"SNMPv3 user {self.user!r}: priv key shorter than 8 characters")
-            if self.priv_protocol is None:
-                raise ValueError(f"SNMPv3 user {self.user!r}: priv key given without priv protocol")
-
-
-@dataclass(frozen=True, slots=True)
 class SnmpTarget:
     device: str
     host: str
@@ -127,6 +101,7 @@ class SnmpTarget:
     max_repetitions: int = 25  # GETBULK max-repetitions (rows per request)
     max_rows: int = MAX_ROWS  # interface rows kept; rows beyond are discarded and counted
     max_walk_bytes: int = MAX_WALK_BYTES  # a walk holding more fails with cause "limit"
+    backend: BackendChoice = "auto"  # "pysnmp": never the lean codec for this device
 
     @property
     def max_walk_requests(self) -> int:

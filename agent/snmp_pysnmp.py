@@ -49,6 +49,7 @@ from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1902
 
 from agent import ber
+from agent.credentials import SnmpV2c, SnmpV3
 from agent.errors import (
     SnmpAuthError,
     SnmpConfigError,
@@ -58,7 +59,7 @@ from agent.errors import (
 )
 from agent.oids import Oid
 from agent.resolver import literal
-from agent.snmp import SnmpTarget, SnmpV2c, SnmpV3, is_ipv6
+from agent.snmp import SnmpTarget, is_ipv6
 
 _AUTH_PROTOCOLS: Final[dict[str, Any]] = {
     "SHA": usmHMACSHAAuthProtocol,

@@ -54,7 +54,6 @@ from collector.maintenance import (
 )
 from collector.outages import AlertCore, alert_topology
 from tests.factories import inv_device, inv_site, inventory_toml
-from tests.test_outages import POLICY, T0, inventory
 from tests.test_availability import (
     AGENT_OF,
     SMALL_STALE,
@@ -68,6 +67,7 @@ from tests.test_availability import (
     probe_times,
     reference_state,
 )
+from tests.test_outages import POLICY, T0, inventory
 from xanet import cli
 
 FIBRE = ServiceKey("00001", "fibre")
