@@ -16,7 +16,7 @@ import asyncio
 import itertools
 from typing import Any
 
-from agent.ber import encode_request  # requests are the product's (the checks are in decoding)
+from agent.snmp.ber import encode_request  # requests are the product's (the checks are in decoding)
 
 Oid = tuple[int, ...]
 

@@ -47,7 +47,7 @@ from typing import Any
 
 from common import CpuMeter, finish, header, print_table, workdir
 
-from agent import oids
+from agent.snmp import oids
 from agent.snmp import _COLUMNS, Backend, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
 from tests import services
 from tests.services import SimInterface, write_numeric_recording

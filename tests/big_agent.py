@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Literal, cast
 
-from agent import ber, oids
+from agent.snmp import ber, oids
 
 Oid = tuple[int, ...]
 _MAX_DATAGRAM = 60_000

@@ -20,7 +20,7 @@ from typing import cast
 
 import pytest
 
-from agent import ber, oids
+from agent.snmp import ber, oids
 from agent.errors import SnmpAccessError, SnmpError, SnmpProtocolError, SnmpTimeout
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c
 

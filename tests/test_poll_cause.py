@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from agent import ber
+from agent.snmp import ber
 from agent.app import Agent
 from agent.config import AgentConfig, DeviceConfig
 from agent.snmp import SnmpPoller

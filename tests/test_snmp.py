@@ -33,7 +33,7 @@ import pytest
 from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]  # no stubs
 from pysnmp.proto import api, rfc1902
 
-from agent import oids
+from agent.snmp import oids
 from agent.errors import SnmpAccessError, SnmpAuthError, SnmpProtocolError, SnmpTimeout
 from agent.snmp import RawInterface, RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
 from tests import services
@@ -641,7 +641,7 @@ async def test_v3_lean_resynchronises_after_not_in_time_window(snmpd: Snmpd) -> 
         await poller.poll(target)
         lean = poller._lean_v3
         assert lean is not None
-        engines = lean._client._engines
+        engines = lean.engines
         assert len(engines) == 1
         engine = next(iter(engines.values()))
         real = (engine.boots, engine.time)
@@ -713,7 +713,7 @@ def test_a_v3_only_poll_loads_no_pysnmp(snmpd: Snmpd, level: str) -> None:
         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
     ).stdout.split()
     loaded = {name.split(".")[0] for name in out}
-    assert "agent" in loaded and "agent.snmp_v3" in out
+    assert "agent" in loaded and "agent.snmp.lean_v3" in out
     assert "pysnmp" not in loaded and "pyasn1" not in loaded
     # AES needs cryptography (~6 MB of RSS); authNoPriv does not load it.
     assert ("cryptography" in loaded) == (level == "authPriv")
