@@ -20,9 +20,8 @@ from typing import cast
 
 import pytest
 
-from agent.snmp import ber, oids
 from agent.errors import SnmpAccessError, SnmpError, SnmpProtocolError, SnmpTimeout
-from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c
+from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, ber, oids
 
 Spoil = Callable[[ber.Message, bytes], list[bytes]]  # (response, its bytes) -> datagrams
 

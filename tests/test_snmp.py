@@ -33,9 +33,8 @@ import pytest
 from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]  # no stubs
 from pysnmp.proto import api, rfc1902
 
-from agent.snmp import oids
 from agent.errors import SnmpAccessError, SnmpAuthError, SnmpProtocolError, SnmpTimeout
-from agent.snmp import RawInterface, RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
+from agent.snmp import RawInterface, RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3, oids
 from tests import services
 from tests.services import Snmpd, SnmpSim
 
