@@ -632,6 +632,26 @@ async def test_v3_des_goes_to_pysnmp(snmpd: Snmpd) -> None:
         poller.close()
 
 
+@pytest.mark.parametrize("credentials", ["v2c", "v3"])
+async def test_a_target_set_to_pysnmp_is_polled_by_pysnmp(snmpd: Snmpd, credentials: str) -> None:
+    """``backend = "pysnmp"`` (config ``[snmp] backend``) routes a lean-capable target to
+    pysnmp, with the same poll as the lean path gives."""
+    poller = SnmpPoller()  # the product's defaults: lean wherever the target allows it
+    lean_target = (v2c("host-auto", snmpd.port, snmpd.community) if credentials == "v2c"
+                   else SnmpTarget(device="host-auto", host="127.0.0.1", port=snmpd.port,
+                                   credentials=v3_of(snmpd)))
+    forced = dataclasses.replace(lean_target, device="host-forced", backend="pysnmp")
+    try:
+        via_pysnmp = await poller.poll(forced)
+        assert poller._pysnmp is not None
+        assert poller._lean is None and poller._lean_v3 is None
+        via_lean = await poller.poll(lean_target)
+        assert poller._lean is not None or poller._lean_v3 is not None
+        assert set(by_name(via_pysnmp)) == set(by_name(via_lean)) == linux_interfaces()
+    finally:
+        poller.close()
+
+
 async def test_v3_lean_resynchronises_after_not_in_time_window(snmpd: Snmpd) -> None:
     poller = SnmpPoller()
     target = SnmpTarget(device="host-v3", host="127.0.0.1", port=snmpd.port,
