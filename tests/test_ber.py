@@ -1,4 +1,4 @@
-"""agent.ber: known vectors against pyasn1/pysnmp (the oracle), round trips, and fuzzing.
+"""agent.snmp.ber: known vectors against pyasn1/pysnmp (the oracle), round trips, and fuzzing.
 
 The decoder may only ever return a Message or raise BerError - for any input.
 """
