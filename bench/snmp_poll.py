@@ -54,7 +54,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, CpuMeter, finish, header, print_table, workdir
+from common import ROOT, CpuMeter, export_tree, finish, header, print_table, workdir
 
 from agent.snmp import BackendKind, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3, oids
 from agent.snmp.table import COLUMNS
@@ -73,16 +73,6 @@ def sim_recording(path: Path, n_ifaces: int) -> Path:
 
 
 # ----------------------------------------------------------------------------- xanet
-
-
-def export_tree(rev: str, wd: Path) -> Path:
-    """``agent/`` and ``xanet/`` as they were at git revision ``rev``, under ``wd``."""
-    root = wd / f"tree-{''.join(c if c.isalnum() else '_' for c in rev)}"
-    root.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "agent", "xanet"],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
-    return root
 
 
 def worker_polls(tree: Path, target: SnmpTarget, n: int, concurrency: int) -> dict[str, Any]:

@@ -5,7 +5,13 @@ one PDU encoder and decoder), :mod:`~agent.snmp.ber.v2c` (the v1/v2c message) an
 :mod:`~agent.snmp.ber.v3` (the SNMPv3/USM message and its ScopedPDU). Pure, no I/O.
 """
 
-from agent.snmp.ber.pdu import decode_pdu_tail, decode_varbinds, encode_pdu, request_fields
+from agent.snmp.ber.pdu import (
+    PduFields,
+    decode_pdu_tail,
+    decode_varbinds,
+    encode_pdu,
+    request_fields,
+)
 from agent.snmp.ber.primitives import (
     BYTES_TAGS,
     COUNTER32,
@@ -89,7 +95,7 @@ __all__ = [
     "NULL", "OBJECT_IDENTIFIER", "OCTET_STRING", "OPAQUE", "PDU_NAMES", "PDU_TAGS", "REPORT",
     "RESPONSE", "SEQUENCE", "SET_REQUEST", "SNMPV2_TRAP", "TIMETICKS", "TYPE_NAMES",
     "USM_SECURITY_MODEL", "VERSION_1", "VERSION_2C", "VERSION_3", "BerError", "Message", "Oid",
-    "ScopedPdu", "V3Message", "Value", "VarBind", "decode_message", "decode_pdu_tail",
+    "PduFields", "ScopedPdu", "V3Message", "Value", "VarBind", "decode_message", "decode_pdu_tail",
     "decode_scoped_pdu", "decode_v3_message", "decode_varbinds", "encode_message", "encode_oid",
     "encode_pdu", "encode_request", "encode_scoped_pdu", "encode_scoped_request",
     "encode_v3_message", "encode_value", "request_fields", "tlv", "type_name",

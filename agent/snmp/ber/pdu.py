@@ -9,6 +9,7 @@ max-repetitions (the same positions in the PDU).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from agent.snmp.ber.primitives import (
     BYTES_TAGS,
@@ -38,23 +39,32 @@ from agent.snmp.ber.primitives import (
 )
 
 
-def encode_pdu(
-    pdu_tag: int,
-    request_id: int,
-    error_status: int,
-    error_index: int,
-    varbinds: Sequence[VarBind],
-) -> bytes:
+class PduFields(Protocol):
+    """What a PDU holds: a v2c Message and an SNMPv3 ScopedPdu both carry it."""
+
+    @property
+    def pdu_tag(self) -> int: ...
+    @property
+    def request_id(self) -> int: ...
+    @property
+    def error_status(self) -> int: ...
+    @property
+    def error_index(self) -> int: ...
+    @property
+    def varbinds(self) -> Sequence[VarBind]: ...
+
+
+def encode_pdu(pdu: PduFields) -> bytes:
     """One PDU's TLV."""
     body = b"".join(
         tlv(SEQUENCE, tlv(OBJECT_IDENTIFIER, encode_oid(oid)) + encode_value(tag, value))
-        for oid, tag, value in varbinds
+        for oid, tag, value in pdu.varbinds
     )
     return tlv(
-        pdu_tag,
-        tlv(INTEGER, integer_body(request_id))
-        + tlv(INTEGER, integer_body(error_status))
-        + tlv(INTEGER, integer_body(error_index))
+        pdu.pdu_tag,
+        tlv(INTEGER, integer_body(pdu.request_id))
+        + tlv(INTEGER, integer_body(pdu.error_status))
+        + tlv(INTEGER, integer_body(pdu.error_index))
         + tlv(SEQUENCE, body),
     )
 

@@ -53,13 +53,7 @@ def encode_message(message: Message) -> bytes:
         SEQUENCE,
         tlv(INTEGER, integer_body(message.version))
         + tlv(OCTET_STRING, message.community)
-        + encode_pdu(
-            message.pdu_tag,
-            message.request_id,
-            message.error_status,
-            message.error_index,
-            message.varbinds,
-        ),
+        + encode_pdu(message),
     )
 
 
@@ -67,12 +61,10 @@ def encode_request(
     community: bytes, request_id: int, oids: Sequence[Oid], max_repetitions: int | None
 ) -> bytes:
     """A v2c GetRequest (``max_repetitions`` None) or GetBulkRequest (non-repeaters 0)."""
-    pdu_tag, request_id, error_status, error_index, varbinds = request_fields(
-        request_id, oids, max_repetitions
-    )
     return encode_message(
-        Message(VERSION_2C, community, pdu_tag, request_id, error_status, error_index, varbinds)
+        Message(VERSION_2C, community, *request_fields(request_id, oids, max_repetitions))
     )
+
 
 def decode_message(data: bytes) -> Message:
     """Decode one SNMP v1/v2c message (any PDU but the v1 Trap); raises :class:`BerError`.

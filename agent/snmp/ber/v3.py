@@ -87,13 +87,7 @@ def encode_scoped_pdu(scoped: ScopedPdu) -> bytes:
         SEQUENCE,
         tlv(OCTET_STRING, scoped.context_engine_id)
         + tlv(OCTET_STRING, scoped.context_name)
-        + encode_pdu(
-            scoped.pdu_tag,
-            scoped.request_id,
-            scoped.error_status,
-            scoped.error_index,
-            scoped.varbinds,
-        ),
+        + encode_pdu(scoped),
     )
 
 
@@ -101,13 +95,8 @@ def encode_scoped_request(
     context_engine_id: bytes, request_id: int, oids: Sequence[Oid], max_repetitions: int | None
 ) -> bytes:
     """A GetRequest (``max_repetitions`` None) or GetBulkRequest ScopedPDU (empty context)."""
-    pdu_tag, request_id, error_status, error_index, varbinds = request_fields(
-        request_id, oids, max_repetitions
-    )
     return encode_scoped_pdu(
-        ScopedPdu(
-            context_engine_id, b"", pdu_tag, request_id, error_status, error_index, varbinds
-        )
+        ScopedPdu(context_engine_id, b"", *request_fields(request_id, oids, max_repetitions))
     )
 
 
