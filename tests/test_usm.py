@@ -388,6 +388,7 @@ def receive(
     send = session.start(0.0)
     assert send.msg_id == 5
     future: asyncio.Future[Any] = loop.create_future()
+    # Private reach on purpose: a request in flight without a socket, to feed the receive path.
     client._pending[5] = udp._Pending(future, address, "d", send.what, session.receive)
     client.received(datagram, ("127.0.0.1", 161))
     return future, client

@@ -14,6 +14,8 @@ import itertools
 from collections.abc import Hashable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.snmp import ber, usm
 from agent.snmp.exchange import Failed, Ignored, Refused, Resend, Response, Send
@@ -328,3 +330,25 @@ def test_malformed_datagrams_fail_when_ours_and_are_ignored_otherwise() -> None:
     outcome = session.receive(good + b"\x00", 0.0)  # the msgID is read: it is ours
     assert isinstance(outcome, Failed) and outcome.problem.startswith("malformed response")
     assert isinstance(session.receive(b"\x30\x03\x02\x01", 0.0), Ignored)
+
+
+# ------------------------------------------------------------------ any bytes at all
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300), st.booleans(), st.integers(0, 400))
+def test_any_datagram_gives_an_outcome_never_an_exception(
+    garbage: bytes, discovering: bool, splice_at: int
+) -> None:
+    """Whatever arrives - random bytes, or a real answer with bytes spliced in - the
+    exchange says what it means; nothing escapes and no engine is learned from it unless
+    it was a well-formed discovery report."""
+    session, engines = exchange(engines=None if discovering else known_engine())
+    send = session.start(0.0)
+    answer = (Device().report(send.msg_id, UNKNOWN_ENGINE_IDS) if discovering
+              else Device().response(send.msg_id))
+    for data in (garbage, answer[:splice_at] + garbage + answer[splice_at:]):
+        outcome = session.receive(data, 0.0)
+        assert isinstance(outcome, Response | Resend | Refused | Ignored | Failed)
+        if discovering and not isinstance(outcome, Resend):
+            assert engines == {}
