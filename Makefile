@@ -24,6 +24,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check xanet agent collector dashboards bench tests deploy/demo
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

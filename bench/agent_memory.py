@@ -104,9 +104,9 @@ def main() -> None:
     rows: list[dict[str, Any]] = [
         {"devices": 0, "RSS MB (after all polled)": import_floor(),
          "polls seen": "import floor (python -c 'import agent.app'), v2c only"},
-        {"devices": 0, "RSS MB (after all polled)": import_floor(", agent.snmp_v3"),
-         "polls seen": "import floor + lean SNMPv3 (agent.snmp_v3; cryptography on 1st AES)"},
-        {"devices": 0, "RSS MB (after all polled)": import_floor(", agent.snmp_pysnmp"),
+        {"devices": 0, "RSS MB (after all polled)": import_floor(", agent.snmp.lean_v3"),
+         "polls seen": "import floor + lean SNMPv3 (agent.snmp.lean_v3; cryptography on 1st AES)"},
+        {"devices": 0, "RSS MB (after all polled)": import_floor(", agent.snmp.pysnmp_backend"),
          "polls seen": "import floor + pysnmp (what a DES/AES-192/256 v3 device adds)"},
     ]
     with services.Mosquitto(wd / "mosquitto") as mqtt, services.SnmpSim(

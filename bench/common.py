@@ -65,6 +65,17 @@ def module_at(rev: str, path: str, name: str) -> ModuleType:
     return module
 
 
+def export_tree(rev: str, wd: Path) -> Path:
+    """``agent/`` and ``xanet/`` as they were at git revision ``rev``, exported under ``wd``
+    (``git archive``): a child process with it first on its path runs that version."""
+    root = wd / f"tree-{rev_tag(rev)}"
+    root.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "agent", "xanet"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    return root
+
+
 def header(title: str) -> None:
     print(f"== {title}")
     print(f"   host: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start "

@@ -1,11 +1,11 @@
 """A minimal SNMP v2c GET/GETBULK codec over asyncio UDP — a *measuring stick*, not product code.
 
 It answered one question of issue 9 - what would a leaner SNMP codec than pysnmp/pyasn1
-cost per device poll? - and the product's answer is agent.ber + agent.snmp_v2c. It stays
-as the floor of any Python v2c codec: the same exchange as agent.snmp (GET sysUpTime.0,
+cost per device poll? - and the product's answer is agent.snmp.ber + agent.snmp.udp. It
+stays as the floor of any Python v2c codec: the same exchange as agent.snmp (GET sysUpTime.0,
 then one multi-column GETBULK loop) decoding every value to a Python int/bytes, with none
 of the checks a product needs (no retries, no v3, no validation of hostile input beyond
-what a struct parse trips over); requests are agent.ber's (the same bytes).
+what a struct parse trips over); requests are agent.snmp.ber's (the same bytes).
 bench/snmp_poll.py runs it next to xanet: the distance between the two is what the
 hardening and the value checks cost.
 """
@@ -16,7 +16,8 @@ import asyncio
 import itertools
 from typing import Any
 
-from agent.ber import encode_request  # requests are the product's (the checks are in decoding)
+# requests are the product's (the checks are in decoding)
+from agent.snmp.ber import encode_request
 
 Oid = tuple[int, ...]
 

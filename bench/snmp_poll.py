@@ -9,11 +9,11 @@ Targets (all real daemons on 127.0.0.1, started here):
 
 Rows per target, each measured in this one invocation:
 
-* ``xanet``        agent.snmp.SnmpPoller.poll() - the product's v2c path (agent.ber, the lean
-                   codec) - sequential, then ``--concurrency`` in flight;
+* ``xanet``        agent.snmp.SnmpPoller.poll() - the product's v2c path (agent.snmp.ber,
+                   the lean codec) - sequential, then ``--concurrency`` in flight;
 * ``xanet via pysnmp`` the same poller with ``v2c_backend="pysnmp"`` (what v2c was before
                    the lean codec);
-* ``xanet v3 ...`` (snmpd only) SNMPv3 authPriv SHA/AES-128, lean (agent.snmp_v3, the
+* ``xanet v3 ...`` (snmpd only) SNMPv3 authPriv SHA/AES-128, lean (agent.snmp.lean_v3, the
                    product's path) and through pysnmp (``v3_backend="pysnmp"``, what v3
                    was before, and still is for DES/AES-192/256);
 * ``pysnmp floor`` the same exchange (GET sysUpTime + one multi-column GETBULK loop) as a bare
@@ -22,7 +22,11 @@ Rows per target, each measured in this one invocation:
                    the floor of any Python codec; xanet's distance to it is what the
                    hardening and the value checks cost;
 * ``net-snmp C``   the same request sequence with net-snmp's ``snmpget``/``snmpbulkget``
-                   (one process per request, so most of its CPU is process start-up).
+                   (one process per request, so most of its CPU is process start-up);
+* ``--baseline REV``: the lean v2c (and, on snmpd, v3) rows once more, with the poller
+                   of this tree and of ``agent/`` + ``xanet/`` at git revision REV
+                   (``git archive``), each in a child process (bench/snmp_poll_worker.py),
+                   alternating for ``--baseline-rounds`` rounds; the median is shown.
 
 CPU per poll is this process's CPU (user+sys) for the xanet/pysnmp rows, the children's
 CPU for the net-snmp rows; the SNMP simulator's CPU is shown apart (it is not the agent).
@@ -31,6 +35,7 @@ The province goal: 2,618 devices every 60 s = 43.6 polls/s in < 25 % of one core
 
     python bench/snmp_poll.py                  # ~1 minute
     python bench/snmp_poll.py --polls 1000 --profile pyinstrument
+    python bench/snmp_poll.py --baseline a0f8b49 --targets sim10 snmpd --netsnmp-polls 0
 """
 
 from __future__ import annotations
@@ -38,17 +43,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
+import os
 import resource
+import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from common import CpuMeter, finish, header, print_table, workdir
+from common import ROOT, CpuMeter, export_tree, finish, header, print_table, workdir
 
-from agent import oids
-from agent.snmp import _COLUMNS, Backend, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
+from agent.snmp import BackendKind, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3, oids
+from agent.snmp.table import COLUMNS
 from tests import services
 from tests.services import SimInterface, write_numeric_recording
 
@@ -66,25 +75,48 @@ def sim_recording(path: Path, n_ifaces: int) -> Path:
 # ----------------------------------------------------------------------------- xanet
 
 
-def baseline_poller_class(rev: str) -> Any:
-    """``SnmpPoller`` as agent/snmp.py was at git revision ``rev`` (for before/after rows)."""
-    from common import module_at, rev_tag
-    module = module_at(rev, "agent/snmp.py", "snmp_at_" + rev_tag(rev))
-    return module.SnmpPoller, module.SnmpTarget, module.SnmpV2c
+def worker_polls(tree: Path, target: SnmpTarget, n: int, concurrency: int) -> dict[str, Any]:
+    """``n`` polls of ``target`` by the poller of ``tree``, in a child process."""
+    credentials = target.credentials
+    who = (["--v3", credentials.user, credentials.auth_key, credentials.priv_key or ""]
+           if isinstance(credentials, SnmpV3) else ["--community", credentials.community])
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("snmp_poll_worker.py")),
+         "--tree", str(tree), "--port", str(target.port), *who, "--polls", str(n),
+         "--concurrency", str(concurrency), "--max-repetitions", str(target.max_repetitions)],
+        capture_output=True, text=True, check=True, cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)})
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def baseline_rows(name: str, targets: list[tuple[str, SnmpTarget]], server_pid: int | None,
+                  args: argparse.Namespace) -> list[dict[str, Any]]:
+    """This tree's poller and the baseline's, in children, alternating; medians."""
+    trees = [("xanet", ROOT), (f"xanet @{args.baseline}", args.baseline_tree)]
+    rows = []
+    for label, target in targets:
+        for conc, n in ((1, args.polls), (args.concurrency, args.polls * 2)):
+            runs: dict[str, list[tuple[dict[str, Any], float]]] = {t: [] for t, _ in trees}
+            for _ in range(args.baseline_rounds):
+                for tree_name, tree in trees:
+                    meter = CpuMeter(server_pid) if server_pid else None
+                    r = worker_polls(tree, target, n, conc)
+                    runs[tree_name].append((r, meter.read()[1][0] if meter else 0.0))
+            for tree_name, results in runs.items():
+                cpu = statistics.median(r["cpu_s"] for r, _ in results)
+                wall = statistics.median(r["wall_s"] for r, _ in results)
+                server = statistics.median(s for _, s in results)
+                rows.append(row(name, f"{tree_name} {label} (child, median of "
+                                      f"{args.baseline_rounds})",
+                                {"polls": n, "cpu_s": cpu, "wall_s": wall}, server, conc))
+    return rows
 
 
 async def xanet_polls(target: SnmpTarget, n: int, concurrency: int,
-                      profiler: str | None = None, baseline: str | None = None,
-                      backend: Backend = "lean") -> dict[str, Any]:
-    if baseline:
-        poller_class, target_class, v2c_class = baseline_poller_class(baseline)
-        target = target_class(device=target.device, host=target.host, port=target.port,
-                              credentials=v2c_class(target.credentials.community),  # type: ignore[union-attr]
-                              timeout_s=target.timeout_s, retries=target.retries,
-                              max_repetitions=target.max_repetitions)
-        poller = poller_class()
-    else:
-        poller = SnmpPoller(v2c_backend=backend, v3_backend=backend)
+                      profiler: str | None = None,
+                      backend: BackendKind = "lean") -> dict[str, Any]:
+    poller = SnmpPoller(v2c_backend=backend, v3_backend=backend)
     try:
         await poller.poll(target)  # warm-up: session, engine discovery, caches
         sem = asyncio.Semaphore(concurrency)
@@ -140,7 +172,7 @@ async def floor_polls(port: int, community: str, max_reps: int, n: int,
     transport = await UdpTransportTarget.create(("127.0.0.1", port), timeout=2, retries=1)
     ctx = ContextData()
     end = rfc1905.EndOfMibView.tagSet
-    columns = [c.oid for c in _COLUMNS]
+    columns = [c.oid for c in COLUMNS]
     requests = 0
 
     from pysnmp.entity.rfc3413 import cmdgen
@@ -219,7 +251,7 @@ async def lean_polls(port: int, community: str, max_reps: int, n: int,
 
     client = await lean_snmp.open_client()
     addr = ("127.0.0.1", port)
-    columns = [c.oid for c in _COLUMNS]
+    columns = [c.oid for c in COLUMNS]
     _, first = await lean_snmp.poll(client, addr, community.encode(), oids.SYS_UPTIME, columns,
                                     max_reps)
     assert any(first.values()), "lean codec decoded no interface"
@@ -248,7 +280,7 @@ def netsnmp_polls(port: int, community: str, max_reps: int, n: int) -> dict[str,
     env = services.snmp_env()
     base = ["-v2c", "-c", community, "-On", "-Oq", "-Oe", "-t", "2", "-r", "1",
             f"udp:127.0.0.1:{port}"]
-    columns = [oids.dotted(c.oid) for c in _COLUMNS]
+    columns = [oids.dotted(c.oid) for c in COLUMNS]
 
     def run(cmd: list[str]) -> list[tuple[str, str]]:
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30, check=True)
@@ -335,10 +367,6 @@ async def bench_target(name: str, port: int, community: str, server_pid: int | N
             r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
                 v3_target, n, conc, backend="pysnmp"))
             rows.append(row(name, "xanet v3 SHA/AES via pysnmp", r, s, conc))
-        if args.baseline:
-            r, s = await measured(server_pid, lambda n=n, conc=conc: xanet_polls(
-                target, n, conc, baseline=args.baseline))
-            rows.append(row(name, f"xanet @{args.baseline}", r, s, conc))
         r, s = await measured(server_pid, lambda n=n, conc=conc: floor_polls(
             port, community, reps, n, conc))
         rows.append(row(name, "pysnmp floor (engine)", r, s, conc))
@@ -348,6 +376,11 @@ async def bench_target(name: str, port: int, community: str, server_pid: int | N
         r, s = await measured(server_pid, lambda n=n, conc=conc: lean_polls(
             port, community, reps, n, conc))
         rows.append(row(name, "minimal codec, unchecked (bench)", r, s, conc))
+    if args.baseline:
+        lean = [("lean v2c", target)]
+        if v3_target is not None:
+            lean.append(("lean v3 SHA/AES", v3_target))
+        rows += await asyncio.to_thread(baseline_rows, name, lean, server_pid, args)
     if args.netsnmp_polls:
         meter = CpuMeter(server_pid) if server_pid else None
         r = await asyncio.to_thread(netsnmp_polls, port, community, args.max_repetitions,
@@ -358,6 +391,8 @@ async def bench_target(name: str, port: int, community: str, server_pid: int | N
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     wd = workdir("snmp")
+    if args.baseline:
+        args.baseline_tree = export_tree(args.baseline, wd)
     started: list[Any] = []
     rows: list[dict[str, Any]] = []
     try:
@@ -392,7 +427,9 @@ def main() -> None:
                    choices=["sim10", "vyatta24", "snmpd"])
     p.add_argument("--profile", choices=["pyinstrument"], help="profile the sequential xanet row")
     p.add_argument("--baseline", metavar="GIT_REV",
-                   help="also poll with agent/snmp.py as it was at this revision (before/after)")
+                   help="also poll with agent/ as it was at this revision (before/after)")
+    p.add_argument("--baseline-rounds", type=int, default=3,
+                   help="with --baseline: alternating child runs per tree (median shown)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
     header("agent polling: xanet (lean v2c/v3) vs its pysnmp path vs floors vs net-snmp C tools")

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, finish, header, print_table, workdir
+from common import ROOT, export_tree, finish, header, print_table, workdir
 
 from tests import services
 
@@ -54,15 +54,6 @@ def _worker(tree: Path, port: int, mode: str) -> dict[str, Any]:
     outcome, took_s = asyncio.run(poll())
     return {"peak RSS before MB": round(before, 1), "peak RSS MB": round(peak_mb(), 1),
             "poll s": round(took_s, 2), "outcome": outcome}
-
-
-def export_tree(rev: str, wd: Path) -> Path:
-    root = wd / f"tree-{''.join(c if c.isalnum() else '_' for c in rev)}"
-    root.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "agent", "xanet"],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
-    return root
 
 
 def main() -> None:

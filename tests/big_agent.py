@@ -2,7 +2,7 @@
 long strings, walks that never end - the devices of issue 14 rows 5 and 6.
 
 Nothing is stored: the next OID after any OID is computed, so a table of 5,000 rows or
-an endless one costs this responder nothing. Answers are encoded with ``agent.ber``
+an endless one costs this responder nothing. Answers are encoded with ``agent.snmp.ber``
 (checked byte for byte against pysnmp by tests/test_ber.py). A GETBULK answer is cut to
 fit one UDP datagram, as RFC 3416 lets an agent do.
 
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Literal, cast
 
-from agent import ber, oids
+from agent.snmp import ber, oids
 
 Oid = tuple[int, ...]
 _MAX_DATAGRAM = 60_000

@@ -35,5 +35,5 @@ def test_xanet_agent_loads_no_collector_http_inventory_or_pysnmp(tmp_path: Path)
     loaded = {name.split(".")[0] for name in out} | set(out)
     assert {"agent.app", "agent.config", "aiomqtt"} <= loaded
     for unwanted in ("collector", "httpx", "httpcore", "influxdb_client", "xanet.inventory",
-                     "pysnmp", "pyasn1", "agent.snmp_v3", "cryptography"):
+                     "pysnmp", "pyasn1", "agent.snmp.lean_v3", "agent.snmp.usm", "cryptography"):
         assert unwanted not in loaded, f"`xanet agent` imports {unwanted}"

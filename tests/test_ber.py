@@ -1,4 +1,4 @@
-"""agent.ber: known vectors against pyasn1/pysnmp (the oracle), round trips, and fuzzing.
+"""agent.snmp.ber: known vectors against pyasn1/pysnmp (the oracle), round trips, and fuzzing.
 
 The decoder may only ever return a Message or raise BerError - for any input.
 """
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]  # no stubs
 from pysnmp.proto import api, rfc1902, rfc1905
 
-from agent import ber
-from agent.ber import BerError, Message, VarBind
+from agent.snmp import ber
+from agent.snmp.ber import BerError, Message, VarBind
 
 PROTO = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 IF_DESCR_1 = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2, 1)

@@ -1,6 +1,6 @@
 """The lean v2c path against a lying agent on a real UDP socket on 127.0.0.1.
 
-``_Liar`` answers GET/GETBULK from a small table (encoded with agent.ber, whose bytes
+``_Liar`` answers GET/GETBULK from a small table (encoded with agent.snmp.ber, whose bytes
 tests/test_ber.py checks against pysnmp's) and then spoils its answer in one way.
 Every lie is either a clear SnmpError naming the device, or - when the datagram
 cannot be tied to the request - ignored, counted, and a timeout; good devices
@@ -20,9 +20,8 @@ from typing import cast
 
 import pytest
 
-from agent import ber, oids
 from agent.errors import SnmpAccessError, SnmpError, SnmpProtocolError, SnmpTimeout
-from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c
+from agent.snmp import RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, ber, oids
 
 Spoil = Callable[[ber.Message, bytes], list[bytes]]  # (response, its bytes) -> datagrams
 

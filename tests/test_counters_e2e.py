@@ -172,7 +172,7 @@ async def test_rates_in_influxdb_match_configured_rates(
         # The first poll of a device has no rate, and says why.
         assert rows[0]["rate_note"] == "first_poll", (dev_id, rows[0])
         assert rows[0]["in_bps"] is None and rows[0]["out_bps"] is None, (dev_id, rows[0])
-        # KNOWN AGENT BIAS (reported, not fixed here: agent/app.py + agent/snmp.py):
+        # KNOWN AGENT BIAS (reported, not fixed here: agent/app.py + agent/snmp/):
         # the agent stamps a sample with time.monotonic() *before* the poll, and
         # pysnmp's first request on an engine first builds a MIB compiler (~0.3-0.6 s
         # here) before anything is sent. The first interval of a device is thus

@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from agent import ber
 from agent.app import Agent
 from agent.config import AgentConfig, DeviceConfig
-from agent.snmp import SnmpPoller
+from agent.snmp import SnmpPoller, ber
 from tests import services
 from tests.services import Snmpd
 from tests.test_ber_lying_agent import _Liar, _serve

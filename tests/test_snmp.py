@@ -33,9 +33,8 @@ import pytest
 from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]  # no stubs
 from pysnmp.proto import api, rfc1902
 
-from agent import oids
 from agent.errors import SnmpAccessError, SnmpAuthError, SnmpProtocolError, SnmpTimeout
-from agent.snmp import RawInterface, RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3
+from agent.snmp import RawInterface, RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3, oids
 from tests import services
 from tests.services import Snmpd, SnmpSim
 
@@ -633,6 +632,26 @@ async def test_v3_des_goes_to_pysnmp(snmpd: Snmpd) -> None:
         poller.close()
 
 
+@pytest.mark.parametrize("credentials", ["v2c", "v3"])
+async def test_a_target_set_to_pysnmp_is_polled_by_pysnmp(snmpd: Snmpd, credentials: str) -> None:
+    """``backend = "pysnmp"`` (config ``[snmp] backend``) routes a lean-capable target to
+    pysnmp, with the same poll as the lean path gives."""
+    poller = SnmpPoller()  # the product's defaults: lean wherever the target allows it
+    lean_target = (v2c("host-auto", snmpd.port, snmpd.community) if credentials == "v2c"
+                   else SnmpTarget(device="host-auto", host="127.0.0.1", port=snmpd.port,
+                                   credentials=v3_of(snmpd)))
+    forced = dataclasses.replace(lean_target, device="host-forced", backend="pysnmp")
+    try:
+        via_pysnmp = await poller.poll(forced)
+        assert poller._pysnmp is not None
+        assert poller._lean is None and poller._lean_v3 is None
+        via_lean = await poller.poll(lean_target)
+        assert poller._lean is not None or poller._lean_v3 is not None
+        assert set(by_name(via_pysnmp)) == set(by_name(via_lean)) == linux_interfaces()
+    finally:
+        poller.close()
+
+
 async def test_v3_lean_resynchronises_after_not_in_time_window(snmpd: Snmpd) -> None:
     poller = SnmpPoller()
     target = SnmpTarget(device="host-v3", host="127.0.0.1", port=snmpd.port,
@@ -641,7 +660,7 @@ async def test_v3_lean_resynchronises_after_not_in_time_window(snmpd: Snmpd) -> 
         await poller.poll(target)
         lean = poller._lean_v3
         assert lean is not None
-        engines = lean._client._engines
+        engines = lean.engines
         assert len(engines) == 1
         engine = next(iter(engines.values()))
         real = (engine.boots, engine.time)
@@ -713,7 +732,7 @@ def test_a_v3_only_poll_loads_no_pysnmp(snmpd: Snmpd, level: str) -> None:
         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
     ).stdout.split()
     loaded = {name.split(".")[0] for name in out}
-    assert "agent" in loaded and "agent.snmp_v3" in out
+    assert "agent" in loaded and "agent.snmp.lean_v3" in out
     assert "pysnmp" not in loaded and "pyasn1" not in loaded
     # AES needs cryptography (~6 MB of RSS); authNoPriv does not load it.
     assert ("cryptography" in loaded) == (level == "authPriv")

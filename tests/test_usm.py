@@ -1,4 +1,4 @@
-"""agent.usm and the SNMPv3 framing of agent.ber: known answers, the pyasn1/pysnmp oracle,
+"""agent.snmp.usm and the SNMPv3 framing of agent.snmp.ber: known answers, the pyasn1/pysnmp oracle,
 fuzzing, and the lean v3 client's protocol flows against a scripted agent on 127.0.0.1.
 
 The decoders may only ever return a message or raise BerError - for any input; the
@@ -8,6 +8,7 @@ client may only ever take, ignore (and count) or fail a request with an SnmpErro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -23,11 +24,11 @@ from pysnmp.proto.secmod.rfc3414 import localkey
 from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
 from pysnmp.proto.secmod.rfc3826.priv import aes as pysnmp_aes
 
-from agent import ber, snmp_v3, usm
-from agent.ber import BerError
 from agent.errors import SnmpAuthError, SnmpError, SnmpProtocolError, SnmpTimeout
-from agent.snmp import SnmpPoller, SnmpTarget, SnmpV3, lean_supports
-from agent.snmp_v2c import Address
+from agent.snmp import SnmpPoller, SnmpTarget, SnmpV3, ber, lean_supports, udp, usm, usm_session
+from agent.snmp.ber import BerError
+from agent.snmp.lean_v3 import LeanV3
+from agent.snmp.udp import Address
 
 RFC3414_ENGINE = bytes.fromhex("000000000000000000000002")
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -284,7 +285,7 @@ def test_fuzz_random_bytes(data: bytes) -> None:
 
 
 def tlv(tag: int, body: bytes) -> bytes:
-    return ber._tlv(tag, body)
+    return ber.tlv(tag, body)
 
 
 @settings(max_examples=1_000)
@@ -339,7 +340,7 @@ def test_fuzz_inserted_garbage(position: int, garbage: bytes) -> None:
 
 # The client's receive path: whatever arrives for a pending request, the request is
 # taken, ignored (counted) or failed with an SnmpError - nothing else escapes.
-CLIENT_CREDENTIALS = snmp_v3.Credentials(
+CLIENT_CREDENTIALS = usm_session.Credentials(
     user=b"user", auth=usm.AUTH_PROTOCOLS["SHA"], auth_password=b"authpass-1234",
     priv_password=b"privpass-1234",
 )
@@ -371,16 +372,25 @@ ENCRYPTED = encrypted_response()
 
 def receive(
     loop: asyncio.AbstractEventLoop, datagram: bytes, flags: int
-) -> tuple[asyncio.Future[Any], snmp_v3.V3Client]:
+) -> tuple[asyncio.Future[Any], Any]:
     """``datagram`` handed to a client waiting for msgID 5 at ``flags``."""
-    client = snmp_v3.V3Client()
+    backend = LeanV3()
+    client = backend.client
     address = Address(socket.AF_INET, ("127.0.0.1", 161), "127.0.0.1:161")
-    future: asyncio.Future[Any] = loop.create_future()
-    client._pending[5] = snmp_v3._Pending(
-        future, address, "d", "GET", CLIENT_CREDENTIALS, snmp_v3._Engine(b"engine-id", 1, 2, 0.0),
-        flags | ber.FLAG_REPORTABLE,
+    credentials = CLIENT_CREDENTIALS
+    if not flags & ber.FLAG_PRIV:
+        credentials = dataclasses.replace(credentials, priv_password=None)
+    session = usm_session.UsmExchange(
+        engines={address.sockaddr: usm_session.Engine(b"engine-id", 1, 2, 0.0)},
+        peer=address.sockaddr, credentials=credentials, oids=[SYS_UPTIME],
+        max_repetitions=None, what="GET", new_id=lambda: 5, new_salt=lambda: bytes(8),
     )
-    client._received(datagram, ("127.0.0.1", 161))
+    send = session.start(0.0)
+    assert send.msg_id == 5
+    future: asyncio.Future[Any] = loop.create_future()
+    # Private reach on purpose: a request in flight without a socket, to feed the receive path.
+    client._pending[5] = udp._Pending(future, address, "d", send.what, session.receive)
+    client.received(datagram, ("127.0.0.1", 161))
     return future, client
 
 
@@ -389,7 +399,7 @@ def test_encrypted_response_is_taken() -> None:
     try:
         future, _ = receive(loop, ENCRYPTED, ber.FLAG_AUTH | ber.FLAG_PRIV)
         answer = future.result()
-        assert answer.scoped.varbinds[0] == (SYS_UPTIME, ber.TIMETICKS, 12345)
+        assert answer.answer.varbinds[0] == (SYS_UPTIME, ber.TIMETICKS, 12345)
     finally:
         loop.close()
 
@@ -473,17 +483,17 @@ class ScriptedAgent(asyncio.DatagramProtocol):
             self.reply(request, flags, scoped, key, addr)
 
         if not request.engine_id:
-            report(snmp_v3.UNKNOWN_ENGINE_IDS)
+            report(usm_session.UNKNOWN_ENGINE_IDS)
             return
         self.requests += 1
         if self.behaviour == "unknown-user":
-            report(snmp_v3.UNKNOWN_USER_NAMES)
+            report(usm_session.UNKNOWN_USER_NAMES)
             return
         if self.behaviour == "not-in-time" or (
             self.behaviour == "not-in-time-once" and self.requests == 1
         ):
             self.time += 1000
-            report(snmp_v3.NOT_IN_TIME_WINDOWS, ber.FLAG_AUTH, b"authpass-1234")
+            report(usm_session.NOT_IN_TIME_WINDOWS, ber.FLAG_AUTH, b"authpass-1234")
             return
         key = b"another-key-123" if self.behaviour == "bad-digest" else b"authpass-1234"
         scoped = ber.ScopedPdu(self.ENGINE, b"", ber.RESPONSE, pdu.request_id, 0, 0,
@@ -511,7 +521,7 @@ async def scripted_get(port: int) -> tuple[SnmpPoller, Any]:
     poller = SnmpPoller()
     target = SnmpTarget("scripted", "127.0.0.1", SnmpV3("user", "authpass-1234", None),
                         port=port, timeout_s=0.3, retries=0)
-    backend = poller._backend(target)
+    backend = poller.backend(target)
     try:
         return poller, await backend.exchange(target, [SYS_UPTIME], None, "GET sysUpTime")
     except BaseException:

@@ -1,14 +1,14 @@
-"""The agent's pysnmp 7 backend: SNMPv3 with DES/AES-192/AES-256 privacy (what the lean
-path, :mod:`agent.snmp_v3`, does not implement), and any v2c/v3 target when asked for
-(comparison runs, tests' oracle).
+"""The pysnmp 7 backend: SNMPv3 with DES/AES-192/AES-256 privacy (what the lean path,
+:mod:`agent.snmp.lean_v3`, does not implement), and any v2c/v3 target whose ``backend``
+is ``"pysnmp"`` or when the poller is asked to (comparison runs, tests' oracle).
 
-Imported by :mod:`agent.snmp` only when the first target that needs it is polled,
+Imported by :mod:`agent.snmp.poller` only when the first target that needs it is polled,
 so an agent whose devices are all lean-supported never loads pysnmp/pyasn1 (~15-25 MB, 100
 modules). It speaks the same port as the lean v2c path: one GET/GETBULK exchange
 in, ``(error-status, error-index, var-binds in the neutral form)`` out; pysnmp's
 error indications (timeouts, USM reports) are translated into :mod:`agent.errors`
 here, where they enter. Error-status and every value check stay in
-:mod:`agent.snmp`, shared by both paths.
+:mod:`agent.snmp.walk` and :mod:`agent.snmp.table`, shared by every backend.
 
 It owns one :class:`~pysnmp.hlapi.v3arch.asyncio.SnmpEngine` for every device it
 polls. pysnmp's USM keys users by name, so two devices with the *same* v3 user name
@@ -48,7 +48,6 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1902
 
-from agent import ber
 from agent.credentials import SnmpV2c, SnmpV3
 from agent.errors import (
     SnmpAuthError,
@@ -57,9 +56,11 @@ from agent.errors import (
     SnmpResolveError,
     SnmpTimeout,
 )
-from agent.oids import Oid
 from agent.resolver import literal
-from agent.snmp import SnmpTarget, is_ipv6
+from agent.snmp import ber
+from agent.snmp.backend import Answer
+from agent.snmp.oids import Oid
+from agent.snmp.target import SnmpTarget, is_ipv6
 
 _AUTH_PROTOCOLS: Final[dict[str, Any]] = {
     "SHA": usmHMACSHAAuthProtocol,
@@ -134,6 +135,10 @@ def neutral(name: Any, value: Any) -> ber.VarBind:
 
 
 class PysnmpBackend:
+    """GET/GETBULK through pysnmp's command generators; one engine for most devices."""
+
+    name = "pysnmp"
+
     def __init__(self) -> None:
         self._engine: Any = SnmpEngine()
         self._v3_users: dict[str, SnmpV3] = {}  # registered in self._engine
@@ -149,7 +154,7 @@ class PysnmpBackend:
 
     async def exchange(
         self, target: SnmpTarget, request: Sequence[Oid], max_repetitions: int | None, what: str
-    ) -> tuple[int, int, Sequence[ber.VarBind]]:
+    ) -> Answer:
         """One GET/GETBULK: ``(error-status, error-index, var-binds)``; raises SnmpError."""
         session = await self._session(target)
         preposition = "to" if max_repetitions is not None else "from"

@@ -1,4 +1,4 @@
-"""SNMPv3 User-based Security Model crypto for the lean path: pure, no I/O.
+"""SNMPv3 User-based Security Model crypto for the lean path: keys, digests, AES. Pure.
 
 * key localisation (RFC 3414 A.2): password -> Ku (the password repeated to 1 MB and
   hashed) -> Kul = H(Ku | engineID | Ku). The 1 MB expansion costs milliseconds, so
@@ -11,7 +11,8 @@
   msgPrivacyParameters.
 
 DES, 3DES and the AES-192/256 key extensions (Blumenthal/Reeder drafts) are not
-here: :mod:`agent.snmp` sends such credentials to pysnmp (:data:`LEAN_PRIV_PROTOCOLS`).
+here: :func:`agent.snmp.routing.lean_supports` sends such credentials to pysnmp. What a
+message means (discovery, time window, reports) is :mod:`agent.snmp.usm_session`'s.
 """
 
 from __future__ import annotations
@@ -45,8 +46,6 @@ AUTH_PROTOCOLS: Final = {
     "SHA384": AuthProtocol("SHA384", "sha384", 32),
     "SHA512": AuthProtocol("SHA512", "sha512", 48),
 }
-#: Privacy protocols the lean path implements (None: authNoPriv).
-LEAN_PRIV_PROTOCOLS: Final = frozenset({"AES"})
 AES_KEY_OCTETS: Final = 16
 SALT_OCTETS: Final = 8
 

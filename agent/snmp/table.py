@@ -1,0 +1,290 @@
+"""The interface table: its columns, the check of every cell, and the assembled poll. Pure.
+
+Var-binds come in the neutral form of :mod:`agent.snmp.ber` - ``(oid, tag, value)``,
+whichever backend carried them - and every check here is one code path for all.
+Values are checked cell by cell. A device that lies about one cell (wrong type,
+value out of range, bad instance) loses that value - it becomes ``None`` and
+the problem is listed in :attr:`RawPoll.warnings` - while the rest of the poll
+stands.
+
+The interface *set* is the union of the indices seen in any polled column:
+real devices have sparse tables (rows in ifXTable but not ifTable and the other
+way round), so no column is trusted to list them all.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from agent.snmp import ber, oids
+from agent.snmp.ber import VarBind
+from agent.snmp.oids import Oid, dotted
+
+MAX_U32: Final = 2**32 - 1
+_MAX_U64: Final = 2**64 - 1
+#: The wire's bound on free text (``xanet.wire.ShortText``): longer names are cut here.
+MAX_TEXT_CHARS: Final = 256
+
+#: Contained per-device faults, counted per poll (docs/snmp.md, "Bounds"):
+ROWS_OVER_BOUND: Final = "rows_over_bound"  # rows beyond max_rows discarded (poll kept)
+TEXT_TRUNCATED: Final = "text_truncated"  # ifName/ifDescr cut to MAX_TEXT_CHARS (poll kept)
+WALK_REQUESTS: Final = "walk_requests"  # walk did not end within its request bound: limit
+WALK_BYTES: Final = "walk_bytes"  # walk would hold more than max_walk_bytes: limit
+
+
+@dataclass(frozen=True, slots=True)
+class RawInterface:
+    index: int
+    name: str  # ifName, else ifDescr, else f"if{index}"
+    descr: str | None
+    oper_status: int | None
+    admin_status: int | None
+    speed_bps: int | None  # ifHighSpeed * 1e6 when > 0, else ifSpeed; None when 0/absent
+    in_octets: int | None
+    out_octets: int | None
+    hc: bool  # True when in/out_octets are the 64-bit counters
+    discontinuity_cs: int | None  # ifCounterDiscontinuityTime (sysUpTime ticks)
+
+
+@dataclass(frozen=True, slots=True)
+class RawPoll:
+    device: str
+    sys_uptime_cs: int
+    interfaces: tuple[RawInterface, ...]
+    rtt_s: float  # wall time of the whole poll (GET + walk)
+    warnings: tuple[str, ...] = ()  # cells the device lied about, dropped to None
+    #: contained faults of this poll, ``(reason, count)``: ROWS_OVER_BOUND, TEXT_TRUNCATED
+    contained: tuple[tuple[str, int], ...] = ()
+
+
+# --------------------------------------------------------------------------- values
+
+TAGS_NO_SUCH: Final = (ber.NO_SUCH_OBJECT, ber.NO_SUCH_INSTANCE)
+_TAGS_NUMBER: Final = (ber.INTEGER, ber.GAUGE32, ber.COUNTER32, ber.COUNTER64)
+# What pysnmp's prettyPrint() says for these (kept: the messages predate the lean path).
+_EXCEPTION_TEXT: Final = {
+    ber.NO_SUCH_OBJECT: "No Such Object currently exists at this OID",
+    ber.NO_SUCH_INSTANCE: "No Such Instance currently exists at this OID",
+    ber.END_OF_MIB_VIEW: "No more variables left in this MIB View",
+}
+def shown(tag: int, value: ber.Value) -> str:
+    """A value as text, the way pysnmp's prettyPrint() shows it."""
+    if isinstance(value, bytes):
+        if tag == ber.IP_ADDRESS and value:
+            return ".".join(str(octet) for octet in value)
+        if any(octet < 32 or octet > 126 for octet in value):
+            return "0x" + value.hex()
+        return value.decode("ascii")
+    if isinstance(value, tuple):
+        return dotted(value)
+    if value is None:
+        return _EXCEPTION_TEXT.get(tag, "")
+    return str(value)
+
+
+class Warnings:
+    """Problems per (column, kind), counted, keeping the first example."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], tuple[str, int]] = {}
+        #: contained faults by reason (ROWS_OVER_BOUND, TEXT_TRUNCATED)
+        self.contained: collections.Counter[str] = collections.Counter()
+
+    def add(self, column: str, problem: str, where: str) -> None:
+        key = (column, problem)
+        first, count = self._seen.get(key, (where, 0))
+        self._seen[key] = (first, count + 1)
+
+    def render(self) -> tuple[str, ...]:
+        lines = []
+        for (column, problem), (where, count) in self._seen.items():
+            more = f" (and {count - 1} more)" if count > 1 else ""
+            lines.append(f"{column}: {problem} at {where}{more}")
+        return tuple(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class _Counter:
+    value: int
+    wide: bool  # Counter64
+
+
+def as_text(tag: int, value: ber.Value) -> str | None:
+    if tag != ber.OCTET_STRING or not isinstance(value, bytes):
+        return None
+    return value.decode("utf-8", "replace").rstrip("\x00")
+
+
+def as_number(tag: int, value: ber.Value, low: int, high: int) -> int | None:
+    if tag not in _TAGS_NUMBER or not isinstance(value, int):
+        return None
+    return value if low <= value <= high else None
+
+
+def as_counter(tag: int, value: ber.Value) -> _Counter | None:
+    if not isinstance(value, int):
+        return None
+    if tag == ber.COUNTER32:
+        return _Counter(value, wide=False) if 0 <= value <= MAX_U32 else None
+    if tag == ber.COUNTER64:
+        return _Counter(value, wide=True) if 0 <= value <= _MAX_U64 else None
+    return None
+
+
+def as_timeticks(tag: int, value: ber.Value) -> int | None:
+    if tag != ber.TIMETICKS or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_U32 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    oid: Oid
+    parse: Callable[[int, ber.Value], object | None]
+    expected: str
+
+
+_IF_DESCR = Column("ifDescr", oids.IF_DESCR, as_text, "OctetString")
+_IF_SPEED = Column("ifSpeed", oids.IF_SPEED, lambda t, v: as_number(t, v, 0, MAX_U32), "Gauge32")
+_IF_ADMIN = Column(
+    "ifAdminStatus", oids.IF_ADMIN_STATUS, lambda t, v: as_number(t, v, 1, 3), "Integer 1..3"
+)
+_IF_OPER = Column(
+    "ifOperStatus", oids.IF_OPER_STATUS, lambda t, v: as_number(t, v, 1, 7), "Integer 1..7"
+)
+_IF_IN = Column("ifInOctets", oids.IF_IN_OCTETS, as_counter, "Counter32")
+_IF_OUT = Column("ifOutOctets", oids.IF_OUT_OCTETS, as_counter, "Counter32")
+_IF_NAME = Column("ifName", oids.IF_NAME, as_text, "OctetString")
+_IF_HC_IN = Column("ifHCInOctets", oids.IF_HC_IN_OCTETS, as_counter, "Counter64")
+_IF_HC_OUT = Column("ifHCOutOctets", oids.IF_HC_OUT_OCTETS, as_counter, "Counter64")
+_IF_HIGH_SPEED = Column(
+    "ifHighSpeed", oids.IF_HIGH_SPEED, lambda t, v: as_number(t, v, 0, MAX_U32), "Gauge32"
+)
+_IF_DISCONTINUITY = Column(
+    "ifCounterDiscontinuityTime", oids.IF_COUNTER_DISCONTINUITY_TIME, as_timeticks, "TimeTicks"
+)
+COLUMNS: Final = (
+    _IF_DESCR,
+    _IF_SPEED,
+    _IF_ADMIN,
+    _IF_OPER,
+    _IF_IN,
+    _IF_OUT,
+    _IF_NAME,
+    _IF_HC_IN,
+    _IF_HC_OUT,
+    _IF_HIGH_SPEED,
+    _IF_DISCONTINUITY,
+)
+
+Table = dict[Column, dict[int, object]]
+
+
+def parse_cell(column: Column, var_bind: VarBind, warnings: Warnings) -> object | None:
+    """Check a cell against its column's type; a bad cell is noted and gives None.
+
+    Text longer than the wire's bound is cut to :data:`MAX_TEXT_CHARS` here and counted
+    (``TEXT_TRUNCATED``): one 300-character ifDescr must not fail the device's poll.
+    """
+    oid, tag, value = var_bind
+    result = column.parse(tag, value)
+    if result is None:
+        text = shown(tag, value)
+        if len(text) > 40:
+            text = text[:40] + "..."
+        warnings.add(
+            column.name,
+            f"expected {column.expected}, got {ber.type_name(tag)} {text!r}; dropped",
+            dotted(oid),
+        )
+    elif isinstance(result, str) and len(result) > MAX_TEXT_CHARS:
+        warnings.add(column.name, f"longer than {MAX_TEXT_CHARS} characters; truncated",
+                     dotted(oid))
+        warnings.contained[TEXT_TRUNCATED] += 1
+        result = result[:MAX_TEXT_CHARS]
+    return result
+
+
+def pick_counters(
+    table: Table, index: int, warnings: Warnings
+) -> tuple[int | None, int | None, bool]:
+    """64-bit ifHC* when both are there, else 32-bit ifIn/OutOctets."""
+    hc_in = table[_IF_HC_IN].get(index)
+    hc_out = table[_IF_HC_OUT].get(index)
+    if isinstance(hc_in, _Counter) and isinstance(hc_out, _Counter):
+        if hc_in.wide and hc_out.wide:
+            return hc_in.value, hc_out.value, True
+        warnings.add(
+            "ifHCInOctets",
+            "Counter32 in a 64-bit column; used ifIn/OutOctets",
+            f"{dotted(oids.IF_HC_IN_OCTETS)}.{index}",
+        )
+    low_in = table[_IF_IN].get(index)
+    low_out = table[_IF_OUT].get(index)
+    if not (isinstance(low_in, _Counter) and isinstance(low_out, _Counter)):
+        # One direction only: keep it, the width of what we have decides hc.
+        one = low_in if isinstance(low_in, _Counter) else low_out
+        if isinstance(one, _Counter):
+            return (
+                low_in.value if isinstance(low_in, _Counter) else None,
+                low_out.value if isinstance(low_out, _Counter) else None,
+                one.wide,
+            )
+        return None, None, False
+    if low_in.wide != low_out.wide:
+        warnings.add(
+            "ifInOctets",
+            "in/out counters of different widths; dropped",
+            f"{dotted(oids.IF_IN_OCTETS)}.{index}",
+        )
+        return None, None, False
+    if low_in.wide:
+        warnings.add(
+            "ifInOctets",
+            "Counter64 in a 32-bit column; used as 64-bit",
+            f"{dotted(oids.IF_IN_OCTETS)}.{index}",
+        )
+    return low_in.value, low_out.value, low_in.wide
+
+
+def assemble(table: Table, warnings: Warnings) -> tuple[RawInterface, ...]:
+    indices: set[int] = set()
+    for cells in table.values():
+        indices.update(cells)
+    interfaces = []
+    for index in sorted(indices):
+        descr = table[_IF_DESCR].get(index)
+        name = table[_IF_NAME].get(index)
+        high_speed = table[_IF_HIGH_SPEED].get(index)
+        speed = table[_IF_SPEED].get(index)
+        speed_bps: int | None = None
+        if isinstance(high_speed, int) and high_speed > 0:
+            speed_bps = high_speed * 1_000_000
+        elif isinstance(speed, int) and speed > 0:
+            speed_bps = speed
+        in_octets, out_octets, hc = pick_counters(table, index, warnings)
+        oper = table[_IF_OPER].get(index)
+        admin = table[_IF_ADMIN].get(index)
+        discontinuity = table[_IF_DISCONTINUITY].get(index)
+        interfaces.append(
+            RawInterface(
+                index=index,
+                name=(name if isinstance(name, str) and name else None)
+                or (descr if isinstance(descr, str) and descr else None)
+                or f"if{index}",
+                descr=descr if isinstance(descr, str) else None,
+                oper_status=oper if isinstance(oper, int) else None,
+                admin_status=admin if isinstance(admin, int) else None,
+                speed_bps=speed_bps,
+                in_octets=in_octets,
+                out_octets=out_octets,
+                hc=hc,
+                discontinuity_cs=discontinuity if isinstance(discontinuity, int) else None,
+            )
+        )
+    return tuple(interfaces)
+
