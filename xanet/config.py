@@ -1,10 +1,14 @@
-"""Loading TOML config files into pydantic models, and secrets from env/files.
+"""The one TOML loader and error format of every xanet file: configs and the inventory.
 
 Every problem of a file is reported at once, each naming the file, the key
 path and the reason::
 
     agent.toml: devices[2].port: Input should be less than or equal to 65535
-    agent.toml: mqtt.pasword: unknown key (typo?)
+    agent.toml: mqtt.pasword: unknown key (typo, or not valid here)
+    inventory.toml: sites[12].parent: unknown site 'hub-0227' (site bts-02269-03)
+
+A model's own cross-checks raise :class:`Problems` (each problem with its key
+path) so they are listed one per line like pydantic's.
 
 Secrets never sit inline in a config: a secret field takes a table
 ``{ env = "NAME" }`` or ``{ file = "/path" }``. A secret file readable by
@@ -13,24 +17,39 @@ group or others is refused.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import stat
 import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
-    """A config file that cannot be used; ``problems`` lists every reason."""
+    """A file that cannot be used; ``problems`` lists every reason (``key.path: reason``),
+    the message one line per problem prefixed with the file."""
 
-    def __init__(self, path: Path | str, problems: list[str]) -> None:
+    def __init__(self, path: Path | str, problems: Iterable[str]) -> None:
         self.path = Path(path)
+        self.source = str(path)
+        self.problems: list[str] = list(problems)
+        super().__init__("\n".join(f"{self.source}: {p}" for p in self.problems))
+
+
+class Problems(ValueError):
+    """Raised by a model validator: several problems, each starting with its key path
+    (relative to the validated model). Survives pydantic's wrapping; see
+    :func:`format_validation_error`."""
+
+    def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+        super().__init__("; ".join(problems))
 
 
 class Strict(BaseModel):
@@ -94,8 +113,14 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:
+    """Every error of ``exc`` as ``key.path: reason`` (the one format of every file)."""
     problems = []
     for err in exc.errors():
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, Problems):
+            prefix = format_loc(tuple(err["loc"])) if err["loc"] else ""
+            problems += [f"{prefix}.{p}" if prefix else p for p in cause.problems]
+            continue
         where = format_loc(tuple(err["loc"]))
         if err["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown key (typo, or not valid here)")
@@ -109,24 +134,78 @@ def format_validation_error(exc: ValidationError) -> list[str]:
     return problems
 
 
-def read_toml(path: Path | str) -> dict[str, Any]:
+def read_toml(path: Path | str, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """The TOML table of ``path``; ``error`` (a :class:`ConfigError`) when it cannot be
+    read or is not TOML (naming the line and column)."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except OSError as exc:
-        raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from exc
+        raise error(path, [f"cannot read: {exc.strerror or exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from exc
+        raise error(path, [f"not valid TOML: {exc}"]) from exc
 
 
-def load_model(path: Path | str, model: type[M]) -> M:
-    """Parse ``path`` into ``model``; raise :class:`ConfigError` listing every problem."""
-    data = read_toml(path)
+def parse_model(data: Mapping[str, Any], model: type[M], source: Path | str,
+                error: type[ConfigError] = ConfigError) -> M:
+    """Validate parsed TOML into ``model``; ``error`` lists every problem."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(path, format_validation_error(exc)) from exc
+        raise error(source, format_validation_error(exc)) from exc
+
+
+def load_model(path: Path | str, model: type[M],
+               error: type[ConfigError] = ConfigError) -> M:
+    """Parse ``path`` into ``model``; raise ``error`` listing every problem."""
+    return parse_model(read_toml(path, error), model, path, error)
+
+
+def load_checked(path: Path | str, model: type[M],
+                 check: Callable[[M], list[str]] | None = None) -> M:
+    """:func:`load_model`, then ``check`` (what the config needs of this machine:
+    secrets, files, directories); one :class:`ConfigError` lists every problem. A program
+    starts only through this, so it refuses exactly what ``xanet check-config`` reports."""
+    cfg = load_model(path, model)
+    problems = check(cfg) if check is not None else []
+    if problems:
+        raise ConfigError(path, problems)
+    return cfg
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def host_problem(value: str) -> str | None:
+    """Why ``value`` is not an IP literal or an RFC 1123 host name (no look-up), or None."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        return None
+    name = value.removesuffix(".")
+    if not name or len(name) > 253:
+        return "a host name has 1 to 253 characters"
+    if all(part.isdigit() for part in name.split(".")):
+        return "not a valid IPv4 address"
+    if not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        return ("not an IP address or a host name (RFC 1123: labels of letters, digits "
+                "and inner '-', at most 63 each, separated by '.')")
+    return None
+
+
+def _check_host(value: str) -> str:
+    problem = host_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: A host to connect to: an IP literal or a syntactically valid host name. Checked
+#: without any DNS look-up (a name that does not resolve today may resolve at start).
+Host = Annotated[str, AfterValidator(_check_host)]
 
 
 def check_secrets(model: BaseModel, environ: dict[str, str] | None = None) -> list[str]:
