@@ -127,3 +127,27 @@ def test_device_ids_are_unique_per_site(tmp_path: Path) -> None:
     same_site = GOOD_AGENT + '[[devices]]\nid = "d1"\nhost = "127.0.0.2"\n'
     with pytest.raises(ConfigError, match="duplicate device 'd1' at site 's1'"):
         load_model(write(tmp_path, same_site), AgentConfig)
+
+
+def test_reference_names_the_device_id_rightly() -> None:
+    from xanet.configdoc import render
+
+    text = render()
+    devices = text.split("[[devices]]", 1)[1]
+    assert "device id, unique per site" in devices.split("\n### ", 1)[0]
+    assert "unique agent id" not in devices.split("\n### ", 1)[0]
+    assert "security_level" in text and "authNoPriv" in text
+
+
+def test_agent_cross_problems_one_line_each_with_key_paths(tmp_path: Path) -> None:
+    text = GOOD_AGENT.replace('[snmp]\nversion = "2c"\ncommunity = { env = "T_COMMUNITY" }\n', "")
+    text += '[[devices]]\nid = "d1"\nhost = "127.0.0.2"\n'
+    with pytest.raises(ConfigError) as info:
+        load_model(write(tmp_path, text), AgentConfig)
+    assert info.value.problems == [
+        "devices[0].snmp: no credentials here and no [snmp] default (snmp = false makes it a "
+        "ping-only device)",
+        "devices[1].id: duplicate device 'd1' at site 's1'",
+        "devices[1].snmp: no credentials here and no [snmp] default (snmp = false makes it a "
+        "ping-only device)",
+    ]

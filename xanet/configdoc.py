@@ -18,7 +18,13 @@ HEADER = """# Configuration reference
 Generated from the pydantic models by `python -m xanet.configdoc`; do not edit by hand.
 Every file is TOML; an unknown key, a wrong type or a value out of range is an error naming
 the file, the key and the reason, and `xanet check-config FILE...` reports every problem of
-every file at once (exit status 1), including secrets that cannot be read.
+every file at once (exit status 1), including what the config needs of the machine it runs
+on: secrets that cannot be read, SNMPv3 keys shorter than 8 characters, TLS files
+(`ca_file`, `cert_file`, `key_file`) missing, unreadable or not PEM, a spool that cannot be
+created (`--no-secrets` skips these and checks the text alone). `xanet agent` and
+`xanet collector` run the same checks at start and exit with the same lines (status 2, no
+traceback). Host names are checked for their syntax only (an IP address or an RFC 1123
+name), never looked up.
 
 A **secret** is never written inline: it is a table `{ env = "VARIABLE" }` (read from the
 environment) or `{ file = "/etc/xanet/secret" }` (first line of the file; the file must not be
