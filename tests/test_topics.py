@@ -66,3 +66,17 @@ def test_the_grammar_has_one_home() -> None:
     assert agent_config.Ident is ids.Ident and collector_config.Ident is ids.Ident
     assert inventory_model.Id is ids.CanonicalId
     assert inventory_model.TOPIC_SAFE_ID_PATTERN is ids.CANONICAL_ID_PATTERN
+
+
+def test_the_credentials_script_uses_the_same_grammar() -> None:
+    """The shell script cannot import xanet.ids: its copy is kept equal here."""
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
+              / "issue-agent-credentials.sh").read_text()
+    (ident,) = re.findall(r"^IDENT='(.+)'$", script, re.M)
+    assert ident == ids.IDENT_PATTERN
+    (agent,) = re.findall(r"^\[\[ \$AGENT =~ (\S+) \]\]", script, re.M)
+    # the agent id is also a Mosquitto user name: the same grammar without ':'
+    assert agent == ids.IDENT_PATTERN.replace(":", "")
