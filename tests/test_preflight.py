@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.config import AgentConfig, credentials_from
 from agent.credentials import MIN_KEY_CHARS, SnmpV3
@@ -193,6 +195,18 @@ def test_valid_hosts(host: str) -> None:
                                   "x." * 127 + "x", "host:1883"])
 def test_invalid_hosts(host: str) -> None:
     assert host_problem(host) is not None
+
+
+@given(st.ip_addresses())
+def test_every_ip_literal_is_a_host(address: object) -> None:
+    assert host_problem(str(address)) is None
+
+
+@given(st.text(min_size=1, max_size=80))
+def test_a_host_is_never_more_than_its_grammar(text: str) -> None:
+    if host_problem(text) is None:  # an IP literal, or labels of [A-Za-z0-9-] and '.'
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:%")
+        assert set(text) <= allowed or "%" in text  # an IPv6 zone id may hold more
 
 
 def test_bad_hosts_are_config_errors(tmp_path: Path) -> None:
