@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from agent.credentials import (
     MAX_USER_CHARS,
@@ -87,7 +87,29 @@ class SnmpV3Config(Strict):
         return self
 
 
-SnmpCredentials = Annotated[SnmpV2cConfig | SnmpV3Config, Field(discriminator="version")]
+def _snmp_tag(value: Any) -> str | None:
+    """Which kind of ``snmp`` a table is: its ``version`` ("2c", "3"), or "off" for false."""
+    if value is False:
+        return "off"
+    version = value.get("version") if isinstance(value, dict) else getattr(value, "version", None)
+    return version if isinstance(version, str) else None
+
+
+_V2C = Annotated[SnmpV2cConfig, Tag("2c")]
+_V3 = Annotated[SnmpV3Config, Tag("3")]
+#: An ``[snmp]`` table, told apart by its ``version`` (a key path never shows the tag).
+SnmpCredentials = Annotated[
+    _V2C | _V3,
+    Discriminator(_snmp_tag, custom_error_type="snmp_version",
+                  custom_error_message='a table with version = "2c" or version = "3"'),
+]
+#: A device's ``snmp``: its own table, or false for a ping-only device.
+DeviceSnmp = Annotated[
+    _V2C | _V3 | Annotated[Literal[False], Tag("off")],
+    Discriminator(_snmp_tag, custom_error_type="snmp_version",
+                  custom_error_message='a table with version = "2c" or version = "3", or '
+                  "false (a ping-only device)"),
+]
 
 
 class DeviceConfig(Strict):
@@ -97,7 +119,7 @@ class DeviceConfig(Strict):
         "(resolved at each poll; check-config checks only its syntax)"
     )
     port: int = Field(default=161, ge=1, le=65535)
-    snmp: SnmpCredentials | Literal[False] | None = Field(
+    snmp: DeviceSnmp | None = Field(
         default=None,
         description="default: [snmp]; false: a ping-only device (CPE, ONT, radio), "
         "reachable when it answers ICMP echo",

@@ -79,7 +79,7 @@ def test_v3_needs_priv_key(tmp_path: Path) -> None:
     text = GOOD_AGENT.replace('version = "2c"\ncommunity = { env = "T_COMMUNITY" }',
                               'version = "3"\nuser = "u"\nauth_key = { env = "K" }')
     # the message names the key and the way out (authNoPriv)
-    with pytest.raises(ConfigError, match=r"snmp\.3\.priv_key: required for security_level = "
+    with pytest.raises(ConfigError, match=r"snmp\.priv_key: required for security_level = "
                        r'"authPriv" \(the default\); write security_level = "authNoPriv"'):
         load_model(write(tmp_path, text), AgentConfig)
 
@@ -150,4 +150,24 @@ def test_agent_cross_problems_one_line_each_with_key_paths(tmp_path: Path) -> No
         "devices[1].id: duplicate device 'd1' at site 's1'",
         "devices[1].snmp: no credentials here and no [snmp] default (snmp = false makes it a "
         "ping-only device)",
+    ]
+
+
+def test_key_paths_are_what_the_file_says(tmp_path: Path) -> None:
+    """No union tag (``snmp.3.``) nor pydantic member name in a key path; one problem per
+    mistake (a table is not also reported as 'not false')."""
+    text = GOOD_AGENT.replace('[[devices]]\nid = "d1"\nhost = "127.0.0.1"\n', "") + (
+        '[[devices]]\nid = "d1"\nhost = "127.0.0.1"\n'
+        'snmp = { version = "3", user = "u", auth_key = { env = "A" }, bogus = 1 }\n'
+        '[[devices]]\nid = "d2"\nhost = "127.0.0.1"\nsnmp = { version = "4" }\n'
+        '[[devices]]\nid = "d3"\nhost = "127.0.0.1"\nsnmp = true\n'
+        '[[devices]]\nid = "d4"\nhost = "127.0.0.1"\nsnmp = false\n')
+    with pytest.raises(ConfigError) as info:
+        load_model(write(tmp_path, text), AgentConfig)
+    assert info.value.problems == [
+        "devices[0].snmp.bogus: unknown key (typo, or not valid here)",
+        'devices[1].snmp: a table with version = "2c" or version = "3", or false (a ping-only '
+        "device)",
+        'devices[2].snmp: a table with version = "2c" or version = "3", or false (a ping-only '
+        "device) (got True)",
     ]

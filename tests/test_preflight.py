@@ -130,14 +130,14 @@ def test_auth_no_priv_is_expressible_in_toml(tmp_path: Path, env: dict[str, str]
 def test_auth_no_priv_refuses_priv_settings(tmp_path: Path, extra: str, key: str) -> None:
     text = f'version = "3"\nuser = "u"\nsecurity_level = "authNoPriv"\n' \
            f'auth_key = {{ env = "T_PF_AUTH" }}\n{extra}'
-    with pytest.raises(ConfigError, match=rf'snmp\.3\.{key}: not used with security_level = '
+    with pytest.raises(ConfigError, match=rf'snmp\.{key}: not used with security_level = '
                        '"authNoPriv"'):
         load_model(write(tmp_path, agent_text(tmp_path, snmp=text)), AgentConfig)
 
 
 def test_user_length_is_the_credentials_rule(tmp_path: Path) -> None:
     text = V3.replace('user = "u"', f'user = "{"u" * 33}"')
-    with pytest.raises(ConfigError, match=r"snmp\.3\.user: SNMPv3 user name has 1 to 32"):
+    with pytest.raises(ConfigError, match=r"snmp\.user: SNMPv3 user name has 1 to 32"):
         load_model(write(tmp_path, agent_text(tmp_path, snmp=text)), AgentConfig)
     with pytest.raises(ValueError, match="1 to 32"):
         SnmpV3("u" * 33, "auth-key-1", None, priv_protocol=None)

@@ -22,11 +22,21 @@ import os
 import re
 import stat
 import tomllib
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -112,16 +122,80 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
-    """Every error of ``exc`` as ``key.path: reason`` (the one format of every file)."""
+def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
+    """``tp`` without ``Annotated`` layers and ``| None``, and the metadata it carried."""
+    metadata: list[Any] = []
+    while True:
+        if typing.get_origin(tp) is Annotated:
+            tp, *extra = typing.get_args(tp)
+            metadata += extra
+        elif typing.get_origin(tp) in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return tp, metadata
+            tp = members[0]
+        else:
+            return tp, metadata
+
+
+def _tags(tp: Any) -> dict[str, Any]:
+    """The members of a union told apart by a callable ``Discriminator``, by ``Tag``."""
+    union, metadata = _unwrap(tp)
+    if not any(isinstance(m, Discriminator) for m in metadata):
+        return {}
+    out: dict[str, Any] = {}
+    for member in typing.get_args(union):
+        for meta in typing.get_args(member)[1:] if typing.get_origin(member) is Annotated else ():
+            if isinstance(meta, Tag):
+                out[meta.tag] = typing.get_args(member)[0]
+    return out
+
+
+def _child(tp: Any, part: int | str) -> Any:
+    inner, _ = _unwrap(tp)
+    if isinstance(inner, type) and issubclass(inner, BaseModel) and isinstance(part, str):
+        info = inner.model_fields.get(part)
+        if info is None:
+            return Any
+        return Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+    args = typing.get_args(inner)
+    if isinstance(part, int) and typing.get_origin(inner) in (list, tuple) and args:
+        return args[0]
+    if isinstance(part, str) and typing.get_origin(inner) is dict and len(args) == 2:
+        return args[1]
+    return Any
+
+
+def key_path(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A pydantic error location as the TOML key path a person wrote: without the tags
+    pydantic inserts for a tagged union (``snmp.3.priv_key`` is ``snmp.priv_key``)."""
+    if model is None:
+        return loc
+    out: list[int | str] = []
+    tp: Any = model
+    for part in loc:
+        tags = _tags(tp)
+        if isinstance(part, str) and part in tags:
+            tp = tags[part]
+            continue
+        out.append(part)
+        tp = _child(tp, part)
+    return tuple(out)
+
+
+def format_validation_error(exc: ValidationError,
+                            model: type[BaseModel] | None = None) -> list[str]:
+    """Every error of ``exc`` as ``key.path: reason`` (the one format of every file);
+    ``model``, the validated one, lets key paths leave out union tags."""
     problems = []
     for err in exc.errors():
+        loc = key_path(model, tuple(err["loc"]))
         cause = err.get("ctx", {}).get("error")
         if isinstance(cause, Problems):
-            prefix = format_loc(tuple(err["loc"])) if err["loc"] else ""
+            prefix = format_loc(loc) if loc else ""
             problems += [f"{prefix}.{p}" if prefix else p for p in cause.problems]
             continue
-        where = format_loc(tuple(err["loc"]))
+        where = format_loc(loc)
         if err["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown key (typo, or not valid here)")
         elif err["type"] == "missing":
@@ -153,7 +227,7 @@ def parse_model(data: Mapping[str, Any], model: type[M], source: Path | str,
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise error(source, format_validation_error(exc)) from exc
+        raise error(source, format_validation_error(exc, model)) from exc
 
 
 def load_model(path: Path | str, model: type[M],
