@@ -12,7 +12,10 @@ path) so they are listed one per line like pydantic's.
 
 Secrets never sit inline in a config: a secret field takes a table
 ``{ env = "NAME" }`` or ``{ file = "/path" }``. A secret file readable by
-group or others is refused.
+group or others is refused. A host to connect to (:data:`Host`) is an IP
+literal or an RFC 1123 name, checked for its syntax only. What a config needs of
+the machine (secrets readable, TLS files, paths) is checked by
+:func:`load_checked` with each program's check (:mod:`xanet.preflight`).
 """
 
 from __future__ import annotations
