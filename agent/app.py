@@ -19,8 +19,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from agent.concurrency import AdmissionLimit
-from agent.config import AgentConfig, DeviceConfig, SnmpV2cConfig, SnmpV3Config
-from agent.credentials import SnmpV2c, SnmpV3
+from agent.config import AgentConfig, DeviceConfig, credentials_from
 from agent.errors import (
     SnmpConfigError,
     SnmpError,
@@ -57,18 +56,7 @@ def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
     cannot be used (the device then fails every poll with cause ``config``)."""
     creds_cfg = dev.snmp if dev.snmp is not None else agent_cfg.snmp
     assert creds_cfg is not None and creds_cfg is not False  # AgentConfig validation
-    creds: SnmpV2c | SnmpV3
-    if isinstance(creds_cfg, SnmpV2cConfig):
-        creds = SnmpV2c(community=creds_cfg.community.reveal())
-    else:
-        assert isinstance(creds_cfg, SnmpV3Config)
-        creds = SnmpV3(
-            user=creds_cfg.user,
-            auth_key=creds_cfg.auth_key.reveal(),
-            priv_key=creds_cfg.priv_key.reveal() if creds_cfg.priv_key else None,
-            auth_protocol=creds_cfg.auth_protocol,
-            priv_protocol=creds_cfg.priv_protocol if creds_cfg.priv_key else None,
-        )
+    creds = credentials_from(creds_cfg)
     poll = agent_cfg.polling
     return SnmpTarget(
         device=device_key(agent_cfg, dev),

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
-from agent.credentials import BackendChoice
-from xanet.config import Secret, Strict
+from agent.credentials import (
+    MAX_USER_CHARS,
+    MIN_KEY_CHARS,
+    AuthProtocol,
+    BackendChoice,
+    PrivProtocol,
+    SecurityLevel,
+    SnmpV2c,
+    SnmpV3,
+    v3_problems,
+)
+from xanet.config import Host, Problems, Secret, SecretError, Strict, check_secrets
+from xanet.ids import Ident
 from xanet.mqtt import MqttConfig
-from xanet.wire import IDENT_PATTERN, MAX_INTERFACES_PER_POLL
-
-Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
-
+from xanet.preflight import tls_problems, writable_file_problem
+from xanet.wire import MAX_INTERFACES_PER_POLL
 
 _BACKEND_DOC = ('"auto": the lean codec where it supports the credentials, else pysnmp; '
                 '"pysnmp": always pysnmp')
@@ -27,28 +36,90 @@ class SnmpV2cConfig(Strict):
 
 class SnmpV3Config(Strict):
     version: Literal["3"]
-    user: str = Field(description="SNMPv3 user (USM)", min_length=1, max_length=32)
-    auth_protocol: Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"] = "SHA"
-    auth_key: Secret = Field(description="SNMPv3 authentication key")
-    priv_protocol: Literal["AES", "AES192", "AES256", "DES"] | None = "AES"
-    priv_key: Secret | None = Field(default=None, description="SNMPv3 privacy key (authPriv)")
+    user: str = Field(description=f"SNMPv3 user (USM), 1 to {MAX_USER_CHARS} characters")
+    security_level: SecurityLevel = Field(
+        default="authPriv",
+        description='"authPriv": authenticated and encrypted (needs priv_key); "authNoPriv": '
+        "authenticated only (no priv_key, no priv_protocol). A file without the key is "
+        "authPriv, as before the key existed",
+    )
+    auth_protocol: AuthProtocol = "SHA"
+    auth_key: Secret = Field(
+        description=f"SNMPv3 authentication key, at least {MIN_KEY_CHARS} characters"
+    )
+    priv_protocol: PrivProtocol | None = Field(default="AES", description="authPriv only")
+    priv_key: Secret | None = Field(
+        default=None,
+        description=f"SNMPv3 privacy key, at least {MIN_KEY_CHARS} characters (authPriv only)",
+    )
     backend: BackendChoice = Field(default="auto", description=_BACKEND_DOC)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _implied_level(cls, data: Any) -> Any:
+        # Code (not TOML, which has no null) may spell authNoPriv as priv_protocol = None.
+        if (isinstance(data, dict) and "security_level" not in data
+                and "priv_protocol" in data and data["priv_protocol"] is None
+                and data.get("priv_key") is None):
+            return {**data, "security_level": "authNoPriv"}
+        return data
+
     @model_validator(mode="after")
-    def _priv(self) -> SnmpV3Config:
-        if self.priv_protocol is not None and self.priv_key is None:
-            raise ValueError("priv_key is required when priv_protocol is set (authPriv)")
+    def _level(self) -> SnmpV3Config:
+        # The rules that need no secret; key lengths are judged once the keys are read
+        # (credential_problems), by the same function.
+        problems = [f"{key}: {reason}"
+                    for key, reason in v3_problems(self.user, None, None, None)]
+        if self.security_level == "authPriv":
+            if self.priv_key is None:
+                problems.append('priv_key: required for security_level = "authPriv" (the '
+                                'default); write security_level = "authNoPriv" for '
+                                "authentication without encryption")
+            if self.priv_protocol is None:
+                problems.append('priv_protocol: required for security_level = "authPriv"')
+        else:
+            given = [key for key in ("priv_key", "priv_protocol")
+                     if getattr(self, key) is not None and key in self.model_fields_set]
+            problems += [f'{key}: not used with security_level = "authNoPriv" (remove it, '
+                         'or write security_level = "authPriv")' for key in given]
+        if problems:
+            raise Problems(problems)
         return self
 
 
-SnmpCredentials = Annotated[SnmpV2cConfig | SnmpV3Config, Field(discriminator="version")]
+def _snmp_tag(value: Any) -> str | None:
+    """Which kind of ``snmp`` a table is: its ``version`` ("2c", "3"), or "off" for false."""
+    if value is False:
+        return "off"
+    version = value.get("version") if isinstance(value, dict) else getattr(value, "version", None)
+    return version if isinstance(version, str) else None
+
+
+_V2C = Annotated[SnmpV2cConfig, Tag("2c")]
+_V3 = Annotated[SnmpV3Config, Tag("3")]
+#: An ``[snmp]`` table, told apart by its ``version`` (a key path never shows the tag).
+SnmpCredentials = Annotated[
+    _V2C | _V3,
+    Discriminator(_snmp_tag, custom_error_type="snmp_version",
+                  custom_error_message='a table with version = "2c" or version = "3"'),
+]
+#: A device's ``snmp``: its own table, or false for a ping-only device.
+DeviceSnmp = Annotated[
+    _V2C | _V3 | Annotated[Literal[False], Tag("off")],
+    Discriminator(_snmp_tag, custom_error_type="snmp_version",
+                  custom_error_message='a table with version = "2c" or version = "3", or '
+                  "false (a ping-only device)"),
+]
 
 
 class DeviceConfig(Strict):
-    id: Ident = Field(description="unique agent id (MQTT client id xanet-agent-{id})")
-    host: str = Field(description="management address of the device")
+    id: Ident = Field(description="device id, unique per site (the inventory's device id)")
+    host: Host = Field(
+        description="management address of the device: an IP address or a host name "
+        "(resolved at each poll; check-config checks only its syntax)"
+    )
     port: int = Field(default=161, ge=1, le=65535)
-    snmp: SnmpCredentials | Literal[False] | None = Field(
+    snmp: DeviceSnmp | None = Field(
         default=None,
         description="default: [snmp]; false: a ping-only device (CPE, ONT, radio), "
         "reachable when it answers ICMP echo",
@@ -181,7 +252,10 @@ class SpoolConfig(Strict):
 
 
 class AgentSection(Strict):
-    id: Ident
+    id: Ident = Field(
+        description="unique agent id (MQTT client id xanet-agent-{id}; the inventory's "
+        "site agent)"
+    )
     province: Ident = Field(description="province topic level")
     commune: Ident = Field(description="commune code of the agent's site")
     site: Ident = Field(description="the site this agent sits at")
@@ -220,9 +294,72 @@ class AgentConfig(Strict):
                 problems.append(f"devices[{i}]: a ping-only device (snmp = false) needs ICMP, "
                                 "but icmp is off for it")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise Problems(problems)
         return self
 
     def pings(self, dev: DeviceConfig) -> bool:
         """Whether ``dev`` gets the ICMP witness: its own ``icmp``, else ``[icmp] enabled``."""
         return self.icmp.enabled if dev.icmp is None else dev.icmp
+
+
+def credentials_from(creds: SnmpV2cConfig | SnmpV3Config,
+                     environ: dict[str, str] | None = None) -> SnmpV2c | SnmpV3:
+    """The credential object of a ``[snmp]`` table, its secrets read now. Raises
+    :class:`~xanet.config.SecretError` or ``ValueError`` (a rule of
+    :mod:`agent.credentials` broken: :func:`check_agent` reports it first)."""
+    if isinstance(creds, SnmpV2cConfig):
+        return SnmpV2c(community=creds.community.reveal(environ))
+    priv = creds.security_level == "authPriv"
+    return SnmpV3(
+        user=creds.user,
+        auth_key=creds.auth_key.reveal(environ),
+        priv_key=creds.priv_key.reveal(environ) if priv and creds.priv_key else None,
+        auth_protocol=creds.auth_protocol,
+        priv_protocol=creds.priv_protocol if priv else None,
+    )
+
+
+def _key(secret: Secret | None, environ: dict[str, str] | None) -> str | None:
+    """The key, or None when it is absent or cannot be read (check_secrets says why)."""
+    if secret is None:
+        return None
+    try:
+        return secret.reveal(environ)
+    except SecretError:
+        return None
+
+
+def credential_problems(cfg: AgentConfig, environ: dict[str, str] | None = None) -> list[str]:
+    """What the SNMPv3 keys break of :func:`agent.credentials.v3_problems`, once read."""
+    tables: list[tuple[str, SnmpV2cConfig | SnmpV3Config | Literal[False] | None]] = [
+        ("snmp", cfg.snmp), *((f"devices[{i}].snmp", d.snmp) for i, d in enumerate(cfg.devices))]
+    problems: list[str] = []
+    for where, creds in tables:
+        if not isinstance(creds, SnmpV3Config):
+            continue
+        priv = creds.security_level == "authPriv"
+        auth_key = _key(creds.auth_key, environ)
+        priv_key = _key(creds.priv_key, environ) if priv else None
+        for key, reason in v3_problems(creds.user, auth_key, priv_key,
+                                       creds.priv_protocol if priv else None):
+            secret = getattr(creds, key, None)
+            source = f", from {secret.describe()}" if isinstance(secret, Secret) else ""
+            problems.append(f"{where}.{key}: {reason}{source}")
+    return problems
+
+
+def check_agent(cfg: AgentConfig, environ: dict[str, str] | None = None, *,
+                secrets: bool = True, files: bool = True) -> list[str]:
+    """Every problem the agent would meet at start on this machine (``key.path: reason``):
+    secrets that cannot be read, SNMPv3 keys too short, TLS files missing or not PEM, a
+    spool it cannot create. ``xanet check-config`` and ``xanet agent`` both run it."""
+    problems: list[str] = []
+    if secrets:
+        problems += check_secrets(cfg, environ)
+        problems += credential_problems(cfg, environ)
+    if files:
+        problems += tls_problems(cfg.mqtt)
+        spool = writable_file_problem(cfg.spool.path)
+        if spool is not None:
+            problems.append(f"spool.path: {spool}")
+    return problems

@@ -6,7 +6,9 @@ import re
 import secrets
 import socket
 
-_NOT_IDENT = re.compile(r"[^A-Za-z0-9_.:-]+")
+from xanet.ids import IDENT_CHARS
+
+_NOT_IDENT = re.compile(rf"[^{IDENT_CHARS}]+")
 
 
 def instance_id(hostname: str | None = None, token: str | None = None) -> str:

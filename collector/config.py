@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 
-from xanet.config import Secret, Strict
+from xanet.config import Secret, Strict, check_secrets
+from xanet.ids import Ident
 from xanet.mqtt import MqttConfig
-from xanet.wire import IDENT_PATTERN
-
-Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
+from xanet.preflight import tls_problems
 
 
 class CollectorSection(Strict):
@@ -307,3 +306,14 @@ class CollectorConfig(Strict):
     report: ReportConfig = ReportConfig()
     alerts: AlertsConfig = AlertsConfig()
     guards: GuardsConfig = GuardsConfig()
+
+
+def check_collector(cfg: CollectorConfig, environ: dict[str, str] | None = None, *,
+                    secrets: bool = True, files: bool = True) -> list[str]:
+    """Every problem the collector would meet at start on this machine (``key.path:
+    reason``): secrets that cannot be read, TLS files missing or not PEM. ``xanet
+    check-config`` and ``xanet collector`` both run it."""
+    problems: list[str] = check_secrets(cfg, environ) if secrets else []
+    if files:
+        problems += tls_problems(cfg.mqtt)
+    return problems

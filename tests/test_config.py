@@ -78,7 +78,9 @@ def test_secret_sources(tmp_path: Path) -> None:
 def test_v3_needs_priv_key(tmp_path: Path) -> None:
     text = GOOD_AGENT.replace('version = "2c"\ncommunity = { env = "T_COMMUNITY" }',
                               'version = "3"\nuser = "u"\nauth_key = { env = "K" }')
-    with pytest.raises(ConfigError, match="priv_key is required"):
+    # the message names the key and the way out (authNoPriv)
+    with pytest.raises(ConfigError, match=r"snmp\.priv_key: required for security_level = "
+                       r'"authPriv" \(the default\); write security_level = "authNoPriv"'):
         load_model(write(tmp_path, text), AgentConfig)
 
 
@@ -98,10 +100,11 @@ def test_check_config_reads_the_secrets_the_examples_point_at(
     for var in ("XANET_SNMP_AUTH_KEY", "XANET_SNMP_PRIV_KEY", "XANET_SNMP_COMMUNITY"):
         monkeypatch.setenv(var, "fake-value")
     monkeypatch.delenv("XANET_MQTT_PASSWORD", raising=False)
-    problems = check_file(ROOT / "config" / "agent.example.toml")
+    # files=False: the examples' TLS files exist only on a deployed box (tested apart)
+    problems = check_file(ROOT / "config" / "agent.example.toml", files=False)
     assert len(problems) == 1 and "mqtt.password: secret file /etc/xanet/mqtt.password" in (
         problems[0])
-    (problem,) = check_file(ROOT / "config" / "collector.example.toml")
+    (problem,) = check_file(ROOT / "config" / "collector.example.toml", files=False)
     assert "mqtt.password: environment variable XANET_MQTT_PASSWORD is not set" in problem
 
 
@@ -124,3 +127,47 @@ def test_device_ids_are_unique_per_site(tmp_path: Path) -> None:
     same_site = GOOD_AGENT + '[[devices]]\nid = "d1"\nhost = "127.0.0.2"\n'
     with pytest.raises(ConfigError, match="duplicate device 'd1' at site 's1'"):
         load_model(write(tmp_path, same_site), AgentConfig)
+
+
+def test_reference_names_the_device_id_rightly() -> None:
+    from xanet.configdoc import render
+
+    text = render()
+    devices = text.split("[[devices]]", 1)[1]
+    assert "device id, unique per site" in devices.split("\n### ", 1)[0]
+    assert "unique agent id" not in devices.split("\n### ", 1)[0]
+    assert "security_level" in text and "authNoPriv" in text
+
+
+def test_agent_cross_problems_one_line_each_with_key_paths(tmp_path: Path) -> None:
+    text = GOOD_AGENT.replace('[snmp]\nversion = "2c"\ncommunity = { env = "T_COMMUNITY" }\n', "")
+    text += '[[devices]]\nid = "d1"\nhost = "127.0.0.2"\n'
+    with pytest.raises(ConfigError) as info:
+        load_model(write(tmp_path, text), AgentConfig)
+    assert info.value.problems == [
+        "devices[0].snmp: no credentials here and no [snmp] default (snmp = false makes it a "
+        "ping-only device)",
+        "devices[1].id: duplicate device 'd1' at site 's1'",
+        "devices[1].snmp: no credentials here and no [snmp] default (snmp = false makes it a "
+        "ping-only device)",
+    ]
+
+
+def test_key_paths_are_what_the_file_says(tmp_path: Path) -> None:
+    """No union tag (``snmp.3.``) nor pydantic member name in a key path; one problem per
+    mistake (a table is not also reported as 'not false')."""
+    text = GOOD_AGENT.replace('[[devices]]\nid = "d1"\nhost = "127.0.0.1"\n', "") + (
+        '[[devices]]\nid = "d1"\nhost = "127.0.0.1"\n'
+        'snmp = { version = "3", user = "u", auth_key = { env = "A" }, bogus = 1 }\n'
+        '[[devices]]\nid = "d2"\nhost = "127.0.0.1"\nsnmp = { version = "4" }\n'
+        '[[devices]]\nid = "d3"\nhost = "127.0.0.1"\nsnmp = true\n'
+        '[[devices]]\nid = "d4"\nhost = "127.0.0.1"\nsnmp = false\n')
+    with pytest.raises(ConfigError) as info:
+        load_model(write(tmp_path, text), AgentConfig)
+    assert info.value.problems == [
+        "devices[0].snmp.bogus: unknown key (typo, or not valid here)",
+        'devices[1].snmp: a table with version = "2c" or version = "3", or false (a ping-only '
+        "device)",
+        'devices[2].snmp: a table with version = "2c" or version = "3", or false (a ping-only '
+        "device) (got True)",
+    ]

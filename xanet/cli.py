@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from xanet.config import ConfigError, check_secrets, load_model, read_toml
+from xanet.config import ConfigError, load_checked, load_model, parse_model, read_toml
 from xanet.deadletters import add_parser as add_deadletter_parser
 
 
@@ -61,22 +61,23 @@ def run_until_signalled(main: Callable[[asyncio.Event], Coroutine[Any, Any, None
 
 
 def _run_program(kind: str, config: Path) -> int:
-    """``xanet agent`` / ``xanet collector``: load and check the config, run until signalled."""
+    """``xanet agent`` / ``xanet collector``: load and check the config exactly as
+    ``xanet check-config`` does (a problem: its lines on stderr, exit 2, no traceback),
+    then run until signalled."""
     try:
         if kind == "agent":
             from agent.app import Agent as program
             from agent.config import AgentConfig as model
+            from agent.config import check_agent as check
         else:
             from collector.app import Collector as program  # type: ignore[assignment]
             from collector.config import CollectorConfig as model  # type: ignore[assignment]
+            from collector.config import check_collector as check  # type: ignore[assignment]
     except ImportError as exc:
         print(f"xanet {kind}: missing dependency ({exc}); install 'xanet[{kind}]'",
               file=sys.stderr)
         return 2
-    cfg: Any = load_model(config, model)
-    problems = check_secrets(cfg)
-    if problems:
-        raise ConfigError(config, problems)
+    cfg: Any = load_checked(config, model, check)
 
     async def main(stop: asyncio.Event) -> None:
         await program(cfg).run(stop)  # built inside the loop: pysnmp binds to it
@@ -93,13 +94,7 @@ def _run_program(kind: str, config: Path) -> int:
             print(f"xanet agent: {exc}", file=sys.stderr)
             return 74
         return 0
-    from xanet.inventory import InventoryError
-
-    try:
-        run_until_signalled(main)
-    except InventoryError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    run_until_signalled(main)  # an InventoryError is a ConfigError: main() reports it
     return 0
 
 
@@ -121,39 +116,38 @@ def _kind_of(data: dict[str, Any]) -> str | None:
     return None
 
 
-def check_file(path: Path, *, secrets: bool = True) -> list[str]:
-    """Every problem of one config or inventory file, each prefixed with the file name."""
+def check_file(path: Path, *, secrets: bool = True, files: bool | None = None) -> list[str]:
+    """Every problem of one config or inventory file, each prefixed with the file name.
+
+    ``secrets``: read every secret the file points at (and judge the SNMPv3 keys);
+    ``files`` (default: as ``secrets``): check the TLS files and paths it names on this
+    machine. Both false: the file's text alone (another machine's config)."""
+    files = secrets if files is None else files
     try:
         data = read_toml(path)
-    except ConfigError as exc:
-        return str(exc).splitlines()
-    kind = _kind_of(data)
-    try:
+        kind = _kind_of(data)
         if kind == "agent":
-            from agent.config import AgentConfig
+            from agent.config import AgentConfig, check_agent
 
-            model: Any = load_model(path, AgentConfig)
+            agent = parse_model(data, AgentConfig, path)
+            problems = check_agent(agent, secrets=secrets, files=files)
         elif kind == "collector":
-            from collector.config import CollectorConfig
+            from collector.config import CollectorConfig, check_collector
 
-            model = load_model(path, CollectorConfig)
+            collector = parse_model(data, CollectorConfig, path)
+            problems = check_collector(collector, secrets=secrets, files=files)
         elif kind == "inventory":
-            from xanet.inventory import InventoryError, load_inventory
+            from xanet.inventory import parse_inventory
 
-            try:
-                load_inventory(path)
-            except InventoryError as exc:
-                return str(exc).splitlines()
-            return []
+            parse_inventory(data, str(path))
+            problems = []
         else:
-            return [f"{path}: cannot tell what this file is: expected an [agent] table (agent), "
-                    "[collector]/[influx] (collector) or [province] with communes/sites "
-                    "(inventory)"]
-    except ConfigError as exc:
+            problems = ["cannot tell what this file is: expected an [agent] table (agent), "
+                        "[collector]/[influx] (collector) or [province] with communes/sites "
+                        "(inventory)"]
+    except ConfigError as exc:  # the inventory's InventoryError is one too
         return str(exc).splitlines()
-    if secrets:
-        return [f"{path}: {p}" for p in check_secrets(model)]
-    return []
+    return [f"{path}: {p}" for p in problems]
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -246,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate config and inventory files")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--no-secrets", action="store_true",
-                   help="do not try to read the secrets the configs point at")
+                   help="check the files' text alone: read no secret, TLS file or "
+                   "directory they name (a config for another machine)")
     p.set_defaults(func=_cmd_check)
     from xanet import report_cli
 

@@ -13,25 +13,45 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from xanet.ids import IDENT_PATTERN
+
 HEADER = """# Configuration reference
 
 Generated from the pydantic models by `python -m xanet.configdoc`; do not edit by hand.
 Every file is TOML; an unknown key, a wrong type or a value out of range is an error naming
 the file, the key and the reason, and `xanet check-config FILE...` reports every problem of
-every file at once (exit status 1), including secrets that cannot be read.
+every file at once (exit status 1), including what the config needs of the machine it runs
+on: secrets that cannot be read, SNMPv3 keys shorter than 8 characters, TLS files
+(`ca_file`, `cert_file`, `key_file`) missing, unreadable or not PEM, a spool that cannot be
+created (`--no-secrets` skips these and checks the text alone). `xanet agent` and
+`xanet collector` run the same checks at start and exit with the same lines (status 2, no
+traceback). Host names are checked for their syntax only (an IP address or an RFC 1123
+name), never looked up.
 
 A **secret** is never written inline: it is a table `{ env = "VARIABLE" }` (read from the
 environment) or `{ file = "/etc/xanet/secret" }` (first line of the file; the file must not be
 readable by group or others, or the program refuses it).
+
+An **id** (agent, province, commune, site and device ids) is 1 to 64 ASCII letters, digits,
+`_`, `.`, `:` or `-`, starting with a letter or digit: it appears verbatim in MQTT topics and
+InfluxDB tags (`xanet/ids.py`, the one id grammar). The inventory declares its ids in the
+lowercase canonical form (letters, digits, inner `-`; docs/inventory.md), so an agent's ids
+that the inventory knows are written that way too.
 
 Commented examples: `config/agent.example.toml`, `config/collector.example.toml`,
 `config/inventory.example.toml` (the inventory format is in `docs/inventory.md`).
 """
 
 
+def _is_ident(metadata: Any) -> bool:
+    return any(getattr(m, "pattern", None) == IDENT_PATTERN for m in metadata)
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
+        if _is_ident(typing.get_args(tp)[1:]):
+            return "id"
         return _type_name(typing.get_args(tp)[0])
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
@@ -46,6 +66,10 @@ def _type_name(tp: Any) -> str:
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return "secret" if tp.__name__ == "Secret" else f"table ({tp.__name__})"
     return getattr(tp, "__name__", str(tp))
+
+
+def _field_type(info: FieldInfo) -> str:
+    return "id" if _is_ident(info.metadata) else _type_name(info.annotation)
 
 
 def _default(info: FieldInfo) -> str:
@@ -117,7 +141,7 @@ def _table(model: type[BaseModel], prefix: str) -> list[str]:
             continue
         doc = (info.description or "").replace("|", "\\|")
         simple.append(
-            f"| `{name}` | {_type_name(info.annotation)} | {_default(info)} | "
+            f"| `{name}` | {_field_type(info)} | {_default(info)} | "
             f"{_constraints(info)} | {doc} |"
         )
     out: list[str] = []

@@ -13,11 +13,15 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from xanet.config import Secret, Strict
+from xanet.config import Host, Secret, Strict
 
 
 class MqttConfig(Strict):
-    host: str = Field(default="127.0.0.1", description="broker address")
+    host: Host = Field(
+        default="127.0.0.1",
+        description="broker address: an IP address or a host name (the server certificate "
+        "must name it with tls)",
+    )
     port: int = Field(description="1883 plain, 8883 TLS", default=1883, ge=1, le=65535)
     client_id: str | None = Field(default=None, description="default: derived from the agent id")
     username: str | None = Field(

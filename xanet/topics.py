@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
-from xanet.wire import IDENT_PATTERN
+from xanet.ids import IDENT_RULE, is_ident
 
 ROOT = "xanet"
 VERSION = "v1"
 Kind = Literal["telemetry", "status"]
 KINDS: tuple[Kind, ...] = ("telemetry", "status")
-
-_IDENT = re.compile(IDENT_PATTERN)
-
 
 class TopicError(ValueError):
     """A topic that is not a xanet v1 topic, or a level that is not a valid identifier."""
@@ -32,11 +28,8 @@ class SiteTopic:
 
 
 def _check_level(name: str, value: str) -> None:
-    if not _IDENT.match(value):
-        raise TopicError(
-            f"{name} {value!r} is not usable in a topic: use letters, digits, '_', '.', ':' "
-            "or '-' (at most 64, no '/', '+', '#' or spaces)"
-        )
+    if not is_ident(value):
+        raise TopicError(f"{name} {value!r} is not usable in a topic: {IDENT_RULE}")
 
 
 def build(province: str, commune: str, site: str, kind: Kind) -> str:

@@ -27,12 +27,14 @@ from pydantic import (
     model_validator,
 )
 
+from xanet import ids
+
 WIRE_VERSION = 1
 
-#: Identifiers that also appear as MQTT topic levels and InfluxDB tags:
-#: lowercase-friendly ASCII, no '/', '+', '#', spaces or control characters.
-IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
+#: Identifiers that also appear as MQTT topic levels and InfluxDB tags: the id grammar
+#: of :mod:`xanet.ids` (re-exported here for the wire's readers).
+IDENT_PATTERN = ids.IDENT_PATTERN
+Ident = ids.Ident
 
 #: Free text that is bounded (interface names, error strings).
 ShortText = Annotated[str, StringConstraints(max_length=256)]

@@ -65,7 +65,8 @@ done
 [[ $# -eq 4 ]] || usage
 AGENT=$1 PROVINCE=$2 COMMUNE=$3 SITE=$4
 
-# The wire contract's identifier (xanet.wire.IDENT_PATTERN): usable as a topic
+# The one id grammar (xanet.ids.IDENT_PATTERN; tests/test_topics.py keeps these two
+# lines equal to it): usable as a topic
 # level and an InfluxDB tag. The agent id is also a Mosquitto user name, where
 # ':' separates user and hash in the password file, so ':' is refused there.
 IDENT='^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$'

@@ -1,0 +1,180 @@
+"""The inventory's tables as models: province, communes, sites, devices and elements.
+
+What each TOML table may hold and what an element means (a device or one of its
+interfaces, counted for one service). Pure; the cross-references between tables are
+checked in :mod:`xanet.inventory.consistency`, the lookups in :mod:`xanet.inventory.index`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+
+from xanet.ids import CANONICAL_ID_PATTERN, CanonicalId, is_canonical
+
+#: The inventory's ids are canonical ids (:mod:`xanet.ids`): lowercase letters, digits and
+#: inner '-', 1..64 characters, usable verbatim as an MQTT topic level (no '/', '+', '#'),
+#: an InfluxDB tag value and an Alertmanager label.
+TOPIC_SAFE_ID_PATTERN = CANONICAL_ID_PATTERN
+Id = CanonicalId
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+InterfaceName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def is_topic_safe(value: str) -> bool:
+    """True if ``value`` is a valid inventory id (safe as an MQTT topic level)."""
+    return is_canonical(value)
+
+
+class Service(StrEnum):
+    """What a commune is measured for."""
+
+    FIBRE = "fibre"
+    BROADBAND = "broadband"
+    MOBILE_2G = "mobile_2g"
+    MOBILE_3G = "mobile_3g"
+    MOBILE_4G = "mobile_4g"
+
+
+SERVICE_LABELS_VI: Mapping[Service, str] = {
+    Service.FIBRE: "cáp quang",
+    Service.BROADBAND: "băng rộng",
+    Service.MOBILE_2G: "di động 2G",
+    Service.MOBILE_3G: "di động 3G",
+    Service.MOBILE_4G: "di động 4G",
+}
+
+
+class Technology(StrEnum):
+    """Radio technology of a BTS site."""
+
+    G2 = "2g"
+    G3 = "3g"
+    G4 = "4g"
+
+
+TECHNOLOGY_SERVICE: Mapping[Technology, Service] = {
+    Technology.G2: Service.MOBILE_2G,
+    Technology.G3: Service.MOBILE_3G,
+    Technology.G4: Service.MOBILE_4G,
+}
+
+SiteRole = Literal["hub", "bts", "other"]
+
+
+def element_key(site: str, device: str, interface: str | None = None) -> str:
+    """Stable identity of a monitored thing: ``site/device`` or ``site/device/ifname``.
+
+    Site and device ids never contain '/', so ``key.split("/", 2)`` recovers the parts even
+    when the ifName has slashes (``ge-0/0/0``). Several elements (one per service) may
+    share a key: the key names what is observed, the service what it counts for.
+    """
+    return f"{site}/{device}" if interface is None else f"{site}/{device}/{interface}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _inject(data: Any, field: str, values: Mapping[str, Any]) -> Any:
+    """Copy ``data`` with each dict in ``data[field]`` given ``values`` (set by nesting).
+
+    A nested table may repeat such a key (a dumped inventory validates again); a value
+    that differs from its enclosing table is reported by the inventory's cross-check.
+    """
+    if not isinstance(data, dict):
+        return data
+    children = data.get(field)
+    if not isinstance(children, list):
+        return data
+    given = {k: v for k, v in values.items() if isinstance(v, str)}
+    out = [{**given, **child} if isinstance(child, dict) else child for child in children]
+    return {**data, field: out}
+
+
+class Province(_Model):
+    code: Id
+    name: Name
+
+
+class District(_Model):
+    """Pre-2025 district (huyện). Optional: since July 2025 communes sit under the province."""
+
+    code: Id
+    name: Name
+
+
+class Commune(_Model):
+    code: Id
+    name: Name
+    district: Id | None = None
+
+
+class Element(_Model):
+    """A monitored thing: a device (``interface`` absent: reachability) or one of its
+    interfaces (by ifName), counted for one service. ``site`` and ``device`` come from
+    the tables the element is nested in."""
+
+    site: str  # from the enclosing tables (validated there)
+    device: str
+    service: Service
+    interface: InterfaceName | None = None
+
+    @property
+    def key(self) -> str:
+        return element_key(self.site, self.device, self.interface)
+
+
+Monitor = Literal["snmp", "ping"]
+
+
+class Device(_Model):
+    """Equipment at a site. ``host`` is a label only (polling addresses and credentials
+    belong to the agent's config). ``monitor``: ``snmp`` (polled; ICMP echo is a second
+    witness) or ``ping`` (no SNMP - CPE, ONT, radio: the ICMP echo is the only witness, so
+    its elements are the device itself, never an interface)."""
+
+    id: Id
+    site: str  # from the enclosing site (validated there)
+    host: Name | None = None
+    monitor: Monitor = "snmp"
+    elements: tuple[Element, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return _inject(data, "elements", {"site": data.get("site"), "device": data.get("id")})
+
+
+class Site(_Model):
+    """A place with equipment: a commune hub, a BTS, or something else (e.g. a repeater).
+
+    ``parent`` is the site whose uplink this site hangs behind; ``technologies`` only for
+    BTS; ``agent`` is the id of the agent that polls this site's devices; ``operator`` the
+    operators whose service the site carries (a shared site lists each, and counts for
+    each in per-operator reports; a single name is accepted as a one-item list).
+    """
+
+    id: Id
+    commune: Id
+    role: SiteRole
+    name: Name | None = None
+    parent: Id | None = None
+    technologies: frozenset[Technology] = frozenset()
+    agent: Id | None = None
+    operator: tuple[Name, ...] = ()
+    devices: tuple[Device, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if isinstance(data.get("operator"), str):
+            data = {**data, "operator": [data["operator"]]}
+        return _inject(data, "devices", {"site": data.get("id")})
