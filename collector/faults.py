@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from collector.outages import Alert, AlertEvent, Severity
+from collector.alerttopology import Severity
+from collector.outages import Alert, AlertEvent
 
 #: The ``kind`` of fault alerts (:attr:`collector.outages.Alert.kind`).
 KIND: Final = "agent_fault"

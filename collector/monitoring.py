@@ -7,7 +7,8 @@ told to the NOC - not to the operators - as **one** ``XanetMonitoringBroken`` al
 device (severity ``warning``, labels province, commune, site, device, cause) saying what
 to check. It opens once the fault has lasted the hold-down and resolves once polls have
 told the truth again (the device answers, or it is really down: then the outage alerts
-take over) for the clear-down; the same machine as outages (:data:`collector.outages.MACHINE`).
+take over) for the clear-down; the same machine as outages
+(:data:`collector.outagemachine.MACHINE`).
 
 If the cause changes while the alert is open (the v3 key was fixed, now the view is
 wrong) the alert for the old cause resolves and one for the new cause fires at once.
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Final
 
-from collector.outages import Alert, AlertEvent, Condition, Phase, Policy, step
+from collector.outagemachine import Condition, Phase, Policy, step
+from collector.outages import Alert, AlertEvent
 from collector.witness import SNMP_SILENT, Decision
 from xanet.inventory import Inventory
 
