@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from xanet.config import Secret, Strict
 from xanet.mqtt import MqttConfig
+from xanet.texts import Lang
 from xanet.wire import IDENT_PATTERN
 
 Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
@@ -188,7 +189,7 @@ class TargetConfig(Strict):
 
 
 class ReportConfig(Strict):
-    lang: Literal["vi", "en"] = Field(default="vi", description="default language of reports")
+    lang: Lang = Field(default="vi", description="default language of reports")
     target_pct: float = Field(
         default=99.0, ge=0, le=100, description="availability target of the KPIs"
     )

@@ -18,17 +18,9 @@ from collector.availability import (
     ServicePoint,
     Topology,
 )
-from collector.report import (
-    AvailabilityReport,
-    build_report,
-    format_duration,
-    format_pct,
-    kpi_sentences,
-    render_csv,
-    render_json,
-    render_table,
-    timelines_from_points,
-)
+from collector.report import AvailabilityReport, build_report, timelines_from_points
+from collector.reportformat import format_duration, format_pct
+from collector.reportrender import kpi_sentences, render_csv, render_json, render_table
 
 DAY = 86400.0
 START = 1_751_328_000.0  # 2025-07-01T00:00:00Z
