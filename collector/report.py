@@ -23,15 +23,11 @@ from typing import Final, Literal
 
 from collector.availability import ServiceKey, ServicePoint
 from collector.timeline import Step, Totals, cut, most_down_at_once, normalize, totals
-from xanet.texts import Lang
 
-__all__ = ["Lang"]  # the report's language type: xanet.texts.Lang
 Group = Literal["commune", "site", "device", "service", "operator"]
 SortKey = Literal["availability", "downtime", "coverage", "code", "name"]
 Status = Literal["met", "failed", "insufficient", "no_data"]
 
-GROUPS: Final[tuple[Group, ...]] = ("commune", "site", "device", "service", "operator")
-SORT_KEYS: Final[tuple[SortKey, ...]] = ("availability", "downtime", "coverage", "code", "name")
 
 #: Report order of the product's services; others follow alphabetically.
 SERVICE_ORDER: Final[tuple[str, ...]] = (
@@ -87,9 +83,6 @@ class Row:
     @property
     def availability_pct(self) -> float | None:
         return self.summary.availability_pct
-
-
-CommuneRow = Row  # the name of a row when reports were per commune only
 
 
 @dataclass(frozen=True, slots=True)
