@@ -29,7 +29,6 @@ No I/O, no clock, no asyncio: everything comes in through the arguments.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -359,23 +358,18 @@ def _utilisation(bps: float | None, speed_bps: int | None) -> float | None:
 class RateTracker:
     """Rates for one device, poll after poll (pure: the caller brings the samples).
 
-    ``discarded`` counts, by reason, every interface direction that got no rate
-    (``over_speed`` is the one operators watch).
+    Every interface direction that got no rate says why in its :class:`IfRate`
+    (``in_reason`` / ``out_reason``); the agent publishes that as the poll's ``rate_note``.
     """
 
     def __init__(self, policy: RatePolicy) -> None:
         self.policy = policy
-        self.discarded: Counter[RateReason] = Counter()
         self._prev: DeviceSample | None = None
         self._prev_failed = False
 
     def observe(self, sample: DeviceSample) -> dict[int, IfRate]:
         """Rates from the last successful poll to ``sample``, which becomes the new base."""
         rates = compute_rates(self._prev, sample, self.policy, prev_failed=self._prev_failed)
-        for rate in rates.values():
-            for reason in (rate.in_reason, rate.out_reason):
-                if reason is not None:
-                    self.discarded[reason] += 1
         self._prev = sample
         self._prev_failed = False
         return rates

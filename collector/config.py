@@ -11,6 +11,7 @@ from xanet.config import Secret, Strict, check_secrets
 from xanet.ids import Ident
 from xanet.mqtt import MqttConfig
 from xanet.preflight import tls_problems
+from xanet.texts import Lang
 
 
 class CollectorSection(Strict):
@@ -187,7 +188,7 @@ class TargetConfig(Strict):
 
 
 class ReportConfig(Strict):
-    lang: Literal["vi", "en"] = Field(default="vi", description="default language of reports")
+    lang: Lang = Field(default="vi", description="default language of reports")
     target_pct: float = Field(
         default=99.0, ge=0, le=100, description="availability target of the KPIs"
     )

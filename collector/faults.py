@@ -11,7 +11,8 @@ firing is one alert, re-posted, never a new page; new text for it (another clock
 is a ``firing`` event that updates its annotations.
 
 The texts (``summary_vi``, ``summary_en``, ``description``) are built here, by
-:func:`duplicate_agent`, :func:`clock_skew` and :func:`cardinality`.
+:func:`duplicate_agent`, :func:`clock_skew` and :func:`cardinality`, from the templates
+of :mod:`xanet.texts`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from collector.outages import Alert, AlertEvent, Severity
+from collector.alerttopology import Severity
+from collector.outages import Alert, AlertEvent
+from xanet.texts import text
 
 #: The ``kind`` of fault alerts (:attr:`collector.outages.Alert.kind`).
 KIND: Final = "agent_fault"
@@ -53,34 +56,29 @@ class Texts:
     vi: str
 
 
+def _texts(key: str, **fields: object) -> Texts:
+    return Texts(text(key, "en").format(**fields), text(key, "vi").format(**fields))
+
+
 def duplicate_agent(agent: str, site: str, owner: str | None, refused: str) -> Texts:
-    return Texts(
-        f"agent {agent} (site {site}) runs twice: instance {owner} is kept, instance "
-        f"{refused} is refused",
-        f"agent {agent} (trạm {site}) đang chạy ở hai nơi: giữ phiên chạy {owner}, từ chối "
-        f"phiên chạy {refused}")
+    return _texts("fault.duplicate_agent", agent=agent, site=site, owner=owner,
+                  refused=refused)
 
 
 def clock_skew(agent: str, site: str, state: Literal["ahead", "behind"],
                offset_s: float) -> Texts:
-    vi_state = "nhanh" if state == "ahead" else "chậm"
-    return Texts(
-        f"agent {agent} (site {site}): clock {state} of the collector's by "
-        f"{abs(offset_s):.0f}s",
-        f"agent {agent} (trạm {site}): đồng hồ {vi_state} hơn đồng hồ của collector "
-        f"{abs(offset_s):.0f} giây")
+    return Texts(*(text("fault.clock_skew", lang).format(
+        agent=agent, site=site, state=text(f"fault.clock_{state}", lang),
+        offset_s=abs(offset_s)) for lang in ("en", "vi")))
 
 
 def cardinality(agent: str, site: str, device: str | None, limit: int,
                 window_s: float) -> Texts:
     """``device`` None: the agent's limit, over all of its devices."""
-    what_en = f"device {device}" if device else f"agent {agent}"
-    what_vi = f"thiết bị {device}" if device else f"agent {agent}"
-    return Texts(
-        f"{what_en} (site {site}) brings more than {limit} new series per "
-        f"{window_s:.0f}s: new series refused",
-        f"{what_vi} (trạm {site}) gửi quá {limit} chuỗi dữ liệu mới mỗi {window_s:.0f} "
-        "giây: các chuỗi mới bị từ chối")
+    what = "fault.what_device" if device else "fault.what_agent"
+    return Texts(*(text("fault.cardinality", lang).format(
+        what=text(what, lang).format(device=device, agent=agent), site=site, limit=limit,
+        window_s=window_s) for lang in ("en", "vi")))
 
 
 Key = tuple[tuple[str, str], ...]

@@ -7,7 +7,8 @@ told to the NOC - not to the operators - as **one** ``XanetMonitoringBroken`` al
 device (severity ``warning``, labels province, commune, site, device, cause) saying what
 to check. It opens once the fault has lasted the hold-down and resolves once polls have
 told the truth again (the device answers, or it is really down: then the outage alerts
-take over) for the clear-down; the same machine as outages (:data:`collector.outages.MACHINE`).
+take over) for the clear-down; the same machine as outages
+(:data:`collector.outagemachine.MACHINE`).
 
 If the cause changes while the alert is open (the v3 key was fixed, now the view is
 wrong) the alert for the old cause resolves and one for the new cause fires at once.
@@ -28,43 +29,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Final
 
-from collector.outages import Alert, AlertEvent, Condition, Phase, Policy, step
+from collector.outagemachine import Condition, Phase, Policy, step
+from collector.outages import Alert, AlertEvent
 from collector.witness import SNMP_SILENT, Decision
 from xanet.inventory import Inventory
+from xanet.texts import text
 
 ALERTNAME: Final = "XanetMonitoringBroken"
 KIND: Final = "monitoring_broken"
 _OK: Final = ""  # a poll that told the truth (up or down)
 
-#: What to check, per monitoring fault: (English, Vietnamese).
+#: The monitoring faults with advice of their own (else ``monitoring.check.other``).
+_CHECKED: Final = (SNMP_SILENT, "auth", "access", "resolve", "protocol", "config", "limit")
+#: What to check, per monitoring fault: (English, Vietnamese), from :mod:`xanet.texts`.
 WHAT_TO_CHECK: Final[Mapping[str, tuple[str, str]]] = {
-    SNMP_SILENT: (
-        "the host answers ping but not SNMP: check the SNMP community (v2c) and the "
-        "device's SNMP ACL / firewall for the agent's address",
-        "thiết bị trả lời ping nhưng không trả lời SNMP: kiểm tra community SNMP (v2c) "
-        "và ACL / tường lửa SNMP của thiết bị cho địa chỉ của agent"),
-    "auth": (
-        "check the SNMPv3 user, the auth/priv protocols and keys in the agent config "
-        "against the device",
-        "kiểm tra người dùng SNMPv3, giao thức và khóa xác thực / mã hóa trong cấu hình "
-        "agent so với thiết bị"),
-    "access": (
-        "check the device's SNMP view / ACL: the polled columns are not readable",
-        "kiểm tra SNMP view / ACL của thiết bị: không đọc được các cột cần giám sát"),
-    "resolve": (
-        "check the device's DNS name in the agent config and the agent's resolver",
-        "kiểm tra tên DNS của thiết bị trong cấu hình agent và máy chủ DNS của agent"),
-    "protocol": (
-        "the device's SNMP answers are malformed: check its firmware",
-        "câu trả lời SNMP của thiết bị sai định dạng: kiểm tra firmware của thiết bị"),
-    "config": (
-        "check the agent config for this device",
-        "kiểm tra cấu hình agent cho thiết bị này"),
-    "limit": (
-        "the device's answers exceed the agent's per-device limits: check its tables "
-        "and the agent's limits",
-        "câu trả lời của thiết bị vượt giới hạn của agent cho mỗi thiết bị: kiểm tra "
-        "các bảng của thiết bị và giới hạn của agent"),
+    cause: (text(f"monitoring.check.{cause}", "en"), text(f"monitoring.check.{cause}", "vi"))
+    for cause in _CHECKED
 }
 
 _ICT = timezone(timedelta(hours=7))  # Vietnam: UTC+7, no daylight saving
@@ -73,16 +53,16 @@ _ICT = timezone(timedelta(hours=7))  # Vietnam: UTC+7, no daylight saving
 def summaries(device: str, site: str, site_name: str, commune_name: str, cause: str,
               since: float) -> dict[str, str]:
     """``summary_en`` = "monitoring broken: <device>: <cause>, <what to check> (...)"."""
-    en_check, vi_check = WHAT_TO_CHECK.get(cause, ("check the agent's log for this device",
-                                                   "xem nhật ký của agent cho thiết bị này"))
-    when_en = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    when_vi = datetime.fromtimestamp(since, _ICT).strftime("%H:%M:%S %d/%m/%Y")
-    en = (f"monitoring broken: {device}: {cause}, {en_check} (site {site}, {site_name}, "
-          f"{commune_name}; since {when_en}; the device's state is UNKNOWN, not counted "
-          "as down)")
-    vi = (f"lỗi giám sát: {device}: {cause}, {vi_check} (trạm {site}, {site_name}, "
-          f"{commune_name}; từ {when_vi}; trạng thái thiết bị KHÔNG XÁC ĐỊNH, không tính "
-          "là mất dịch vụ)")
+    en_check, vi_check = WHAT_TO_CHECK.get(cause, (text("monitoring.check.other", "en"),
+                                                   text("monitoring.check.other", "vi")))
+    fields = {"device": device, "cause": cause, "site": site, "site_name": site_name,
+              "commune_name": commune_name}
+    en = text("monitoring.summary", "en").format(
+        **fields, check=en_check,
+        since=datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    vi = text("monitoring.summary", "vi").format(
+        **fields, check=vi_check,
+        since=datetime.fromtimestamp(since, _ICT).strftime("%H:%M:%S %d/%m/%Y"))
     return {"summary_en": en, "summary_vi": vi, "summary": en,
             "description": "A monitoring fault, not an outage: the agent cannot observe "
                            "this device. Fix the monitoring; no outage is counted meanwhile."}

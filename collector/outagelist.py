@@ -23,18 +23,12 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
 
-from collector.report import (
-    Lang,
-    format_duration,
-    format_time,
-    service_label,
-    service_rank,
-    zone_label,
-)
+from collector.report import service_rank
+from collector.reportformat import format_duration, format_time, service_label, zone_label
 from collector.timeline import Step, combine_any, spans
 from xanet.inventory import Inventory
+from xanet.texts import Lang, table
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,52 +166,8 @@ def build_outages(
 
 # ------------------------------------------------------------------ rendering
 
-TEXTS: Final[Mapping[Lang, Mapping[str, str]]] = {
-    "vi": {
-        "title": "Danh sách sự cố",
-        "start": "Bắt đầu",
-        "end": "Kết thúc",
-        "duration": "Thời lượng",
-        "root": "Nguyên nhân gốc (trạm)",
-        "cause": "Loại",
-        "commune": "Xã",
-        "sites": "Trạm bị ảnh hưởng",
-        "services": "Dịch vụ bị ảnh hưởng",
-        "alerted": "Đã cảnh báo",
-        "maintenance": "Bảo trì",
-        "ongoing": "đang diễn ra",
-        "yes": "có",
-        "no": "không",
-        "transmission": "truyền dẫn",
-        "site": "tại trạm",
-        "none": "Không có sự cố trong kỳ.",
-        "count": "{count} sự cố, tổng thời gian {total}.",
-    },
-    "en": {
-        "title": "Outages",
-        "start": "Start",
-        "end": "End",
-        "duration": "Duration",
-        "root": "Root cause (site)",
-        "cause": "Kind",
-        "commune": "Commune",
-        "sites": "Sites affected",
-        "services": "Services affected",
-        "alerted": "Alerted",
-        "maintenance": "Maintenance",
-        "ongoing": "ongoing",
-        "yes": "yes",
-        "no": "no",
-        "transmission": "transmission",
-        "site": "site",
-        "none": "No outage in the window.",
-        "count": "{count} outage(s), {total} in all.",
-    },
-}
-
-
 def outage_cells(o: Outage, lang: Lang, tz: str) -> list[str]:
-    t = TEXTS[lang]
+    t = table("outages", lang)
     services = sorted(o.services, key=service_rank)
     return [
         format_time(o.start, tz, zone=True),
@@ -234,14 +184,14 @@ def outage_cells(o: Outage, lang: Lang, tz: str) -> list[str]:
 
 
 def headers(lang: Lang) -> list[str]:
-    t = TEXTS[lang]
+    t = table("outages", lang)
     return [t["start"], t["end"], t["duration"], t["commune"], t["root"], t["cause"],
             t["sites"], t["services"], t["alerted"], t["maintenance"]]
 
 
 def render_table(outages: Sequence[Outage], lang: Lang, tz: str, window: tuple[float, float],
                  ) -> str:
-    t = TEXTS[lang]
+    t = table("outages", lang)
     head = headers(lang)
     body = [outage_cells(o, lang, tz) for o in outages]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]

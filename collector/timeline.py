@@ -3,7 +3,9 @@
 A timeline is a sorted list of ``(ts, state)`` changes (state holds from ``ts`` to the
 next change; ``unknown`` before the first). The states are those stored in
 ``element_state`` and ``service_state``: ``up``, ``down``, ``unknown`` and
-``maintenance`` (declared maintenance: neither up nor down, reported apart).
+``maintenance`` (declared maintenance: neither up nor down, reported apart). States are
+plain strings here, as stored; the engine's own timelines (typed change points, written
+rather than read) are :mod:`collector.changepoints`.
 
 Definitions (docs/availability.md, Report):
 
@@ -20,7 +22,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from collector.availability import Summary
+from collector.changepoints import Summary
 
 STATES: Final = ("up", "down", "unknown", "maintenance")
 #: What a stored ``code`` means when a point carries no ``state`` string.
@@ -30,7 +32,7 @@ Step = tuple[float, str]
 
 
 #: Seconds in each state over a window (or summed over several timelines): the engine's
-#: :class:`~collector.availability.Summary`, one dataclass for both.
+#: :class:`~collector.changepoints.Summary`, one dataclass for both.
 Totals = Summary
 
 

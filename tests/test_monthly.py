@@ -24,7 +24,7 @@ import pytest
 
 from collector.availability import ServiceKey
 from collector.charts import COLOURS
-from collector.report import format_pct
+from collector.reportformat import format_pct
 from tests import monthgen
 from tests.services import InfluxDB1
 from xanet.inventory import load_inventory

@@ -18,17 +18,9 @@ from collector.availability import (
     ServicePoint,
     Topology,
 )
-from collector.report import (
-    AvailabilityReport,
-    build_report,
-    format_duration,
-    format_pct,
-    kpi_sentences,
-    render_csv,
-    render_json,
-    render_table,
-    timelines_from_points,
-)
+from collector.report import AvailabilityReport, build_report, timelines_from_points
+from collector.reportformat import format_duration, format_pct
+from collector.reportrender import kpi_sentences, render_csv, render_json, render_table
 
 DAY = 86400.0
 START = 1_751_328_000.0  # 2025-07-01T00:00:00Z
@@ -325,3 +317,16 @@ def test_render_json_shape() -> None:
     }
     assert doc["kpi_texts"][0].startswith("Tỷ lệ xã có cáp quang đạt mục tiêu")
     assert json.loads(render_json(hand_case(), "en"))["rows"][0]["service_label"] == "fibre"
+
+
+def test_cli_choices_are_the_reports_vocabulary() -> None:
+    """xanet/report_cli.py spells the groups, sort keys and services out (it must not load
+    the collector to build its parser): they are the report's."""
+    from typing import get_args
+
+    from collector.report import SERVICE_ORDER, Group, SortKey
+    from xanet import report_cli
+
+    assert report_cli.GROUPS == get_args(Group)
+    assert report_cli.SORTS == get_args(SortKey)
+    assert report_cli.SERVICES == SERVICE_ORDER

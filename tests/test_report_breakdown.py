@@ -13,7 +13,8 @@ from collector.availability import ServiceKey
 from collector.breakdown import Scope, site_services, stations, units
 from collector.outagelist import AlertedPeriod, build_outages
 from collector.readback import month_window, parse_time
-from collector.report import build_report, render_table, sort_rows, status_of
+from collector.report import build_report, sort_rows, status_of
+from collector.reportrender import render_table
 from collector.timeline import Totals, combine_any, most_down_at_once, spans, totals
 from xanet.inventory import Inventory, parse_inventory
 

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xanet.texts import LANGS
+
 if TYPE_CHECKING:
     from collector.config import CollectorConfig
     from collector.readback import Filters
@@ -209,7 +211,7 @@ def _filters(args: argparse.Namespace) -> Filters:
 
 def _cmd_availability(args: argparse.Namespace) -> int:
     from collector.readback import load, report_from
-    from collector.report import render_csv, render_json, render_table
+    from collector.reportrender import render_csv, render_json, render_table
 
     cfg, inventory, tz = _load_context(args)
     start, end = _window(args, tz)
@@ -256,7 +258,8 @@ def _cmd_outages(args: argparse.Namespace) -> int:
 
 
 def _cmd_monthly(args: argparse.Namespace) -> int:
-    from collector.monthly import build_monthly, render_html
+    from collector.monthly import build_monthly
+    from collector.monthlyhtml import render_html
     from collector.readback import load
 
     cfg, inventory, tz = _load_context(args)
@@ -305,7 +308,7 @@ def _common(p: argparse.ArgumentParser, *, window: bool = True) -> None:
     p.add_argument("--commune", metavar="CODE", help="commune code (or its exact name)")
     p.add_argument("--service", metavar="SERVICE",
                    help="one of: " + ", ".join(SERVICES))
-    p.add_argument("--lang", choices=["vi", "en"], help="default: [report] lang of the config")
+    p.add_argument("--lang", choices=LANGS, help="default: [report] lang of the config")
 
 
 def _thresholds(p: argparse.ArgumentParser) -> None:
