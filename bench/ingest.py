@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from common import CpuMeter, finish, header, print_table, workdir
 
-from collector import lineproto
+from collector import schema
 from tests import services
 from tests.pipeline import collector_config, to_toml
 from xanet import topics, wire
@@ -79,7 +79,7 @@ def lines_of(messages: list[bytes]) -> list[str]:
     for m in messages:
         msg = wire.decode(m, "telemetry")
         assert isinstance(msg, wire.Telemetry)
-        out.extend(lineproto.telemetry_lines(where, msg))
+        out.extend(schema.telemetry_lines(where, msg))
     return out
 
 
