@@ -69,6 +69,13 @@ class MqttIn:
         self._all_acked = asyncio.Event()  # set while nothing handled waits for its ack
         self._all_acked.set()
 
+    def received(self, mid: int, qos: int) -> Ticket:
+        """A message came in: its ticket (acknowledged once settled)."""
+        ticket = self.acks.receive(mid, qos)
+        if self.acks.unacked:
+            self._all_acked.clear()
+        return ticket
+
     def settle(self, ticket: Ticket) -> None:
         """``ticket``'s message is durable: acknowledge it and every one before it that is."""
         client = self._client
@@ -158,9 +165,7 @@ class MqttIn:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 payload = str(payload).encode()
-            ticket = self.acks.receive(message.mid, message.qos)
-            if self.acks.unacked:
-                self._all_acked.clear()
+            ticket = self.received(message.mid, message.qos)
             await handle(Received(str(message.topic), bytes(payload), ticket))
             if self.acks.unacked == window:  # crossing half the window: one flush request
                 flush()
