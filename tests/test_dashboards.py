@@ -1,4 +1,5 @@
-"""The Grafana dashboards (dashboards/generate.py) against a real InfluxDB.
+"""The Grafana dashboards (dashboards/boards.py, rendered by dashboards/generate.py) against
+a real InfluxDB.
 
 Grafana cannot run here, so this does what Grafana would: every template
 variable's query and every panel's InfluxQL, with ``$province``, ``$commune``,
