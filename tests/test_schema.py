@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from collector import schema
+from collector import readback, schema
 from collector.alerting import outage_lines
 from collector.availability import (
     ElementPoint,
@@ -109,3 +109,35 @@ def test_lines_carry_only_the_declared_tags_and_fields() -> None:
             assert any(re.fullmatch(re.sub(r"\{[a-z_]+\}", "[a-z_]+", d), f)
                        for d in m.fields), (measurement, f)
     assert seen == set(by_name), "a measurement without a representative line"
+
+
+class _RecordingDb:
+    """Answers every query with no rows, and keeps the queries."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def rows(self, q: str) -> list[dict[str, object]]:
+        self.queries.append(q)
+        return []
+
+
+def test_the_report_reads_only_names_the_schema_declares() -> None:
+    """collector/readback.py's queries, as sent to InfluxDB: the measurements and names of
+    collector/schema.py only."""
+    db = _RecordingDb()
+    start, end = TS, TS.replace(day=27)
+    filters = readback.Filters(province="08", commune="02269", service="fibre", site="s")
+    readback.service_points(db, start, end, filters)  # type: ignore[arg-type]  # a fake
+    readback.element_timelines(db, start, end, filters)  # type: ignore[arg-type]  # a fake
+    readback.alerted_periods(db, start, end, filters)  # type: ignore[arg-type]  # a fake
+    readback.last_write(db)  # type: ignore[arg-type]  # a fake
+    by_name = {m.name: m for m in schema.MEASUREMENTS}
+    read = set()
+    for q in db.queries:
+        (measurement,) = re.findall(r'FROM "([^"]+)"', q)
+        read.add(measurement)
+        m = by_name[measurement]
+        names = set(re.findall(r'"([^"]+)"', q)) - {measurement}
+        assert names <= {*m.tags, *m.fields}, (q, names - {*m.tags, *m.fields})
+    assert read == {"service_state", "element_state", "outage", "collector_stats"}
