@@ -220,8 +220,9 @@ class Inbox:
     def __init__(self, client: aiomqtt.Client, limit: int,
                  unacked: Callable[[], int] = lambda: 0) -> None:
         self._client = client
-        self._paho = client._client  # private: paho under aiomqtt (aiomqtt 2.5.1, paho 2.2.0)
-        self._queue: asyncio.Queue[aiomqtt.Message] = client._queue  # private: aiomqtt 2.5.1
+        self._paho = client._client  # private: to pause its socket (aiomqtt 2.5.1, paho 2.2.0)
+        # private: its queue, read without a task per message (aiomqtt 2.5.1)
+        self._queue: asyncio.Queue[aiomqtt.Message] = client._queue
         self._messages = client.messages
         self._limit = max(2, limit)  # 1 would never read while get() waits (see _waiting)
         self._unacked = unacked
@@ -256,7 +257,7 @@ class Inbox:
         try:
             self._paho.loop_read()
         except Exception as exc:  # a broken socket; aiomqtt's own callback does the same
-            disconnected = self._client._disconnected  # private: aiomqtt 2.5.1's future
+            disconnected = self._client._disconnected  # private: ends it (aiomqtt 2.5.1)
             if not disconnected.done():
                 disconnected.set_exception(exc)
 
@@ -266,7 +267,7 @@ class Inbox:
         # Only the socket that was paused, and only while connected (a closed fd's
         # number may already belong to another socket).
         if (fd is not None and sock is not None and sock.fileno() == fd
-                and not self._client._disconnected.done()):  # private: aiomqtt 2.5.1
+                and not self._client._disconnected.done()):  # private: connected? (aiomqtt 2.5.1)
             self._loop.add_reader(fd, self._on_readable)
 
     async def get(self) -> aiomqtt.Message:
