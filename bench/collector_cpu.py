@@ -1,8 +1,9 @@
 """Collector CPU per message on its pure path: admission (xanet.wire.decode + checks) and the
-line-protocol encoder (collector.lineproto), per single-device and batched message.
+line-protocol encoder (collector.schema.telemetry_lines), per single-device and batched message.
 
 No services: this is the part of the collector's CPU that xanet's own code decides (the
-rest is paho/aiomqtt and httpx). ``--baseline REV`` adds rows with wire.py and lineproto.py
+rest is paho/aiomqtt and httpx). ``--baseline REV`` adds rows with wire.py and the line
+encoder (collector/schema.py's telemetry_lines, or collector/lineproto.py's before issue 16)
 as they were at git revision REV, measured in the same invocation (before/after).
 
     python bench/collector_cpu.py
@@ -12,6 +13,8 @@ as they were at git revision REV, measured in the same invocation (before/after)
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +22,7 @@ from typing import Any
 from common import finish, header, module_at, print_table, rev_tag
 from ingest import TOPIC, make_messages
 
-from collector import admission, lineproto
+from collector import admission, schema
 from collector.admission import Accepted, Limits, admit
 from xanet import topics, wire
 
@@ -55,6 +58,24 @@ def measure(messages: list[bytes], wire_mod: Any, lp_mod: Any, repeat: int) -> d
             "points/s per core": n_lines / (best_decode + best_lines)}
 
 
+def _encoder_at(rev: str, tag: str) -> Any:
+    """The module holding ``telemetry_lines`` at ``rev``: schema.py, which imports the
+    encoder (collector.lineproto) of that revision too, or the older lineproto.py."""
+    try:
+        old_lp = module_at(rev, "collector/lineproto.py", f"lineproto_at_{tag}")
+    except subprocess.CalledProcessError:
+        raise SystemExit(f"no collector/lineproto.py at {rev}") from None
+    if hasattr(old_lp, "telemetry_lines"):
+        return old_lp
+    saved = sys.modules.get("collector.lineproto")
+    sys.modules["collector.lineproto"] = old_lp  # the schema of rev with rev's encoder
+    try:
+        return module_at(rev, "collector/schema.py", f"schema_at_{tag}")
+    finally:
+        if saved is not None:
+            sys.modules["collector.lineproto"] = saved
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--messages", type=int, default=2000)
@@ -66,11 +87,12 @@ def main() -> None:
     args = p.parse_args()
     header("collector pure path: admission + line protocol, CPU per message")
     rows = []
-    variants: list[tuple[str, Any, Any]] = [("current", wire, lineproto)]
+    variants: list[tuple[str, Any, Any]] = [("current", wire, schema)]
     if args.baseline:
         tag = rev_tag(args.baseline)
         old_wire = module_at(args.baseline, "xanet/wire.py", f"wire_at_{tag}")
-        old_lp = module_at(args.baseline, "collector/lineproto.py", f"lineproto_at_{tag}")
+        # telemetry_lines moved from collector/lineproto.py to collector/schema.py (issue 16)
+        old_lp = _encoder_at(args.baseline, tag)
         variants.append((f"@{args.baseline}", old_wire, old_lp))
     for label, ppm in (("single", 1), ("batched", args.polls_per_message)):
         messages = make_messages(max(1, args.messages // ppm), ppm, args.ifaces, 2618)

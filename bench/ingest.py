@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from common import CpuMeter, finish, header, print_table, workdir
 
-from collector import lineproto
+from collector import schema
 from tests import services
 from tests.pipeline import collector_config, to_toml
 from xanet import topics, wire
@@ -79,7 +79,7 @@ def lines_of(messages: list[bytes]) -> list[str]:
     for m in messages:
         msg = wire.decode(m, "telemetry")
         assert isinstance(msg, wire.Telemetry)
-        out.extend(lineproto.telemetry_lines(where, msg))
+        out.extend(schema.telemetry_lines(where, msg))
     return out
 
 
@@ -160,8 +160,9 @@ def stats_series(log: Path) -> list[tuple[float, dict[str, int]]]:
 
 
 def overlay(wd: Path, rev: str, files: list[str]) -> Path:
-    """A copy of today's collector package with ``files`` as they were at git ``rev``;
-    put first on PYTHONPATH, the collector process runs that code (before/after rows)."""
+    """A copy of today's collector package with ``files`` (or whole folders, such as
+    ``collector``) as they were at git ``rev``; put first on PYTHONPATH, the collector
+    process runs that code (before/after rows)."""
     import shutil
 
     from common import ROOT, rev_tag
@@ -172,6 +173,14 @@ def overlay(wd: Path, rev: str, files: list[str]) -> Path:
     shutil.copytree(ROOT / "collector", root / "collector",
                     ignore=shutil.ignore_patterns("__pycache__"))
     for f in files:
+        kind = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-t", f"{rev}:{f}"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        if kind == "tree":
+            shutil.rmtree(root / f, ignore_errors=True)
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, f], check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+            continue
         text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{f}"], check=True,
                               capture_output=True, text=True).stdout
         (root / f).write_text(text)
@@ -376,7 +385,9 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="per run")
     p.add_argument("--baseline", metavar="GIT_REV",
                    help="also run the collector with --baseline-files as at this revision")
-    p.add_argument("--baseline-files", default="collector/sink.py,collector/lineproto.py")
+    # The whole package: since issue 16 the line encoder spans lineproto.py and schema.py
+    p.add_argument("--baseline-files", default="collector",
+                   help="files or folders taken from the baseline (comma-separated)")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the collector during each run and print its hot spots")
     p.add_argument("--pin", action="store_true",

@@ -27,7 +27,6 @@ from collector.availability import ElementPoint
 from collector.config import AlertsConfig
 from collector.facts import DeviceVerdict
 from collector.faults import KIND as FAULT_KIND
-from collector.lineproto import line
 from collector.monitoring import MonitoringCore
 from collector.outages import (
     Alert,
@@ -38,6 +37,7 @@ from collector.outages import (
     alert_topology,
     sign_of_life,
 )
+from collector.schema import outage_line
 from xanet.inventory import Inventory
 
 log = logging.getLogger("xanet.collector.alerting")
@@ -141,11 +141,9 @@ def outage_lines(events: Iterable[AlertEvent], province: str) -> list[str]:
         if not firing and a.maintenance and a.ends_at is not None:
             stamps.insert(0, (1, a.starts_at))
         for is_open, ts in stamps:
-            ln = line("outage", {k: v for k, v in tags.items() if v},
-                      {"open": is_open, "children": ",".join(a.children),
-                       "summary": a.annotations.get("summary_en", ""),
-                       "maintenance": a.maintenance},
-                      round(ts * 1000))
+            ln = outage_line(tags, is_open, ",".join(a.children),
+                             a.annotations.get("summary_en", ""), a.maintenance,
+                             round(ts * 1000))
             if ln:
                 out.append(ln)
     return out

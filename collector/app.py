@@ -1,39 +1,27 @@
 """The collector program: MQTT in, admission, accounting, InfluxDB out.
 
 Wiring only: the decisions are in :mod:`collector.admission`,
-:mod:`collector.sequence`, :mod:`collector.lineproto` and :mod:`collector.acks`;
-the I/O in :mod:`collector.sink`, :mod:`collector.writer` and
+:mod:`collector.sequence`, :mod:`collector.schema` and :mod:`collector.acks`;
+the I/O in :mod:`collector.mqtt_in`, :mod:`collector.sink`, :mod:`collector.writer` and
 :mod:`collector.deadletter`.
 
-Delivery: MQTT v5 persistent session (clean start off, session expiry from
-config) and **manual acknowledgement** — a QoS 1 message is acknowledged only
-after its points are written to InfluxDB (or it was rejected and dead-lettered).
-aiomqtt 2.x does not expose paho's manual acks (aiomqtt issue #345), so
-:func:`_enable_manual_acks` reaches the paho client underneath; :class:`_Inbox`
-is the other place this module touches aiomqtt internals (reading its queue
-cheaply, and not reading the socket while ``receive_maximum`` messages wait).
-The broker should keep at most ``receive_maximum`` unacknowledged messages in
-flight to the collector; the sink is told to flush as soon as half of that
-window is waiting.
+Delivery: MQTT v5 persistent session and **manual acknowledgement**
+(:mod:`collector.mqtt_in`) — a QoS 1 message is acknowledged only after its points are
+written to InfluxDB (or it was rejected and dead-lettered). The broker should keep at
+most ``receive_maximum`` unacknowledged messages in flight to the collector; the sink is
+told to flush as soon as half of that window is waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import aiomqtt
-from paho.mqtt.enums import MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
-from collector import lineproto
+from collector import schema
 from collector.acks import AckQueue, Ticket
 from collector.admission import Accepted, Limits, Rejected, admit
 from collector.alerting import Alerting
@@ -44,13 +32,13 @@ from collector.deadletter import KEEP_BYTES, DeadLetter, keep_lines
 from collector.facts import FactMapper, emission_lines
 from collector.guard import Guard, split_to_fit
 from collector.maintenance_sync import MaintenanceSync
+from collector.mqtt_in import MqttError, MqttIn, Received
 from collector.sequence import Seen, SequenceTracker
 from collector.sink import Sink
 from collector.unmapped import UnmappedLog
 from collector.writer import LineWriter, make_writer
-from xanet import topics, wire
+from xanet import wire
 from xanet.inventory import Inventory, load_inventory
-from xanet.mqtt import backoff_s, connect_kwargs
 
 log = logging.getLogger("xanet.collector")
 
@@ -76,12 +64,9 @@ class Collector:
         self.accepted = 0
         self.polls = 0
         self.agents_online: dict[str, bool] = {}
-        self.subscribed = asyncio.Event()
         self.acks = AckQueue()
-        self.acked = 0
-        self._client: aiomqtt.Client | None = None
-        self._inbox: _Inbox | None = None
-        self._rng = random.Random()
+        self.mqtt = MqttIn(cfg, self.acks)  # no connection before run()
+        self.subscribed = self.mqtt.subscribed
         if inventory is None and cfg.inventory is not None:
             inventory = load_inventory(cfg.inventory.path)
         self.inventory = inventory
@@ -166,13 +151,7 @@ class Collector:
             self.dead_letter.keep(now, topic, reason, detail, wire.encode(part))
 
     def _settle(self, ticket: Ticket) -> None:
-        client = self._client
-        for t in self.acks.settle(ticket):
-            if client is not None:
-                client._client.ack(t.mid, t.qos)  # paho manual ack, see module doc
-                self.acked += 1
-        if self._inbox is not None:
-            self._inbox.resume_if_drained()
+        self.mqtt.settle(ticket)
 
     def _reject(self, now: datetime, topic: str, reason: str, detail: str,
                 payload: bytes) -> None:
@@ -202,7 +181,7 @@ class Collector:
             if self.alerting is not None:
                 self.alerting.agent_status(msg.agent, online, now.timestamp(),
                                            msg.ts.timestamp() if msg.ts else None)
-            await self.sink.put([lineproto.status_line(ok.where, msg, now)], on_durable)
+            await self.sink.put([schema.status_line(ok.where, msg, now)], on_durable)
             return
         if self.sequences.observe(msg.agent, msg.seq) is Seen.DUPLICATE:
             # Written again all the same: the same points, so storage stays exactly-once.
@@ -218,7 +197,7 @@ class Collector:
         if self.alerting is not None:
             self.alerting.agent_seen(msg.agent, now.timestamp(),
                                      msg.sent.timestamp() if msg.sent else None)
-        await self.sink.put(lineproto.telemetry_lines(ok.where, msg), on_durable)
+        await self.sink.put(schema.telemetry_lines(ok.where, msg), on_durable)
 
     def _add_facts(self, facts: list[Fact]) -> None:
         assert self.engine is not None
@@ -267,7 +246,7 @@ class Collector:
             **self.guard.counts,
             "alerts_faults_firing": len(self.guard.faults.firing),
             "alerts_faults_raised": self.guard.faults.raised,
-            "acked": self.acked,
+            "acked": self.mqtt.acked,
             "unacked": self.acks.unacked,
         }
         out.update({f"facts_{k}": v for k, v in self.facts.items()})
@@ -304,9 +283,8 @@ class Collector:
                     else:
                         log.info("agent %s: no sequence gaps any more", agent)
                     holes_logged[agent] = holes
-            ts_ms = lineproto.to_ms(datetime.now(UTC))
-            ln = lineproto.line("collector_stats", {"collector": self.cfg.collector.id},
-                                dict(stats), ts_ms)
+            ts_ms = schema.to_ms(datetime.now(UTC))
+            ln = schema.collector_stats_line(self.cfg.collector.id, stats, ts_ms)
             lines = [ln] if ln else []
             if self.mapper is not None:
                 lines += self.unmapped_log.lines(self.mapper.counts.unmapped_devices,
@@ -331,7 +309,7 @@ class Collector:
                                    name="alerts")
                 reload = (tg.create_task(self.maintenance.run(), name="maintenance")
                           if self.maintenance is not None else None)
-                await self._mqtt_loop(stop)
+                await self.mqtt.run(stop, self._receive, self.sink.flush_soon)
                 stats.cancel()
                 states.cancel()
                 if reload is not None:
@@ -353,189 +331,16 @@ class Collector:
                 self.alerting.save()
             await notifier.port.close()
 
-    def _client_options(self) -> dict[str, object]:
-        c = self.cfg
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # untyped paho
-        props.SessionExpiryInterval = c.collector.session_expiry_s
-        props.ReceiveMaximum = c.collector.receive_maximum
-        return {
-            **connect_kwargs(c.mqtt, f"xanet-collector-{c.collector.id}"),
-            "protocol": aiomqtt.ProtocolVersion.V5,
-            "clean_start": False,
-            "properties": props,
-            "max_queued_incoming_messages": 0,
-        }
-
-    async def _mqtt_loop(self, stop: asyncio.Event) -> None:
-        c = self.cfg
-        attempt = 0
-        filters = [topics.subscription(k, c.collector.province) for k in topics.KINDS]
-        while not stop.is_set():
-            try:
-                client = aiomqtt.Client(**self._client_options())  # type: ignore[arg-type]
-                _enable_manual_acks(client)
-                async with client:
-                    self.acks.new_connection()
-                    self._client = client
-                    try:
-                        for f in filters:
-                            await client.subscribe(f, qos=1)
-                        log.info("mqtt connected to %s:%d, subscribed to %s", c.mqtt.host,
-                                 c.mqtt.port, ", ".join(filters))
-                        self.subscribed.set()
-                        attempt = 0
-                        reader = asyncio.create_task(self._read(client), name="mqtt-read")
-                        stopper = asyncio.create_task(stop.wait(), name="mqtt-stop")
-                        done, _ = await asyncio.wait({reader, stopper},
-                                                     return_when=asyncio.FIRST_COMPLETED)
-                        if reader in done:
-                            stopper.cancel()
-                            reader.result()  # raises the MqttError that ended it
-                            raise aiomqtt.MqttError("message stream ended")
-                        reader.cancel()
-                        await self._drain()
-                    finally:
-                        self._client = None
-                        self.subscribed.clear()
-            except aiomqtt.MqttError as exc:
-                delay = backoff_s(attempt, c.mqtt.reconnect_min_s, c.mqtt.reconnect_max_s,
-                                  self._rng)
-                attempt += 1
-                log.warning("mqtt %s:%d: %s; %d message(s) unacknowledged (the broker "
-                            "redelivers them); retry in %.1fs", c.mqtt.host, c.mqtt.port, exc,
-                            self.acks.unacked, delay)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
-
-    async def _read(self, client: aiomqtt.Client) -> None:
-        window = max(1, self.cfg.collector.receive_maximum // 2)
-        # Handled-but-unacknowledged messages count too: twice the window bounds the
-        # collector's memory without ever pausing while the broker honours the window.
-        inbox = _Inbox(client, 2 * self.cfg.collector.receive_maximum,
-                       lambda: self.acks.unacked)
-        self._inbox = inbox
-        while True:
-            message = await inbox.get()
-            payload = message.payload
-            if not isinstance(payload, bytes | bytearray):
-                payload = str(payload).encode()
-            ticket = self.acks.receive(message.mid, message.qos)
-            try:
-                await self.handle(str(message.topic), bytes(payload), ticket=ticket)
-            except (aiomqtt.MqttError, asyncio.CancelledError):
-                raise
-            except Exception as exc:
-                # A bug must not stop the flow of good messages: keep the message where an
-                # operator finds it (dead-letter, reason internal_error) and go on.
-                log.exception("topic %s: internal error handling a message", message.topic)
-                self._reject(datetime.now(UTC), str(message.topic), "internal_error",
-                             repr(exc), bytes(payload))
-                self._settle(ticket)
-            if self.acks.unacked == window:  # crossing half the window: one flush request
-                self.sink.flush_soon()
-
-    async def _drain(self, timeout_s: float = 10.0) -> None:
-        """On a clean stop: write what is buffered and acknowledge it before disconnecting."""
-        self.sink.flush_soon()
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        # Polling a counter that ack callbacks change; bounded by the deadline.
-        while self.acks.unacked and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        if self.acks.unacked:
-            log.warning("stopping with %d message(s) unacknowledged: the broker keeps them "
-                        "for the next start", self.acks.unacked)
-
-
-def _enable_manual_acks(client: aiomqtt.Client) -> None:
-    """Make paho wait for our ``ack()`` instead of acknowledging on receipt.
-
-    aiomqtt 2.x creates its paho client in ``__init__`` and offers no option for
-    this (aiomqtt issue #345); paho 2.x has ``manual_ack_set``.
-    """
-    paho_client = client._client
-    paho_client.manual_ack_set(True)
-
-
-class _Inbox:
-    """aiomqtt's queue of received messages, read cheaply and kept bounded.
-
-    * A waiting message is taken with ``get_nowait``; aiomqtt's message iterator
-      (a task and an ``asyncio.wait`` per message, ~12 µs) is used only to wait
-      for the next one, and to learn that the connection is gone.
-    * Flow control: Mosquitto 2.0 does not hold the collector's Receive Maximum
-      once acknowledgements flow (measured: 3,300 messages unacknowledged with a
-      window of 100), and aiomqtt queues without bound: in bench/ingest.py the
-      queue grew to 25,000 messages and the garbage collector's full passes over
-      them took ~30 % of the collector's CPU. While ``limit`` messages wait
-      (queued, or handled and not yet acknowledged: ``unacked()``), the socket is
-      not read (TCP then holds the broker back); reading resumes at half.
-
-    aiomqtt internals used here (as :func:`_enable_manual_acks` does): the paho
-    client (``_client``), the queue (``_queue``) and the disconnection future
-    (``_disconnected``); the paho client's ``loop_read`` is wrapped on the instance,
-    so aiomqtt's reader callback goes through :meth:`_loop_read`.
-    """
-
-    def __init__(self, client: aiomqtt.Client, limit: int,
-                 unacked: Callable[[], int] = lambda: 0) -> None:
-        self._client = client
-        self._paho = client._client
-        self._queue: asyncio.Queue[aiomqtt.Message] = client._queue
-        self._messages = client.messages
-        self._limit = max(2, limit)  # 1 would never read while get() waits (see _waiting)
-        self._unacked = unacked
-        self._resume_at = self._limit // 2
-        self._loop = asyncio.get_running_loop()
-        self._paused_fd: int | None = None
-        # While get() waits in aiomqtt's iterator, the message its queue.get() task takes
-        # is in neither the queue nor unacked() for a few loop iterations: count it.
-        self._waiting = 0
-        self.pauses = 0
-        self._paho_loop_read = self._paho.loop_read
-        self._paho.loop_read = self._loop_read  # type: ignore[method-assign]  # see class doc
-
-    def _loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        if self._queue.qsize() + self._unacked() + self._waiting < self._limit:
-            return self._paho_loop_read(max_packets)
-        sock = self._paho.socket()
-        if sock is not None and self._paused_fd is None:
-            self._paused_fd = sock.fileno()
-            self._loop.remove_reader(self._paused_fd)
-            self.pauses += 1
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _on_readable(self) -> None:
-        """What aiomqtt's reader callback does: read, and a failure ends the connection."""
+    async def _receive(self, message: Received) -> None:
+        """One message from MQTT; a bug handling it must not stop the flow of good ones."""
         try:
-            self._paho.loop_read()
-        except Exception as exc:  # a broken socket; aiomqtt's own callback does the same
-            if not self._client._disconnected.done():
-                self._client._disconnected.set_exception(exc)
-
-    def _resume(self) -> None:
-        fd, self._paused_fd = self._paused_fd, None
-        sock = self._paho.socket()
-        # Only the socket that was paused, and only while connected (a closed fd's
-        # number may already belong to another socket).
-        if (fd is not None and sock is not None and sock.fileno() == fd
-                and not self._client._disconnected.done()):
-            self._loop.add_reader(fd, self._on_readable)
-
-    async def get(self) -> aiomqtt.Message:
-        try:
-            message = self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            self._waiting = 1
-            try:
-                message = await anext(self._messages)  # raises MqttError once disconnected
-            finally:
-                self._waiting = 0
-        self.resume_if_drained()
-        return message
-
-    def resume_if_drained(self) -> None:
-        if self._paused_fd is not None and \
-                self._queue.qsize() + self._unacked() <= self._resume_at:
-            self._resume()
+            await self.handle(message.topic, message.payload, ticket=message.ticket)
+        except (MqttError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            # Keep the message where an operator finds it (dead-letter, reason
+            # internal_error) and go on.
+            log.exception("topic %s: internal error handling a message", message.topic)
+            self._reject(datetime.now(UTC), message.topic, "internal_error", repr(exc),
+                         message.payload)
+            self._settle(message.ticket)

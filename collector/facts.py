@@ -38,7 +38,7 @@ from collector.availability import (
     State,
     Unobserved,
 )
-from collector.lineproto import line
+from collector.schema import availability_line, element_state_line, service_state_line
 from collector.witness import Decision, decide
 from xanet import wire
 from xanet.inventory import Inventory, element_key
@@ -142,42 +142,27 @@ def _ms(ts: float) -> int:
 
 
 def emission_lines(emission: Emission, inventory: Inventory) -> list[str]:
-    """Line protocol for an engine emission (schema in docs/data.md)."""
+    """The ``element_state``, ``service_state`` and ``availability`` lines of an engine
+    emission (collector/schema.py)."""
     province = inventory.province.code
     out: list[str] = []
     for p in emission.elements:
         site, device, *rest = p.element.split("/", 2)
         commune = inventory.site(site).commune if inventory.has_site(site) else ""
-        ln = line(
-            "element_state",
-            {
-                "province": province,
-                "commune": commune,
-                "site": site,
-                "device": device,
-                "interface": rest[0] if rest else "",
-                "element": p.element,
-            },
-            {"state": p.state, "code": STATE_CODE[p.state], "reason": p.reason},
-            _ms(p.ts),
-        )
+        ln = element_state_line(province, commune, site, device, rest[0] if rest else "",
+                                p.element, p.state, STATE_CODE[p.state], p.reason, _ms(p.ts))
         if ln:
             out.append(ln)
     for s in emission.services:
-        ln = line(
-            "service_state",
-            {"province": province, "commune": s.key.commune, "service": s.key.service},
-            {"state": s.state, "code": STATE_CODE[s.state]},
-            _ms(s.ts),
-        )
+        ln = service_state_line(province, s.key.commune, s.key.service, s.state,
+                                STATE_CODE[s.state], _ms(s.ts))
         if ln:
             out.append(ln)
     for r in emission.rollups:
         known = r.up_s + r.down_s
         counted = r.bucket_s - r.maintenance_s  # coverage: of the time outside maintenance
-        ln = line(
-            "availability",
-            {"province": province, "commune": r.key.commune, "service": r.key.service},
+        ln = availability_line(
+            province, r.key.commune, r.key.service,
             {
                 "up_s": float(r.up_s),
                 "down_s": float(r.down_s),

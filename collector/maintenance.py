@@ -27,12 +27,11 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from collector.availability import Maintenance
-from collector.lineproto import line
+from collector.schema import maintenance_line
 from xanet.inventory import Inventory
 
 Scope = Literal["site", "device", "commune"]
 SCOPES: Final[tuple[Scope, ...]] = ("site", "device", "commune")
-MEASUREMENT: Final = "maintenance"
 
 #: Alert labels a silence matches on, per scope (besides ``province``).
 SCOPE_LABELS: Final[Mapping[Scope, tuple[str, ...]]] = {
@@ -227,10 +226,8 @@ def matchers(labels: Mapping[str, str]) -> list[dict[str, Any]]:
 
 
 def to_line(w: Window) -> str:
-    ln = line(MEASUREMENT, {"province": w.province, "scope": w.scope, "target": w.target},
-              {"start_ms": _ms(w.start), "end_ms": _ms(w.end), "reason": w.reason,
-               "who": w.who, "silence_id": w.silence_id, "ended": w.ended},
-              _ms(w.start))
+    ln = maintenance_line(w.province, w.scope, w.target, _ms(w.start), _ms(w.end), w.reason,
+                          w.who, w.silence_id, w.ended)
     if not ln:
         raise MaintenanceError(f"window {w!r} cannot be stored")
     return ln

@@ -1,8 +1,8 @@
 """Maintenance windows in InfluxDB: read with InfluxQL, written with the collector's writer.
 
 One source for the CLI (``xanet maintenance``), the collector (which reloads the windows
-periodically) and the report. The record and its line protocol are in
-:mod:`collector.maintenance`.
+periodically) and the report. The record is in :mod:`collector.maintenance`,
+its measurement and line in :mod:`collector.schema`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 from collector.config import CollectorConfig
-from collector.maintenance import MEASUREMENT, MaintenanceError, Window, from_row, to_line
+from collector.maintenance import MaintenanceError, Window, from_row, to_line
 from collector.readback import InfluxQL
+from collector.schema import MAINTENANCE
 from collector.writer import make_writer
 
 log = logging.getLogger("xanet.collector.maintenance")
@@ -33,7 +34,7 @@ def load_windows(cfg: CollectorConfig, province: str, *,
     try:
         rows = db.rows(
             'SELECT "start_ms", "end_ms", "reason", "who", "silence_id", "ended" '
-            f'FROM "{MEASUREMENT}" WHERE {where} GROUP BY "province", "scope", "target"')
+            f'FROM "{MAINTENANCE.name}" WHERE {where} GROUP BY "province", "scope", "target"')
     finally:
         db.close()
     out: list[Window] = []

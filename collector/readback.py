@@ -29,6 +29,7 @@ from collector.report import (
     build_report,
     timelines_from_points,
 )
+from collector.schema import COLLECTOR_STATS, ELEMENT_STATE, OUTAGE, SERVICE_STATE
 from collector.timeline import Step, cut, normalize, state_of
 from xanet.inventory import Inventory
 
@@ -157,11 +158,11 @@ def service_points(
     t0, t1 = _ms(start), _ms(end)
     where = filters.where()
     before = db.rows(
-        f'SELECT last("state") AS "state" FROM "service_state" '
+        f'SELECT last("state") AS "state" FROM "{SERVICE_STATE.name}" '
         f'WHERE time < {t0}ms{where} GROUP BY "commune", "service"'
     )
     inside = db.rows(
-        f'SELECT "state", "code" FROM "service_state" WHERE time >= {t0}ms '
+        f'SELECT "state", "code" FROM "{SERVICE_STATE.name}" WHERE time >= {t0}ms '
         f'AND time < {t1}ms{where} GROUP BY "commune", "service"'
     )
     return [
@@ -177,11 +178,11 @@ def element_timelines(
     t0, t1 = _ms(start), _ms(end)
     where = filters.where(site=True, service=False)
     before = db.rows(
-        f'SELECT last("state") AS "state" FROM "element_state" '
+        f'SELECT last("state") AS "state" FROM "{ELEMENT_STATE.name}" '
         f'WHERE time < {t0}ms{where} GROUP BY "element"'
     )
     inside = db.rows(
-        f'SELECT "state", "code" FROM "element_state" WHERE time >= {t0}ms '
+        f'SELECT "state", "code" FROM "{ELEMENT_STATE.name}" WHERE time >= {t0}ms '
         f'AND time < {t1}ms{where} GROUP BY "element"'
     )
     grouped: dict[str, list[Step]] = {}
@@ -199,9 +200,10 @@ def alerted_periods(
     t0, t1 = _ms(start), _ms(end)
     where = filters.where(service=False)
     # an alert may have opened long before the window: take each series' last point before
-    before = db.rows(f'SELECT last("open") AS "open" FROM "outage" WHERE time < {t0}ms'
+    before = db.rows(f'SELECT last("open") AS "open" FROM "{OUTAGE.name}" WHERE time < {t0}ms'
                      f'{where} GROUP BY *')
-    inside = db.rows(f'SELECT * FROM "outage" WHERE time >= {t0}ms AND time < {t1}ms{where}')
+    inside = db.rows(f'SELECT * FROM "{OUTAGE.name}" WHERE time >= {t0}ms AND time < {t1}ms'
+                     f'{where}')
     series: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for r in (*before, *inside):
         key = tuple(str(r.get(k) or "") for k in ("site", "kind", "device", "interface",
@@ -226,7 +228,7 @@ def alerted_periods(
 
 def last_write(db: InfluxQL) -> float | None:
     """When the collector last wrote (its stats point): later time is not known yet."""
-    rows = db.rows('SELECT last("received") FROM "collector_stats"')
+    rows = db.rows(f'SELECT last("received") FROM "{COLLECTOR_STATS.name}"')
     return rows[0]["time"] / 1000.0 if rows else None
 
 
@@ -367,6 +369,6 @@ def known_tag_values(cfg: CollectorConfig, key: str) -> Iterable[str]:
     """Values a tag has in ``service_state`` (to check a filter without an inventory)."""
     db = InfluxQL(cfg)
     try:
-        return db.tag_values("service_state", key)
+        return db.tag_values(SERVICE_STATE.name, key)
     finally:
         db.close()

@@ -32,7 +32,7 @@ from collector.admission import Accepted, Limits, admit
 from collector.config import CollectorConfig
 from collector.deadletter import mark_replayed, read_records, replayed_ids
 from collector.errors import WriteRejected, WriteUnavailable
-from collector.lineproto import status_line, telemetry_lines
+from collector.schema import status_line, telemetry_lines
 from collector.writer import LineWriter, make_writer
 from xanet import wire
 from xanet.config import load_model

@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 
-from collector.lineproto import line
+from collector.schema import unmapped_device_line
 from xanet import wire
 
 log = logging.getLogger("xanet.collector.unmapped")
@@ -58,8 +58,7 @@ class UnmappedLog:
         for (site, device), n in sorted(counts.items()):
             if self._written[(site, device)] == n:
                 continue
-            ln = line("unmapped_device", {"collector": collector, "site": site,
-                                          "device": device}, {"polls": n}, ts_ms)
+            ln = unmapped_device_line(collector, site, device, n, ts_ms)
             if ln:
                 out.append(ln)
                 self._written[(site, device)] = n

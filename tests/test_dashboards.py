@@ -1,4 +1,5 @@
-"""The Grafana dashboards (dashboards/generate.py) against a real InfluxDB.
+"""The Grafana dashboards (dashboards/boards.py, rendered by dashboards/generate.py) against
+a real InfluxDB.
 
 Grafana cannot run here, so this does what Grafana would: every template
 variable's query and every panel's InfluxQL, with ``$province``, ``$commune``,
@@ -36,6 +37,7 @@ from typing import Any
 
 import pytest
 
+from collector import schema
 from collector.alerting import outage_lines
 from collector.availability import (
     ElementPoint,
@@ -159,6 +161,37 @@ def test_every_panel_is_raw_influxql_on_the_provisioned_datasource() -> None:
     assert len(names) == len(generate.DASHBOARDS)
     for d in dashboards().values():
         assert {v["name"] for v in d["templating"]["list"]} >= {"province", "commune"}
+
+
+def _queries() -> list[str]:
+    out = []
+    for d in dashboards().values():
+        out += [v["query"] for v in d["templating"]["list"] if v["type"] == "query"]
+        out += [t["query"] for p in panels(d) for t in p["targets"]]
+    return out
+
+
+def test_every_name_a_query_uses_is_in_the_schema() -> None:
+    """Without InfluxDB: each measurement a query reads is one of collector/schema.py's, and
+    each quoted name in it is a tag or field of those measurements, or an alias it makes."""
+    by_name = {m.name: m for m in schema.MEASUREMENTS}
+    read = set()
+    for q in _queries():
+        measurements = re.findall(r'FROM "([^"]+)"', q)
+        assert measurements, q
+        assert set(measurements) <= set(by_name), q
+        read |= set(measurements)
+        known = {n for m in measurements for n in (*by_name[m].tags, *by_name[m].fields)}
+        aliases = set(re.findall(r'AS "([^"]+)"', q))
+        names = set(re.findall(r'"([^"]+)"', q)) - set(measurements)
+        assert names <= known | aliases, (q, names - known - aliases)
+    assert read == set(by_name) - {"element_state", "maintenance", "unmapped_device"}
+
+
+def test_encoder_schema_is_the_schema_modules() -> None:
+    for name, (tags, fields) in ENCODER_SCHEMA.items():
+        m = {m.name: m for m in schema.MEASUREMENTS}[name]
+        assert tags == set(m.tags) and set(fields) == set(m.fields), name
 
 
 # --------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from collector import lineproto
+from collector import schema
 from collector.app import Collector
 from collector.config import CollectorConfig
 from xanet import topics, wire
@@ -456,9 +456,9 @@ def test_fuzz_collector_handle(tmp_path: Path, caplog: pytest.LogCaptureFixture)
             assert d["accepted"] == 1 and d["rejected"] == 0, where
             assert case.good is not None
             where_t = topics.parse(case.topic)
-            lines = (lineproto.telemetry_lines(where_t, case.good)
+            lines = (schema.telemetry_lines(where_t, case.good)
                      if isinstance(case.good, wire.Telemetry)
-                     else [lineproto.status_line(where_t, case.good, NOW)])
+                     else [schema.status_line(where_t, case.good, NOW)])
             tally.expected_lines.update(lines)
             tally.good += 1
         else:

@@ -1,4 +1,4 @@
-"""collector.app._Inbox against a real Mosquitto: the collector's backlog of received,
+"""collector.mqtt_in.Inbox against a real Mosquitto: the collector's backlog of received,
 unhandled messages stays bounded even when the broker sends past the Receive Maximum,
 and every message still arrives once, in order."""
 
@@ -12,7 +12,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.app import _enable_manual_acks, _Inbox
+from collector.mqtt_in import Inbox, ack, enable_manual_acks
 from tests import services
 
 N = 600
@@ -30,23 +30,23 @@ async def _receive_all(port: int) -> tuple[list[bytes], int, int]:
     props.ReceiveMaximum = 20
     client = aiomqtt.Client("127.0.0.1", port, identifier="inbox-test",
                             protocol=aiomqtt.ProtocolVersion.V5, properties=props)
-    _enable_manual_acks(client)
+    enable_manual_acks(client)
     got: list[bytes] = []
     async with client:
         await client.subscribe("inbox/#", qos=1)
-        inbox = _Inbox(client, LIMIT)
+        inbox = Inbox(client, LIMIT)
         # Acknowledge the first 20 at once: Mosquitto 2.0 then keeps sending past the
         # window of 20 (what the inbox guards against) while nothing else is consumed.
         await asyncio.to_thread(_publish, port, N)
         for _ in range(20):
             m = await inbox.get()
-            client._client.ack(m.mid, m.qos)
+            ack(client, m.mid, m.qos)
             got.append(bytes(m.payload))  # type: ignore[arg-type]  # bytes from paho
         await asyncio.sleep(1.0)  # the broker sends what it will; the inbox stops reading
-        backlog = client._queue.qsize()
+        backlog = inbox.backlog
         while len(got) < N:
             m = await asyncio.wait_for(inbox.get(), timeout=10)
-            client._client.ack(m.mid, m.qos)
+            ack(client, m.mid, m.qos)
             got.append(bytes(m.payload))  # type: ignore[arg-type]  # bytes from paho
     return got, backlog, inbox.pauses
 

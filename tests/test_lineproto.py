@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector import lineproto
+from collector import lineproto, schema
 from tests.factories import interface, poll, telemetry
 from xanet import topics, wire
 
@@ -31,7 +31,7 @@ def test_int_out_of_range_left_out() -> None:
 def test_telemetry_lines() -> None:
     msg = telemetry(seq=7, polls=[poll("rtr1", ts=TS, n_if=0,
                                        interfaces=[interface(3, in_bps=800.0, name="ge 0/3")])])
-    lines = lineproto.telemetry_lines(WHERE, msg)
+    lines = schema.telemetry_lines(WHERE, msg)
     ms = int(TS.timestamp() * 1000)
     assert lines[0] == (f"device,agent=agent-a,commune=00688,device=rtr1,province=ha-giang,"
                         f"site=site-a up=1i,rtt_ms=3.5,uptime_s=1234.56,seq=7i {ms}")
@@ -42,7 +42,7 @@ def test_telemetry_lines() -> None:
 
 def test_unreachable_device_line() -> None:
     msg = telemetry(polls=[wire.DevicePoll(device="d", ts=TS, reachable=False, error="timeout")])
-    (ln,) = lineproto.telemetry_lines(WHERE, msg)
+    (ln,) = schema.telemetry_lines(WHERE, msg)
     assert ' up=0i,seq=0i,error="timeout" ' in ln
 
 
@@ -50,14 +50,14 @@ def test_unreachable_device_line_carries_cause_and_ping_witness() -> None:
     msg = telemetry(polls=[wire.DevicePoll(
         device="d", ts=TS, reachable=False, error="no SNMP answer", cause="timeout",
         ping=wire.PingResult(sent=4, received=3, rtt_ms=12.5))])
-    (ln,) = lineproto.telemetry_lines(WHERE, msg)
+    (ln,) = schema.telemetry_lines(WHERE, msg)
     assert (' up=0i,seq=0i,error="no SNMP answer",cause="timeout",ping_sent=4i,'
             'ping_received=3i,ping_loss_pct=25.0,ping_rtt_ms=12.5 ') in ln
 
 
 def test_status_line_uses_receive_time_without_ts() -> None:
     st = wire.Status(agent="a", site="site-a", state="offline", reason="lost")
-    ln = lineproto.status_line(WHERE, st, TS)
+    ln = schema.status_line(WHERE, st, TS)
     assert ln.endswith(f' online=0i,reason="lost" {int(TS.timestamp() * 1000)}')
 
 
@@ -75,7 +75,7 @@ def _reference_lines(where: topics.SiteTopic, msg: wire.Telemetry) -> list[str]:
             "seq": msg.seq, "error": p.error, "cause": p.cause,
             "ping_sent": p.ping.sent if p.ping else None,
             "ping_received": p.ping.received if p.ping else None,
-            "ping_loss_pct": lineproto.ping_loss_pct(p.ping) if p.ping else None,
+            "ping_loss_pct": schema.ping_loss_pct(p.ping) if p.ping else None,
             "ping_rtt_ms": p.ping.rtt_ms if p.ping else None}, ts)
         if dev:
             out.append(dev)
@@ -130,7 +130,7 @@ def test_telemetry_lines_byte_identical_to_the_generic_encoder(
     case: tuple[topics.SiteTopic, wire.Telemetry],
 ) -> None:
     where, msg = case
-    assert lineproto.telemetry_lines(where, msg) == _reference_lines(where, msg)
+    assert schema.telemetry_lines(where, msg) == _reference_lines(where, msg)
 
 
 def test_escaping_table() -> None:
