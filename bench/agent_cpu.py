@@ -37,7 +37,7 @@ from typing import Any
 
 from common import ROOT, finish, header, median, print_table, workdir
 
-from tests import services
+import lab
 
 IFACES = 10
 
@@ -255,7 +255,7 @@ def main() -> None:
     if args.baseline:
         trees.append((f"@{args.baseline}", export_tree(args.baseline, wd), "absent"))
     rows: list[dict[str, Any]] = []
-    with services.Mosquitto(wd / "mosquitto") as mqtt:
+    with lab.Mosquitto(wd / "mosquitto") as mqtt:
         # Variants alternate, round after round; each figure is the median of its rounds.
         runs: list[list[dict[str, Any]]] = [[] for _ in trees]
         for r in range(args.repeat):
