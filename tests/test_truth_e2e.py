@@ -15,7 +15,7 @@ at a local SMTP sink).
   the agent's last real sign of life.
 
 The agent itself in network namespaces, with real snmpd faults, is the lead's test after
-the merge (lab/netns.py, then tests/netns.py of the ``poll`` branch); here the agent's side is crafted.
+the merge (lab/netns.py, tests/netns.py on the ``poll`` branch); here the agent's side is crafted.
 """
 
 from __future__ import annotations
