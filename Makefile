@@ -22,7 +22,7 @@ bench: install
 	$(PY) bench/run_all.py
 
 lint: install
-	$(VENV)/bin/ruff check xanet agent collector dashboards bench tests deploy/demo
+	$(VENV)/bin/ruff check xanet agent collector dashboards lab bench tests deploy/demo
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

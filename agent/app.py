@@ -1,23 +1,23 @@
 """The agent program: poll devices on their schedules, compute rates, spool, publish.
 
-Wiring only; the decisions live in :mod:`agent.schedule`, :mod:`agent.rates`
-and :mod:`xanet.wire`, the I/O in :mod:`agent.snmp`, :mod:`agent.spool` and
-:mod:`agent.uplink`.
+Wiring only; the decisions live in :mod:`agent.schedule`, :mod:`agent.rates`,
+:mod:`agent.telemetry` and :mod:`xanet.wire`, the I/O in :mod:`agent.snmp`,
+:mod:`agent.ping`, :mod:`agent.batcher`, :mod:`agent.spool` and :mod:`agent.uplink`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from agent.batcher import Batcher
 from agent.concurrency import AdmissionLimit
 from agent.config import AgentConfig, DeviceConfig, credentials_from
 from agent.errors import (
@@ -25,19 +25,33 @@ from agent.errors import (
     SnmpError,
     SnmpProtocolError,
     SnmpResolveError,
-    SpoolError,
     UplinkFatal,
 )
 from agent.gate import Gate, Naps, probe_lag
 from agent.instance import instance_id
-from agent.packing import Piece, encode, envelope_bytes, pack
 from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
-from agent.rates import DeviceSample, IfCounters, RatePolicy, RateTracker
+from agent.rates import RatePolicy, RateTracker
 from agent.resolver import Resolver, SystemResolver
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget
 from agent.spool import Spool
-from agent.uplink import StatusKind, Uplink, first_leaf, packet_bytes
+from agent.telemetry import (
+    Delivery,
+    Health,
+    Overload,
+    StatusKind,
+    agent_health,
+    delivery_note,
+    failed_poll,
+    online_reason,
+    ping_only_poll,
+    resolve_failure,
+    should_recheck,
+    status,
+    to_device_poll,
+    unbuilt_poll,
+)
+from agent.uplink import Uplink, first_leaf
 from xanet import topics, wire
 from xanet.config import SecretError
 
@@ -99,177 +113,12 @@ def device_plan(agent_cfg: AgentConfig, dev: DeviceConfig) -> DevicePlan:
     return DevicePlan(dev.host, target, pings, resolve_timeout_s=timeout_s)
 
 
-def to_device_poll(
-    device: str, ts: datetime, raw: RawPoll, tracker: RateTracker, mono_s: float,
-    ping: wire.PingResult | None = None,
-) -> wire.DevicePoll:
-    """Pure: a successful SNMP poll + rate state → the wire's DevicePoll."""
-    sample = DeviceSample(
-        mono_s=mono_s,
-        sys_uptime_cs=raw.sys_uptime_cs,
-        interfaces={
-            i.index: IfCounters(
-                index=i.index, name=i.name, in_octets=i.in_octets, out_octets=i.out_octets,
-                hc=i.hc, speed_bps=i.speed_bps, discontinuity_cs=i.discontinuity_cs,
-            )
-            for i in raw.interfaces
-        },
-    )
-    rates = tracker.observe(sample)
-    interfaces = []
-    for i in raw.interfaces:
-        r = rates.get(i.index)
-        note = None
-        if r is not None and (r.in_reason is not None or r.out_reason is not None):
-            reasons = {x.value for x in (r.in_reason, r.out_reason) if x is not None}
-            note = ",".join(sorted(reasons))
-        interfaces.append(
-            wire.InterfacePoll(
-                index=i.index, name=i.name, oper=_enum_or_none(i.oper_status, 7),
-                admin=_enum_or_none(i.admin_status, 3), speed_bps=i.speed_bps, hc=i.hc,
-                in_octets=i.in_octets, out_octets=i.out_octets,
-                in_bps=r.in_bps if r else None, out_bps=r.out_bps if r else None,
-                in_util_pct=r.in_util_pct if r else None,
-                out_util_pct=r.out_util_pct if r else None,
-                rate_note=note,
-            )
-        )
-    return wire.DevicePoll(
-        device=device, ts=ts, reachable=True, rtt_ms=round(raw.rtt_s * 1000, 3),
-        uptime_cs=raw.sys_uptime_cs, interfaces=interfaces, ping=ping,
-    )
-
-
-def ping_only_poll(device: str, ts: datetime, ping: wire.PingResult | None) -> wire.DevicePoll:
-    """Pure: a ping-only device's poll. Reachable when an echo came back; else ``timeout``
-    (no answer), or ``config`` when this agent could not ping it at all (``ping`` None)."""
-    if ping is None:
-        return wire.DevicePoll(device=device, ts=ts, reachable=False, cause="config",
-                               error="ICMP echo unavailable or not sendable on this agent "
-                                     "(the agent's log says why)")
-    if ping.received:
-        return wire.DevicePoll(device=device, ts=ts, reachable=True, rtt_ms=ping.rtt_ms,
-                               ping=ping)
-    return wire.DevicePoll(device=device, ts=ts, reachable=False, cause="timeout",
-                           error=f"no ICMP echo reply ({ping.sent} sent)", ping=ping)
-
-
-def _enum_or_none(value: int | None, top: int) -> int | None:
-    return value if value is not None and 1 <= value <= top else None
-
-
 class Poller(Protocol):
     """The SNMP port: :class:`agent.snmp.SnmpPoller`, or a fake in tests and benches."""
 
     async def poll(self, target: SnmpTarget) -> RawPoll: ...
 
     def close(self) -> None: ...
-
-
-@dataclass
-class Health:
-    poll_overruns: int = 0
-    polls_ok: int = 0
-    polls_failed: int = 0
-    #: polls that waited for admission while the lag limit was below max_concurrent
-    polls_throttled: int = 0
-    #: device key -> the cause of its last poll's failure (absent: its last poll was fine)
-    failing: dict[str, wire.PollCause] = field(default_factory=dict)
-    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: per-device faults contained by a bound, by reason (docs/counters.md, "Contained")
-    contained: collections.Counter[str] = field(default_factory=collections.Counter)
-    #: devices whose ping failed (logged once each until it works again)
-    ping_failing: set[str] = field(default_factory=set)
-    #: SNMP polls asked again because SNMP timed out while the host answered ICMP
-    snmp_rechecks: int = 0
-
-    @property
-    def monitoring_errors(self) -> int:
-        """Devices whose last poll failed for a cause other than ``timeout``."""
-        return sum(1 for cause in self.failing.values() if cause != "timeout")
-    #: polls that could not be stored (disk full, I/O error), and the last reason
-    polls_dropped: int = 0
-    spool_error: str | None = None
-
-
-class Batcher:
-    """Groups device polls per (commune, site) into telemetry messages in the spool."""
-
-    def __init__(self, cfg: AgentConfig, spool: Spool, on_stored: Callable[[], None], *,
-                 health: Health | None = None, instance: str | None = None,
-                 broker_limit: Callable[[], int | None] = lambda: None) -> None:
-        self.cfg = cfg
-        self.spool = spool
-        self.on_stored = on_stored
-        self.health = health or Health()
-        self.instance = instance
-        self.broker_limit = broker_limit  # the broker's Maximum Packet Size, when known
-        self.pending: dict[tuple[str, str], list[wire.DevicePoll]] = {}
-        self.flushers: dict[tuple[str, str], asyncio.TimerHandle] = {}
-        self.messages_split = 0  # flushes that needed more than one message
-
-    def limit_bytes(self, topic: str) -> int:
-        """The largest payload: the core's limit, and the broker's once it announced one."""
-        limit = self.cfg.batch.max_payload_bytes
-        broker = self.broker_limit()
-        if broker is not None:
-            limit = min(limit, broker - (packet_bytes(topic, b"", v5=True) + 3))
-        return limit
-
-    def add(self, commune: str, site: str, poll: wire.DevicePoll) -> None:
-        key = (commune, site)
-        polls = self.pending.setdefault(key, [])
-        polls.append(poll)
-        if len(polls) >= self.cfg.batch.max_polls:
-            self.flush(key)
-        elif key not in self.flushers:
-            loop = asyncio.get_running_loop()
-            self.flushers[key] = loop.call_later(self.cfg.batch.linger_s, self.flush, key)
-
-    def flush(self, key: tuple[str, str]) -> None:
-        handle = self.flushers.pop(key, None)
-        if handle:
-            handle.cancel()
-        polls = self.pending.pop(key, [])
-        if not polls:
-            return
-        commune, site = key
-        a = self.cfg.agent
-        topic = topics.build(a.province, commune, site, "telemetry")
-        groups = pack(polls, limit_bytes=self.limit_bytes(topic),
-                      max_polls=self.cfg.batch.max_polls,
-                      envelope=envelope_bytes(a.id, site, self.instance))
-        if len(groups) > 1:
-            self.messages_split += 1
-        for group in groups:
-            self._store(topic, site, group)
-        self.on_stored()
-
-    def _store(self, topic: str, site: str, group: list[Piece]) -> None:
-        a = self.cfg.agent
-        fragments = [data for _, data in group]
-
-        def payload(seq: int) -> bytes:
-            return encode(a.id, site, self.instance, seq, fragments)
-
-        h = self.health
-        try:
-            self.spool.put(topic, payload, time.time())
-        except SpoolError as exc:
-            h.polls_dropped += len({(p.device, p.ts) for p, _ in group})  # parts: one poll
-            if h.spool_error is None:  # logged when it starts and when it ends
-                log.error("site %s: %s: polls are dropped (counted) until the spool can "
-                          "store again", site, exc)
-            h.spool_error = str(exc)
-            return
-        if h.spool_error is not None:
-            log.info("site %s: spool %s stores again; %d poll(s) dropped in all", site,
-                     self.spool.path, h.polls_dropped)
-            h.spool_error = None
-
-    def flush_all(self) -> None:
-        for key in list(self.pending):
-            self.flush(key)
 
 
 class Agent:
@@ -302,87 +151,53 @@ class Agent:
         self._trackers: dict[str, RateTracker] = {}
         self._traced: set[str] = set()  # devices whose unexpected exception was logged
         p = cfg.polling
-        self.admission = AdmissionLimit(ceiling=p.max_concurrent, max_lag_s=p.max_loop_lag_s,
-                                        floor=p.min_concurrent)
+        self.concurrency = AdmissionLimit(ceiling=p.max_concurrent,
+                                          max_lag_s=p.max_loop_lag_s, floor=p.min_concurrent)
         self.gate = Gate(p.max_concurrent)
         self.naps = Naps()
-        self._throttled_reported = 0
-        self._lag_peak_s = 0.0  # the worst loop lag since the previous status
+        self.overload = Overload()
 
     def _on_lag(self, lag_s: float) -> None:
-        self._lag_peak_s = max(self._lag_peak_s, lag_s)
-        before = self.admission.limit
-        limit = self.admission.observe(lag_s)
+        self.overload.observe_lag(lag_s)
+        lim = self.concurrency
+        before = lim.limit
+        limit = lim.observe(lag_s)
         if limit == before:
             return
         self.gate.resize(limit)
-        if limit < before and before == self.admission.ceiling:
+        if limit < before and before == lim.ceiling:
             log.warning("event loop lag %.3fs > %.3fs: admitting at most %d poll(s) at a time "
-                        "(of %d) so the uplink keeps up", lag_s, self.admission.max_lag_s,
-                        limit, self.admission.ceiling)
-        elif limit == self.admission.ceiling:
+                        "(of %d) so the uplink keeps up", lag_s, lim.max_lag_s, limit,
+                        lim.ceiling)
+        elif limit == lim.ceiling:
             log.info("event loop lag back under %.3fs: admitting %d polls at a time again "
-                     "(%d poll(s) waited for admission meanwhile)", self.admission.max_lag_s,
-                     limit, self.health.polls_throttled)
-
-    def _overload_note(self) -> str | None:
-        """For the online status: whether polls were throttled since the previous status."""
-        throttled = self.health.polls_throttled
-        recent = throttled - self._throttled_reported
-        lag_peak_s, self._lag_peak_s = self._lag_peak_s, 0.0
-        self._throttled_reported = throttled
-        if not recent and not self.admission.throttled:
-            return None
-        return (f"overloaded: {self.admission.limit}/{self.admission.ceiling} polls admitted "
-                f"at a time; since the last status: {recent} poll(s) throttled, event loop "
-                f"lag up to {lag_peak_s:.2f}s")
+                     "(%d poll(s) waited for admission meanwhile)", lim.max_lag_s, limit,
+                     self.health.polls_throttled)
 
     def status(self, kind: StatusKind) -> wire.Status:
-        oldest = self.spool.oldest_created()
+        now = datetime.now(UTC)
+        delivery = self._delivery()
+        reason = None
+        if kind == "online":  # (the overload note starts its next period: online only)
+            lim = self.concurrency
+            reason = online_reason(
+                delivery_note(delivery, self.health),
+                self.overload.note(self.health.polls_throttled, lim.limit, lim.ceiling,
+                                   lim.throttled))
         a = self.cfg.agent
-        return wire.Status(
-            agent=a.id,
-            site=a.site,
-            state="online" if kind == "online" else "offline",
-            ts=None if kind == "will" else datetime.now(UTC),
-            reason={"online": self._online_reason() if kind == "online" else None,
-                    "will": "connection lost (last will)", "stopped": "agent stopped"}[kind],
-            version=__version__,
-            instance=self.instance,
-            health=wire.AgentHealth(
-                spool_depth=self.spool.depth,
-                spool_oldest_age_s=max(0.0, time.time() - oldest) if oldest else None,
-                spool_dropped=self.spool.dropped,
-                poll_overruns=self.health.poll_overruns,
-                devices=len(self.cfg.devices),
-                monitoring_errors=self.health.monitoring_errors,
-                refused=self.uplink.refused,
-                quarantined=self.spool.quarantined,
-                polls_dropped=self.health.polls_dropped,
-            ),
-        )
+        return status(kind, agent=a.id, site=a.site, version=__version__,
+                      instance=self.instance, ts=now, reason=reason,
+                      health=agent_health(delivery, self.health, len(self.cfg.devices),
+                                          time.time()))
 
-    def _online_reason(self) -> str | None:
-        """What is wrong with delivery right now (and overload), for the online status."""
-        notes = [n for n in (self._delivery_note(), self._overload_note()) if n]
-        return "; ".join(notes)[:256] if notes else None
-
-    def _delivery_note(self) -> str | None:
-        up, notes = self.uplink, []
-        if up.refusal is not None:
-            notes.append(f"refused: broker refuses {up.refusal.topic} for user {up.user} "
-                         f"(reason code {up.refusal.code}), {up.refused} message(s) kept")
-        if self.spool.quarantined:
-            notes.append(f"quarantined: {self.spool.quarantined} message(s) too large "
-                         "for the broker")
-        if self.health.spool_error is not None:
-            notes.append(f"polls dropped: {self.health.polls_dropped} ({self.health.spool_error})")
-        if self.spool.corruption is not None:
-            notes.append(self.spool.corruption)
-        if up.taken_over:
-            notes.append(f"session taken over {up.taken_over} time(s): a second agent with "
-                         f"user {up.user}?")
-        return "; ".join(notes) if notes else None
+    def _delivery(self) -> Delivery:
+        up, spool = self.uplink, self.spool
+        return Delivery(
+            spool_depth=spool.depth, spool_oldest_created_s=spool.oldest_created(),
+            spool_dropped=spool.dropped, quarantined=spool.quarantined,
+            corruption=spool.corruption, refused=up.refused,
+            refusal=None if up.refusal is None else (up.refusal.topic, up.refusal.code),
+            user=up.user, taken_over=up.taken_over)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("agent %s (instance %s) starting: %d device(s), site %s, broker %s:%d",
@@ -393,7 +208,7 @@ class Agent:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.uplink.run(stop), name="uplink")
                 tg.create_task(self._wake_on_stop(stop), name="wake-on-stop")
-                if self.admission.enabled:
+                if self.concurrency.enabled:
                     tg.create_task(probe_lag(self._on_lag, stop), name="loop-lag")
                 for dev in self.cfg.devices:
                     tg.create_task(self._device_loop(dev, stop),
@@ -462,7 +277,7 @@ class Agent:
                          tracker: RateTracker) -> wire.DevicePoll:
         """Poll one device once: never raises (but CancelledError); a failure of any kind
         is this device's DevicePoll with its ``cause`` (docs/snmp.md, "Causes")."""
-        if await self.gate.acquire() and self.admission.throttled:
+        if await self.gate.acquire() and self.concurrency.throttled:
             self.health.polls_throttled += 1
         try:
             # Stamped once admitted: waiting for a polling slot is not part of the
@@ -474,9 +289,7 @@ class Agent:
             except Exception as exc:  # a bug or a value no bound foresaw: this device only
                 self._unexpected(key, device, site, "poll could not be built", exc)
                 tracker.observe_failure()
-                poll = wire.DevicePoll(
-                    device=device, ts=ts, reachable=False, cause="protocol",
-                    error=f"poll could not be built: {type(exc).__name__}: {exc}"[:256])
+                poll = unbuilt_poll(device, ts, exc)
         finally:
             self.gate.release()
         self._note(key, device, site, poll)
@@ -490,9 +303,8 @@ class Agent:
             address = await self.resolver.resolve(plan.host, plan.resolve_timeout_s)
         except (OSError, UnicodeError, TimeoutError) as exc:
             tracker.observe_failure()
-            why = "look-up timed out" if isinstance(exc, TimeoutError) else str(exc)
-            return _failed(device, ts, SnmpResolveError(
-                device, f"cannot resolve {plan.host!r}: {why}"), None)
+            return failed_poll(device, ts, SnmpResolveError(
+                device, resolve_failure(plan.host, exc)), None)
         target = plan.target
         snmp: Awaitable[RawPoll | SnmpError] | None = None
         if target is not None:
@@ -507,12 +319,8 @@ class Agent:
         else:
             assert ping is not None  # config validation: a ping-only device pings
             return ping_only_poll(device, ts, await ping)
-        if (isinstance(raw, SnmpError) and raw.cause == "timeout" and target is not None
-                and echo is not None and echo.received > 0):
-            # SNMP silent while the host answers ICMP reads as a monitoring fault
-            # (snmp_silent), so it must hold once the echo is known to come back: at the
-            # end of a cut the SNMP request may have left while the path was still down
-            # and the echo after it came back. Ask once more (docs/availability.md).
+        if target is not None and should_recheck(
+                raw if isinstance(raw, SnmpError) else None, echo):
             self.health.snmp_rechecks += 1
             again_ts, again_mono = datetime.now(UTC), time.monotonic()
             again = await self._snmp(key, device, site, dataclasses.replace(target, host=address))
@@ -520,12 +328,10 @@ class Agent:
                 raw, ts, mono = again, again_ts, again_mono
         if isinstance(raw, SnmpError):
             tracker.observe_failure()
-            return _failed(device, ts, raw, echo)
+            return failed_poll(device, ts, raw, echo)
         self.health.contained.update(dict(raw.contained))
-        if raw.warnings != self.health.warnings.get(key, ()):
-            for warning in raw.warnings:  # logged when they change, not at every poll
-                log.warning("device %s (site %s): %s", device, site, warning)
-            self.health.warnings[key] = raw.warnings
+        for warning in self.health.record_warnings(key, raw.warnings):
+            log.warning("device %s (site %s): %s", device, site, warning)
         return to_device_poll(device, ts, raw, tracker, mono, echo)
 
     async def _snmp(self, key: str, device: str, site: str,
@@ -557,46 +363,22 @@ class Agent:
         except Exception as exc:  # PingError, or a surprise of the ICMP library
             if not isinstance(exc, PingError):
                 self.health.contained["ping_exception"] += 1
-            if key not in self.health.ping_failing:
-                self.health.ping_failing.add(key)
+            if self.health.record_ping(key, works=False):
                 log.warning("device %s (site %s): %s; its polls carry no ping", device, site, exc)
             return None
-        if result is not None and key in self.health.ping_failing:
-            self.health.ping_failing.discard(key)
+        if result is not None and self.health.record_ping(key, works=True):
             log.info("device %s (site %s): ICMP echo works again", device, site)
         return result
 
     def _note(self, key: str, device: str, site: str, poll: wire.DevicePoll) -> None:
         """Counts and logs a device's state changes (not every poll)."""
         if poll.reachable:
-            self.health.polls_ok += 1
             self._traced.discard(key)
-            was = self.health.failing.pop(key, None)
-            if was is not None:
-                log.info("device %s (site %s): polled again (was failing: %s)", device, site, was)
-            return
-        self.health.polls_failed += 1
-        cause = poll.cause or "protocol"
-        if cause == "limit":
-            self.health.contained["poll_limit"] += 1
-        if self.health.failing.get(key) != cause:
-            self.health.failing[key] = cause
-            if cause == "timeout":
-                seen = ("ping answers" if poll.ping and poll.ping.received else
-                        "no ping answer" if poll.ping else "no ping")
-                log.warning("device %s (site %s): unreachable (%s): %s",
-                            device, site, seen, poll.error)
-            else:
-                log.warning("device %s (site %s): monitoring error, cause %s: %s",
-                            device, site, cause, poll.error)
+        change = self.health.record(key, poll)
+        if change is not None:
+            log.log(logging.INFO if poll.reachable else logging.WARNING,
+                    "device %s (site %s): %s", device, site, change)
 
 
 async def _settled(exc: SnmpError) -> SnmpError:
     return exc
-
-
-def _failed(device: str, ts: datetime, exc: SnmpError,
-            ping: wire.PingResult | None) -> wire.DevicePoll:
-    """Pure: a failed poll with its cause and the human text (bounded as the wire wants)."""
-    return wire.DevicePoll(device=device, ts=ts, reachable=False, cause=exc.cause,
-                           error=str(exc)[:256], ping=ping)

@@ -34,7 +34,6 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Literal
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -46,14 +45,11 @@ from agent.errors import SpoolError, UplinkFatal
 from agent.packing import stamp_sent
 from agent.reconnect import Loss, ReconnectPolicy
 from agent.spool import Entry, Spool
+from agent.telemetry import StatusKind
 from xanet import wire
 from xanet.mqtt import connect_kwargs
 
 log = logging.getLogger("xanet.agent.uplink")
-
-#: Which status to build: the birth/refresh, the Last Will (registered at connect, so it
-#: carries no timestamp: the broker sends it later), or the goodbye of a clean stop.
-StatusKind = Literal["online", "will", "stopped"]
 
 PEEK_BATCH = 200
 #: How much lateness the replay throttle may make up at once (see ``_replay``).

@@ -6,8 +6,8 @@ telemetry, stores it in its on-disk spool (fsync "batch", the default) and publi
 real Mosquitto, QoS 1. The figure is the agent process's CPU (user+sys) over a window of
 steady polling divided by the polls made in it (the fake poller's own CPU to build the
 ``RawPoll`` objects is measured and subtracted). Next to it, per stage, the CPU of the pure
-steps on the same data: rates + DevicePoll (``to_device_poll``), ``wire.encode``, and
-``Spool.put`` + ``ack``.
+steps on the same data: rates + DevicePoll (``agent.telemetry.to_device_poll``),
+``wire.encode``, and ``Spool.put`` + ``ack``.
 
 ``--baseline REV`` adds rows with the agent as it was at git revision REV (``agent/`` and
 ``xanet/`` exported with ``git archive``), in the same invocation (before/after).
@@ -37,7 +37,7 @@ from typing import Any
 
 from common import ROOT, finish, header, median, print_table, workdir
 
-from tests import services
+import lab
 
 IFACES = 10
 
@@ -51,7 +51,11 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(tree))
     import uvloop
 
-    from agent.app import Agent, to_device_poll
+    from agent.app import Agent
+    try:  # the pure DevicePoll builder; in agent.app before issue 16
+        from agent.telemetry import to_device_poll
+    except ImportError:
+        from agent.app import to_device_poll
     from agent.config import AgentConfig
     from agent.rates import RatePolicy, RateTracker
     from agent.snmp import RawInterface, RawPoll, SnmpTarget
@@ -251,7 +255,7 @@ def main() -> None:
     if args.baseline:
         trees.append((f"@{args.baseline}", export_tree(args.baseline, wd), "absent"))
     rows: list[dict[str, Any]] = []
-    with services.Mosquitto(wd / "mosquitto") as mqtt:
+    with lab.Mosquitto(wd / "mosquitto") as mqtt:
         # Variants alternate, round after round; each figure is the median of its rounds.
         runs: list[list[dict[str, Any]]] = [[] for _ in trees]
         for r in range(args.repeat):

@@ -27,8 +27,8 @@ from typing import Any
 from common import finish, header, print_table, rss_mb, workdir
 from snmp_poll import sim_recording
 
-from tests import services
-from tests.pipeline import agent_config, to_toml
+import lab
+from lab.fleet import agent_config, to_toml
 
 
 def import_floor(extra: str = "") -> float:
@@ -43,8 +43,8 @@ V3 = {"version": "3", "user": "xanetv3", "auth_protocol": "SHA",  # snmpd's user
       "priv_key": {"env": "BENCH_V3_PRIV"}}
 
 
-def run(n: int, wd: Any, mqtt: services.Mosquitto, port: int, interval: float,
-        rounds: int, timeout_s: float, v3: services.Snmpd | None = None) -> dict[str, Any]:
+def run(n: int, wd: Any, mqtt: lab.Mosquitto, port: int, interval: float,
+        rounds: int, timeout_s: float, v3: lab.Snmpd | None = None) -> dict[str, Any]:
     site = f"site-{n}{'-v3' if v3 else ''}"
     snmp = V3 if v3 else {"version": "2c", "community": {"env": "BENCH_COMMUNITY"}}
     devices = [{"id": f"dev-{i:05d}", "host": "127.0.0.1", "port": port, "snmp": snmp}
@@ -109,13 +109,13 @@ def main() -> None:
         {"devices": 0, "RSS MB (after all polled)": import_floor(", agent.snmp.pysnmp_backend"),
          "polls seen": "import floor + pysnmp (what a DES/AES-192/256 v3 device adds)"},
     ]
-    with services.Mosquitto(wd / "mosquitto") as mqtt, services.SnmpSim(
+    with lab.Mosquitto(wd / "mosquitto") as mqtt, lab.SnmpSim(
             wd / "snmpsim", {"sim10": sim_recording(wd / "sim10.snmprec", 10)}) as sim:
         for n in args.devices:
             rows.append(run(n, wd, mqtt, sim.port, args.interval, args.rounds, args.timeout))
             print(f"   {n} device(s) done", flush=True)
         if args.v3_devices:
-            with services.Snmpd(wd / "snmpd") as snmpd:
+            with lab.Snmpd(wd / "snmpd") as snmpd:
                 for n in args.v3_devices:
                     rows.append(run(n, wd, mqtt, snmpd.port, args.interval, args.rounds,
                                     args.timeout, v3=snmpd))

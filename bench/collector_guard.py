@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from common import finish, header, print_table
 from ingest import TOPIC, make_messages
 
-from collector import lineproto
+from collector import schema
 from collector.admission import Accepted, Limits, admit
 from collector.config import GuardsConfig
 from collector.guard import Guard
@@ -50,7 +50,7 @@ def main() -> None:
                 guard.check(where, d, now)
             t1 = time.process_time()
             for d in decoded:
-                lineproto.telemetry_lines(where, d)  # type: ignore[arg-type]  # telemetry
+                schema.telemetry_lines(where, d)  # type: ignore[arg-type]  # telemetry
             t2 = time.process_time()
             best_g, best_e = min(best_g, t1 - t0), min(best_e, t2 - t1)
         n = len(decoded)

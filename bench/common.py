@@ -1,6 +1,6 @@
 """Shared helpers of the bench scripts: paths, services, CPU/RSS sampling, result printing.
 
-Every bench is a plain script: it starts the real daemons it needs (tests/services.py)
+Every bench is a plain script: it starts the real daemons it needs (lab/)
 on 127.0.0.1, measures, prints a table and the command that reproduces it, and stops
 what it started. Nothing here talks to anything but loopback.
 """

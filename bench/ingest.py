@@ -2,7 +2,7 @@
 with the broker ceiling (mosquitto_sub on the same stream) and the database ceiling
 (the same line protocol POSTed straight to InfluxDB's /write).
 
-Everything real, on 127.0.0.1: Mosquitto and a fresh InfluxDB 1.x (tests/services.py), the
+Everything real, on 127.0.0.1: Mosquitto and a fresh InfluxDB 1.x (lab/), the
 collector as a real ``xanet collector`` process (product defaults: Receive Maximum 2000,
 batches of 5,000 lines, 1 s flush), the stream published by ``mosquitto_pub -l -q 1``
 (C, one process) from a file of pre-encoded telemetry messages (xanet.wire, ~10 interfaces
@@ -37,9 +37,9 @@ from typing import Any
 import httpx
 from common import CpuMeter, finish, header, print_table, workdir
 
+import lab
 from collector import schema
-from tests import services
-from tests.pipeline import collector_config, to_toml
+from lab.fleet import collector_config, to_toml
 from xanet import topics, wire
 
 PROVINCE = "08"
@@ -197,7 +197,7 @@ def _pin_collector() -> None:  # runs in the child between fork and exec
         os.sched_setaffinity(0, COLLECTOR_CPUS)
 
 
-def run_collector(wd: Path, mqtt_port: int, influx: services.InfluxDB1, db: str,
+def run_collector(wd: Path, mqtt_port: int, influx: lab.InfluxDB1, db: str,
                   collector_id: str, pythonpath: Path | None = None,
                   ) -> tuple[subprocess.Popen[bytes], Path]:
     cfg = collector_config(mqtt_port=mqtt_port, influx_url=influx.url, database=db,
@@ -225,7 +225,7 @@ def run_collector(wd: Path, mqtt_port: int, influx: services.InfluxDB1, db: str,
     return proc, log
 
 
-def collector_run(wd: Path, mqtt: services.Mosquitto, influx: services.InfluxDB1, db: str,
+def collector_run(wd: Path, mqtt: lab.Mosquitto, influx: lab.InfluxDB1, db: str,
                   stream: Path, n_messages: int, n_lines: int, timeout_s: float,
                   collector_id: str, profile_dir: Path | None = None,
                   pythonpath: Path | None = None) -> dict[str, Any]:
@@ -313,7 +313,7 @@ def print_profile(folded: Path, top: int = 25) -> None:
 # ----------------------------------------------------------------------------- driver
 
 
-def scenario(name: str, wd: Path, mqtt: services.Mosquitto, influx: services.InfluxDB1,
+def scenario(name: str, wd: Path, mqtt: lab.Mosquitto, influx: lab.InfluxDB1,
              n_messages: int, polls_per_message: int, args: argparse.Namespace,
              ) -> list[dict[str, Any]]:
     messages = make_messages(n_messages, polls_per_message, args.ifaces, args.devices)
@@ -350,7 +350,7 @@ def scenario(name: str, wd: Path, mqtt: services.Mosquitto, influx: services.Inf
     return rows
 
 
-def collector_row(wd: Path, mqtt: services.Mosquitto, influx: services.InfluxDB1, name: str,
+def collector_row(wd: Path, mqtt: lab.Mosquitto, influx: lab.InfluxDB1, name: str,
                   label: str, pythonpath: Path | None, warmup: list[str], stream: Path,
                   n_messages: int, n_lines: int, lower: float, ppm: float,
                   args: argparse.Namespace) -> dict[str, Any]:
@@ -408,7 +408,7 @@ def main() -> None:
               f"{','.join(map(str, cpus[:-1]))} (other people's work is not pinned)", flush=True)
     wd = workdir("ingest")
     rows: list[dict[str, Any]] = []
-    with services.Mosquitto(wd / "mosquitto") as mqtt, services.InfluxDB1(wd / "influx") as influx:
+    with lab.Mosquitto(wd / "mosquitto") as mqtt, lab.InfluxDB1(wd / "influx") as influx:
         if args.single:
             rows += scenario("single", wd, mqtt, influx, args.single, 1, args)
         if args.batched:

@@ -1,5 +1,5 @@
 """Engine cost of declared maintenance windows, on the generated month of
-tests/test_availability.py (100 communes, 500 commune-services, hourly polls, replays and
+lab/engine_month.py (100 communes, 500 commune-services, hourly polls, replays and
 lost data): the month replayed in arrival order with no window, with 200 windows known
 from the start, and with the same 200 windows declared after the month (``set_maintenance``
 then one ``emit``: the late rewrite). The last two must give the same downtime.
@@ -15,7 +15,7 @@ import time
 import common  # noqa: F401  # puts the repository on sys.path
 
 from collector.availability import AvailabilityEngine, Maintenance, summarize
-from tests.test_availability import DAYS, MONTH_START, POLL_S, STALE_CELLS, generate_month
+from lab.engine_month import DAYS, MONTH_START, POLL_S, STALE_CELLS, generate_month
 
 
 def main() -> None:

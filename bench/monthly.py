@@ -1,6 +1,6 @@
 """Time to build a month's report documents for the 124-commune province.
 
-A generated month (tests/monthgen.py: hub cuts taking the BTS behind them down, BTS
+A generated month (lab/monthgen.py: hub cuts taking the BTS behind them down, BTS
 outages, agents silent for days, maintenance) for config/inventory.province.toml is
 written straight into a real InfluxDB 1.x as the collector would have stored it
 (``element_state``, ``service_state``, ``outage``, ``collector_stats``); then the real
@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import monthgen  # noqa: E402
-from tests.services import InfluxDB1  # noqa: E402
+from lab import monthgen  # noqa: E402
+from lab.influx import InfluxDB1  # noqa: E402
 from xanet.inventory import load_inventory  # noqa: E402
 
 INVENTORY = ROOT / "config" / "inventory.province.toml"

@@ -5,7 +5,7 @@ icmplib opens a socket per ping. A datagram ICMP socket gets only its own replie
 (the kernel matches them by id); a raw ICMP socket gets a copy of *every* ICMP packet
 the host receives, so with k pings in flight each reply is read and parsed k times.
 This bench measures what that costs. It runs in network namespaces of its own
-(tests/netns.py): one with ``net.ipv4.ping_group_range`` open (datagram sockets), one
+(lab/netns.py): one with ``net.ipv4.ping_group_range`` open (datagram sockets), one
 closed (raw sockets, as root); every echo goes to 127.0.0.1 inside the namespace.
 
     sudo python bench/ping_cost.py            # ~30 s
@@ -22,7 +22,7 @@ from typing import Any
 from common import finish, header, print_table
 
 from agent.ping import IcmpPinger, PingPolicy
-from tests.netns import Lab, lab_skip_reason
+from lab.netns import Lab, lab_skip_reason
 
 
 def _cpu_s() -> float:

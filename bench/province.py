@@ -6,7 +6,7 @@ Fleet: every device of config/inventory.province.toml (124 communes, 1,168 BTS s
 hubs' routers and OLTs, cell-site routers, NodeB/eNodeB/BTS) plus extra BTS devices (not
 in the inventory) up to ``--devices`` (default 2,618 = 2,418 BTS + ~200 hubs, issue 9), each
 device ~10 interfaces, served by snmpsim from recordings with advancing counters
-(tests/services.write_numeric_recording), split over several snmpsim processes.
+(lab.write_numeric_recording), split over several snmpsim processes.
 Outage: the devices of ``--outage-communes`` communes sit on a simulator of their own,
 which is stopped for ``--outage-minutes`` in the middle of the run (they really stop
 answering).
@@ -42,12 +42,11 @@ from typing import Any
 
 from common import ROOT, CpuMeter, finish, header, percentile, print_table, rss_mb, workdir
 
+import lab
 from collector.config import CollectorConfig
 from collector.readback import Filters, availability_report
-from tests import services
-from tests.factories import inventory_text
-from tests.pipeline import agent_config, collector_config, to_toml
-from tests.services import SimInterface, write_numeric_recording
+from lab import SimInterface, write_numeric_recording
+from lab.fleet import agent_config, collector_config, inventory_text, to_toml
 from xanet.inventory import load_inventory
 
 INVENTORY = ROOT / "config" / "inventory.province.toml"
@@ -130,7 +129,7 @@ def build_fleet(args: argparse.Namespace, wd: Path) -> tuple[list[dict[str, Any]
 class LatencyProbe(threading.Thread):
     """Queries InfluxDB every 0.5 s for new device points; first-seen time - poll time."""
 
-    def __init__(self, influx: services.InfluxDB1) -> None:
+    def __init__(self, influx: lab.InfluxDB1) -> None:
         super().__init__(daemon=True)
         self.influx = influx
         self.seen: dict[tuple[str, str, int], float] = {}
@@ -143,7 +142,7 @@ class LatencyProbe(threading.Thread):
             try:
                 rows = self.influx.query('SELECT "up", "site", "device" FROM "device" '
                                          'WHERE time > now() - 60s', db=DB, epoch="ms")
-            except services.ServiceError:
+            except lab.ServiceError:
                 self.errors += 1
                 continue
             now = time.time()
@@ -186,15 +185,15 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, Any] = {}
     try:
-        mqtt = services.Mosquitto(wd / "mosquitto").start()
+        mqtt = lab.Mosquitto(wd / "mosquitto").start()
         started.append(mqtt)
-        influx = services.InfluxDB1(wd / "influx").start()
+        influx = lab.InfluxDB1(wd / "influx").start()
         started.append(influx)
         influx.create_database(DB)
         recs = {f"{k}{s}": recording(rec / f"{k}{s}.snmprec", k, s) for k in KINDS
                 for s in range(2)}
-        sims = [services.SnmpSim(wd / f"snmpsim-{i}", recs).start() for i in range(args.sims)]
-        outage_sim = services.SnmpSim(wd / "snmpsim-outage", recs).start()
+        sims = [lab.SnmpSim(wd / f"snmpsim-{i}", recs).start() for i in range(args.sims)]
+        outage_sim = lab.SnmpSim(wd / "snmpsim-outage", recs).start()
         started += [*sims, outage_sim]
         env = {f"PROV_{c.upper()}": c for c in recs}
         devices = []
@@ -299,7 +298,7 @@ def main() -> None:
     finish(results, args.json)
 
 
-def check(args: argparse.Namespace, influx: services.InfluxDB1, fleet: list[dict[str, Any]],
+def check(args: argparse.Namespace, influx: lab.InfluxDB1, fleet: list[dict[str, Any]],
           devices: list[dict[str, Any]], t_start: float, t_end: float, cut: float, back: float,
           outage_communes: set[str], ccfg: dict[str, Any], inv: Any) -> dict[str, Any]:
     lo, hi = int(t_start * 1000), int(t_end * 1000)

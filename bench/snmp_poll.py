@@ -3,7 +3,7 @@
 Targets (all real daemons on 127.0.0.1, started here):
 
 * ``sim10``   snmpsim serving a simulated province device: 10 interfaces, ifTable +
-              ifXTable, counters advancing (tests/services.write_numeric_recording);
+              ifXTable, counters advancing (lab.write_numeric_recording);
 * ``vyatta24`` snmpsim serving the real Vyatta router recording (24 interfaces);
 * ``snmpd``   net-snmp's snmpd serving this machine's interfaces.
 
@@ -56,10 +56,10 @@ from typing import Any
 
 from common import ROOT, CpuMeter, export_tree, finish, header, print_table, workdir
 
+import lab
 from agent.snmp import BackendKind, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3, oids
 from agent.snmp.table import COLUMNS
-from tests import services
-from tests.services import SimInterface, write_numeric_recording
+from lab import SimInterface, write_numeric_recording
 
 PROVINCE_POLLS_PER_S = 2618 / 60
 CPU_BUDGET_MS = 250 / PROVINCE_POLLS_PER_S  # 25 % of a core spread over 43.6 polls/s
@@ -277,7 +277,7 @@ async def lean_polls(port: int, community: str, max_reps: int, n: int,
 
 def netsnmp_polls(port: int, community: str, max_reps: int, n: int) -> dict[str, Any]:
     """GET sysUpTime + the GETBULK sequence of a poll, each request one net-snmp process."""
-    env = services.snmp_env()
+    env = lab.snmp_env()
     base = ["-v2c", "-c", community, "-On", "-Oq", "-Oe", "-t", "2", "-r", "1",
             f"udp:127.0.0.1:{port}"]
     columns = [oids.dotted(c.oid) for c in COLUMNS]
@@ -398,10 +398,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         recordings: dict[str, Any] = {"sim10": sim_recording(wd / "sim10.snmprec", 10)}
         if "vyatta24" in args.targets:
-            recordings["vyatta24"] = services.RECORDING_IFX
-        sim = services.SnmpSim(wd / "snmpsim", recordings).start()
+            recordings["vyatta24"] = lab.RECORDING_IFX
+        sim = lab.SnmpSim(wd / "snmpsim", recordings).start()
         started.append(sim)
-        snmpd = services.Snmpd(wd / "snmpd").start() if "snmpd" in args.targets else None
+        snmpd = lab.Snmpd(wd / "snmpd").start() if "snmpd" in args.targets else None
         if snmpd:
             started.append(snmpd)
         for t in args.targets:

@@ -28,10 +28,10 @@ import aiomqtt
 from common import finish, header, print_table, workdir
 from ingest import make_messages
 
+import lab
 from agent.config import AgentMqttConfig
 from agent.spool import Spool
 from agent.uplink import Uplink
-from tests import services
 from xanet import wire
 
 TOPIC = "xanet/v1/08/00691/hub-00691/telemetry"
@@ -176,7 +176,7 @@ def main() -> None:
     print("   CPU per spool put (fsync batch) by backlog depth:")
     print_table(depth_rows, ["code", *(f"ms/put at {d:,}" for d in depths)])
     rows: list[dict[str, Any]] = []
-    with services.Mosquitto(wd / "mosquitto") as mqtt:
+    with lab.Mosquitto(wd / "mosquitto") as mqtt:
         ceiling = mosquitto_pub_ceiling(mqtt.port, stream, len(payloads), args.inflight)
         rows.append({"path": f"broker ceiling: mosquitto_pub -q 1 -M {args.inflight}",
                      "msg/s": ceiling})

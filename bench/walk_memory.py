@@ -1,6 +1,6 @@
 """Peak memory of the agent's SNMP poller against a device whose walk never ends.
 
-tests/big_agent.py serves, in a process of its own, an ifTable that never ends (every
+lab/big_agent.py serves, in a process of its own, an ifTable that never ends (every
 GETBULK answer holds new rows). A child process per tree under test imports that tree's
 ``agent.snmp``, polls the device once and reports its peak RSS (``ru_maxrss``) before and
 after the poll, the outcome and the time taken. ``--baseline REV`` adds the poller as it
@@ -23,7 +23,7 @@ from typing import Any
 
 from common import ROOT, export_tree, finish, header, print_table, workdir
 
-from tests import services
+import lab
 
 
 def _worker(tree: Path, port: int, mode: str) -> dict[str, Any]:
@@ -75,9 +75,9 @@ def main() -> None:
         trees.append((f"@{args.baseline}", export_tree(args.baseline, wd)))
     rows: list[dict[str, Any]] = []
     for mode in args.modes:
-        port = services.free_udp_port()
+        port = lab.free_udp_port()
         responder = subprocess.Popen(
-            [sys.executable, "-m", "tests.big_agent", "--port", str(port), "--mode", mode],
+            [sys.executable, "-m", "lab.big_agent", "--port", str(port), "--mode", mode],
             cwd=ROOT, stdout=subprocess.PIPE, text=True)
         try:
             assert responder.stdout is not None and responder.stdout.readline().strip() == "ready"

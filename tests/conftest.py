@@ -1,9 +1,9 @@
-"""Fixtures that start real services (see tests/services.py).
+"""Fixtures that start real services (the lab's launchers, lab/).
 
 Session-scoped, shared by every test - do not stop, kill or reconfigure them:
 ``mosquitto``, ``influxdb``, ``victoria``, ``snmpd``, ``snmpsim`` (serving
-``services.COMMUNITY_IFX`` → ``RECORDING_IFX`` and
-``services.COMMUNITY_IFTABLE_ONLY`` → ``RECORDING_IFTABLE_ONLY``).
+``lab.COMMUNITY_IFX`` → ``RECORDING_IFX`` and
+``lab.COMMUNITY_IFTABLE_ONLY`` → ``RECORDING_IFTABLE_ONLY``).
 
 Function-scoped factories, for a test that needs its own instance (to kill,
 restart, or configure it): ``make_mosquitto``, ``make_influxdb``,
@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests import services
-from tests.services import (
+import lab
+from lab import (
     Alertmanager,
     InfluxDB1,
     Mosquitto,
@@ -37,7 +37,7 @@ from tests.services import (
     VictoriaMetrics,
 )
 
-D = TypeVar("D", bound=services._Daemon)
+D = TypeVar("D", bound=lab.Daemon)
 
 _SERVICE_FIXTURES = {
     "mosquitto",
@@ -97,7 +97,7 @@ def snmpd(services_dir: Path) -> Iterator[Snmpd]:
 
 @pytest.fixture(scope="session")
 def snmpsim(services_dir: Path) -> Iterator[SnmpSim]:
-    yield from _session_service(services.recorded_devices(services_dir / "snmpsim"))
+    yield from _session_service(lab.recorded_devices(services_dir / "snmpsim"))
 
 
 def _factory(cls: type[D], tmp_path: Path) -> Iterator[Callable[..., D]]:

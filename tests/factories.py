@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from datetime import UTC, datetime
 from typing import Any
 
+from lab.fleet import inventory_text
 from xanet import wire
 
 
@@ -45,21 +45,6 @@ LAM_BINH_THUONG_LAM = {**LAM_BINH, "02269": "Xã Thượng Lâm"}
 Element = str | dict[str, Any]
 
 
-def toml_value(v: Any) -> str:
-    """A TOML value: scalars, strings, inline tables and arrays."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    raise TypeError(v)
-
-
 def inv_device(device_id: str, *elements: Element, monitor: str | None = None) -> dict[str, Any]:
     """One inventory device; an element is a service name or a whole element table
     (``{"service": "fibre", "interface": "xe-0/0/0"}``)."""
@@ -84,23 +69,6 @@ def inventory_data(*sites: dict[str, Any], communes: dict[str, str] | None = Non
             "communes": [{"code": code, "name": name}
                          for code, name in (communes or LAM_BINH).items()],
             "sites": list(sites)}
-
-
-def inventory_text(raw: dict[str, Any]) -> str:
-    """Write the inventory shape (province, communes, sites with devices) as TOML."""
-    out = ["[province]", *(f"{k} = {toml_value(v)}" for k, v in raw["province"].items()), ""]
-    for c in raw["communes"]:
-        out += ["[[communes]]", *(f"{k} = {toml_value(v)}" for k, v in c.items()), ""]
-    for s in raw["sites"]:
-        out.append("[[sites]]")
-        out += [f"{k} = {toml_value(v)}" for k, v in s.items() if k != "devices"]
-        for dev in s.get("devices", []):
-            out.append("  [[sites.devices]]")
-            out += [f"  {k} = {toml_value(v)}" for k, v in dev.items()]
-        out.append("")
-    text = "\n".join(out)
-    tomllib.loads(text)  # fail here, not in the program under test, if the writer is wrong
-    return text
 
 
 def inventory_toml(*sites: dict[str, Any], communes: dict[str, str] | None = None,

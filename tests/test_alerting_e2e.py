@@ -30,24 +30,16 @@ from typing import Any
 import pytest
 import yaml
 
+import lab
 from agent.app import Agent
 from collector.alertmanager import AlertmanagerClient, Notifier
 from collector.app import Collector
 from collector.outages import Alert, AlertEvent
-from tests import services
+from lab import SimInterface, write_numeric_recording
+from lab.fleet import agent_config, collector_config, to_toml
+from lab.programs import Subprogram
 from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
-from tests.pipeline import (
-    ROOT,
-    Subprogram,
-    agent_config,
-    collector_config,
-    running,
-    start_agent,
-    start_collector,
-    to_toml,
-    wait_for,
-)
-from tests.services import SimInterface, write_numeric_recording
+from tests.pipeline import ROOT, running, start_agent, start_collector, wait_for
 
 INTERVAL_S = 1.0
 HOLD_S = 4.0
@@ -135,7 +127,7 @@ def test_deploy_config_passes_amtool_check_config(tmp_path: Path) -> None:
     assert "1 templates" in out and "4 inhibit rules" in out and "SUCCESS" in out
 
 
-def am_config(sink: services.SmtpSink, telegram: TelegramStub) -> str:
+def am_config(sink: lab.SmtpSink, telegram: TelegramStub) -> str:
     """deploy/alertmanager/alertmanager.yml pointed at the local sink and stub."""
     cfg = yaml.safe_load((DEPLOY / "alertmanager.yml").read_text())
     g = cfg["global"]
@@ -164,13 +156,13 @@ def recording(path: Path, descr: str) -> Path:
     return path
 
 
-def freeze(sim: services.SnmpSim) -> None:
+def freeze(sim: lab.SnmpSim) -> None:
     """The device stops answering (a dead link): its simulator is stopped in its tracks."""
     assert sim.pid is not None
     os.kill(sim.pid, signal.SIGSTOP)
 
 
-def thaw(sim: services.SnmpSim) -> None:
+def thaw(sim: lab.SnmpSim) -> None:
     assert sim.pid is not None
     os.kill(sim.pid, signal.SIGCONT)
 
@@ -180,15 +172,15 @@ class World:
     tmp: Path
     db: str
     inventory: Path
-    mosquitto: services.Mosquitto
-    influxdb: services.InfluxDB1
-    am: services.Alertmanager
-    sink: services.SmtpSink
+    mosquitto: lab.Mosquitto
+    influxdb: lab.InfluxDB1
+    am: lab.Alertmanager
+    sink: lab.SmtpSink
     telegram: TelegramStub
-    make_snmpsim: Callable[..., services.SnmpSim]
-    sims: dict[str, services.SnmpSim] = field(default_factory=dict)
+    make_snmpsim: Callable[..., lab.SnmpSim]
+    sims: dict[str, lab.SnmpSim] = field(default_factory=dict)
 
-    def sim(self, name: str) -> services.SnmpSim:
+    def sim(self, name: str) -> lab.SnmpSim:
         if name not in self.sims:
             self.sims[name] = self.make_snmpsim(
                 {"dev": recording(self.tmp / f"{name}.snmprec", f"{name} (simulated)")})
@@ -243,10 +235,10 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1,
-          make_alertmanager: Callable[..., services.Alertmanager],
-          smtp_sink: services.SmtpSink, telegram: TelegramStub,
-          make_snmpsim: Callable[..., services.SnmpSim],
+def world(tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
+          make_alertmanager: Callable[..., lab.Alertmanager],
+          smtp_sink: lab.SmtpSink, telegram: TelegramStub,
+          make_snmpsim: Callable[..., lab.SnmpSim],
           monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("T_ALERT_COMMUNITY", "dev")
     db = f"alerts_{uuid.uuid4().hex[:8]}"

@@ -17,21 +17,14 @@ from typing import Any
 
 import pytest
 
+import lab
 from collector.config import CollectorConfig
 from collector.readback import Filters, availability_report
-from tests import services
+from lab import SimInterface, write_numeric_recording
+from lab.fleet import agent_config, collector_config, to_toml
+from lab.programs import Subprogram
 from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
-from tests.pipeline import (
-    Subprogram,
-    agent_config,
-    collector_config,
-    running,
-    start_agent,
-    start_collector,
-    to_toml,
-    wait_for,
-)
-from tests.services import SimInterface, write_numeric_recording
+from tests.pipeline import running, start_agent, start_collector, wait_for
 
 INTERVAL_S = 1.0
 
@@ -52,8 +45,8 @@ def recording(path: Path, ifname: str) -> Path:
 
 
 async def test_outage_and_agent_silence_measured(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1,
-    make_snmpsim: Callable[..., services.SnmpSim], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
+    make_snmpsim: Callable[..., lab.SnmpSim], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     db = f"avail_{uuid.uuid4().hex[:8]}"
     influxdb.create_database(db)
@@ -67,7 +60,7 @@ async def test_outage_and_agent_silence_measured(
     monkeypatch.setenv("T_RTR", "rtr")
     monkeypatch.setenv("T_OLT", "olt")
 
-    def dev(dev_id: str, sim: services.SnmpSim, env: str) -> dict[str, Any]:
+    def dev(dev_id: str, sim: lab.SnmpSim, env: str) -> dict[str, Any]:
         return {"id": dev_id, "host": "127.0.0.1", "port": sim.port,
                 "snmp": {"version": "2c", "community": {"env": env}}}
 

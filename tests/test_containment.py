@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+import lab
 from agent import snmp
 from agent.app import Agent
 from agent.config import AgentConfig
 from agent.spool import Spool
-from tests import services
-from tests.big_agent import MODES, BigMib, serve
-from tests.services import Snmpd
+from lab import Snmpd
+from lab.big_agent import MODES, BigMib, serve
 from xanet import wire
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def config(tmp_path: Path, devices: list[dict[str, Any]], **polling: Any) -> Age
     return AgentConfig.model_validate({
         "agent": {"id": "agent-contain", "province": "tq", "commune": "02230", "site": SITE},
         # Nothing listens there: every message stays in the spool, where the test reads it.
-        "mqtt": {"host": "127.0.0.1", "port": services.free_tcp_port(), "reconnect_max_s": 5},
+        "mqtt": {"host": "127.0.0.1", "port": lab.free_tcp_port(), "reconnect_max_s": 5},
         "polling": {"interval_s": 1.0, "jitter": 0.3, "timeout_s": 0.5, "retries": 0,
                     **polling},
         "icmp": {"enabled": False},

@@ -17,11 +17,12 @@ from typing import Any
 import aiomqtt
 import pytest
 
+import lab
 from collector.app import Collector
-from tests import services
+from lab.fleet import collector_config, to_toml
 from tests.disks import fill, small_tmpfs
 from tests.factories import interface, poll, telemetry
-from tests.pipeline import ROOT, collector_config, running, start_collector, to_toml, wait_for
+from tests.pipeline import ROOT, running, start_collector, wait_for
 from xanet import topics, wire
 
 PROVINCE, COMMUNE = "ha-giang", "00688"
@@ -39,8 +40,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Alertmanager]:
-    am = services.Alertmanager(tmp_path_factory.mktemp("am"), AM_CONFIG)
+def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lab.Alertmanager]:
+    am = lab.Alertmanager(tmp_path_factory.mktemp("am"), AM_CONFIG)
     am.start()
     try:
         yield am
@@ -48,19 +49,19 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.
         am.stop()
 
 
-def _alerts(am: services.Alertmanager, name: str, **labels: str) -> list[dict[str, Any]]:
+def _alerts(am: lab.Alertmanager, name: str, **labels: str) -> list[dict[str, Any]]:
     return [a for a in am.alerts() if a["labels"].get("alertname") == name
             and all(a["labels"].get(k) == v for k, v in labels.items())]
 
 
-def _count(influxdb: services.InfluxDB1, db: str, where: str, what: str = '"up"',
+def _count(influxdb: lab.InfluxDB1, db: str, where: str, what: str = '"up"',
            measurement: str = "device") -> int:
     rows = influxdb.query(f'SELECT count({what}) FROM "{measurement}" WHERE {where}', db=db)
     return int(rows[0]["count"]) if rows else 0
 
 
-def _collector(mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
-               dead: Path, am: services.Alertmanager | None = None,
+def _collector(mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1, db: str,
+               dead: Path, am: lab.Alertmanager | None = None,
                **sections: dict[str, Any]) -> tuple[Collector, dict[str, Any]]:
     if am is not None:
         sections.setdefault("alerts", {}).update({"url": am.url, "resend_interval_s": 5})
@@ -69,7 +70,7 @@ def _collector(mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: 
     return start_collector(cfg), cfg
 
 
-async def _publish(mosquitto: services.Mosquitto, msgs: list[tuple[str, bytes]]) -> None:
+async def _publish(mosquitto: lab.Mosquitto, msgs: list[tuple[str, bytes]]) -> None:
     async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
         for topic, payload in msgs:
             await client.publish(topic, payload, qos=1)
@@ -95,8 +96,8 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
 
 
 async def test_dead_letter_budget_holds_and_a_full_disk_stops_nothing(
-    tmp_path: Path, tiny_fs: Path, mosquitto: services.Mosquitto,
-    influxdb: services.InfluxDB1, db: str, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, tiny_fs: Path, mosquitto: lab.Mosquitto,
+    influxdb: lab.InfluxDB1, db: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="xanet.collector.deadletter")
     dead = tiny_fs / "dead"
@@ -136,7 +137,7 @@ async def test_dead_letter_budget_holds_and_a_full_disk_stops_nothing(
 # -- row 8: a partial write is dead-lettered with InfluxDB's reason, and counted -------
 
 async def test_partial_write_refused_lines_dead_lettered_and_counted(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1, db: str,
 ) -> None:
     now = datetime.now(UTC)
     # "error" is a string field in the schema; make it an integer in this shard first.
@@ -174,8 +175,8 @@ def _xanet(*args: str) -> str:
 
 
 async def test_clock_skew_alerted_future_polls_kept_and_replayed_exactly_once(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
-    alertmanager: services.Alertmanager,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1, db: str,
+    alertmanager: lab.Alertmanager,
 ) -> None:
     dead = tmp_path / "dead"
     collector, cfg = _collector(mosquitto, influxdb, db, dead, alertmanager)
@@ -223,8 +224,8 @@ async def test_clock_skew_alerted_future_polls_kept_and_replayed_exactly_once(
 # -- row 9: cardinality guard ------------------------------------------------------
 
 async def test_cardinality_flood_refused_for_the_offender_only(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
-    alertmanager: services.Alertmanager,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1, db: str,
+    alertmanager: lab.Alertmanager,
 ) -> None:
     collector, _ = _collector(mosquitto, influxdb, db, tmp_path / "dead", alertmanager,
                               guards={"max_new_interfaces_per_device": 300,
@@ -257,8 +258,8 @@ async def test_cardinality_flood_refused_for_the_offender_only(
 # -- row 13: duplicate agents ----------------------------------------------------------
 
 async def test_duplicate_agent_refused_one_alert_naming_both_points_never_doubled(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
-    alertmanager: services.Alertmanager,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1, db: str,
+    alertmanager: lab.Alertmanager,
 ) -> None:
     collector, _ = _collector(mosquitto, influxdb, db, tmp_path / "dead", alertmanager)
     site, now = "dup-site", datetime.now(UTC)
@@ -292,8 +293,8 @@ async def test_duplicate_agent_refused_one_alert_naming_both_points_never_double
 
 
 async def test_two_boxes_sharing_a_client_id_settle_on_one_without_presence_flaps(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
-    alertmanager: services.Alertmanager,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1, db: str,
+    alertmanager: lab.Alertmanager,
 ) -> None:
     """Shared credentials: each box's connect knocks the other off the broker and fires its
     Last Will. The box that comes back is the duplicate; the owner's Wills it causes are
@@ -345,7 +346,7 @@ async def test_two_boxes_sharing_a_client_id_settle_on_one_without_presence_flap
     assert boxes["B"] in alert["annotations"]["summary"]
 
 
-class _InfluxWithAuth(services.InfluxDB1):
+class _InfluxWithAuth(lab.InfluxDB1):
     def _prepare(self) -> None:
         super()._prepare()
         text = self.conf_path.read_text().replace("auth-enabled = false", "auth-enabled = true")

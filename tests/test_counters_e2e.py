@@ -29,12 +29,13 @@ from typing import Any
 
 import pytest
 
+import lab
 from agent.app import Agent
 from agent.config import AgentConfig
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget
-from tests import services
-from tests.pipeline import agent_config, collector_config, running, start_collector, wait_for
-from tests.services import SimInterface, write_numeric_recording
+from lab import SimInterface, write_numeric_recording
+from lab.fleet import agent_config, collector_config
+from tests.pipeline import running, start_collector, wait_for
 
 PROVINCE, COMMUNE, SITE = "ha-giang", "00688", "counters-e2e"
 INTERVAL_S = 3.0
@@ -83,7 +84,7 @@ class WatchedPoller(SnmpPoller):
             await asyncio.sleep(0.05)
 
 
-def interface_rows(influxdb: services.InfluxDB1, db: str, device: str) -> list[dict[str, Any]]:
+def interface_rows(influxdb: lab.InfluxDB1, db: str, device: str) -> list[dict[str, Any]]:
     return influxdb.query(
         'SELECT "in_octets", "out_octets", "in_bps", "out_bps", "in_util_pct", "out_util_pct",'
         ' "speed_bps", "hc", "rate_note" FROM "interface"'
@@ -107,9 +108,9 @@ def rated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 async def test_rates_in_influxdb_match_configured_rates(
     tmp_path: Path,
-    mosquitto: services.Mosquitto,
-    influxdb: services.InfluxDB1,
-    make_snmpsim: Callable[..., services.SnmpSim],
+    mosquitto: lab.Mosquitto,
+    influxdb: lab.InfluxDB1,
+    make_snmpsim: Callable[..., lab.SnmpSim],
     db: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -124,7 +125,7 @@ async def test_rates_in_influxdb_match_configured_rates(
     for dev_id in CONFIGURED:
         monkeypatch.setenv(f"T_COMMUNITY_{dev_id[-1].upper()}", dev_id)
 
-    def device(dev_id: str, sim: services.SnmpSim, **extra: Any) -> dict[str, Any]:
+    def device(dev_id: str, sim: lab.SnmpSim, **extra: Any) -> dict[str, Any]:
         community = {"env": f"T_COMMUNITY_{dev_id[-1].upper()}"}
         return {"id": dev_id, "host": sim.host, "port": sim.port,
                 "snmp": {"version": "2c", "community": community}, **extra}

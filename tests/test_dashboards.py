@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 
+import lab
 from collector import schema
 from collector.alerting import outage_lines
 from collector.availability import (
@@ -51,16 +52,8 @@ from collector.facts import emission_lines
 from collector.outages import AlertCore, AlertEvent, Policy, alert_topology
 from dashboards import generate
 from dashboards.influxql import DATASOURCE_UID, InfluxQuery
-from tests import services
-from tests.pipeline import (
-    ROOT,
-    agent_config,
-    collector_config,
-    running,
-    start_agent,
-    start_collector,
-    wait_for,
-)
+from lab.fleet import agent_config, collector_config
+from tests.pipeline import ROOT, running, start_agent, start_collector, wait_for
 from xanet.inventory import Inventory, load_inventory, parse_inventory
 
 # The example inventory's province, communes and hub site (config/inventory.example.toml).
@@ -331,8 +324,8 @@ def outage_events(now_ms: int) -> list[AlertEvent]:
     return events
 
 
-async def _fill_from_pipeline(tmp: Path, influxdb: services.InfluxDB1, broker: services.Mosquitto,
-                              snmpsim: services.SnmpSim, snmpd: services.Snmpd, db: str) -> None:
+async def _fill_from_pipeline(tmp: Path, influxdb: lab.InfluxDB1, broker: lab.Mosquitto,
+                              snmpsim: lab.SnmpSim, snmpd: lab.Snmpd, db: str) -> None:
     devices = [
         {"id": "vyatta", "host": "127.0.0.1", "port": snmpsim.port,
          "snmp": {"version": "2c", "community": {"env": "T_DASH_IFX"}}},
@@ -341,7 +334,7 @@ async def _fill_from_pipeline(tmp: Path, influxdb: services.InfluxDB1, broker: s
         # Real, moving counters (lo carries the SNMP traffic itself): real rates.
         {"id": "linux", "host": "127.0.0.1", "port": snmpd.port,
          "snmp": {"version": "2c", "community": {"env": "T_DASH_SNMPD"}}},
-        {"id": "dead-box", "host": "127.0.0.1", "port": services.free_udp_port(),
+        {"id": "dead-box", "host": "127.0.0.1", "port": lab.free_udp_port(),
          "snmp": {"version": "2c", "community": {"env": "T_DASH_IFX"}}},
     ]
     agent = start_agent(agent_config(
@@ -378,17 +371,17 @@ async def _fill_from_pipeline(tmp: Path, influxdb: services.InfluxDB1, broker: s
 
 
 @pytest.fixture(scope="module")
-def filled(influxdb: services.InfluxDB1, snmpsim: services.SnmpSim, snmpd: services.Snmpd,
+def filled(influxdb: lab.InfluxDB1, snmpsim: lab.SnmpSim, snmpd: lab.Snmpd,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A database filled by the real pipeline + encoder points; (db, now_ms)."""
     db = f"dash_{uuid.uuid4().hex[:8]}"
     influxdb.create_database(db)
     tmp = tmp_path_factory.mktemp("dashboards")
-    broker = services.Mosquitto(tmp / "mosquitto")  # started only once the agent spools
+    broker = lab.Mosquitto(tmp / "mosquitto")  # started only once the agent spools
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("T_DASH_IFX", services.COMMUNITY_IFX)
-            mp.setenv("T_DASH_IFTABLE", services.COMMUNITY_IFTABLE_ONLY)
+            mp.setenv("T_DASH_IFX", lab.COMMUNITY_IFX)
+            mp.setenv("T_DASH_IFTABLE", lab.COMMUNITY_IFTABLE_ONLY)
             mp.setenv("T_DASH_SNMPD", snmpd.community)
             asyncio.run(_fill_from_pipeline(tmp, influxdb, broker, snmpsim, snmpd, db))
     finally:
@@ -403,7 +396,7 @@ def filled(influxdb: services.InfluxDB1, snmpsim: services.SnmpSim, snmpd: servi
 # running the panels
 
 
-def run(influxdb: services.InfluxDB1, db: str, q: str) -> list[dict[str, Any]]:
+def run(influxdb: lab.InfluxDB1, db: str, q: str) -> list[dict[str, Any]]:
     """Series of the answer (``columns``, ``values``, ``tags``); raises on an error."""
     body = influxdb.query_raw(q, db=db, epoch="ms")
     series: list[dict[str, Any]] = []
@@ -427,7 +420,7 @@ VARIABLE_SETS: dict[str, dict[str, str | list[str]]] = {
 
 
 def test_template_variables_list_the_stored_values(
-        influxdb: services.InfluxDB1, filled: tuple[str, int]) -> None:
+        influxdb: lab.InfluxDB1, filled: tuple[str, int]) -> None:
     db, now_ms = filled
     expected = {"province": {PROVINCE}, "commune": {COMMUNE}, "site": {SITE}}
     for name, d in dashboards().items():
@@ -443,7 +436,7 @@ def test_template_variables_list_the_stored_values(
 @pytest.mark.parametrize("variables", sorted(VARIABLE_SETS))
 @pytest.mark.parametrize(("dashboard", "title"),
                          [(n, p["title"]) for n, p in all_panels()])
-def test_panel_query_returns_data(influxdb: services.InfluxDB1, filled: tuple[str, int],
+def test_panel_query_returns_data(influxdb: lab.InfluxDB1, filled: tuple[str, int],
                                   dashboard: str, title: str, variables: str) -> None:
     db, now_ms = filled
     panel = next(p for p in panels(dashboards()[dashboard]) if p["title"] == title)
@@ -472,7 +465,7 @@ def _expected_unit(column: str) -> str | None:
     return None
 
 
-def stored_keys(influxdb: services.InfluxDB1, db: str, measurement: str
+def stored_keys(influxdb: lab.InfluxDB1, db: str, measurement: str
                 ) -> tuple[set[str], dict[str, str]]:
     tags = {r["tagKey"] for r in influxdb.query(f'SHOW TAG KEYS FROM "{measurement}"', db=db)}
     fields = {r["fieldKey"]: r["fieldType"]
@@ -480,7 +473,7 @@ def stored_keys(influxdb: services.InfluxDB1, db: str, measurement: str
     return tags, fields
 
 
-def test_fields_and_units_are_the_stored_ones(influxdb: services.InfluxDB1,
+def test_fields_and_units_are_the_stored_ones(influxdb: lab.InfluxDB1,
                                               filled: tuple[str, int]) -> None:
     db, now_ms = filled
     schema: dict[str, tuple[set[str], dict[str, str]]] = {
@@ -522,7 +515,7 @@ def test_fields_and_units_are_the_stored_ones(influxdb: services.InfluxDB1,
     assert not problems, "\n".join(problems)
 
 
-def test_kpis_compute_the_documented_numbers(influxdb: services.InfluxDB1,
+def test_kpis_compute_the_documented_numbers(influxdb: lab.InfluxDB1,
                                              filled: tuple[str, int]) -> None:
     """On the encoder points: fibre met 99 % in one commune of two; every
     broadband did; the mobile 4G unknown time is lost coverage, not down time;

@@ -32,21 +32,14 @@ from typing import Any
 import aiomqtt
 import pytest
 
+import lab
 from agent.spool import Spool
 from agent.uplink import REPLAY_BURST_S
 from collector.sequence import SequenceTracker
-from tests import services
+from lab.fleet import agent_config, collector_config, to_toml
+from lab.programs import Subprogram
 from tests.factories import poll
-from tests.pipeline import (
-    Subprogram,
-    agent_config,
-    collector_config,
-    running,
-    start_agent,
-    start_collector,
-    to_toml,
-    wait_for,
-)
+from tests.pipeline import running, start_agent, start_collector, wait_for
 from xanet import topics, wire
 
 PROVINCE, COMMUNE = "ha-giang", "00688"
@@ -61,28 +54,28 @@ def measure(what: str, **numbers: object) -> None:
 
 
 @pytest.fixture
-def snmp_env(monkeypatch: pytest.MonkeyPatch, snmpd: services.Snmpd) -> None:
+def snmp_env(monkeypatch: pytest.MonkeyPatch, snmpd: lab.Snmpd) -> None:
     monkeypatch.setenv("T_DLV_COMMUNITY", snmpd.community)
 
 
-def snmpd_devices(snmpd: services.Snmpd, n: int, prefix: str = "dev") -> list[dict[str, Any]]:
+def snmpd_devices(snmpd: lab.Snmpd, n: int, prefix: str = "dev") -> list[dict[str, Any]]:
     """``n`` devices that are all the local snmpd (v2c): real SNMP, cheap to poll."""
     return [{"id": f"{prefix}-{i}", "host": "127.0.0.1", "port": snmpd.port,
              "snmp": {"version": "2c", "community": {"env": "T_DLV_COMMUNITY"}}}
             for i in range(n)]
 
 
-def device_points(influx: services.InfluxDB1, db: str, agent: str) -> list[dict[str, Any]]:
+def device_points(influx: lab.InfluxDB1, db: str, agent: str) -> list[dict[str, Any]]:
     """Every ``device`` point of ``agent``: time (ms), device, seq."""
     return influx.query(f'SELECT "seq", "device" FROM "device" WHERE "agent" = \'{agent}\'',
                         db=db, epoch="ms")
 
 
-def stored_seqs(influx: services.InfluxDB1, db: str, agent: str) -> list[int]:
+def stored_seqs(influx: lab.InfluxDB1, db: str, agent: str) -> list[int]:
     return [int(r["seq"]) for r in device_points(influx, db, agent)]
 
 
-def stored_count(influx: services.InfluxDB1, db: str, agent: str) -> int:
+def stored_count(influx: lab.InfluxDB1, db: str, agent: str) -> int:
     rows = influx.query(f'SELECT count("seq") FROM "device" WHERE "agent" = \'{agent}\'', db=db)
     return int(rows[0]["count"]) if rows else 0
 
@@ -150,13 +143,13 @@ async def until(check: Callable[[], object], timeout_s: float, what: str) -> Non
         await asyncio.sleep(0.05)
 
 
-def reported_dropped(influx: services.InfluxDB1, db: str, agent: str) -> int:
+def reported_dropped(influx: lab.InfluxDB1, db: str, agent: str) -> int:
     rows = influx.query(
         f'SELECT max("spool_dropped") FROM "agent_status" WHERE "agent" = \'{agent}\'', db=db)
     return int(rows[0]["max"]) if rows else -1
 
 
-async def collector_subscribed(port: int, influx: services.InfluxDB1, db: str, site: str,
+async def collector_subscribed(port: int, influx: lab.InfluxDB1, db: str, site: str,
                                timeout_s: float = 30) -> None:
     """Wait until a collector process has its (persistent) subscription: from then on the
     broker keeps its messages. Probes until one lands in InfluxDB."""
@@ -201,8 +194,8 @@ async def sampling(every_s: float, sample: Callable[[], None]) -> AsyncIterator[
 
 
 async def test_broker_stopped_every_poll_lands_exactly_once_in_order(
-    tmp_path: Path, make_mosquitto: Callable[..., services.Mosquitto],
-    influxdb: services.InfluxDB1, snmpd: services.Snmpd, snmp_env: None, db: str,
+    tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto],
+    influxdb: lab.InfluxDB1, snmpd: lab.Snmpd, snmp_env: None, db: str,
 ) -> None:
     broker = make_mosquitto(extra_conf=SURVIVES_KILL)
     agent_id, site, interval, outage_s = "agent-cut", "cut-site", 1.0, 20.0
@@ -269,8 +262,8 @@ async def test_broker_stopped_every_poll_lands_exactly_once_in_order(
 
 
 async def test_agent_sigkilled_mid_replay_nothing_lost_nothing_twice(
-    tmp_path: Path, make_mosquitto: Callable[..., services.Mosquitto],
-    influxdb: services.InfluxDB1, snmpd: services.Snmpd, db: str,
+    tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto],
+    influxdb: lab.InfluxDB1, snmpd: lab.Snmpd, db: str,
 ) -> None:
     broker = make_mosquitto(extra_conf=SURVIVES_KILL)
     agent_id, site = "agent-kill", "kill-site"
@@ -325,8 +318,8 @@ async def test_agent_sigkilled_mid_replay_nothing_lost_nothing_twice(
 
 
 async def test_influxdb_stopped_under_load_then_started_no_loss(
-    tmp_path: Path, make_mosquitto: Callable[..., services.Mosquitto],
-    make_influxdb: Callable[..., services.InfluxDB1],
+    tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto],
+    make_influxdb: Callable[..., lab.InfluxDB1],
 ) -> None:
     broker = make_mosquitto()
     influx = make_influxdb()
@@ -381,8 +374,8 @@ async def test_influxdb_stopped_under_load_then_started_no_loss(
 
 
 async def test_collector_sigkilled_under_load_then_started_no_loss(
-    tmp_path: Path, make_mosquitto: Callable[..., services.Mosquitto],
-    influxdb: services.InfluxDB1, db: str,
+    tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto],
+    influxdb: lab.InfluxDB1, db: str,
 ) -> None:
     broker = make_mosquitto(extra_conf=SURVIVES_KILL)
     total, agent, site = 5000, "pub-kill", "ckill-site"
@@ -420,8 +413,8 @@ async def test_collector_sigkilled_under_load_then_started_no_loss(
 
 
 async def test_spool_full_drops_oldest_counts_and_reports_keeps_running(
-    tmp_path: Path, make_mosquitto: Callable[..., services.Mosquitto],
-    influxdb: services.InfluxDB1, snmpd: services.Snmpd, snmp_env: None, db: str,
+    tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto],
+    influxdb: lab.InfluxDB1, snmpd: lab.Snmpd, snmp_env: None, db: str,
 ) -> None:
     broker = make_mosquitto(extra_conf=SURVIVES_KILL)
     agent_id, site, cap = "agent-full", "full-site", 10
@@ -471,8 +464,8 @@ async def test_spool_full_drops_oldest_counts_and_reports_keeps_running(
 
 
 async def test_24h_cut_10_devices_replay_throttled_and_complete(
-    tmp_path: Path, make_mosquitto: Callable[..., services.Mosquitto],
-    influxdb: services.InfluxDB1, snmpd: services.Snmpd, snmp_env: None, db: str,
+    tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto],
+    influxdb: lab.InfluxDB1, snmpd: lab.Snmpd, snmp_env: None, db: str,
 ) -> None:
     """10 devices polled every 60 s for 24 h while the backhaul was down: 14,400 polls in the
     spool, stamped over 24 h of fake time. The real uplink replays them at the configured

@@ -36,9 +36,10 @@ from typing import Any
 
 import pytest
 
-from tests import services
-from tests.netns import Lab, NetnsSnmpd, lab_skip_reason
-from tests.pipeline import ROOT, agent_config, running, start_collector, to_toml, wait_for
+from lab import Alertmanager, InfluxDB1, Mosquitto, SmtpSink
+from lab.fleet import agent_config, to_toml
+from lab.netns import Lab, NetnsSnmpd, lab_skip_reason
+from tests.pipeline import ROOT, running, start_collector, wait_for
 from tests.test_alerting_e2e import TelegramStub, am_config
 from tests.test_truth_e2e import POLL_S, collector_cfg, element_summary, inventory
 
@@ -73,7 +74,7 @@ class AlertHistory:
     """Every alert Alertmanager held while the test ran (polled): each label set with
     every distinct ``startsAt`` seen (an alert that resolved and fired again has two)."""
 
-    def __init__(self, am: services.Alertmanager) -> None:
+    def __init__(self, am: Alertmanager) -> None:
         self.am = am
         self.starts: dict[tuple[tuple[str, str], ...], set[str]] = {}
 
@@ -90,7 +91,7 @@ class AlertHistory:
                 if dict(k)["alertname"] == alertname}
 
 
-def mails(sink: services.SmtpSink) -> list[tuple[str, str, str, list[str]]]:
+def mails(sink: SmtpSink) -> list[tuple[str, str, str, list[str]]]:
     """(to, status, alertname, [device of each alert]) of every e-mail received."""
     out = []
     for m in sink.messages():
@@ -112,8 +113,8 @@ def text_of(m: Message) -> str:
 
 
 async def test_real_agent_monitoring_faults_are_unknown_and_a_real_cut_is_down(
-    tmp_path: Path, lab: Lab, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1,
-    make_alertmanager: Callable[..., services.Alertmanager], smtp_sink: services.SmtpSink,
+    tmp_path: Path, lab: Lab, mosquitto: Mosquitto, influxdb: InfluxDB1,
+    make_alertmanager: Callable[..., Alertmanager], smtp_sink: SmtpSink,
     telegram: TelegramStub,
 ) -> None:
     province = f"f{uuid.uuid4().hex[:6]}"

@@ -12,8 +12,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+import lab
 from collector.mqtt_in import Inbox, ack, enable_manual_acks
-from tests import services
 
 N = 600
 LIMIT = 40
@@ -52,7 +52,7 @@ async def _receive_all(port: int) -> tuple[list[bytes], int, int]:
 
 
 def test_inbox_bounds_the_backlog_and_loses_nothing(
-    make_mosquitto: Callable[..., services.Mosquitto],
+    make_mosquitto: Callable[..., lab.Mosquitto],
 ) -> None:
     broker = make_mosquitto()
     got, backlog, pauses = asyncio.run(_receive_all(broker.port))

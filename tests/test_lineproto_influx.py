@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import lab
 from collector import lineproto
-from tests import services
 
 _special = st.sampled_from([*',= "\\\n\r\t', "\\\\", "\\ ", "\\,", "\\=", '\\"', "\x00"])
 _text = st.lists(st.one_of(_special, st.characters(exclude_categories=("Cs",))),
@@ -48,7 +48,7 @@ _measurement = _ident.filter(lambda s: s[0] not in "#\t\x00")
 @given(points=st.lists(st.tuples(_ident, _text, _ident, _text), min_size=1, max_size=8),
        measurement=_measurement)
 def test_every_string_round_trips_through_influxdb(
-    influxdb: services.InfluxDB1, db: str, points: list[tuple[str, str, str, str]],
+    influxdb: lab.InfluxDB1, db: str, points: list[tuple[str, str, str, str]],
     measurement: str,
 ) -> None:
     run = str(next(_counter))
@@ -80,7 +80,7 @@ def test_every_string_round_trips_through_influxdb(
 
 
 def test_trailing_backslash_and_newline_are_visible_not_fatal(
-    influxdb: services.InfluxDB1, db: str,
+    influxdb: lab.InfluxDB1, db: str,
 ) -> None:
     names = ["Gi0\\", "Gi0\\\\", "eth0\nvlan\r1", "C:\\ports\\1", "a\\,b", "x\\ y"]
     lines = [lineproto.line("interface", {"ifname": n}, {"v": i}, i + 1)

@@ -31,11 +31,12 @@ import aiomqtt
 import httpx
 import pytest
 
+import lab
 from collector.availability import Change, normalize, summarize
 from collector.outages import alert_topology, site_unit
-from tests import services
+from lab.fleet import collector_config, to_toml
 from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
-from tests.pipeline import collector_config, running, start_collector, to_toml, wait_for
+from tests.pipeline import running, start_collector, wait_for
 from tests.test_alerting_e2e import TelegramStub
 from xanet import cli, wire
 from xanet.inventory import load_inventory
@@ -119,7 +120,7 @@ def xanet(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def get_silence(am: services.Alertmanager, silence_id: str) -> dict[str, Any]:
+def get_silence(am: lab.Alertmanager, silence_id: str) -> dict[str, Any]:
     r = httpx.get(f"{am.url}/api/v2/silence/{silence_id}", timeout=10.0)
     r.raise_for_status()
     out: dict[str, Any] = r.json()
@@ -131,14 +132,14 @@ def _iso(ts: float, offset_h: int = 0) -> str:
 
 
 @pytest.fixture
-def am(make_alertmanager: Callable[..., services.Alertmanager]) -> Any:
+def am(make_alertmanager: Callable[..., lab.Alertmanager]) -> Any:
     with TelegramStub() as hook:  # any HTTP sink that answers 200 keeps the posts
         yield make_alertmanager(AM_CONFIG.format(url=hook.url)), hook
 
 
 async def test_maintenance_window_no_downtime_no_alert_then_ended(
-        tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1,
-        am: tuple[services.Alertmanager, TelegramStub]) -> None:
+        tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
+        am: tuple[lab.Alertmanager, TelegramStub]) -> None:
     alertmanager, hook = am
     db = f"maint_{uuid.uuid4().hex[:8]}"
     influxdb.create_database(db)

@@ -25,8 +25,7 @@ import pytest
 from collector.availability import ServiceKey
 from collector.charts import COLOURS
 from collector.reportformat import format_pct
-from tests import monthgen
-from tests.services import InfluxDB1
+from lab import InfluxDB1, monthgen
 from xanet.inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""tests/netns.py itself: namespaces joined by a veth, nftables faults, a relay, cleanup.
+"""lab/netns.py itself: namespaces joined by a veth, nftables faults, a relay, cleanup.
 
 Every packet here is sent from inside the namespaces the test created.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import icmplib
 import pytest
 
-from tests.netns import Lab, Netns, NetnsSnmpd, lab_skip_reason
-from tests.services import OID_SYS_UPTIME, snmp_env
+from lab import OID_SYS_UPTIME, snmp_env
+from lab.netns import Lab, Netns, NetnsSnmpd, lab_skip_reason
 
 pytestmark = [
     pytest.mark.integration,

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
+import lab
 from agent.app import Agent
 from agent.config import AgentConfig
 from agent.snmp import RawInterface, RawPoll, SnmpTarget
-from tests import services
-from tests.pipeline import agent_config, running, wait_for
+from lab.fleet import agent_config
+from tests.pipeline import running, wait_for
 from xanet import wire
 
 PROVINCE, COMMUNE, SITE = "tq", "02230", "central-poller"
@@ -71,7 +72,7 @@ def messages(path: Path) -> tuple[list[wire.Telemetry], list[wire.Status]]:
 
 
 @pytest.fixture
-def received(tmp_path: Path, mosquitto: services.Mosquitto) -> Iterator[Path]:
+def received(tmp_path: Path, mosquitto: lab.Mosquitto) -> Iterator[Path]:
     """What the broker delivers under the test's province, one ``topic payload`` a line. The
     subscriber runs in its own process: the test's event loop is the overloaded one."""
     path = tmp_path / "received.txt"
@@ -87,7 +88,7 @@ def received(tmp_path: Path, mosquitto: services.Mosquitto) -> Iterator[Path]:
 
 
 async def test_overloaded_agent_sheds_polls_and_keeps_delivering(
-        tmp_path: Path, mosquitto: services.Mosquitto, received: Path,
+        tmp_path: Path, mosquitto: lab.Mosquitto, received: Path,
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("T_COMMUNITY", "unused")
     caplog.set_level(logging.INFO, logger="xanet.agent")

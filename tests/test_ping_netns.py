@@ -1,5 +1,5 @@
 """The ICMP witness where reachability is really cut: the agent's poll in network
-namespaces (tests/netns.py). The agent runs in namespace "site", snmpd in "dev", joined
+namespaces (lab/netns.py). The agent runs in namespace "site", snmpd in "dev", joined
 by a veth pair; nftables in "dev" filters SNMP only, or everything.
 
 Every packet is sent from inside the namespaces this test created.
@@ -18,8 +18,8 @@ import pytest
 
 from agent.app import Agent
 from agent.config import AgentConfig
-from tests import services
-from tests.netns import Lab, Netns, NetnsSnmpd, lab_skip_reason
+from lab import free_tcp_port
+from lab.netns import Lab, Netns, NetnsSnmpd, lab_skip_reason
 from xanet import wire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def poll_from(site: Netns, tmp_path: Path, dev_ip: str) -> dict[str, wire.Device
     """Poll the router (SNMP + ping) and a ping-only ONT at ``dev_ip``, from ``site``."""
     cfg = AgentConfig.model_validate({
         "agent": {"id": "agent-ns", "province": "tq", "commune": "02230", "site": "hub-1"},
-        "mqtt": {"host": "127.0.0.1", "port": services.free_tcp_port()},  # not connected
+        "mqtt": {"host": "127.0.0.1", "port": free_tcp_port()},  # not connected
         "polling": {"timeout_s": 0.5, "retries": 0},
         "icmp": {"count": 2, "interval_s": 0.05, "timeout_s": 0.4},
         "spool": {"path": str(tmp_path / "spool.sqlite3"), "fsync": "off"},

@@ -13,18 +13,11 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from tests import services
+import lab
+from lab.fleet import agent_config, collector_config, to_toml
+from lab.programs import Subprogram
 from tests.factories import poll, telemetry
-from tests.pipeline import (
-    Subprogram,
-    agent_config,
-    collector_config,
-    running,
-    start_agent,
-    start_collector,
-    to_toml,
-    wait_for,
-)
+from tests.pipeline import running, start_agent, start_collector, wait_for
 from xanet import topics, wire
 
 PROVINCE, COMMUNE, SITE = "ha-giang", "00688", "lungcu-hub"
@@ -45,16 +38,16 @@ def column(values: dict[str, tuple[str, str]], col: str) -> dict[int, str]:
 
 
 @pytest.fixture
-def secrets_env(monkeypatch: pytest.MonkeyPatch, snmpd: services.Snmpd) -> None:
-    monkeypatch.setenv("T_SIM_IFX", services.COMMUNITY_IFX)
-    monkeypatch.setenv("T_SIM_IFTABLE", services.COMMUNITY_IFTABLE_ONLY)
+def secrets_env(monkeypatch: pytest.MonkeyPatch, snmpd: lab.Snmpd) -> None:
+    monkeypatch.setenv("T_SIM_IFX", lab.COMMUNITY_IFX)
+    monkeypatch.setenv("T_SIM_IFTABLE", lab.COMMUNITY_IFTABLE_ONLY)
     monkeypatch.setenv("T_SNMPD_COMMUNITY", snmpd.community)
     _user, auth, priv = snmpd.v3
     monkeypatch.setenv("T_SNMPD_AUTH", auth)
     monkeypatch.setenv("T_SNMPD_PRIV", priv)
 
 
-def fleet(snmpsim: services.SnmpSim, snmpd: services.Snmpd) -> list[dict[str, Any]]:
+def fleet(snmpsim: lab.SnmpSim, snmpd: lab.Snmpd) -> list[dict[str, Any]]:
     user = snmpd.v3[0]
     return [
         {"id": "vyatta", "host": "127.0.0.1", "port": snmpsim.port,
@@ -68,14 +61,14 @@ def fleet(snmpsim: services.SnmpSim, snmpd: services.Snmpd) -> list[dict[str, An
                   "auth_key": {"env": "T_SNMPD_AUTH"}, "priv_protocol": "AES",
                   "priv_key": {"env": "T_SNMPD_PRIV"}}},
         # Nothing listens here: the agent must report it as unreachable.
-        {"id": "dead-box", "host": "127.0.0.1", "port": services.free_udp_port(),
+        {"id": "dead-box", "host": "127.0.0.1", "port": lab.free_udp_port(),
          "snmp": {"version": "2c", "community": {"env": "T_SIM_IFX"}}},
     ]
 
 
 async def test_polls_reach_influxdb_with_recorded_values(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1,
-    snmpsim: services.SnmpSim, snmpd: services.Snmpd, db: str, secrets_env: None,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
+    snmpsim: lab.SnmpSim, snmpd: lab.Snmpd, db: str, secrets_env: None,
 ) -> None:
     agent = start_agent(agent_config(
         agent_id="agent-1", site=SITE, commune=COMMUNE, province=PROVINCE,
@@ -103,7 +96,7 @@ async def test_polls_reach_influxdb_with_recorded_values(
                for r in rows)
 
     # Per interface: ifName, oper status and the 64-bit counters equal the recording.
-    rec = services.snmprec_values(services.RECORDING_IFX)
+    rec = lab.snmprec_values(lab.RECORDING_IFX)
     names, opers = column(rec, IF_NAME), column(rec, IF_OPER)
     hc_in, hc_out = column(rec, IF_HC_IN), column(rec, IF_HC_OUT)
     got = influxdb.query('SELECT * FROM "interface" WHERE "device" = \'vyatta\'', db=db)
@@ -117,7 +110,7 @@ async def test_polls_reach_influxdb_with_recorded_values(
         assert r["in_octets"] == int(hc_in[i]) and r["out_octets"] == int(hc_out[i])
 
     # A device without ifXTable: 32-bit counters, names from ifDescr.
-    rec = services.snmprec_values(services.RECORDING_IFTABLE_ONLY)
+    rec = lab.snmprec_values(lab.RECORDING_IFTABLE_ONLY)
     descr, ins, outs = column(rec, IF_DESCR), column(rec, IF_IN), column(rec, IF_OUT)
     got = influxdb.query('SELECT * FROM "interface" WHERE "device" = \'ubnt-m5\'', db=db)
     assert {int(r["ifindex"]) for r in got} == set(descr)
@@ -141,7 +134,7 @@ async def test_polls_reach_influxdb_with_recorded_values(
 
 
 async def test_v2_write_path_to_victoriametrics(
-    tmp_path: Path, mosquitto: services.Mosquitto, victoria: services.VictoriaMetrics,
+    tmp_path: Path, mosquitto: lab.Mosquitto, victoria: lab.VictoriaMetrics,
 ) -> None:
     collector = start_collector(collector_config(
         mqtt_port=mosquitto.port, influx_url=victoria.url, dead_letter_dir=tmp_path / "dead",
@@ -182,7 +175,7 @@ BAD_PAYLOADS: list[tuple[str, bytes]] = [
 
 
 async def test_bad_payloads_counted_good_ones_all_land(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1, db: str,
 ) -> None:
     dead = tmp_path / "dead"
     collector = start_collector(collector_config(
@@ -230,8 +223,8 @@ async def test_bad_payloads_counted_good_ones_all_land(
 
 
 async def test_agent_sigkill_last_will_recorded_offline(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1,
-    snmpsim: services.SnmpSim, db: str,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
+    snmpsim: lab.SnmpSim, db: str,
 ) -> None:
     site = "will-site"
     cfg = agent_config(
@@ -241,7 +234,7 @@ async def test_agent_sigkill_last_will_recorded_offline(
                   "snmp": {"version": "2c", "community": {"env": "T_COMMUNITY"}}}])
     path = tmp_path / "agent.toml"
     path.write_text(to_toml(cfg))
-    proc = Subprogram("agent", path, env={"T_COMMUNITY": services.COMMUNITY_IFTABLE_ONLY})
+    proc = Subprogram("agent", path, env={"T_COMMUNITY": lab.COMMUNITY_IFTABLE_ONLY})
     collector = start_collector(collector_config(
         mqtt_port=mosquitto.port, influx_url=influxdb.url, database=db,
         dead_letter_dir=tmp_path / "dead", collector_id=f"will-{db}"))
@@ -270,7 +263,7 @@ async def test_agent_sigkill_last_will_recorded_offline(
 
 
 async def test_internal_error_dead_letters_the_message_and_the_flow_goes_on(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1, db: str,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1, db: str,
 ) -> None:
     dead = tmp_path / "dead"
     collector = start_collector(collector_config(

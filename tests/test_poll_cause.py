@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+import lab
 from agent.app import Agent
 from agent.config import AgentConfig, DeviceConfig
 from agent.snmp import SnmpPoller, ber
-from tests import services
-from tests.services import Snmpd
+from lab import Snmpd
 from tests.test_ber_lying_agent import _Liar, _serve
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def config(tmp_path: Path, devices: list[dict[str, Any]], **sections: Any) -> Ag
     return AgentConfig.model_validate({
         "agent": {"id": "agent-cause", "province": "tq", "commune": "02230", "site": SITE},
         # Never connected: these tests poll devices one at a time, the uplink does not run.
-        "mqtt": {"host": "127.0.0.1", "port": services.free_tcp_port()},
+        "mqtt": {"host": "127.0.0.1", "port": lab.free_tcp_port()},
         "polling": {"timeout_s": 0.5, "retries": 0},
         "icmp": {"count": 1, "timeout_s": 0.5},
         "spool": {"path": str(tmp_path / "spool.sqlite3"), "fsync": "off"},

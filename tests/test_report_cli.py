@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests import monthgen
-from tests.services import InfluxDB1
+from lab import InfluxDB1, monthgen
 from xanet.inventory import load_inventory
 from xanet.report_cli import closest, join_dash_values
 

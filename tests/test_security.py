@@ -36,12 +36,14 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+import lab
 from agent.app import Agent
 from agent.config import AgentConfig
 from agent.snmp import RawPoll, SnmpTarget
-from tests import services
+from lab.fleet import agent_config, to_toml
+from lab.programs import Subprogram
 from tests.factories import telemetry
-from tests.pipeline import Subprogram, agent_config, running, to_toml, wait_for
+from tests.pipeline import running, wait_for
 from xanet import topics, wire
 from xanet.mqtt import MqttConfig, tls_context
 
@@ -133,7 +135,7 @@ def deployed_conf(etc: Path, data: Path, port: int, *, client_certs: bool = Fals
              else "require_certificate false\n")
     for old, new in [("/etc/mosquitto/xanet", str(etc)),
                      ("/var/lib/mosquitto/", f"{data}/"),
-                     ("\nlistener 8883\n", f"\nlistener {port} {services.HOST}\n"),
+                     ("\nlistener 8883\n", f"\nlistener {port} {lab.HOST}\n"),
                      ("\nrequire_certificate false\n", f"\n{certs}"),
                      ("log_dest syslog", "log_dest stderr")]:
         assert old in text, f"deploy/mosquitto/mosquitto.conf no longer has {old!r}"
@@ -141,7 +143,7 @@ def deployed_conf(etc: Path, data: Path, port: int, *, client_certs: bool = Fals
     return "user root\n" + text
 
 
-class SecureMosquitto(services.Mosquitto):
+class SecureMosquitto(lab.Mosquitto):
     """Mosquitto running the deployed config. Ready when a TLS handshake (verifying
     the server against the test CA) and an anonymous CONNECT get a CONNACK — which
     refuses the anonymous client."""
@@ -166,7 +168,7 @@ class SecureMosquitto(services.Mosquitto):
         try:
             with socket.create_connection((self.host, self.port), timeout=1.0) as raw, \
                     ctx.wrap_socket(raw, server_hostname=self.host) as s:
-                s.sendall(services._MQTT_CONNECT_PROBE)
+                s.sendall(lab.MQTT_CONNECT_PROBE)
                 return s.recv(4)[:1] == b"\x20"
         except OSError:
             return False
@@ -205,14 +207,14 @@ class Deployment:
     collector_password: str
 
     def tls(self, **kw: Any) -> MqttConfig:
-        base: dict[str, Any] = {"host": services.HOST, "port": self.broker.port, "tls": True,
+        base: dict[str, Any] = {"host": lab.HOST, "port": self.broker.port, "tls": True,
                                 "ca_file": self.pki.ca.cert}
         return MqttConfig.model_validate({**base, **kw})
 
     def client(self, name: str, username: str | None, password: str | None,
                cfg: MqttConfig | None = None, **kw: Any) -> aiomqtt.Client:
         cfg = cfg or self.tls()
-        return aiomqtt.Client(services.HOST, self.broker.port, identifier=name,
+        return aiomqtt.Client(lab.HOST, self.broker.port, identifier=name,
                               username=username, password=password,
                               tls_context=tls_context(cfg), **kw)
 
@@ -322,8 +324,8 @@ async def test_anonymous_and_wrong_passwords_cannot_connect(deployment: Deployme
 
 def test_plain_mqtt_is_not_spoken(deployment: Deployment) -> None:
     """A plain-text CONNECT on the TLS port gets no CONNACK: the broker drops the connection."""
-    with socket.create_connection((services.HOST, deployment.broker.port), timeout=30) as s:
-        s.sendall(services._MQTT_CONNECT_PROBE)
+    with socket.create_connection((lab.HOST, deployment.broker.port), timeout=30) as s:
+        s.sendall(lab.MQTT_CONNECT_PROBE)
         try:
             answer = s.recv(4)
         except ConnectionResetError:
@@ -336,7 +338,7 @@ async def test_client_refuses_a_broker_it_cannot_verify(
 ) -> None:
     d = deployment
     # 1. The client's CA bundle does not hold the broker's CA (system store, or another CA).
-    for cfg in (MqttConfig(host=services.HOST, port=d.broker.port, tls=True),
+    for cfg in (MqttConfig(host=lab.HOST, port=d.broker.port, tls=True),
                 d.tls(ca_file=pki.rogue_ca.cert)):
         with pytest.raises(aiomqtt.MqttError, match="CERTIFICATE_VERIFY_FAILED"):
             async with d.client("t-untrusting", "hg-a1", d.a1.password, cfg):
@@ -356,10 +358,10 @@ async def test_client_refuses_a_broker_it_cannot_verify(
         probe_ca = pki.ca.cert if crt == pki.wrong_name[0] else pki.rogue_ca.cert
         impostor = _ImpostorMosquitto(tmp_path / f"broker-{crt.stem}", etc, probe_ca)
         with impostor:
-            cfg = MqttConfig(host=services.HOST, port=impostor.port, tls=True,
+            cfg = MqttConfig(host=lab.HOST, port=impostor.port, tls=True,
                              ca_file=pki.ca.cert)
             with pytest.raises(aiomqtt.MqttError, match=why):
-                async with aiomqtt.Client(services.HOST, impostor.port, identifier="t-victim",
+                async with aiomqtt.Client(lab.HOST, impostor.port, identifier="t-victim",
                                           username="hg-a1", password=d.a1.password,
                                           tls_context=tls_context(cfg)):
                     pass
@@ -375,7 +377,7 @@ class _ImpostorMosquitto(SecureMosquitto):
         try:
             with socket.create_connection((self.host, self.port), timeout=1.0) as raw, \
                     ctx.wrap_socket(raw) as s:
-                s.sendall(services._MQTT_CONNECT_PROBE)
+                s.sendall(lab.MQTT_CONNECT_PROBE)
                 return s.recv(4)[:1] == b"\x20"
         except OSError:
             return False
@@ -462,8 +464,8 @@ async def test_last_will_on_another_sites_topic_is_dropped(deployment: Deploymen
         await coll.subscribe("#", qos=1)
         for topic, payload in [(d.a2.topic("status"), forged), (d.a1.topic("status"), honest)]:
             # Connect, get CONNACK 0, then vanish without DISCONNECT: the broker sends the will.
-            with socket.create_connection((services.HOST, d.broker.port), timeout=10) as raw, \
-                    ctx.wrap_socket(raw, server_hostname=services.HOST) as s:
+            with socket.create_connection((lab.HOST, d.broker.port), timeout=10) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=lab.HOST) as s:
                 s.sendall(connect_with_will(f"t-will-{uuid.uuid4().hex[:6]}", "hg-a1",
                                             d.a1.password, topic, payload))
                 assert s.recv(4) == b"\x20\x02\x00\x00"
@@ -509,7 +511,7 @@ async def _quiet(into: list[Any], idle_s: float = 1.0) -> None:
 
 
 async def test_agent_with_another_sites_credentials_keeps_every_poll_then_delivers_all(
-    deployment: Deployment, tmp_path: Path, snmpd: services.Snmpd,
+    deployment: Deployment, tmp_path: Path, snmpd: lab.Snmpd,
 ) -> None:
     """The real ``xanet agent`` of site C started with hg-a2's credentials: the broker
     answers its birth status "not authorized" (MQTT v5 PUBACK 135); the agent logs one
@@ -523,7 +525,7 @@ async def test_agent_with_another_sites_credentials_keeps_every_poll_then_delive
     os.kill(d.broker.pid, signal.SIGHUP)  # re-read passwd and acl, as the README says
     spool = tmp_path / "a3.sqlite3"
     env = {"T_SEC_COMMUNITY": snmpd.community}
-    device = {"host": services.HOST, "port": snmpd.port,
+    device = {"host": lab.HOST, "port": snmpd.port,
               "snmp": {"version": "2c", "community": {"env": "T_SEC_COMMUNITY"}}}
 
     def config(who: Issued) -> str:
@@ -798,14 +800,14 @@ async def test_certificate_identity_replaces_the_password(pki: Pki, tmp_path: Pa
 
     def client(name: str, cert: tuple[Path, Path] | None, *, tls12: bool = False,
                **kw: Any) -> aiomqtt.Client:
-        cfg = MqttConfig(host=services.HOST, port=broker.port, tls=True, ca_file=pki.ca.cert,
+        cfg = MqttConfig(host=lab.HOST, port=broker.port, tls=True, ca_file=pki.ca.cert,
                          cert_file=cert[0] if cert else None,
                          key_file=cert[1] if cert else None)
         ctx = tls_context(cfg)
         assert ctx is not None
         if tls12:  # the broker's refusal of the client certificate ends the handshake itself
             ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        return aiomqtt.Client(services.HOST, broker.port, identifier=name, tls_context=ctx,
+        return aiomqtt.Client(lab.HOST, broker.port, identifier=name, tls_context=ctx,
                               **kw)
 
     own = a3.topic()

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import services
-from tests.services import (
+import lab
+from lab import (
     Alertmanager,
     InfluxDB1,
     Mosquitto,
@@ -32,7 +32,7 @@ IF_OUT_OCTETS = "1.3.6.1.2.1.2.2.1.16"
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
 IF_HC_IN_OCTETS = "1.3.6.1.2.1.31.1.1.1.6"
 IF_HC_OUT_OCTETS = "1.3.6.1.2.1.31.1.1.1.10"
-SYS_UPTIME = services.OID_SYS_UPTIME
+SYS_UPTIME = lab.OID_SYS_UPTIME
 
 
 def run(*cmd: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -219,7 +219,7 @@ def _lo_ifindex() -> str:
 
 def test_snmpd_v2c_serves_this_machines_if_mib(snmpd: Snmpd) -> None:
     lo = _lo_ifindex()
-    got = services.snmpget(
+    got = lab.snmpget(
         snmpd.port,
         [SYS_UPTIME, f"{IF_DESCR}.{lo}", f"{IF_NAME}.{lo}", f"{IF_HC_IN_OCTETS}.{lo}"],
         community=snmpd.community,
@@ -232,19 +232,19 @@ def test_snmpd_v2c_serves_this_machines_if_mib(snmpd: Snmpd) -> None:
 
 def test_snmpd_rejects_wrong_community(snmpd: Snmpd) -> None:
     with pytest.raises(ServiceError, match="Timeout"):
-        services.snmpget(snmpd.port, SYS_UPTIME, community="not-" + snmpd.community)
+        lab.snmpget(snmpd.port, SYS_UPTIME, community="not-" + snmpd.community)
 
 
 def test_snmpd_v3_authpriv_and_restart(make_snmpd: Callable[..., Snmpd]) -> None:
     agent = make_snmpd()
     lo = _lo_ifindex()
-    assert services.snmpget(agent.port, f"{IF_DESCR}.{lo}", v3=agent.v3) == {
+    assert lab.snmpget(agent.port, f"{IF_DESCR}.{lo}", v3=agent.v3) == {
         f"{IF_DESCR}.{lo}": "lo"
     }
     with pytest.raises(ServiceError):
-        services.snmpget(agent.port, SYS_UPTIME, v3=(agent.v3_user, "wrong-auth-key", "x" * 12))
+        lab.snmpget(agent.port, SYS_UPTIME, v3=(agent.v3_user, "wrong-auth-key", "x" * 12))
     agent.restart()
-    assert services.snmpget(agent.port, f"{IF_DESCR}.{lo}", v3=agent.v3)
+    assert lab.snmpget(agent.port, f"{IF_DESCR}.{lo}", v3=agent.v3)
     assert (agent.persist_dir / "snmpd.conf").exists()  # state stays in the workdir
 
 
@@ -259,7 +259,7 @@ def test_snmprec_values_parses_tags_and_hex(tmp_path: Path) -> None:
         "1.3.6.1.2.1.2.2.1.10.1|65:numeric|rate=1,initial=0\n"
         "1.3.6.1.2.1.4.20.1.1.127.0.0.1|64x|7f000001\n"
     )
-    assert services.snmprec_values(rec) == {
+    assert lab.snmprec_values(rec) == {
         "1.3.6.1.2.1.1.1.0": ("4", "Vyatta "),
         "1.3.6.1.2.1.1.3.0": ("67", "18989541"),
         "1.3.6.1.2.1.2.2.1.10.1": ("65:numeric", "rate=1,initial=0"),
@@ -268,7 +268,7 @@ def test_snmprec_values_parses_tags_and_hex(tmp_path: Path) -> None:
 
 
 def test_snmpsim_ifx_recording_values(snmpsim: SnmpSim) -> None:
-    want = services.snmprec_values(services.RECORDING_IFX)
+    want = lab.snmprec_values(lab.RECORDING_IFX)
     oids = [SYS_UPTIME] + [
         f"{col}.{i}"
         for i in (1, 4, 5)
@@ -281,36 +281,36 @@ def test_snmpsim_ifx_recording_values(snmpsim: SnmpSim) -> None:
             IF_HC_OUT_OCTETS,
         )
     ]
-    got = services.snmpget(snmpsim.port, oids, community=services.COMMUNITY_IFX)
+    got = lab.snmpget(snmpsim.port, oids, community=lab.COMMUNITY_IFX)
     assert got == {oid: want[oid][1] for oid in oids}
     assert got[f"{IF_NAME}.4"] == "eth1"
     assert int(got[f"{IF_HC_IN_OCTETS}.4"]) > 2**32
 
 
 def test_snmpsim_iftable_only_recording(snmpsim: SnmpSim) -> None:
-    want = services.snmprec_values(services.RECORDING_IFTABLE_ONLY)
+    want = lab.snmprec_values(lab.RECORDING_IFTABLE_ONLY)
     oids = [SYS_UPTIME] + [
         f"{col}.{i}" for i in range(1, 10) for col in (IF_DESCR, IF_IN_OCTETS, IF_OUT_OCTETS)
     ]
-    got = services.snmpget(snmpsim.port, oids, community=services.COMMUNITY_IFTABLE_ONLY)
+    got = lab.snmpget(snmpsim.port, oids, community=lab.COMMUNITY_IFTABLE_ONLY)
     assert got == {oid: want[oid][1] for oid in oids}
     assert not any(oid.startswith("1.3.6.1.2.1.31.") for oid in want)
     with pytest.raises(ServiceError, match="No Such"):
-        services.snmpget(
-            snmpsim.port, f"{IF_HC_IN_OCTETS}.2", community=services.COMMUNITY_IFTABLE_ONLY
+        lab.snmpget(
+            snmpsim.port, f"{IF_HC_IN_OCTETS}.2", community=lab.COMMUNITY_IFTABLE_ONLY
         )
 
 
 def _timed_get(port: int, community: str, oids: list[str]) -> tuple[float, float, dict[str, int]]:
     t0 = time.time()
-    got = services.snmpget(port, oids, community=community)
+    got = lab.snmpget(port, oids, community=community)
     return t0, time.time(), {k: int(v) for k, v in got.items()}
 
 
 def test_numeric_recording_counters_advance_at_rate(
     tmp_path: Path, make_snmpsim: Callable[..., SnmpSim]
 ) -> None:
-    rec = services.write_numeric_recording(
+    rec = lab.write_numeric_recording(
         tmp_path / "num.snmprec",
         interfaces=[
             SimInterface(1, "ge-0/0/0", in_rate=125_000, out_rate=1_000_000),
@@ -336,7 +336,7 @@ def test_numeric_recording_counters_advance_at_rate(
         # the two samples were taken somewhere inside [a0, a1] and [b0, b1]
         assert rate * (b0 - a1) - 1 <= delta <= rate * (b1 - a0) + 1, oid
     assert b[f"{IF_IN_OCTETS}.2"] < a[f"{IF_IN_OCTETS}.2"]  # it wrapped
-    values = services.snmpget(sim.port, [f"{IF_NAME}.1", f"{IF_DESCR}.2"], community="numeric")
+    values = lab.snmpget(sim.port, [f"{IF_NAME}.1", f"{IF_DESCR}.2"], community="numeric")
     assert values == {f"{IF_NAME}.1": "ge-0/0/0", f"{IF_DESCR}.2": "ge-0/0/1"}
 
 

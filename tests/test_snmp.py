@@ -33,10 +33,10 @@ import pytest
 from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]  # no stubs
 from pysnmp.proto import api, rfc1902
 
+import lab
 from agent.errors import SnmpAccessError, SnmpAuthError, SnmpProtocolError, SnmpTimeout
 from agent.snmp import RawInterface, RawPoll, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3, oids
-from tests import services
-from tests.services import Snmpd, SnmpSim
+from lab import Snmpd, SnmpSim
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,7 @@ async def test_counters_match_net_snmp(snmpd: Snmpd, poller: SnmpPoller) -> None
     # check the counters only grow between net-snmp's read and ours.
     lo_index = by_name(await poller.poll(v2c("host-a", snmpd.port, snmpd.community)))["lo"].index
     hc_in = f"{oids.dotted(oids.IF_HC_IN_OCTETS)}.{lo_index}"
-    before = int(services.snmpget(snmpd.port, hc_in, community=snmpd.community)[hc_in])
+    before = int(lab.snmpget(snmpd.port, hc_in, community=snmpd.community)[hc_in])
     poll = await poller.poll(v2c("host-a", snmpd.port, snmpd.community))
     lo = by_name(poll)["lo"]
     assert lo.index == lo_index
@@ -169,7 +169,7 @@ async def test_same_v3_user_with_different_keys_on_two_devices(
 
 
 async def test_nothing_listening_is_a_quick_timeout(poller: SnmpPoller) -> None:
-    port = services.free_udp_port()
+    port = lab.free_udp_port()
     with pytest.raises(SnmpTimeout) as info:
         await poller.poll(v2c("ghost", port, "public", timeout_s=0.2, retries=0))
     assert "ghost" in str(info.value)
@@ -226,7 +226,7 @@ def _recorded(path: Path) -> dict[int, dict[str, tuple[str, str]]]:
         oids.dotted(oids.IF_HC_OUT_OCTETS): "hc_out",
     }
     out: dict[int, dict[str, tuple[str, str]]] = {}
-    for oid, cell in services.snmprec_values(path).items():
+    for oid, cell in lab.snmprec_values(path).items():
         column, _, index = oid.rpartition(".")
         if column in columns:
             out.setdefault(int(index), {})[columns[column]] = cell
@@ -238,12 +238,12 @@ def _text(cell: tuple[str, str]) -> str:
 
 
 async def test_recorded_router_with_ifxtable(snmpsim: SnmpSim, poller: SnmpPoller) -> None:
-    want = _recorded(services.RECORDING_IFX)
-    poll = await poller.poll(v2c("vyatta", snmpsim.port, services.COMMUNITY_IFX))
+    want = _recorded(lab.RECORDING_IFX)
+    poll = await poller.poll(v2c("vyatta", snmpsim.port, lab.COMMUNITY_IFX))
 
     assert poll.warnings == ()
     assert poll.sys_uptime_cs == int(
-        services.snmprec_values(services.RECORDING_IFX)[oids.dotted(oids.SYS_UPTIME)][1]
+        lab.snmprec_values(lab.RECORDING_IFX)[oids.dotted(oids.SYS_UPTIME)][1]
     )
     got = {i.index: i for i in poll.interfaces}
     assert set(got) == set(want)
@@ -261,8 +261,8 @@ async def test_recorded_router_with_ifxtable(snmpsim: SnmpSim, poller: SnmpPolle
 
 
 async def test_recorded_radio_with_iftable_only(snmpsim: SnmpSim, poller: SnmpPoller) -> None:
-    want = _recorded(services.RECORDING_IFTABLE_ONLY)
-    poll = await poller.poll(v2c("radio", snmpsim.port, services.COMMUNITY_IFTABLE_ONLY))
+    want = _recorded(lab.RECORDING_IFTABLE_ONLY)
+    poll = await poller.poll(v2c("radio", snmpsim.port, lab.COMMUNITY_IFTABLE_ONLY))
 
     assert poll.warnings == ()
     got = {i.index: i for i in poll.interfaces}
@@ -281,9 +281,9 @@ async def test_recorded_radio_with_iftable_only(snmpsim: SnmpSim, poller: SnmpPo
 async def test_small_max_repetitions_gives_the_same_answer(
     snmpsim: SnmpSim, poller: SnmpPoller
 ) -> None:
-    wide = await poller.poll(v2c("vyatta", snmpsim.port, services.COMMUNITY_IFX))
+    wide = await poller.poll(v2c("vyatta", snmpsim.port, lab.COMMUNITY_IFX))
     narrow = await poller.poll(
-        v2c("vyatta-narrow", snmpsim.port, services.COMMUNITY_IFX, max_repetitions=1)
+        v2c("vyatta-narrow", snmpsim.port, lab.COMMUNITY_IFX, max_repetitions=1)
     )
     assert narrow.interfaces == wide.interfaces
 
@@ -294,8 +294,8 @@ async def test_concurrent_polls_share_one_engine(
     targets = []
     for n in range(5):
         targets += [
-            v2c(f"vyatta-{n}", snmpsim.port, services.COMMUNITY_IFX),
-            v2c(f"radio-{n}", snmpsim.port, services.COMMUNITY_IFTABLE_ONLY),
+            v2c(f"vyatta-{n}", snmpsim.port, lab.COMMUNITY_IFX),
+            v2c(f"radio-{n}", snmpsim.port, lab.COMMUNITY_IFTABLE_ONLY),
             v2c(f"host-{n}", snmpd.port, snmpd.community),
             SnmpTarget(
                 device=f"host-v3-{n}", host="127.0.0.1", port=snmpd.port, credentials=v3_of(snmpd)
@@ -304,9 +304,9 @@ async def test_concurrent_polls_share_one_engine(
     polls = await asyncio.gather(*(poller.poll(t) for t in targets))
     assert [p.device for p in polls] == [t.device for t in targets]
     alone = {
-        "vyatta": await poller.poll(v2c("vyatta-alone", snmpsim.port, services.COMMUNITY_IFX)),
+        "vyatta": await poller.poll(v2c("vyatta-alone", snmpsim.port, lab.COMMUNITY_IFX)),
         "radio": await poller.poll(
-            v2c("radio-alone", snmpsim.port, services.COMMUNITY_IFTABLE_ONLY)
+            v2c("radio-alone", snmpsim.port, lab.COMMUNITY_IFTABLE_ONLY)
         ),
     }
     for poll in polls:
@@ -320,7 +320,7 @@ async def test_concurrent_polls_share_one_engine(
 async def test_one_failing_device_does_not_disturb_the_others(
     snmpsim: SnmpSim, poller: SnmpPoller
 ) -> None:
-    good = v2c("vyatta", snmpsim.port, services.COMMUNITY_IFX)
+    good = v2c("vyatta", snmpsim.port, lab.COMMUNITY_IFX)
     bad = v2c("silent", snmpsim.port, "no-such-community", timeout_s=0.3, retries=0)
     results = await asyncio.gather(poller.poll(bad), poller.poll(good), return_exceptions=True)
     assert isinstance(results[0], SnmpTimeout)
@@ -544,14 +544,14 @@ async def test_lean_and_pysnmp_paths_give_identical_polls(
     liar.write_text(LIAR_RECORDING)
     sim = make_snmpsim(
         {
-            services.COMMUNITY_IFX: services.RECORDING_IFX,
-            services.COMMUNITY_IFTABLE_ONLY: services.RECORDING_IFTABLE_ONLY,
+            lab.COMMUNITY_IFX: lab.RECORDING_IFX,
+            lab.COMMUNITY_IFTABLE_ONLY: lab.RECORDING_IFTABLE_ONLY,
             "liar": liar,
         }
     )
     lean, reference = SnmpPoller(v2c_backend="lean"), SnmpPoller(v2c_backend="pysnmp")
     try:
-        for community in (services.COMMUNITY_IFX, services.COMMUNITY_IFTABLE_ONLY, "liar"):
+        for community in (lab.COMMUNITY_IFX, lab.COMMUNITY_IFTABLE_ONLY, "liar"):
             target = v2c(community, sim.port, community, max_repetitions=max_repetitions)
             got, want = await lean.poll(target), await reference.poll(target)
             assert dataclasses.replace(got, rtt_s=0.0) == dataclasses.replace(want, rtt_s=0.0)
@@ -565,7 +565,7 @@ async def test_lean_and_pysnmp_paths_give_identical_polls(
 
 
 def extra_v3(user: str, **kw: Any) -> SnmpV3:
-    """One of services.Snmpd.V3_EXTRA_USERS as agent credentials."""
+    """One of lab.Snmpd.V3_EXTRA_USERS as agent credentials."""
     for name, auth, auth_key, priv, priv_key in Snmpd.V3_EXTRA_USERS:
         if name == user:
             return SnmpV3(

@@ -15,7 +15,7 @@ at a local SMTP sink).
   the agent's last real sign of life.
 
 The agent itself in network namespaces, with real snmpd faults, is the lead's test after
-the merge (tests/netns.py of the ``poll`` branch); here the agent's side is crafted.
+the merge (lab/netns.py, tests/netns.py on the ``poll`` branch); here the agent's side is crafted.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from typing import Any
 import aiomqtt
 import pytest
 
+import lab
 from collector.app import Collector
 from collector.availability import normalize, summarize
-from tests import services
+from lab.fleet import collector_config
 from tests.factories import inv_device, inv_site, inventory_toml
-from tests.pipeline import collector_config, running, start_collector, wait_for
+from tests.pipeline import running, start_collector, wait_for
 from tests.test_alerting_e2e import TelegramStub, am_config
 from xanet import topics, wire
 
@@ -96,7 +97,7 @@ def now_utc() -> datetime:
 class AlertLog:
     """Every alert Alertmanager held while the test ran (polled), by label set."""
 
-    def __init__(self, am: services.Alertmanager) -> None:
+    def __init__(self, am: lab.Alertmanager) -> None:
         self.am = am
         self.seen: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
 
@@ -110,8 +111,8 @@ class AlertLog:
         return [dict(k) for k in self.seen]
 
 
-def collector_cfg(tmp: Path, province: str, inv: str, mosquitto: services.Mosquitto,
-                  influxdb: services.InfluxDB1, db: str, am: services.Alertmanager,
+def collector_cfg(tmp: Path, province: str, inv: str, mosquitto: lab.Mosquitto,
+                  influxdb: lab.InfluxDB1, db: str, am: lab.Alertmanager,
                   **alerts: Any) -> dict[str, Any]:
     (tmp / "inventory.toml").write_text(inv)
     return collector_config(
@@ -126,7 +127,7 @@ def collector_cfg(tmp: Path, province: str, inv: str, mosquitto: services.Mosqui
                 "retry_max_s": 1.0, "state_path": str(tmp / "outages.json"), **alerts})
 
 
-def element_summary(influxdb: services.InfluxDB1, db: str, element: str, start: float,
+def element_summary(influxdb: lab.InfluxDB1, db: str, element: str, start: float,
                     end: float) -> tuple[Any, set[str]]:
     rows = influxdb.query(f'SELECT "state", "reason" FROM "element_state" WHERE "element" = '
                           f"'{element}'", db=db, epoch="ms")
@@ -135,8 +136,8 @@ def element_summary(influxdb: services.InfluxDB1, db: str, element: str, start: 
 
 
 async def test_monitoring_faults_are_unknown_with_one_noc_alert_and_a_real_cut_is_down(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1,
-    make_alertmanager: Callable[..., services.Alertmanager], smtp_sink: services.SmtpSink,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
+    make_alertmanager: Callable[..., lab.Alertmanager], smtp_sink: lab.SmtpSink,
     telegram: TelegramStub,
 ) -> None:
     province = f"t{uuid.uuid4().hex[:6]}"
@@ -225,8 +226,8 @@ async def test_monitoring_faults_are_unknown_with_one_noc_alert_and_a_real_cut_i
 
 
 async def test_restart_stale_retained_status_is_no_sign_of_life(
-    tmp_path: Path, mosquitto: services.Mosquitto, influxdb: services.InfluxDB1,
-    make_alertmanager: Callable[..., services.Alertmanager], smtp_sink: services.SmtpSink,
+    tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
+    make_alertmanager: Callable[..., lab.Alertmanager], smtp_sink: lab.SmtpSink,
     telegram: TelegramStub,
 ) -> None:
     """agt-live keeps talking (status every STATUS_S, telemetry every poll); agt-gone

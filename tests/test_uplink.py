@@ -21,16 +21,17 @@ from typing import Any
 import aiomqtt
 import pytest
 
+import lab
 from agent import packing
 from agent.app import Agent
 from agent.config import AgentConfig
 from agent.snmp import RawInterface, RawPoll, SnmpTarget
 from agent.spool import Spool
 from agent.uplink import packet_bytes
-from tests import services
+from lab.fleet import agent_config
 from tests.disks import fill, small_tmpfs
 from tests.factories import poll
-from tests.pipeline import agent_config, running, wait_for
+from tests.pipeline import running, wait_for
 from xanet import topics, wire
 
 
@@ -51,7 +52,7 @@ class InstantPoller:
 
 
 async def test_publish_without_puback_forces_a_reconnect_and_loses_nothing(
-        tmp_path: Path, make_mosquitto: Callable[..., services.Mosquitto],
+        tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("T_COMMUNITY", "unused")
     broker = make_mosquitto()
@@ -84,7 +85,7 @@ async def test_publish_without_puback_forces_a_reconnect_and_loses_nothing(
 
 
 async def test_mqtt_311_only_by_choice_and_it_says_so(
-        tmp_path: Path, mosquitto: services.Mosquitto, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, mosquitto: lab.Mosquitto, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("T_COMMUNITY", "unused")
     cfg = _config(tmp_path, mosquitto.port, ["olt-1"], mqtt={"protocol": "3.1.1"})
@@ -142,7 +143,7 @@ async def _collect(client: aiomqtt.Client, into: list[tuple[str, bytes]]) -> Non
 
 
 async def test_messages_fit_the_brokers_limit_and_what_cannot_is_quarantined(
-        tmp_path: Path, make_mosquitto: Callable[..., services.Mosquitto],
+        tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The broker announces max_packet_size 40000 (v5 CONNACK) below the core limit
     (100,000): batches of 100 polls and each 400-interface poll (~100 kB) are cut to fit
@@ -162,7 +163,7 @@ async def test_messages_fit_the_brokers_limit_and_what_cannot_is_quarantined(
     agent = Agent(cfg, poller=poller)
     poller.ready = agent.uplink.connected
     got: list[tuple[str, bytes]] = []
-    async with aiomqtt.Client(services.HOST, broker.port, identifier="t-size") as sub:
+    async with aiomqtt.Client(lab.HOST, broker.port, identifier="t-size") as sub:
         await sub.subscribe("xanet/v1/#", qos=1)
         reader = asyncio.create_task(_collect(sub, got))
         async with running(agent):
@@ -222,7 +223,7 @@ def test_poll_larger_than_the_core_limit_is_split_by_interfaces() -> None:
 
 
 async def test_corrupt_spool_is_set_aside_and_numbering_goes_on(
-        tmp_path: Path, make_mosquitto: Callable[..., services.Mosquitto],
+        tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """A spool overwritten mid-file (a power cut on a lying SD card): the agent sets the
     file aside, says so once in its log and in its status, starts a fresh spool whose
@@ -242,7 +243,7 @@ async def test_corrupt_spool_is_set_aside_and_numbering_goes_on(
     agent = Agent(cfg, poller=poller)
     got: list[tuple[str, bytes]] = []
     caplog.set_level(logging.ERROR, logger="xanet.agent.spool")
-    async with aiomqtt.Client(services.HOST, broker.port, identifier="t-corrupt") as sub:
+    async with aiomqtt.Client(lab.HOST, broker.port, identifier="t-corrupt") as sub:
         await sub.subscribe("xanet/v1/#", qos=1)
         reader = asyncio.create_task(_collect(sub, got))
         async with running(agent):
@@ -277,7 +278,7 @@ async def test_full_disk_drops_polls_counted_and_recovers(
     dropped with the reason, logged once, the agent keeps polling; once space is freed it
     stores again by itself."""
     monkeypatch.setenv("T_COMMUNITY", "unused")
-    cfg = _config(tmp_path, services.free_tcp_port(), [f"olt-{i}" for i in range(4)],
+    cfg = _config(tmp_path, lab.free_tcp_port(), [f"olt-{i}" for i in range(4)],
                   spool=tiny_disk / "spool.sqlite3")
     agent = Agent(cfg, poller=WidePoller(4))
     caplog.set_level(logging.INFO, logger="xanet.agent")

@@ -27,9 +27,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests import services  # noqa: E402
-from tests.pipeline import Subprogram, agent_config, collector_config, to_toml  # noqa: E402
-from tests.services import SimInterface, write_numeric_recording  # noqa: E402
+import lab  # noqa: E402
+from lab import SimInterface, write_numeric_recording  # noqa: E402
+from lab.fleet import agent_config, collector_config, to_toml  # noqa: E402
+from lab.programs import Subprogram  # noqa: E402
 
 RUN = ROOT / ".run" / "demo"
 PROVINCE = "08"
@@ -58,17 +59,17 @@ def main() -> int:
     procs: list[Subprogram] = []
     try:
         say("starting Mosquitto, InfluxDB 1.x, Alertmanager and snmpsim on 127.0.0.1 ...")
-        mqtt = services.Mosquitto(RUN / "mosquitto").start()
+        mqtt = lab.Mosquitto(RUN / "mosquitto").start()
         started.append(mqtt)
-        alertmanager = services.Alertmanager(RUN / "alertmanager", ALERTMANAGER_YML).start()
+        alertmanager = lab.Alertmanager(RUN / "alertmanager", ALERTMANAGER_YML).start()
         started.append(alertmanager)
-        influx = services.InfluxDB1(RUN / "influxdb").start()
+        influx = lab.InfluxDB1(RUN / "influxdb").start()
         started.append(influx)
         influx.create_database(DB)
         rec = RUN / "recordings"
         # Simulated devices of the example inventory (ifNames as the inventory names them),
         # counters advancing at the given octets/s; plus two real recordings.
-        main_sim = services.SnmpSim(RUN / "snmpsim-main", {
+        main_sim = lab.SnmpSim(RUN / "snmpsim-main", {
             "thuong-lam/rtr-1": sim_device(rec / "tl-rtr.snmprec", "Juniper MX204 (simulated)",
                                            [(1, "ge-0/0/0", 2_500_000), (2, "ge-0/0/1", 400_000)]),
             "thuong-lam/olt-1": sim_device(rec / "tl-olt.snmprec", "OLT (simulated)",
@@ -82,18 +83,18 @@ def main() -> int:
             "na-hang/csr-1": sim_device(rec / "nh-csr.snmprec", "Cell-site router (simulated)",
                                         [(1, "ge-0/0/1", 60_000), (2, "ge-0/0/2", 200_000),
                                          (3, "ge-0/0/3", 1_500_000)]),
-            services.COMMUNITY_IFX: services.RECORDING_IFX,
-            services.COMMUNITY_IFTABLE_ONLY: services.RECORDING_IFTABLE_ONLY,
+            lab.COMMUNITY_IFX: lab.RECORDING_IFX,
+            lab.COMMUNITY_IFTABLE_ONLY: lab.RECORDING_IFTABLE_ONLY,
         }).start()
         started.append(main_sim)
         # Lâm Bình's router gets a simulator of its own, so the demo can cut it off.
-        lam_binh_sim = services.SnmpSim(RUN / "snmpsim-lam-binh", {
+        lam_binh_sim = lab.SnmpSim(RUN / "snmpsim-lam-binh", {
             "lam-binh/rtr-1": sim_device(rec / "lb-rtr.snmprec", "Juniper MX104 (simulated)",
                                          [(1, "xe-0/0/0", 5_000_000)]),
         }).start()
         started.append(lam_binh_sim)
 
-        def dev(dev_id: str, community: str, sim: services.SnmpSim,
+        def dev(dev_id: str, community: str, sim: lab.SnmpSim,
                 site: str | None = None, commune: str | None = None) -> dict[str, Any]:
             snmp = {"version": "2c", "community": {"env": env_name(community)}}
             d: dict[str, Any] = {"id": dev_id, "host": "127.0.0.1", "port": sim.port,
@@ -116,8 +117,8 @@ def main() -> int:
                 devices=[dev("rtr-1", "thuong-lam/rtr-1", main_sim),
                          dev("olt-1", "thuong-lam/olt-1", main_sim),
                          dev("csr-1", "thuong-lam/csr-1", main_sim, site="bts-thuong-lam-01"),
-                         dev("vyatta-lab", services.COMMUNITY_IFX, main_sim),
-                         dev("ubnt-m5-lab", services.COMMUNITY_IFTABLE_ONLY, main_sim)]),
+                         dev("vyatta-lab", lab.COMMUNITY_IFX, main_sim),
+                         dev("ubnt-m5-lab", lab.COMMUNITY_IFTABLE_ONLY, main_sim)]),
             "agt-bts-thuong-lam-02": agent_config(
                 agent_id="agt-bts-thuong-lam-02", site="bts-thuong-lam-02", commune="02269",
                 province=PROVINCE, mqtt_port=mqtt.port, spool_path=RUN / "agt-bts-tl-02.db",
@@ -203,7 +204,7 @@ def main() -> int:
         say(f"everything stopped; logs and data under {RUN.relative_to(ROOT)}/")
 
 
-def show(influx: services.InfluxDB1) -> None:
+def show(influx: lab.InfluxDB1) -> None:
     print()
     print("What reached InfluxDB, per device (InfluxQL):")
     print('  SELECT count(up), sum(up), last(rtt_ms), last(uptime_s) FROM device '
@@ -288,7 +289,7 @@ receivers:
 """
 
 
-def wait_for_alert(am: services.Alertmanager, site: str,
+def wait_for_alert(am: lab.Alertmanager, site: str,
                    deadline: float) -> dict[str, Any] | None:
     """The first active alert for ``site`` in Alertmanager, polled until ``deadline``."""
     while time.monotonic() < deadline:

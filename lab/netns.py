@@ -2,8 +2,7 @@
 
 Everything here is sent from inside namespaces this module created, to addresses
 inside them (198.18.0.0/15, the RFC 2544 benchmarking range, on veth pairs that
-never touch the root namespace). No pytest, no relative imports (like
-``tests/services.py``), so tests, benches and demos share it.
+never touch the root namespace). No pytest, so tests, benches and demos share it.
 
     with Lab() as lab:                       # skip first if not root: lab_skip_reason()
         site, dev = lab.netns("site"), lab.netns("dev")
@@ -40,10 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-try:
-    from tests import services
-except ImportError:  # run with tests/ itself on sys.path, like services.py allows
-    import services  # type: ignore[no-redef]
+from lab.snmpd import OID_SYS_UPTIME, Snmpd, snmp_env
 
 T = TypeVar("T")
 
@@ -319,10 +315,10 @@ def _close_all() -> None:
 atexit.register(_close_all)
 
 
-class NetnsSnmpd(services.Snmpd):
+class NetnsSnmpd(Snmpd):
     """net-snmp's snmpd inside a namespace, on ``host`` (an address of that namespace).
 
-    Same users and communities as :class:`services.Snmpd`; the v2c community is
+    Same users and communities as :class:`lab.snmpd.Snmpd`; the v2c community is
     accepted from any source (only namespaces reach it). Readiness is checked with
     ``snmpget`` run inside the same namespace.
     """
@@ -345,6 +341,6 @@ class NetnsSnmpd(services.Snmpd):
     def _ready(self) -> bool:
         out = self.ns.run(
             ["snmpget", "-v2c", "-c", self.community, "-t", "0.3", "-r", "0", "-On", "-Oq",
-             f"udp:{self.host}:{self.port}", services.OID_SYS_UPTIME], check=False,
-            env=services.snmp_env())
+             f"udp:{self.host}:{self.port}", OID_SYS_UPTIME], check=False,
+            env=snmp_env())
         return out.returncode == 0 and bool(out.stdout.strip())

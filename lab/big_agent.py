@@ -7,7 +7,7 @@ an endless one costs this responder nothing. Answers are encoded with ``agent.sn
 fit one UDP datagram, as RFC 3416 lets an agent do.
 
     transport, port = await serve(BigMib(rows=5000))      # in a test's event loop
-    python -m tests.big_agent --port 16100 --mode endless  # a process of its own (benches)
+    python -m lab.big_agent --port 16100 --mode endless    # a process of its own (benches)
 
 Modes (``BigMib`` arguments): ``rows`` ifIndex 1..rows (None: endless), ``descr`` the
 ifDescr of each row, ``instances`` "index" (ifIndex rows) or "nested" (``col.1.n``: rows

@@ -21,6 +21,7 @@ from typing import Any
 
 from collector.availability import ServiceKey
 from collector.lineproto import line
+from lab.fleet import collector_config, to_toml
 from xanet.inventory import Inventory
 
 CODES = {"up": 1, "down": 0, "unknown": -1, "maintenance": -2}
@@ -200,8 +201,6 @@ def store(month: Month, influx: Any, db: str) -> None:
 def collector_toml(influx_url: str, db: str, inventory: Path, workdir: Path,
                    **report: Any) -> str:
     """A collector config for the reports: InfluxDB, inventory, ``[report]`` settings."""
-    from tests.pipeline import collector_config, to_toml
-
     cfg = collector_config(mqtt_port=1883, influx_url=influx_url, database=db,
                            dead_letter_dir=workdir / "dead-letter",
                            inventory={"path": str(inventory)})
