@@ -1,4 +1,4 @@
-"""From telemetry to availability facts, and from engine output to line protocol. Pure.
+"""From telemetry to availability facts, and from engine output to stored points. Pure.
 
 What a poll says about an inventory element (``site/device`` or
 ``site/device/ifname``). The device's state comes from the poll's witnesses, SNMP
@@ -20,6 +20,7 @@ reachable, interface not reported          up              no fact, ``interface_
 
 An element the device does not report is never called down: a wrong ifName in
 the inventory shows up as lost coverage and a counter, not as an outage.
+(The points are built by :mod:`collector.schema`.)
 """
 
 from __future__ import annotations
