@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, finish, header, median, print_table, workdir
+from common import ROOT, export_tree, finish, header, median, print_table, workdir
 
 import lab
 
@@ -184,14 +184,10 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- main
 
 
-def export_tree(rev: str, wd: Path) -> Path:
-    tag = "".join(c if c.isalnum() else "_" for c in rev)
-    root = wd / f"tree-{tag}"
-    root.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "agent", "xanet"],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
-    return root
+def icmp_setting(tree: Path) -> str:
+    """``off`` for a tree whose config knows ``[icmp]`` (every variant then polls alike),
+    ``absent`` for trees from before the ICMP witness."""
+    return "off" if "class IcmpConfig" in (tree / "agent" / "config.py").read_text() else "absent"
 
 
 def run_variant(tree: Path, label: str, port: int, wd: Path, args: argparse.Namespace,
@@ -202,7 +198,7 @@ def run_variant(tree: Path, label: str, port: int, wd: Path, args: argparse.Name
            "--workdir", str(wd), "--label", label, "--devices", str(args.devices),
            "--interval", str(args.interval), "--seconds", str(args.seconds),
            "--warmup", str(args.warmup), "--burn-ms", str(burn_ms), "--lag-limit", lag_limit,
-           "--max-polls", str(args.max_polls), "--icmp", icmp if tree == ROOT else "absent",
+           "--max-polls", str(args.max_polls), "--icmp", icmp,
            "--json", str(out_path)]
     subprocess.run(cmd, check=True, cwd=wd, stdout=subprocess.DEVNULL,
                    env={**os.environ, "BENCH_COMMUNITY": "public"})
@@ -253,7 +249,8 @@ def main() -> None:
     if args.with_icmp:
         trees.append(("current, ICMP on", ROOT, "on"))
     if args.baseline:
-        trees.append((f"@{args.baseline}", export_tree(args.baseline, wd), "absent"))
+        base = export_tree(args.baseline, wd)
+        trees.append((f"@{args.baseline}", base, icmp_setting(base)))
     rows: list[dict[str, Any]] = []
     with lab.Mosquitto(wd / "mosquitto") as mqtt:
         # Variants alternate, round after round; each figure is the median of its rounds.
