@@ -10,6 +10,7 @@ No services; process CPU time, best of ``--repeat``.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -105,7 +106,10 @@ def main() -> None:
         old_av = module_at(args.baseline, "collector/availability.py", "baseline_availability")
         sys.modules["collector.availability"], saved = old_av, availability
         try:
-            old_states = module_at(args.baseline, "collector/facts.py", "baseline_states")
+            try:  # collector/states.py before issue 16
+                old_states = module_at(args.baseline, "collector/facts.py", "baseline_states")
+            except subprocess.CalledProcessError:
+                old_states = module_at(args.baseline, "collector/states.py", "baseline_states")
         finally:
             sys.modules["collector.availability"] = saved
         rows.insert(0, {"code": args.baseline,
