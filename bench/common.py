@@ -57,11 +57,17 @@ def module_at(rev: str, path: str, name: str) -> ModuleType:
     before/after rows: both versions measured in one invocation)."""
     source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
                             capture_output=True, text=True, check=True).stdout
+    return module_from_source(source, name, f"{rev}:{path}")
+
+
+def module_from_source(source: str, name: str, origin: str | None = None) -> ModuleType:
+    """``source`` executed as a module registered under ``name``: the way :func:`module_at`
+    loads a revision, for a variant that must be loaded alike."""
     spec = importlib.util.spec_from_loader(name, loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+    exec(compile(source, origin or name, "exec"), module.__dict__)
     return module
 
 
