@@ -206,6 +206,10 @@ def run_collector(wd: Path, mqtt_port: int, influx: lab.InfluxDB1, db: str,
     # Product defaults for the write path (collector_config tunes them for tests).
     cfg["influx"] = {"api": "v1", "url": influx.url, "database": db}
     cfg["collector"]["province"] = PROVINCE
+    # One agent id carries the whole stream (a central poller of --devices devices, 11
+    # series each: 28,798 at the default 2,618), above the guard's per-agent default of
+    # 25,000 new series per window, which would refuse the last tenth as a flood.
+    cfg["guards"] = {"max_new_series_per_agent": 1_000_000}
     path = wd / f"collector-{collector_id}.toml"
     path.write_text(to_toml(cfg))
     log = wd / f"collector-{collector_id}.log"
@@ -385,8 +389,9 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="per run")
     p.add_argument("--baseline", metavar="GIT_REV",
                    help="also run the collector with --baseline-files as at this revision")
-    # The whole package: since issue 16 the line encoder spans lineproto.py and schema.py
-    p.add_argument("--baseline-files", default="collector",
+    # Whole packages: since issue 16 the line encoder spans lineproto.py and schema.py, and
+    # xanet.cli imports what the collector package of its own revision offers.
+    p.add_argument("--baseline-files", default="collector,xanet",
                    help="files or folders taken from the baseline (comma-separated)")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the collector during each run and print its hot spots")
