@@ -112,6 +112,10 @@ DeviceSnmp = Annotated[
 ]
 
 
+#: A profile's name (shipped, or from [profiles] dir), or "auto".
+ProfileChoice = CanonicalId
+
+
 class DeviceConfig(Strict):
     id: Ident = Field(description="device id, unique per site (the inventory's device id)")
     host: Host = Field(
@@ -144,10 +148,6 @@ class DeviceConfig(Strict):
         '["ups-mib"]; "auto": by the device\'s sysObjectID. Default: [profiles] default. '
         "Not yet polled: check-config checks the names",
     )
-
-
-#: A profile's name (shipped, or from [profiles] dir), or "auto".
-ProfileChoice = CanonicalId
 
 
 def _profile_list_problems(names: list[str], where: str) -> list[str]:
