@@ -421,7 +421,8 @@ def check_agent(cfg: AgentConfig, environ: dict[str, str] | None = None, *,
                 secrets: bool = True, files: bool = True) -> list[str]:
     """Every problem the agent would meet at start on this machine (``key.path: reason``):
     secrets that cannot be read, SNMPv3 keys too short, TLS files missing or not PEM, a
-    spool it cannot create, profiles that cannot be read or are not there. ``xanet check-config`` and ``xanet agent`` both run it."""
+    spool it cannot create, profiles that cannot be read or are not there.
+    ``xanet check-config`` and ``xanet agent`` both run it."""
     problems: list[str] = []
     if secrets:
         problems += check_secrets(cfg, environ)

@@ -211,8 +211,8 @@ def test_check_config_reports_profile_mistakes_with_file_and_key(
     user = tmp_path / "profiles"
     write_profile(user, "bad", 'name = "bad"\ndescription = "x"\n'
                   '[[scalars]]\nname = "t"\noid = "1.3.6.1.4.1.9.1.0"\nkind = "float"\n')
-    config.write_text(AGENT_WITH_PROFILES.replace("{dir}", str(user)).replace(', "entity-sensor"]', "]")
-                      .replace('"Host"', '"host-resources"'))
+    config.write_text(AGENT_WITH_PROFILES.replace("{dir}", str(user))
+                      .replace(', "entity-sensor"]', "]").replace('"Host"', '"host-resources"'))
     problems = check_file(config)
     assert [p for p in problems if "spool" not in p] == [
         f"{config}: profiles.dir: {user / 'bad.toml'}: scalars[0].kind: Input should be "
