@@ -361,3 +361,19 @@ def test_scalars_absent_and_present() -> None:
     assert got["output_frequency"].value == 49.9
     assert got["charge_remaining"].unknown is Unknown.OUT_OF_RANGE
     assert got["seconds_on_battery"].unknown is Unknown.ABSENT
+
+
+def test_the_worked_example_of_docs_profiles_md(tmp_path: Path) -> None:
+    """The override docs/profiles.md writes, loaded as a user profile and fed the Huawei
+    UPS5000's recorded frequency (5000, in 0.01 Hz)."""
+    doc = (ROOT / "docs" / "profiles.md").read_text()
+    start = doc.index("```toml\n# UPS-MIB as the Huawei UPS5000") + len("```toml\n")
+    write_profile(tmp_path, "ups-mib-huawei", doc[start:doc.index("```", start)])
+    ups = load_catalog(tmp_path)["ups-mib"]
+    assert ups.description == "UPS-MIB, Huawei UPS5000 frequencies in 0.01 Hz"
+    sample = evaluate(ups, [((1, 3, 6, 1, 2, 1, 33, 1, 3, 3, 1, 2, 1), ber.GAUGE32, 5000),
+                            ((1, 3, 6, 1, 2, 1, 33, 1, 2, 3, 0), ber.INTEGER, -1)])
+    got = {v.metric: v for v in sample.values}
+    assert got["input_frequency"].value == 50.0
+    assert got["input_frequency"].tags == (("line", "1"),)
+    assert got["minutes_remaining"].unknown is Unknown.SENTINEL
