@@ -377,3 +377,27 @@ def test_the_worked_example_of_docs_profiles_md(tmp_path: Path) -> None:
     assert got["input_frequency"].value == 50.0
     assert got["input_frequency"].tags == (("line", "1"),)
     assert got["minutes_remaining"].unknown is Unknown.SENTINEL
+
+
+HOST_RESOURCES = load_catalog()["host-resources"]
+
+
+@given(units=st.integers(1, 2**31 - 1), size=st.integers(0, 2**31 - 1),
+       used=st.one_of(st.integers(0, 2**31 - 1), st.just(-5)))
+def test_storage_bytes_are_size_times_allocation_units(units: int, size: int,
+                                                       used: int) -> None:
+    storage = "1.3.6.1.2.1.25.2.3.1"
+    sample = evaluate(HOST_RESOURCES, [
+        ((1, 3, 6, 1, 2, 1, 25, 2, 3, 1, 3, 4), ber.OCTET_STRING, b"/var"),
+        int_cell(f"{storage}.4.4", units), int_cell(f"{storage}.5.4", size),
+        int_cell(f"{storage}.6.4", used),
+    ])
+    got = {v.metric: v for v in sample.values}
+    assert got["storage_size"].value == float(size * units)
+    assert got["storage_size"].tags == (("storage_index", "4"), ("storage", "/var"))
+    if used < 0:  # below min = 0: a lie, only this value lost
+        assert got["storage_used"].unknown is Unknown.OUT_OF_RANGE
+    else:
+        assert got["storage_used"].value == float(used * units)
+    assert got["allocation_failures"].unknown is Unknown.ABSENT
+    assert "allocation_units" not in got  # a multiplier, not a value of its own
