@@ -254,12 +254,12 @@ def evaluate(profile: Profile, var_binds: Iterable[ber.VarBind],
                              metric.oid, warnings))
     for table in profile.tables:
         emitted = table.emitted()
+        by_name = {column.name: column for column in table.columns}
         for index in sorted(rows[table.name]):
             row = rows[table.name][index]
             if not any(column.name in row for column in emitted):
                 continue  # a row of a tag column only (ENTITY-MIB entities without a sensor)
             tags = [(table.index, dotted(index))]
-            by_name = {column.name: column for column in table.columns}
             for tag_name in table.tags:
                 cell = row.get(tag_name)
                 text = _label(by_name[tag_name], cell) if cell is not None else None
