@@ -19,7 +19,7 @@ from agent.credentials import (
     v3_problems,
 )
 from xanet.config import Host, Problems, Secret, SecretError, Strict, check_secrets
-from xanet.ids import Ident
+from xanet.ids import CanonicalId, Ident
 from xanet.mqtt import MqttConfig
 from xanet.preflight import tls_problems, writable_file_problem
 from xanet.wire import MAX_INTERFACES_PER_POLL
@@ -112,6 +112,10 @@ DeviceSnmp = Annotated[
 ]
 
 
+#: A profile's name (shipped, or from [profiles] dir), or "auto".
+ProfileChoice = CanonicalId
+
+
 class DeviceConfig(Strict):
     id: Ident = Field(description="device id, unique per site (the inventory's device id)")
     host: Host = Field(
@@ -138,6 +142,36 @@ class DeviceConfig(Strict):
     retries: int | None = Field(description="SNMP retries per request", default=None, ge=0, le=5)
     site: Ident | None = Field(default=None, description="default: the agent's site")
     commune: Ident | None = Field(default=None, description="default: the agent's commune")
+    profiles: list[ProfileChoice] | None = Field(
+        default=None,
+        description='device profiles to poll besides the interfaces (docs/profiles.md), e.g. '
+        '["ups-mib"]; "auto": by the device\'s sysObjectID. Default: [profiles] default. '
+        "Not yet polled: check-config checks the names",
+    )
+
+
+def _profile_list_problems(names: list[str], where: str) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for i, name in enumerate(names):
+        if name in seen:
+            problems.append(f"{where}[{i}]: {name!r} is named twice")
+        seen.add(name)
+    return problems
+
+
+class ProfilesConfig(Strict):
+    """Device profiles (docs/profiles.md): where user profiles live, what devices poll."""
+
+    dir: Path | None = Field(
+        default=None,
+        description="a directory of user profiles (*.toml), added to the shipped ones; "
+        "a shipped name is replaced only by a file with override = true",
+    )
+    default: list[ProfileChoice] = Field(
+        default_factory=list,
+        description='profiles of every device that names none, e.g. ["auto"]',
+    )
 
 
 class PollingConfig(Strict):
@@ -274,6 +308,7 @@ class AgentConfig(Strict):
     rates: RatesConfig = RatesConfig()
     batch: BatchConfig = BatchConfig()
     spool: SpoolConfig = SpoolConfig()
+    profiles: ProfilesConfig = ProfilesConfig()
     snmp: SnmpCredentials | None = None
     devices: list[DeviceConfig] = Field(min_length=1)
 
@@ -293,9 +328,22 @@ class AgentConfig(Strict):
             if dev.snmp is False and not self.pings(dev):
                 problems.append(f"devices[{i}]: a ping-only device (snmp = false) needs ICMP, "
                                 "but icmp is off for it")
+            if dev.profiles:
+                problems += _profile_list_problems(dev.profiles, f"devices[{i}].profiles")
+                if dev.snmp is False:
+                    problems.append(f"devices[{i}].profiles: a ping-only device (snmp = false) "
+                                    "has no profiles to poll")
+        problems += _profile_list_problems(self.profiles.default, "profiles.default")
         if problems:
             raise Problems(problems)
         return self
+
+    def profiles_of(self, dev: DeviceConfig) -> list[str]:
+        """The profile names ``dev`` polls: its own ``profiles``, else ``[profiles] default``
+        (none for a ping-only device)."""
+        if dev.snmp is False:
+            return []
+        return list(self.profiles.default if dev.profiles is None else dev.profiles)
 
     def pings(self, dev: DeviceConfig) -> bool:
         """Whether ``dev`` gets the ICMP witness: its own ``icmp``, else ``[icmp] enabled``."""
@@ -348,11 +396,33 @@ def credential_problems(cfg: AgentConfig, environ: dict[str, str] | None = None)
     return problems
 
 
+def profile_problems(cfg: AgentConfig) -> list[str]:
+    """The profile catalog's problems (``profiles.dir: file: key.path: reason``) and every
+    name a device or the default gives that the catalog does not hold."""
+    if cfg.profiles.dir is None and not cfg.profiles.default and not any(
+            dev.profiles for dev in cfg.devices):
+        return []  # no profile named: the catalog need not be read at all
+    from agent.profiles.load import catalog_problems
+    from agent.profiles.select import unknown_names
+
+    catalog, problems = catalog_problems(cfg.profiles.dir)
+    problems = [f"profiles.dir: {problem}" for problem in problems]
+    known = ", ".join(sorted(catalog))
+    named = [("profiles.default", cfg.profiles.default)]
+    named += [(f"devices[{i}].profiles", dev.profiles or []) for i, dev in enumerate(cfg.devices)]
+    for where, names in named:
+        for name in unknown_names(names, catalog):
+            problems.append(f"{where}[{names.index(name)}]: unknown profile {name!r} "
+                            f"(known: {known}, or \"auto\")")
+    return problems
+
+
 def check_agent(cfg: AgentConfig, environ: dict[str, str] | None = None, *,
                 secrets: bool = True, files: bool = True) -> list[str]:
     """Every problem the agent would meet at start on this machine (``key.path: reason``):
     secrets that cannot be read, SNMPv3 keys too short, TLS files missing or not PEM, a
-    spool it cannot create. ``xanet check-config`` and ``xanet agent`` both run it."""
+    spool it cannot create, profiles that cannot be read or are not there.
+    ``xanet check-config`` and ``xanet agent`` both run it."""
     problems: list[str] = []
     if secrets:
         problems += check_secrets(cfg, environ)
@@ -362,4 +432,5 @@ def check_agent(cfg: AgentConfig, environ: dict[str, str] | None = None, *,
         spool = writable_file_problem(cfg.spool.path)
         if spool is not None:
             problems.append(f"spool.path: {spool}")
+        problems += profile_problems(cfg)
     return problems

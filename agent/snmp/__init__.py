@@ -8,11 +8,12 @@ The package's names for the rest of the agent are here; its modules, by layer:
   :mod:`~agent.snmp.ber` (the codec, by protocol version), :mod:`~agent.snmp.usm`
   (USM crypto), :mod:`~agent.snmp.usm_session` (USM, sans-IO),
   :mod:`~agent.snmp.exchange` (what an answer means to a request in flight),
-  :mod:`~agent.snmp.oids`;
+  :mod:`~agent.snmp.oids`, :mod:`~agent.snmp.colwalk` (a walk of any columns);
 * edges: :mod:`~agent.snmp.udp` (the one asyncio UDP client), the backends behind
   :mod:`~agent.snmp.backend` (:mod:`~agent.snmp.lean_v2c`,
   :mod:`~agent.snmp.lean_v3`, :mod:`~agent.snmp.pysnmp_backend`), and
-  :mod:`~agent.snmp.poller`, the only router.
+  :mod:`~agent.snmp.poller`, the only router; :mod:`~agent.snmp.profilewalk` polls a
+  device for its profiles (:mod:`agent.profiles`) through the poller's backends.
 """
 
 from agent.credentials import SnmpV2c, SnmpV3

@@ -1,0 +1,252 @@
+"""What a device profile may say: its scalars and columns, and the rules it obeys. Pure.
+
+A profile (a TOML file, :mod:`agent.profiles.load`) names SNMP objects by numeric OID
+and says how each answer becomes a value (:mod:`agent.profiles.evaluate`):
+
+* ``kind`` - ``gauge`` (a number now), ``counter`` (Counter32/64, left raw for the rate
+  engine), ``enum`` (an INTEGER with a label per value), ``string``, ``timeticks``;
+* ``unit`` and ``scale`` (a decimal multiplier: ``0.1`` for "0.1 Hz" units), a
+  ``multiply_by`` column (hrStorageSize x hrStorageAllocationUnits), and the
+  ENTITY-SENSOR-MIB style ``sensor_scale`` / ``sensor_precision`` columns of the same row;
+* ``unknown_values`` - sentinels meaning "the device does not know" (UPS agents answer
+  -1): such a value is unknown, never a number; ``min``/``max`` - the range a raw value
+  must lie in (outside: the cell is a lie and loses its value);
+* a table's ``tags`` - other columns of the row (walked like the values, possibly of
+  another table with the same index, e.g. ENTITY-MIB entPhysicalName) that label each
+  of its values, besides the row index itself.
+
+Every rule a profile breaks is reported at once (``key.path: reason``), in the one
+error format of :mod:`xanet.config`.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from xanet.config import Problems, Strict
+from xanet.ids import CanonicalId
+
+Kind = Literal["gauge", "counter", "enum", "string", "timeticks"]
+NUMERIC_KINDS: Final = frozenset({"gauge", "enum"})
+#: What ``profiles = [...]`` may name besides a profile: choose by sysObjectID.
+AUTO: Final = "auto"
+
+Oid = tuple[int, ...]
+_OID = re.compile(r"^\.?[0-2](\.(0|[1-9][0-9]{0,9})){1,127}$")
+_MAX_SUBID: Final = 2**32 - 1
+MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+def _check_oid(value: str) -> str:
+    if not _OID.fullmatch(value) or any(int(p) > _MAX_SUBID for p in value.lstrip(".").split(".")):
+        raise ValueError("not a numeric OID (digits separated by '.', e.g. 1.3.6.1.2.1.33.1.2.1)")
+    return value.lstrip(".")
+
+
+#: A numeric OID as text, without a leading dot.
+OidText = Annotated[str, AfterValidator(_check_oid)]
+
+
+def parse_oid(text: str) -> Oid:
+    """``"1.3.6"`` -> ``(1, 3, 6)`` (``text`` already checked by :data:`OidText`)."""
+    return tuple(int(part) for part in text.split("."))
+
+
+class Metric(Strict):
+    """One scalar or one table column."""
+
+    name: MetricName = Field(description="the value's name (lowercase, digits, '_')")
+    oid: OidText = Field(description="numeric OID: a scalar's instance (…​.0) or a column")
+    kind: Kind
+    description: str = ""
+    unit: str = Field(default="", max_length=32)
+    scale: float = Field(
+        default=1.0, description="decimal multiplier of the raw value (gauge only): 0.1, 1024"
+    )
+    multiply_by: str | None = Field(
+        default=None, description="a gauge column of the same row the value is multiplied by"
+    )
+    sensor_scale: str | None = Field(
+        default=None, description="column of the row holding an EntitySensorDataScale"
+    )
+    sensor_precision: str | None = Field(
+        default=None, description="column of the row holding an EntitySensorPrecision"
+    )
+    enum: dict[str, str] | None = Field(default=None, description="label per value (enum only)")
+    unknown_values: list[int | str] = Field(
+        default_factory=list, description="raw values meaning unknown (sentinels)"
+    )
+    min: int | None = Field(default=None, description="smallest raw value a device may send")
+    max: int | None = Field(default=None, description="largest raw value a device may send")
+    emit: bool | None = Field(
+        default=None,
+        description="a value of its own (default: yes, unless another column uses it as a "
+        "tag, scale, precision or multiplier)",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Metric:
+        problems: list[str] = []
+        if self.enum is not None and self.kind != "enum":
+            problems.append(f"enum: only for kind = \"enum\" (this is {self.kind!r})")
+        if self.kind == "enum" and not self.enum:
+            problems.append("enum: kind = \"enum\" needs a map of value = label")
+        for key in self.enum or {}:
+            if not re.fullmatch(r"-?[0-9]{1,10}", key):
+                problems.append(f"enum.{key}: the values an enum maps are integers")
+        if self.scale == 0 or self.scale != self.scale:
+            problems.append("scale: must be a non-zero number")
+        numeric_only = ("multiply_by", "sensor_scale", "sensor_precision")
+        if self.kind != "gauge":
+            if self.scale != 1:
+                problems.append(f"scale: only for kind = \"gauge\" (this is {self.kind!r})")
+            problems += [f"{key}: only for kind = \"gauge\" (this is {self.kind!r})"
+                         for key in numeric_only if getattr(self, key) is not None]
+        for i, sentinel in enumerate(self.unknown_values):
+            if isinstance(sentinel, str) != (self.kind == "string"):
+                problems.append(f"unknown_values[{i}]: a {self.kind} sentinel is "
+                                f"{'text' if self.kind == 'string' else 'an integer'}")
+        if (self.min is not None or self.max is not None) and self.kind == "string":
+            problems.append("min: a range is for numbers, not kind = \"string\"")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            problems.append(f"min: {self.min} is above max {self.max}")
+        if problems:
+            raise Problems(problems)
+        return self
+
+    @property
+    def oid_tuple(self) -> Oid:
+        return parse_oid(self.oid)
+
+    @property
+    def multiplier(self) -> Fraction:
+        """:attr:`scale` exactly as written (``0.1`` is 1/10, not the nearest float)."""
+        return Fraction(repr(self.scale))
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """The enum map with integer keys."""
+        return {int(key): label for key, label in (self.enum or {}).items()}
+
+    def references(self) -> dict[str, str]:
+        """The other columns this one uses, by key: ``{"sensor_scale": "scale", ...}``."""
+        keys = ("multiply_by", "sensor_scale", "sensor_precision")
+        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+
+
+class Table(Strict):
+    """Columns of one SNMP table (or of tables sharing one index), walked together."""
+
+    name: MetricName
+    description: str = ""
+    index: MetricName = Field(default="index", description="the tag naming the row index")
+    tags: list[MetricName] = Field(
+        default_factory=list, description="columns whose value labels every value of the row"
+    )
+    columns: list[Metric] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> Table:
+        problems: list[str] = []
+        by_name = {column.name: column for column in self.columns}
+        for i, tag in enumerate(self.tags):
+            if tag not in by_name:
+                problems.append(f"tags[{i}]: no column {tag!r} in table {self.name!r}")
+            elif by_name[tag].kind == "counter":
+                problems.append(f"tags[{i}]: a counter ({tag!r}) cannot label a row")
+        if self.index in by_name:
+            problems.append(f"index: {self.index!r} is also a column name")
+        for i, column in enumerate(self.columns):
+            for key, ref in column.references().items():
+                target = by_name.get(ref)
+                if target is None:
+                    problems.append(f"columns[{i}].{key}: no column {ref!r} in table "
+                                    f"{self.name!r}")
+                elif ref == column.name:
+                    problems.append(f"columns[{i}].{key}: a column cannot scale itself")
+                elif target.kind not in NUMERIC_KINDS:
+                    problems.append(f"columns[{i}].{key}: column {ref!r} is a {target.kind}, "
+                                    "not a number")
+                elif target.references():
+                    problems.append(f"columns[{i}].{key}: column {ref!r} is scaled itself")
+        if problems:
+            raise Problems(problems)
+        return self
+
+    def helpers(self) -> set[str]:
+        """Columns used by others (tags, scales, multipliers)."""
+        used = set(self.tags)
+        for column in self.columns:
+            used.update(column.references().values())
+        return used
+
+    def emitted(self) -> list[Metric]:
+        """The columns that are values of their own."""
+        helpers = self.helpers()
+        return [c for c in self.columns
+                if (c.emit if c.emit is not None else c.name not in helpers)]
+
+
+class Profile(Strict):
+    """One device profile: what to poll of a kind of device, and how to read it."""
+
+    name: CanonicalId = Field(description="the profile's name, as devices select it")
+    description: str = Field(min_length=1)
+    source: str = Field(default="", description="the MIB(s) it was written from")
+    sys_object_ids: list[OidText] = Field(
+        default_factory=list,
+        description='sysObjectID prefixes that select it for profiles = ["auto"]',
+    )
+    interval_s: float | None = Field(
+        default=None, ge=1, le=86400, description="its own poll interval (default: the device's)"
+    )
+    override: bool = Field(
+        default=False, description="a user profile replacing a shipped one of the same name"
+    )
+    scalars: list[Metric] = Field(default_factory=list)
+    tables: list[Table] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Profile:
+        problems: list[str] = []
+        if not self.scalars and not self.tables:
+            problems.append("scalars: a profile polls at least one scalar or table")
+        tables: dict[str, int] = {}
+        for i, table in enumerate(self.tables):
+            if table.name in tables:
+                problems.append(f"tables[{i}].name: duplicate table {table.name!r} "
+                                f"(also tables[{tables[table.name]}])")
+            tables.setdefault(table.name, i)
+        names: dict[str, str] = {}
+        oids: dict[str, str] = {}
+        places = [(f"scalars[{i}]", m) for i, m in enumerate(self.scalars)]
+        places += [(f"tables[{t}].columns[{i}]", m)
+                   for t, table in enumerate(self.tables) for i, m in enumerate(table.columns)]
+        for where, metric in places:
+            if metric.name in names:
+                problems.append(f"{where}.name: duplicate name {metric.name!r} "
+                                f"(also {names[metric.name]})")
+            names.setdefault(metric.name, where)
+            if metric.oid in oids:
+                problems.append(f"{where}.oid: {metric.oid} is polled by {oids[metric.oid]} too")
+            oids.setdefault(metric.oid, where)
+        for i, metric in enumerate(self.scalars):
+            problems += [f"scalars[{i}].{key}: a scalar has no row to take {ref!r} from"
+                         for key, ref in metric.references().items()]
+        columns = [(where, m) for where, m in places if where.startswith("tables")]
+        for where, metric in columns:
+            for other_where, other in columns:
+                if other is not metric and other.oid.startswith(metric.oid + "."):
+                    problems.append(f"{other_where}.oid: lies inside column {where} "
+                                    f"({metric.oid})")
+        if problems:
+            raise Problems(problems)
+        return self
+
+    @property
+    def sys_object_id_prefixes(self) -> tuple[Oid, ...]:
+        return tuple(parse_oid(text) for text in self.sys_object_ids)
