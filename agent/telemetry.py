@@ -63,7 +63,7 @@ def to_device_poll(
                 in_bps=r.in_bps if r else None, out_bps=r.out_bps if r else None,
                 in_util_pct=r.in_util_pct if r else None,
                 out_util_pct=r.out_util_pct if r else None,
-                rate_note=note,
+                rate_note=note, alias=i.alias,
             )
         )
     return wire.DevicePoll(

@@ -30,7 +30,7 @@ MAX_TEXT_CHARS: Final = 256
 
 #: Contained per-device faults, counted per poll (docs/snmp.md, "Bounds"):
 ROWS_OVER_BOUND: Final = "rows_over_bound"  # rows beyond max_rows discarded (poll kept)
-TEXT_TRUNCATED: Final = "text_truncated"  # ifName/ifDescr cut to MAX_TEXT_CHARS (poll kept)
+TEXT_TRUNCATED: Final = "text_truncated"  # ifName/ifDescr/ifAlias cut to MAX_TEXT_CHARS
 SPEED_CONTRADICTION: Final = "speed_contradiction"  # ifHighSpeed vs ifSpeed (RFC 2863): one kept
 WALK_REQUESTS: Final = "walk_requests"  # walk did not end within its request bound: limit
 WALK_BYTES: Final = "walk_bytes"  # walk would hold more than max_walk_bytes: limit
@@ -48,6 +48,7 @@ class RawInterface:
     out_octets: int | None
     hc: bool  # True when in/out_octets are the 64-bit counters
     discontinuity_cs: int | None  # ifCounterDiscontinuityTime (sysUpTime ticks)
+    alias: str | None = None  # ifAlias, None when absent or empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,7 @@ _IF_HC_OUT = Column("ifHCOutOctets", oids.IF_HC_OUT_OCTETS, as_counter, "Counter
 _IF_HIGH_SPEED = Column(
     "ifHighSpeed", oids.IF_HIGH_SPEED, lambda t, v: as_number(t, v, 0, MAX_U32), "Gauge32"
 )
+_IF_ALIAS = Column("ifAlias", oids.IF_ALIAS, as_text, "OctetString")
 _IF_DISCONTINUITY = Column(
     "ifCounterDiscontinuityTime", oids.IF_COUNTER_DISCONTINUITY_TIME, as_timeticks, "TimeTicks"
 )
@@ -180,6 +182,7 @@ COLUMNS: Final = (
     _IF_HC_OUT,
     _IF_HIGH_SPEED,
     _IF_DISCONTINUITY,
+    _IF_ALIAS,
 )
 
 Table = dict[Column, dict[int, object]]
@@ -315,6 +318,7 @@ def assemble(table: Table, warnings: Warnings) -> tuple[RawInterface, ...]:
         oper = table[_IF_OPER].get(index)
         admin = table[_IF_ADMIN].get(index)
         discontinuity = table[_IF_DISCONTINUITY].get(index)
+        alias = table[_IF_ALIAS].get(index)
         interfaces.append(
             RawInterface(
                 index=index,
@@ -329,6 +333,7 @@ def assemble(table: Table, warnings: Warnings) -> tuple[RawInterface, ...]:
                 out_octets=out_octets,
                 hc=hc,
                 discontinuity_cs=discontinuity if isinstance(discontinuity, int) else None,
+                alias=alias if isinstance(alias, str) and alias else None,
             )
         )
     return tuple(interfaces)
