@@ -9,6 +9,7 @@ the wire's messages (:mod:`xanet.wire`), and says which changes are worth a log 
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -19,6 +20,7 @@ from xanet import wire
 
 if TYPE_CHECKING:  # the type only: this module needs none of the SNMP machinery
     from agent.snmp import RawPoll
+    from agent.subpoll import SubPlan
 
 #: Which status to build: the birth/refresh, the Last Will (registered at connect, so it
 #: carries no timestamp: the broker sends it later), or the goodbye of a clean stop.
@@ -273,6 +275,17 @@ def delivery_note(delivery: Delivery, health: Health) -> str | None:
         notes.append(f"session taken over {d.taken_over} time(s): a second agent with "
                      f"user {d.user}?")
     return "; ".join(notes) if notes else None
+
+
+def between_note(plans: Iterable[SubPlan]) -> str | None:
+    """Which ports' counters are read between polls (agent.subpoll), for the status."""
+    listed = list(plans)
+    if not listed:
+        return None
+    ports = sum(len(p.indices) for p in listed)
+    capped = sum(1 for p in listed if p.capped)
+    return (f"Counter32 readings between polls: {ports} port(s) on {len(listed)} device(s)"
+            + (f", {capped} device(s) still too fast" if capped else ""))
 
 
 def online_reason(*notes: str | None) -> str | None:

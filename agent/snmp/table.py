@@ -15,7 +15,7 @@ way round), so no column is trusted to list them all.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -290,6 +290,30 @@ def pick_speed(speed: int | None, high_speed: int | None) -> tuple[int | None, s
     if high_bps > MAX_U32 and abs(high_bps % 2**32 - speed) <= _ROUNDING_BPS:
         return high_bps, "speed_wrapped"
     return speed, "disagree"
+
+
+#: Counter32 readings between polls: the OIDs of one GET, at most this many ports each.
+PORTS_PER_GET: Final = 24
+
+
+def counter_request(indices: tuple[int, ...]) -> tuple[Oid, ...]:
+    """ifInOctets and ifOutOctets of ``indices`` (one GET: at most PORTS_PER_GET ports)."""
+    return tuple(oid for index in indices
+                 for oid in ((*oids.IF_IN_OCTETS, index), (*oids.IF_OUT_OCTETS, index)))
+
+
+def read_counter32(var_binds: Sequence[VarBind], indices: tuple[int, ...]
+                   ) -> dict[int, tuple[int | None, int | None]]:
+    """The answer to :func:`counter_request`: (in, out) per port, None where the cell is
+    not a Counter32 of that port (a wrong OID, type or range is a missing reading)."""
+    asked = counter_request(indices)
+    values: dict[Oid, int | None] = {oid: None for oid in asked}
+    if len(var_binds) == len(asked):
+        for want, (oid, tag, value) in zip(asked, var_binds, strict=True):
+            cell = as_counter(tag, value) if oid == want else None
+            values[want] = cell.value if cell is not None and not cell.wide else None
+    return {index: (values[(*oids.IF_IN_OCTETS, index)], values[(*oids.IF_OUT_OCTETS, index)])
+            for index in indices}
 
 
 def assemble(table: Table, warnings: Warnings) -> tuple[RawInterface, ...]:
