@@ -35,12 +35,15 @@ from agent.resolver import Resolver, SystemResolver
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget
 from agent.spool import Spool
+from agent.subpoll import CounterBridges, CounterReading, SubPlan, SubPollPolicy
+from agent.subpoll import plan as plan_readings
 from agent.telemetry import (
     Delivery,
     Health,
     Overload,
     StatusKind,
     agent_health,
+    between_note,
     delivery_note,
     failed_poll,
     online_reason,
@@ -149,6 +152,13 @@ class Agent:
                                broker_limit=lambda: self.uplink.max_packet_size)
         self.plans = {device_key(cfg, d): device_plan(cfg, d) for d in cfg.devices}
         self._trackers: dict[str, RateTracker] = {}
+        r = cfg.rates
+        self._sub_policy = SubPollPolicy(r.counter32_readings, r.counter32_max_readings,
+                                         r.counter32_min_interval_s)
+        self._bridges: dict[str, CounterBridges] = {}
+        self._addresses: dict[str, str] = {}  # device key -> its address at the last poll
+        #: devices whose Counter32-only ports are read between polls, with the plan
+        self.between: dict[str, SubPlan] = {}
         self._traced: set[str] = set()  # devices whose unexpected exception was logged
         p = cfg.polling
         self.concurrency = AdmissionLimit(ceiling=p.max_concurrent,
@@ -183,7 +193,8 @@ class Agent:
             reason = online_reason(
                 delivery_note(delivery, self.health),
                 self.overload.note(self.health.polls_throttled, lim.limit, lim.ceiling,
-                                   lim.throttled))
+                                   lim.throttled),
+                between_note(self.between.values()))
         a = self.cfg.agent
         return status(kind, agent=a.id, site=a.site, version=__version__,
                       instance=self.instance, ts=now, reason=reason,
@@ -237,6 +248,7 @@ class Agent:
                                 max_gap_factor=self.cfg.rates.max_gap_factor,
                                 speed_tolerance=self.cfg.rates.speed_tolerance)
             tracker = self._trackers[key] = RateTracker(policy)
+            self._bridges[key] = CounterBridges(tracker)
         return tracker
 
     async def poll_device(self, dev: DeviceConfig) -> wire.DevicePoll:
@@ -272,6 +284,60 @@ class Agent:
                 return
             poll = await self._poll_once(key, dev.id, site, tracker)
             self.batcher.add(commune, site, poll)
+            if await self._read_between(key, dev.id, site, slot.at):
+                return
+
+    async def _read_between(self, key: str, device: str, site: str, start: float) -> bool:
+        """Counter32-only ports too fast for the interval: their counters read between this
+        poll (slot ``start``) and the next (agent.subpoll). True when stopped meanwhile."""
+        bridges = self._bridges[key]
+        base = bridges.tracker.previous
+        sub = None if base is None else plan_readings(base, bridges.tracker.policy,
+                                                          self._sub_policy)
+        self._note_between(key, device, site, sub)
+        target, address = self.plans[key].target, self._addresses.get(key)
+        # (fakes of the SNMP port in tests and benches may not read counters)
+        read = getattr(self.poller, "read_counters", None)
+        if sub is None or target is None or address is None or read is None:
+            return False
+        target = dataclasses.replace(target, host=address)
+        for k in range(1, sub.readings + 1):
+            at = start + k * sub.every_s
+            if at < time.monotonic():
+                continue  # the poll ran long: not this reading
+            if await self.naps.sleep(at - time.monotonic()):
+                return True
+            mono = time.monotonic()
+            try:
+                uptime, counters = await read(target, sub.indices)
+            except SnmpError:
+                bridges.observe_failure()  # this interval's rates as without readings
+                continue
+            except Exception as exc:  # a bug or a library's surprise: this device only
+                self._unexpected(key, device, site, "counter reading failed", exc)
+                bridges.observe_failure()
+                continue
+            bridges.observe(CounterReading(mono, uptime, counters))
+        return False
+
+    def _note_between(self, key: str, device: str, site: str, sub: SubPlan | None) -> None:
+        """Logs when a device's readings between polls start, change or stop."""
+        was = self.between.get(key)
+        if sub == was:
+            return
+        if sub is None:
+            self.between.pop(key, None)
+            log.info("device %s (site %s): no port needs counter readings between polls "
+                     "any more", device, site)
+            return
+        self.between[key] = sub
+        log.log(logging.WARNING if sub.capped else logging.INFO,
+                "device %s (site %s): %d Counter32-only port(s) too fast for the poll "
+                "interval (a second wrap possible): their counters read %d time(s) between "
+                "polls, every %.1f s%s", device, site, len(sub.indices), sub.readings,
+                sub.every_s, "; still too slow for the fastest (bounded by [rates] "
+                "counter32_max_readings / counter32_min_interval_s): it may stay "
+                "counter32_ambiguous" if sub.capped else "")
 
     async def _poll_once(self, key: str, device: str, site: str,
                          tracker: RateTracker) -> wire.DevicePoll:
@@ -301,6 +367,7 @@ class Agent:
         plan = self.plans[key]
         try:
             address = await self.resolver.resolve(plan.host, plan.resolve_timeout_s)
+            self._addresses[key] = address
         except (OSError, UnicodeError, TimeoutError) as exc:
             tracker.observe_failure()
             return failed_poll(device, ts, SnmpResolveError(

@@ -236,6 +236,19 @@ class RatesConfig(Strict):
         default=1.1,
         ge=1.0,
     )
+    counter32_readings: bool = Field(
+        default=True,
+        description="read the counters of Counter32-only ports too fast for the poll interval "
+        "(a second wrap possible: gigabit at 60 s) between polls, so they get a rate "
+        "(docs/counters.md)",
+    )
+    counter32_max_readings: int = Field(
+        default=5, ge=1, le=20,
+        description="such readings between two polls of a device, at most (each: one GET of "
+        "sysUpTime, one per 24 ports)",
+    )
+    counter32_min_interval_s: float = Field(
+        default=5.0, ge=1.0, description="such readings never closer than this")
 
 
 class AgentMqttConfig(MqttConfig):

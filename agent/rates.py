@@ -23,13 +23,15 @@ The rules (docs/counters.md has the table):
   interface speed is ambiguous and withheld, unless the policy allows it.
 * A rate above speed x ``speed_tolerance`` is withheld (an undetected reset
   shows up this way) - never published as a spike.
+* Counter32 readings between two polls (sub-interval polling, :mod:`agent.subpoll`) may
+  give the rate a Counter32 check withheld as ambiguous (:attr:`RateTracker.adjust`).
 
 No I/O, no clock, no asyncio: everything comes in through the arguments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -366,10 +368,21 @@ class RateTracker:
         self.policy = policy
         self._prev: DeviceSample | None = None
         self._prev_failed = False
+        #: called with (previous, sample, rates) on an interval with a base: may replace
+        #: rates (agent.subpoll's readings between polls); None: nothing to add
+        self.adjust: Callable[[DeviceSample, DeviceSample, dict[int, IfRate]], None] | None \
+            = None
+
+    @property
+    def previous(self) -> DeviceSample | None:
+        """The base of the next rate: the last successful poll, None after a failure."""
+        return None if self._prev_failed else self._prev
 
     def observe(self, sample: DeviceSample) -> dict[int, IfRate]:
         """Rates from the last successful poll to ``sample``, which becomes the new base."""
         rates = compute_rates(self._prev, sample, self.policy, prev_failed=self._prev_failed)
+        if self.adjust is not None and self._prev is not None and not self._prev_failed:
+            self.adjust(self._prev, sample, rates)
         self._prev = sample
         self._prev_failed = False
         return rates

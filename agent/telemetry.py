@@ -9,6 +9,7 @@ the wire's messages (:mod:`xanet.wire`), and says which changes are worth a log 
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -19,6 +20,7 @@ from xanet import wire
 
 if TYPE_CHECKING:  # the type only: this module needs none of the SNMP machinery
     from agent.snmp import RawPoll
+    from agent.subpoll import SubPlan
 
 #: Which status to build: the birth/refresh, the Last Will (registered at connect, so it
 #: carries no timestamp: the broker sends it later), or the goodbye of a clean stop.
@@ -63,7 +65,7 @@ def to_device_poll(
                 in_bps=r.in_bps if r else None, out_bps=r.out_bps if r else None,
                 in_util_pct=r.in_util_pct if r else None,
                 out_util_pct=r.out_util_pct if r else None,
-                rate_note=note,
+                rate_note=note, alias=i.alias,
             )
         )
     return wire.DevicePoll(
@@ -273,6 +275,17 @@ def delivery_note(delivery: Delivery, health: Health) -> str | None:
         notes.append(f"session taken over {d.taken_over} time(s): a second agent with "
                      f"user {d.user}?")
     return "; ".join(notes) if notes else None
+
+
+def between_note(plans: Iterable[SubPlan]) -> str | None:
+    """Which ports' counters are read between polls (agent.subpoll), for the status."""
+    listed = list(plans)
+    if not listed:
+        return None
+    ports = sum(len(p.indices) for p in listed)
+    capped = sum(1 for p in listed if p.capped)
+    return (f"Counter32 readings between polls: {ports} port(s) on {len(listed)} device(s)"
+            + (f", {capped} device(s) still too fast" if capped else ""))
 
 
 def online_reason(*notes: str | None) -> str | None:

@@ -194,6 +194,10 @@ class Collector:
             if self.alerting is not None:
                 self.alerting.device_verdicts(verdicts)
             self.unmapped_log.check(msg, self.mapper.counts.unmapped_devices, time.monotonic())
+            for key, indices in self.mapper.take_new_ambiguous():
+                log.warning("element %s: its interface name is on several rows of the poll "
+                            "(ifIndex %s): unknown (interface_ambiguous) until the inventory "
+                            "names its ifindex (docs/inventory.md)", key, indices)
         if self.alerting is not None:
             self.alerting.agent_seen(msg.agent, now.timestamp(),
                                      msg.sent.timestamp() if msg.sent else None)
@@ -259,6 +263,7 @@ class Collector:
         if self.mapper is not None:
             out["polls_unmapped"] = self.mapper.counts.unmapped_polls
             out["interfaces_missing"] = self.mapper.counts.interface_missing
+            out["interfaces_ambiguous"] = self.mapper.counts.interface_ambiguous
         out.update({f"rejected_{k}": v for k, v in self.rejected.items()})
         return out
 

@@ -16,7 +16,14 @@ lowerLayerDown (2, 5, 6, 7)
 reachable, testing/unknown (3, 4), absent  up              no fact (unknown)
 reachable, interface not reported          up              no fact, ``interface_missing``
                                                            (not counted in a part of a split poll)
+reachable, its name on two rows or more    up              unknown, ``interface_ambiguous``
+(no ifXTable, ifDescr twice)                               (counted; the element's ``ifindex``
+                                                           resolves it)
 =========================================  ==============  ==========================
+
+An interface element is found by ``ifindex`` when the inventory gives one, else by name.
+A name is judged within one message's poll (a part of a split poll): a repeat across parts
+is not seen.
 
 An element the device does not report is never called down: a wrong ifName in
 the inventory shows up as lost coverage and a counter, not as an outage.
@@ -46,6 +53,8 @@ from xanet.inventory import Inventory, element_key
 
 OPER_UP = 1
 OPER_DOWN = {2, 5, 6, 7}  # down, dormant, notPresent, lowerLayerDown
+#: Why an interface element whose name repeats in a poll is unknown.
+INTERFACE_AMBIGUOUS = "interface_ambiguous"
 STATE_CODE: dict[State, int] = {"up": 1, "down": 0, "unknown": -1, "maintenance": -2}
 
 
@@ -56,6 +65,11 @@ class MappingCounts:
     unmapped_polls: int = 0
     interface_missing: int = 0
     missing_elements: set[str] = field(default_factory=set)
+    #: interface facts not taken because the name named several rows of the poll
+    interface_ambiguous: int = 0
+    #: elements found ambiguous and not yet logged (the collector takes them once)
+    ambiguous_new: list[tuple[str, str]] = field(default_factory=list)
+    ambiguous_elements: set[str] = field(default_factory=set)
     #: polls of devices the inventory does not know, per (site, device)
     unmapped_devices: Counter[tuple[str, str]] = field(default_factory=Counter)
 
@@ -95,23 +109,42 @@ class FactMapper:
             ts = poll.ts.timestamp()
             decision = decide(poll, ping_only=self.inventory.is_ping_only(msg.site, poll.device))
             verdicts.append(DeviceVerdict(msg.site, poll.device, ts, decision))
-            by_name = {i.name: i for i in poll.interfaces}
+            rows = _Rows(poll.interfaces)
             whole = poll.parts is None  # a part of a split poll: the rest is elsewhere
             for el in elements:
                 key = element_key(msg.site, poll.device, el.interface)
                 if decision.reason is not None:
                     facts.append(Unobserved(key, ts, decision.reason))
                     continue
-                state = self._state(decision, el.interface, by_name, key, whole)
+                if (decision.state != "down" and el.interface is not None
+                        and el.ifindex is None and el.interface in rows.repeated):
+                    self._ambiguous(key, rows.repeated[el.interface])
+                    facts.append(Unobserved(key, ts, INTERFACE_AMBIGUOUS))
+                    continue
+                iface = None if el.interface is None else rows.find(el.interface, el.ifindex)
+                state = self._state(decision, el.interface, iface, key, whole)
                 if state is not None:
                     facts.append(Observation(key, ts, state))
         return facts, verdicts
+
+    def _ambiguous(self, key: str, indices: list[int]) -> None:
+        self.counts.interface_ambiguous += 1
+        if key not in self.counts.ambiguous_elements:
+            self.counts.ambiguous_elements.add(key)
+            self.counts.ambiguous_new.append(
+                (key, ", ".join(str(index) for index in indices)))
+
+    def take_new_ambiguous(self) -> list[tuple[str, str]]:
+        """Elements found ambiguous since the last call, with the ifIndex rows their name
+        names (for one log line each)."""
+        new, self.counts.ambiguous_new = self.counts.ambiguous_new, []
+        return new
 
     def _state(
         self,
         decision: Decision,
         interface: str | None,
-        by_name: dict[str, wire.InterfacePoll],
+        iface: wire.InterfacePoll | None,
         key: str,
         whole: bool = True,
     ) -> Observed | None:
@@ -119,7 +152,6 @@ class FactMapper:
             return "down"
         if interface is None:
             return "up"
-        iface = by_name.get(interface)
         if iface is None:
             if whole:  # in a part of a split poll it may well be in another part
                 self.counts.interface_missing += 1
@@ -136,6 +168,31 @@ class FactMapper:
         if msg.state != "offline":
             return []
         return [AgentOffline(msg.agent, (msg.ts or received).timestamp())]
+
+
+class _Rows:
+    """A poll's interface rows by name and by ifIndex; the names on several rows."""
+
+    __slots__ = ("_by_index", "_by_name", "_interfaces", "repeated")
+
+    def __init__(self, interfaces: list[wire.InterfacePoll]) -> None:
+        self._by_name: dict[str, wire.InterfacePoll] = {}
+        self._by_index: dict[int, wire.InterfacePoll] | None = None
+        #: name -> the ifIndex of every row carrying it, for names on two rows or more
+        self.repeated: dict[str, list[int]] = {}
+        by_name = self._by_name
+        for i in interfaces:
+            first = by_name.setdefault(i.name, i)
+            if first is not i:
+                self.repeated.setdefault(i.name, [first.index]).append(i.index)
+        self._interfaces = interfaces
+
+    def find(self, name: str, ifindex: int | None) -> wire.InterfacePoll | None:
+        if ifindex is None:
+            return self._by_name.get(name)
+        if self._by_index is None:
+            self._by_index = {i.index: i for i in self._interfaces}
+        return self._by_index.get(ifindex)
 
 
 def _ms(ts: float) -> int:

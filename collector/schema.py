@@ -35,7 +35,7 @@ DEVICE = Measurement(
 INTERFACE = Measurement(
     "interface", ("province", "commune", "site", "device", "ifindex", "ifname"),
     ("oper", "admin", "speed_bps", "hc", "in_octets", "out_octets", "in_bps", "out_bps",
-     "in_util_pct", "out_util_pct", "rate_note"))
+     "in_util_pct", "out_util_pct", "rate_note", "alias"))
 AGENT_STATUS = Measurement(
     "agent_status", ("province", "commune", "site", "agent"),
     ("online", "reason", "spool_depth", "spool_dropped", "spool_oldest_age_s",
@@ -61,6 +61,7 @@ COLLECTOR_STATS = Measurement(
     ("received", "accepted", "rejected", "rejected_{reason}", "polls", "lines_written",
      "lines_buffered", "write_retries", "rejected_lines", "duplicates", "seq_gaps",
      "dead_letters", "acked", "unacked", "polls_unmapped", "interfaces_missing",
+     "interfaces_ambiguous",
      "monitoring_alerts_open", "monitoring_alerts_opened", "outage_state_save_failures",
      "dead_letters_dropped", "dead_letters_failed", "duplicate_agent_messages",
      "clock_ahead", "clock_behind", "polls_clock_behind", "series_refused",
@@ -119,6 +120,7 @@ def telemetry_lines(where: SiteTopic, msg: wire.Telemetry) -> list[str]:
             put(fields, "in_util_pct", i.in_util_pct)
             put(fields, "out_util_pct", i.out_util_pct)
             put(fields, "rate_note", i.rate_note)
+            put(fields, "alias", i.alias)
             out.append(f"{head}{tag('ifindex', str(i.index))}{tag('ifname', i.name)}{tail}"
                        f"{','.join(fields)} {ts}")
     return out

@@ -203,8 +203,10 @@ def commune_drilldown() -> db.Dashboard:
                          .mode(common.GraphThresholdsStyleMode.LINE)))
     d = d.with_panel(
         table.Panel().title("Interfaces").datasource(DATASOURCE)
-        .description("Latest poll of every interface: oper status, speed, rates.")
-        .with_target(Query('SELECT last("oper") AS "oper", "speed_bps", "in_bps", "out_bps", '
+        .description("Latest poll of every interface: oper status, its label (ifAlias), "
+                     "speed, rates.")
+        .with_target(Query('SELECT last("oper") AS "oper", "alias", "speed_bps", "in_bps", '
+                           '"out_bps", '
                            f'"in_util_pct", "out_util_pct" FROM "{INTERFACE}" '
                            f'WHERE {AREA_SITE} AND $timeFilter '
                            'GROUP BY "site", "device", "ifindex", "ifname"').table())

@@ -84,6 +84,9 @@ class SimInterface:
     oper_status: int = 1  # up(1) down(2)
     admin_status: int = 1
     hc: bool = True  # also serve ifXTable HC counters
+    #: ifHighSpeed as served, when not ``speed_bps // 10**6`` (a device that lies about it)
+    high_speed: int | None = None
+    alias: str | None = None  # ifAlias (ifXTable, so with ``hc`` only)
 
 
 def write_numeric_recording(
@@ -145,8 +148,11 @@ def write_numeric_recording(
                 (f"1.3.6.1.2.1.31.1.1.1.1.{x}", "4", i.name),
                 (f"1.3.6.1.2.1.31.1.1.1.6.{x}", *counter64(i.in_rate, i.in_initial)),
                 (f"1.3.6.1.2.1.31.1.1.1.10.{x}", *counter64(i.out_rate, i.out_initial)),
-                (f"1.3.6.1.2.1.31.1.1.1.15.{x}", "66", str(i.speed_bps // 1_000_000)),
+                (f"1.3.6.1.2.1.31.1.1.1.15.{x}", "66",
+                 str(i.speed_bps // 1_000_000 if i.high_speed is None else i.high_speed)),
             ]
+            if i.alias is not None:
+                rec.append((f"1.3.6.1.2.1.31.1.1.1.18.{x}", "4", i.alias))
 
     def key(item: tuple[str, str, str]) -> tuple[int, ...]:
         return tuple(int(n) for n in item[0].split("."))

@@ -78,6 +78,7 @@ idents = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,15}", fullmatch=True)
 counters = st.integers(0, 2**64 - 1)
 rates = st.floats(0, 1e12, allow_nan=False, allow_infinity=False)
 odd_text = st.text(st.characters(codec="utf-8"), max_size=40)  # any Unicode, no surrogates
+long_text = st.text(st.characters(codec="utf-8"), min_size=250, max_size=256)  # at the bound
 
 
 @st.composite
@@ -96,6 +97,7 @@ def interfaces(draw: st.DrawFn, index: int) -> wire.InterfacePoll:
         in_util_pct=draw(st.none() | rates),
         out_util_pct=draw(st.none() | rates),
         rate_note=draw(st.none() | odd_text),
+        alias=draw(st.none() | odd_text.filter(bool) | long_text),
     )
 
 

@@ -224,6 +224,7 @@ def _recorded(path: Path) -> dict[int, dict[str, tuple[str, str]]]:
         oids.dotted(oids.IF_NAME): "name",
         oids.dotted(oids.IF_HC_IN_OCTETS): "hc_in",
         oids.dotted(oids.IF_HC_OUT_OCTETS): "hc_out",
+        oids.dotted(oids.IF_ALIAS): "alias",
     }
     out: dict[int, dict[str, tuple[str, str]]] = {}
     for oid, cell in lab.snmprec_values(path).items():
@@ -257,6 +258,7 @@ async def test_recorded_router_with_ifxtable(snmpsim: SnmpSim, poller: SnmpPolle
         assert interface.hc is True
         assert interface.in_octets == int(cells["hc_in"][1])
         assert interface.out_octets == int(cells["hc_out"][1])
+        assert interface.alias == (_text(cells["alias"]) or None)  # ifAlias polled
     assert any(i.in_octets for i in poll.interfaces)  # the recording has traffic
 
 
@@ -276,6 +278,7 @@ async def test_recorded_radio_with_iftable_only(snmpsim: SnmpSim, poller: SnmpPo
         assert interface.in_octets == int(cells["in"][1])
         assert interface.out_octets == int(cells["out"][1])
         assert interface.oper_status == int(cells["oper"][1])
+        assert interface.alias is None  # no ifXTable, no ifAlias
 
 
 async def test_small_max_repetitions_gives_the_same_answer(

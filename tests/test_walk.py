@@ -61,10 +61,11 @@ def bulk_of(mib: Mib) -> Device:
 
 
 def interface(index: int, *, name: bool = True, hc: bool = True) -> Mib:
-    """One interface's cells: ifTable always, ifXTable if ``name``/``hc``."""
+    """One interface's cells: ifTable always, ifXTable if ``name``/``hc``: a gigabit port
+    (ifSpeed and ifHighSpeed agree, RFC 2863) with ifXTable, else 10 Mbit/s."""
     mib: Mib = {
         (*oids.IF_DESCR, index): (ber.OCTET_STRING, f"descr {index}".encode()),
-        (*oids.IF_SPEED, index): (ber.GAUGE32, 10_000_000),
+        (*oids.IF_SPEED, index): (ber.GAUGE32, 1_000_000_000 if hc else 10_000_000),
         (*oids.IF_ADMIN_STATUS, index): (ber.INTEGER, 1),
         (*oids.IF_OPER_STATUS, index): (ber.INTEGER, 1),
         (*oids.IF_IN_OCTETS, index): (ber.COUNTER32, 100 * index),

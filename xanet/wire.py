@@ -77,6 +77,11 @@ class InterfacePoll(_Strict):
     rate_note: ShortText | None = Field(
         default=None, description="why a rate is missing (first_poll, reboot, wrap, ...)"
     )
+    alias: ShortText | None = Field(
+        default=None, min_length=1,
+        description="ifAlias, the operator's port label; absent when the device has none "
+        "(added to v1: collectors first)",
+    )
 
 
 #: Why a poll failed, classified at the agent (docs/availability.md, "Causes"):

@@ -22,6 +22,7 @@ from agent.snmp.routing import BackendKind, lean_supports
 from agent.snmp.table import (
     MAX_TEXT_CHARS,
     ROWS_OVER_BOUND,
+    SPEED_CONTRADICTION,
     TEXT_TRUNCATED,
     WALK_BYTES,
     WALK_REQUESTS,
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "MAX_WALK_BYTES",
     "ROWS_OVER_BOUND",
+    "SPEED_CONTRADICTION",
     "TEXT_TRUNCATED",
     "WALK_BYTES",
     "WALK_REQUESTS",

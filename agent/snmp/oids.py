@@ -27,6 +27,7 @@ IF_NAME: Oid = (*IFX_ENTRY, 1)  # DisplayString
 IF_HC_IN_OCTETS: Oid = (*IFX_ENTRY, 6)  # Counter64
 IF_HC_OUT_OCTETS: Oid = (*IFX_ENTRY, 10)  # Counter64
 IF_HIGH_SPEED: Oid = (*IFX_ENTRY, 15)  # Gauge32, Mbit/s
+IF_ALIAS: Oid = (*IFX_ENTRY, 18)  # DisplayString (SIZE 0..64): the operator's port label
 IF_COUNTER_DISCONTINUITY_TIME: Oid = (*IFX_ENTRY, 19)  # TimeStamp (sysUpTime value)
 
 

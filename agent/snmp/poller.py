@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING
 from agent.snmp.backend import Backend
 from agent.snmp.lean_v2c import LeanV2c
 from agent.snmp.routing import BackendKind, BackendName, backend_for, describe
-from agent.snmp.table import COLUMNS, RawPoll, Warnings, assemble
+from agent.snmp.table import (
+    COLUMNS,
+    PORTS_PER_GET,
+    RawPoll,
+    Warnings,
+    assemble,
+    counter_request,
+    read_counter32,
+)
 from agent.snmp.target import SnmpTarget
 from agent.snmp.walk import (
     UPTIME_REQUEST,
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
     from agent.snmp.pysnmp_backend import PysnmpBackend
 
 log = logging.getLogger(__name__)
+COUNTERS_WHAT = "GET ifIn/OutOctets"
 
 
 class SnmpPoller:
@@ -98,6 +107,28 @@ class SnmpPoller:
             warnings=warnings.render(),
             contained=tuple(sorted(warnings.contained.items())),
         )
+
+    async def read_counters(self, target: SnmpTarget, indices: tuple[int, ...]
+                            ) -> tuple[int, dict[int, tuple[int | None, int | None]]]:
+        """sysUpTime and the Counter32 ifIn/OutOctets of ``indices`` (readings between
+        polls, :mod:`agent.subpoll`): one GET per :data:`PORTS_PER_GET` ports after the
+        uptime's. Raises :class:`SnmpError` subclasses."""
+        if self._closed:
+            raise RuntimeError("SnmpPoller is closed")
+        backend = self.backend(target)
+        warnings = Warnings()
+        status, index, var_binds = await backend.exchange(target, UPTIME_REQUEST, None,
+                                                          UPTIME_WHAT)
+        uptime = read_uptime(target, status, index, var_binds, warnings)
+        counters: dict[int, tuple[int | None, int | None]] = {}
+        for start in range(0, len(indices), PORTS_PER_GET):
+            chunk = indices[start:start + PORTS_PER_GET]
+            request = counter_request(chunk)
+            status, index, var_binds = await backend.exchange(target, request, None,
+                                                              COUNTERS_WHAT)
+            raise_for_status(target, COUNTERS_WHAT, request, status, index)
+            counters.update(read_counter32(var_binds, chunk))
+        return uptime, counters
 
     def close(self) -> None:
         """Close the sockets. Idempotent; call it while the event loop runs."""

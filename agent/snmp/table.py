@@ -15,7 +15,7 @@ way round), so no column is trusted to list them all.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,7 +30,8 @@ MAX_TEXT_CHARS: Final = 256
 
 #: Contained per-device faults, counted per poll (docs/snmp.md, "Bounds"):
 ROWS_OVER_BOUND: Final = "rows_over_bound"  # rows beyond max_rows discarded (poll kept)
-TEXT_TRUNCATED: Final = "text_truncated"  # ifName/ifDescr cut to MAX_TEXT_CHARS (poll kept)
+TEXT_TRUNCATED: Final = "text_truncated"  # ifName/ifDescr/ifAlias cut to MAX_TEXT_CHARS
+SPEED_CONTRADICTION: Final = "speed_contradiction"  # ifHighSpeed vs ifSpeed (RFC 2863): one kept
 WALK_REQUESTS: Final = "walk_requests"  # walk did not end within its request bound: limit
 WALK_BYTES: Final = "walk_bytes"  # walk would hold more than max_walk_bytes: limit
 
@@ -42,11 +43,12 @@ class RawInterface:
     descr: str | None
     oper_status: int | None
     admin_status: int | None
-    speed_bps: int | None  # ifHighSpeed * 1e6 when > 0, else ifSpeed; None when 0/absent
+    speed_bps: int | None  # ifSpeed below 2**32-1, else ifHighSpeed * 1e6 (pick_speed)
     in_octets: int | None
     out_octets: int | None
     hc: bool  # True when in/out_octets are the 64-bit counters
     discontinuity_cs: int | None  # ifCounterDiscontinuityTime (sysUpTime ticks)
+    alias: str | None = None  # ifAlias, None when absent or empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,7 @@ _IF_HC_OUT = Column("ifHCOutOctets", oids.IF_HC_OUT_OCTETS, as_counter, "Counter
 _IF_HIGH_SPEED = Column(
     "ifHighSpeed", oids.IF_HIGH_SPEED, lambda t, v: as_number(t, v, 0, MAX_U32), "Gauge32"
 )
+_IF_ALIAS = Column("ifAlias", oids.IF_ALIAS, as_text, "OctetString")
 _IF_DISCONTINUITY = Column(
     "ifCounterDiscontinuityTime", oids.IF_COUNTER_DISCONTINUITY_TIME, as_timeticks, "TimeTicks"
 )
@@ -179,6 +182,7 @@ COLUMNS: Final = (
     _IF_HC_OUT,
     _IF_HIGH_SPEED,
     _IF_DISCONTINUITY,
+    _IF_ALIAS,
 )
 
 Table = dict[Column, dict[int, object]]
@@ -251,6 +255,67 @@ def pick_counters(
     return low_in.value, low_out.value, low_in.wide
 
 
+#: Above this, an ifHighSpeed (Mbit/s) is not believed: 10 Tbit/s, beyond any port built.
+MAX_PLAUSIBLE_HIGH_SPEED_MBPS: Final = 10_000_000
+_MBPS: Final = 1_000_000
+#: ifHighSpeed is ifSpeed rounded to Mbit/s (RFC 2863: "n" means n-0.5 .. n+0.5 Mbit/s).
+_ROUNDING_BPS: Final = _MBPS // 2
+
+
+def pick_speed(speed: int | None, high_speed: int | None) -> tuple[int | None, str | None]:
+    """An interface's speed in bit/s from ifSpeed and ifHighSpeed, and the contradiction
+    between them when there is one (RFC 2863; docs/counters.md, "Interface speed").
+
+    Below 2**32-1 ifSpeed is exact, so it wins; at 2**32-1 (or absent, or 0) the speed is
+    ifHighSpeed x 10**6. A disagreement beyond ifHighSpeed's rounding is a contradiction,
+    named in the second value: ``high_speed_in_bps`` (ifHighSpeed equals ifSpeed: a device
+    reporting it in bit/s - ifSpeed kept, never a 10**15 bit/s port), ``speed_wrapped``
+    (ifSpeed is ifHighSpeed x 10**6 modulo 2**32: ifHighSpeed kept), ``implausible``
+    (ifHighSpeed above 10 Tbit/s: not used), or ``disagree`` (ifSpeed kept).
+    """
+    high = high_speed if high_speed is not None and high_speed > 0 else None
+    if high is not None and high > MAX_PLAUSIBLE_HIGH_SPEED_MBPS:
+        exact = speed if speed is not None and 0 < speed < MAX_U32 else None
+        why = "high_speed_in_bps" if exact is not None and high == exact else "implausible"
+        return exact, why
+    if speed is None or speed <= 0:
+        return (None if high is None else high * _MBPS), None
+    if speed >= MAX_U32:
+        return (speed if high is None else high * _MBPS), None
+    if high is None or abs(high * _MBPS - speed) <= _ROUNDING_BPS:
+        return speed, None
+    if high == speed:
+        return speed, "high_speed_in_bps"
+    high_bps = high * _MBPS
+    if high_bps > MAX_U32 and abs(high_bps % 2**32 - speed) <= _ROUNDING_BPS:
+        return high_bps, "speed_wrapped"
+    return speed, "disagree"
+
+
+#: Counter32 readings between polls: the OIDs of one GET, at most this many ports each.
+PORTS_PER_GET: Final = 24
+
+
+def counter_request(indices: tuple[int, ...]) -> tuple[Oid, ...]:
+    """ifInOctets and ifOutOctets of ``indices`` (one GET: at most PORTS_PER_GET ports)."""
+    return tuple(oid for index in indices
+                 for oid in ((*oids.IF_IN_OCTETS, index), (*oids.IF_OUT_OCTETS, index)))
+
+
+def read_counter32(var_binds: Sequence[VarBind], indices: tuple[int, ...]
+                   ) -> dict[int, tuple[int | None, int | None]]:
+    """The answer to :func:`counter_request`: (in, out) per port, None where the cell is
+    not a Counter32 of that port (a wrong OID, type or range is a missing reading)."""
+    asked = counter_request(indices)
+    values: dict[Oid, int | None] = {oid: None for oid in asked}
+    if len(var_binds) == len(asked):
+        for want, (oid, tag, value) in zip(asked, var_binds, strict=True):
+            cell = as_counter(tag, value) if oid == want else None
+            values[want] = cell.value if cell is not None and not cell.wide else None
+    return {index: (values[(*oids.IF_IN_OCTETS, index)], values[(*oids.IF_OUT_OCTETS, index)])
+            for index in indices}
+
+
 def assemble(table: Table, warnings: Warnings) -> tuple[RawInterface, ...]:
     indices: set[int] = set()
     for cells in table.values():
@@ -261,15 +326,23 @@ def assemble(table: Table, warnings: Warnings) -> tuple[RawInterface, ...]:
         name = table[_IF_NAME].get(index)
         high_speed = table[_IF_HIGH_SPEED].get(index)
         speed = table[_IF_SPEED].get(index)
-        speed_bps: int | None = None
-        if isinstance(high_speed, int) and high_speed > 0:
-            speed_bps = high_speed * 1_000_000
-        elif isinstance(speed, int) and speed > 0:
-            speed_bps = speed
+        speed_bps, contradiction = pick_speed(
+            speed if isinstance(speed, int) else None,
+            high_speed if isinstance(high_speed, int) else None,
+        )
+        if contradiction is not None:
+            warnings.add(
+                "ifHighSpeed",
+                f"contradicts ifSpeed ({contradiction}, RFC 2863)",
+                f"{dotted(oids.IF_HIGH_SPEED)}.{index} "
+                f"(ifHighSpeed {high_speed}, ifSpeed {speed}: speed {speed_bps} bit/s used)",
+            )
+            warnings.contained[SPEED_CONTRADICTION] += 1
         in_octets, out_octets, hc = pick_counters(table, index, warnings)
         oper = table[_IF_OPER].get(index)
         admin = table[_IF_ADMIN].get(index)
         discontinuity = table[_IF_DISCONTINUITY].get(index)
+        alias = table[_IF_ALIAS].get(index)
         interfaces.append(
             RawInterface(
                 index=index,
@@ -284,6 +357,7 @@ def assemble(table: Table, warnings: Warnings) -> tuple[RawInterface, ...]:
                 out_octets=out_octets,
                 hc=hc,
                 discontinuity_cs=discontinuity if isinstance(discontinuity, int) else None,
+                alias=alias if isinstance(alias, str) and alias else None,
             )
         )
     return tuple(interfaces)

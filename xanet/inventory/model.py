@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from xanet.ids import CANONICAL_ID_PATTERN, CanonicalId, is_canonical
 
@@ -115,13 +115,27 @@ class Commune(_Model):
 
 class Element(_Model):
     """A monitored thing: a device (``interface`` absent: reachability) or one of its
-    interfaces (by ifName), counted for one service. ``site`` and ``device`` come from
-    the tables the element is nested in."""
+    interfaces, counted for one service. ``site`` and ``device`` come from the tables the
+    element is nested in.
+
+    An interface is found in a poll by its name (ifName, else ifDescr: what the agent
+    sends as ``name``), or, when ``ifindex`` is given, by that ifIndex - then ``interface``
+    only names the element (its key). A name that repeats in one poll (no ifXTable and
+    ifDescr twice) matches no row: the element is unknown (``interface_ambiguous``),
+    never an arbitrary row's state (collector/facts.py).
+    """
 
     site: str  # from the enclosing tables (validated there)
     device: str
     service: Service
     interface: InterfaceName | None = None
+    ifindex: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _ifindex_names_an_interface(self) -> Element:
+        if self.ifindex is not None and self.interface is None:
+            raise ValueError("ifindex needs interface (the element's name)")
+        return self
 
     @property
     def key(self) -> str:
