@@ -18,81 +18,41 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.errors import SnmpLimitError
-from agent.snmp import ber
 from agent.snmp.ber import VarBind
 from agent.snmp.oids import Oid, dotted
-from agent.snmp.table import ROWS_OVER_BOUND, TAGS_NO_SUCH, Warnings
+from agent.snmp.table import ROWS_OVER_BOUND, Warnings
 from agent.snmp.target import SnmpTarget
-from agent.snmp.walk import cell_cost
+from agent.snmp.walk import FINISH, KEEP, GetBulkLoop
 
 
-class ColumnWalk:
+class ColumnWalk(GetBulkLoop[Oid]):
     """``columns`` (OIDs without instance) walked together with one GETBULK loop."""
 
     def __init__(self, target: SnmpTarget, columns: Sequence[Oid], warnings: Warnings,
                  what: str = "profile walk") -> None:
-        self._target = target
-        self._warnings = warnings
-        self._what = what
-        self._cursors: dict[Oid, Oid] = {column: column for column in dict.fromkeys(columns)}
-        self._active = list(self._cursors)
+        super().__init__(target, list(dict.fromkeys(columns)), warnings, what)
         self._rows: dict[Oid, set[Oid]] = {column: set() for column in self._active}
-        self._requests = 0
-        self._held_bytes = 0
         #: every var-bind inside a walked column, in the order received
         self.var_binds: list[VarBind] = []
 
-    def next_request(self) -> tuple[Oid, ...] | None:
-        """The OIDs of the next GETBULK, or None when every column is done."""
-        if not self._active:
-            return None
-        self._requests += 1
-        target = self._target
-        if self._requests > target.max_walk_requests:
-            raise SnmpLimitError(
-                target.device,
-                f"{target.address}: {self._what} did not end after "
-                f"{target.max_walk_requests} GETBULK requests",
-            )
-        return tuple(self._cursors[column] for column in self._active)
+    def _oid(self, column: Oid) -> Oid:
+        return column
 
-    def receive(self, var_binds: Sequence[VarBind]) -> None:
-        """The var-binds answering the last :meth:`next_request` (error-status checked)."""
-        target, warnings, cursors = self._target, self._warnings, self._cursors
-        active = self._active
-        finished: set[Oid] = set()
-        for position, var_bind in enumerate(var_binds):
-            column = active[position % len(active)]
-            if column in finished:
-                continue
-            oid, tag, _ = var_bind
-            if tag == ber.END_OF_MIB_VIEW or tag in TAGS_NO_SUCH:
-                finished.add(column)
-                continue
-            if oid[: len(column)] != column or len(oid) == len(column):
-                finished.add(column)  # left its subtree: column done
-                continue
-            if oid <= cursors[column]:
-                warnings.add(dotted(column), f"non-increasing OID after "
-                             f"{dotted(cursors[column])}; column walk stopped", dotted(oid))
-                finished.add(column)
-                continue
-            cursors[column] = oid
-            rows = self._rows[column]
-            if len(rows) >= target.max_rows:
-                warnings.contained[ROWS_OVER_BOUND] += 1
-                warnings.add(dotted(column), f"rows beyond {target.max_rows} discarded; "
-                             "column walk stopped", dotted(oid))
-                finished.add(column)
-                continue
-            rows.add(oid[len(column):])
-            self._held_bytes += cell_cost(var_bind)
-            if self._held_bytes > target.max_walk_bytes:
-                raise SnmpLimitError(
-                    target.device,
-                    f"{target.address}: {self._what} holds more than "
-                    f"{target.max_walk_bytes} bytes",
-                )
-            self.var_binds.append(var_bind)
-        self._active = [column for column in active if column not in finished]
+    def _name(self, column: Oid) -> str:
+        return dotted(column)
+
+    def _admit(self, column: Oid, oid: Oid) -> int:
+        if len(oid) == len(column):
+            return FINISH  # the column's own OID is no instance: left its subtree
+        rows = self._rows[column]
+        max_rows = self._target.max_rows
+        if len(rows) >= max_rows:
+            self._warnings.contained[ROWS_OVER_BOUND] += 1
+            self._warnings.add(dotted(column), f"rows beyond {max_rows} discarded; "
+                               "column walk stopped", dotted(oid))
+            return FINISH
+        rows.add(oid[len(column):])
+        return KEEP
+
+    def _store(self, column: Oid, oid: Oid, var_bind: VarBind) -> None:
+        self.var_binds.append(var_bind)

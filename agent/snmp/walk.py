@@ -16,7 +16,7 @@ much, an unusable sysUpTime) raise the agent's errors (:mod:`agent.errors`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from agent.errors import SnmpAccessError, SnmpLimitError, SnmpProtocolError
 from agent.snmp import ber, oids
@@ -119,31 +119,52 @@ def cell_cost(var_bind: VarBind) -> int:
     return _CELL_OVERHEAD_BYTES + (len(value) if isinstance(value, bytes) else 0)
 
 
-class Walk:
-    """``columns`` walked together with one GETBULK loop; every cell checked as it comes.
+K = TypeVar("K")
+
+#: What a walk does with one var-bind inside its column (:meth:`GetBulkLoop._admit`).
+KEEP: Final = 0  # count it against the byte bound and store it
+DROP: Final = 1  # skip it, the column goes on
+FINISH: Final = 2  # the column is done
+
+
+class GetBulkLoop(Generic[K]):
+    """Columns walked together with one GETBULK loop: the part every walk shares.
 
     Ask :meth:`next_request` for the OIDs of the next GETBULK (None: the walk is done),
     feed the answer's var-binds to :meth:`receive`, repeat. Each column keeps its own
-    cursor and leaves the loop when it leaves its subtree, hits endOfMibView/noSuch*,
-    or goes backwards (a looping agent).
-
-    Bounded per device (docs/snmp.md, "Bounds"): rows beyond ``target.max_rows``
-    (ifIndex values after the first ``max_rows`` seen) end their column's walk and
-    are discarded and counted (``ROWS_OVER_BOUND``) - the poll keeps the rest; a walk
-    that needs more than ``target.max_walk_requests`` GETBULKs or would hold more
-    than ``target.max_walk_bytes`` fails with :class:`SnmpLimitError`.
+    cursor and leaves the loop when it leaves its subtree, hits endOfMibView/noSuch*, or
+    goes backwards (a looping agent: what came in order is kept, with a warning). More
+    than ``target.max_walk_requests`` GETBULKs, or more than ``target.max_walk_bytes``
+    held, fail with :class:`SnmpLimitError`. What a walk keeps of a var-bind inside its
+    column is its own: :meth:`_admit` (row checks and bounds) and :meth:`_store`.
     """
 
-    def __init__(self, target: SnmpTarget, columns: Sequence[Column], warnings: Warnings) -> None:
+    def __init__(self, target: SnmpTarget, columns: Sequence[K], warnings: Warnings,
+                 what: str) -> None:
         self._target = target
         self._warnings = warnings
-        self._cursors: dict[Column, Oid] = {column: column.oid for column in columns}
-        #: the checked cells so far, by column and ifIndex
-        self.cells: Table = {column: {} for column in columns}
-        self._rows: set[int] = set()
+        self._what = what
+        self._cursors: dict[K, Oid] = {column: self._oid(column) for column in columns}
+        self._active = list(self._cursors)
         self._held_bytes = 0
-        self._active = list(columns)
         self._requests = 0
+
+    def _oid(self, column: K) -> Oid:
+        raise NotImplementedError
+
+    def _name(self, column: K) -> str:
+        raise NotImplementedError
+
+    def _admit(self, column: K, oid: Oid) -> int:
+        """KEEP, DROP or FINISH for a var-bind inside ``column`` (its cursor advanced)."""
+        raise NotImplementedError
+
+    def _store(self, column: K, oid: Oid, var_bind: VarBind) -> None:
+        raise NotImplementedError
+
+    def _rows_note(self) -> str:
+        """Appended to a limit error (the rows seen so far), or empty."""
+        return ""
 
     def next_request(self) -> tuple[Oid, ...] | None:
         """The OIDs of the next GETBULK, or None when every column is done."""
@@ -151,21 +172,18 @@ class Walk:
             return None
         self._requests += 1
         target = self._target
-        max_requests = target.max_walk_requests
-        if self._requests > max_requests:
+        if self._requests > target.max_walk_requests:
             raise SnmpLimitError(
                 target.device,
-                f"{target.address}: interface walk did not end after "
-                f"{max_requests} GETBULK requests ({len(self._rows)} rows)",
+                f"{target.address}: {self._what} did not end after "
+                f"{target.max_walk_requests} GETBULK requests{self._rows_note()}",
             )
         return tuple(self._cursors[column] for column in self._active)
 
     def receive(self, var_binds: Sequence[VarBind]) -> None:
         """The var-binds answering the last :meth:`next_request` (error-status checked)."""
-        target, warnings, cursors, rows = self._target, self._warnings, self._cursors, self._rows
-        cells = self.cells
-        active = self._active
-        finished: set[Column] = set()
+        target, cursors, active = self._target, self._cursors, self._active
+        finished: set[K] = set()
         for position, var_bind in enumerate(var_binds):
             column = active[position % len(active)]
             if column in finished:
@@ -174,43 +192,85 @@ class Walk:
             if tag == ber.END_OF_MIB_VIEW or tag in TAGS_NO_SUCH:
                 finished.add(column)
                 continue
-            if oid[: len(column.oid)] != column.oid:
+            column_oid = self._oid(column)
+            if oid[: len(column_oid)] != column_oid:
                 finished.add(column)  # left its subtree: column done
                 continue
             if oid <= cursors[column]:
                 # A looping agent: keep what came in order, stop this column.
-                warnings.add(
-                    column.name,
+                self._warnings.add(
+                    self._name(column),
                     f"non-increasing OID after {dotted(cursors[column])}; column walk stopped",
                     dotted(oid),
                 )
                 finished.add(column)
                 continue
             cursors[column] = oid
-            suffix = oid[len(column.oid) :]
-            if len(suffix) != 1 or not 1 <= suffix[0] <= _MAX_INDEX:
-                warnings.add(column.name, "instance is not an ifIndex; dropped", dotted(oid))
+            verdict = self._admit(column, oid)
+            if verdict == FINISH:
+                finished.add(column)
                 continue
-            index = suffix[0]
-            if index not in rows:
-                if len(rows) >= target.max_rows:
-                    # Columns advance in ifIndex order: the rest of this one is beyond too.
-                    if not warnings.contained[ROWS_OVER_BOUND]:
-                        warnings.contained[ROWS_OVER_BOUND] = 1
-                    warnings.add(column.name,
-                                 f"rows beyond {target.max_rows} discarded; column walk stopped",
-                                 dotted(oid))
-                    finished.add(column)
-                    continue
-                rows.add(index)
+            if verdict == DROP:
+                continue
             self._held_bytes += cell_cost(var_bind)
             if self._held_bytes > target.max_walk_bytes:
                 raise SnmpLimitError(
                     target.device,
-                    f"{target.address}: interface walk holds more than "
-                    f"{target.max_walk_bytes} bytes ({len(rows)} rows)",
+                    f"{target.address}: {self._what} holds more than "
+                    f"{target.max_walk_bytes} bytes{self._rows_note()}",
                 )
-            value = parse_cell(column, var_bind, warnings)
-            if value is not None:
-                cells[column][index] = value
+            self._store(column, oid, var_bind)
         self._active = [column for column in active if column not in finished]
+
+
+class Walk(GetBulkLoop[Column]):
+    """The interface columns walked with one GETBULK loop; every cell checked as it comes.
+
+    Rows are ifIndex values: an instance that is not one is dropped with a warning.
+    Bounded per device (docs/snmp.md, "Bounds"): rows beyond ``target.max_rows``
+    (ifIndex values after the first ``max_rows`` seen) end their column's walk and
+    are discarded and counted (``ROWS_OVER_BOUND``) - the poll keeps the rest; a walk
+    that needs more than ``target.max_walk_requests`` GETBULKs or would hold more
+    than ``target.max_walk_bytes`` fails with :class:`SnmpLimitError`.
+    """
+
+    def __init__(self, target: SnmpTarget, columns: Sequence[Column], warnings: Warnings) -> None:
+        super().__init__(target, columns, warnings, "interface walk")
+        #: the checked cells so far, by column and ifIndex
+        self.cells: Table = {column: {} for column in columns}
+        self._rows: set[int] = set()
+
+    def _oid(self, column: Column) -> Oid:
+        return column.oid
+
+    def _name(self, column: Column) -> str:
+        return column.name
+
+    def _rows_note(self) -> str:
+        return f" ({len(self._rows)} rows)"
+
+    def _admit(self, column: Column, oid: Oid) -> int:
+        suffix = oid[len(column.oid) :]
+        if len(suffix) != 1 or not 1 <= suffix[0] <= _MAX_INDEX:
+            self._warnings.add(column.name, "instance is not an ifIndex; dropped", dotted(oid))
+            return DROP
+        index = suffix[0]
+        rows = self._rows
+        if index not in rows:
+            max_rows = self._target.max_rows
+            if len(rows) >= max_rows:
+                # Columns advance in ifIndex order: the rest of this one is beyond too.
+                warnings = self._warnings
+                if not warnings.contained[ROWS_OVER_BOUND]:
+                    warnings.contained[ROWS_OVER_BOUND] = 1
+                warnings.add(column.name,
+                             f"rows beyond {max_rows} discarded; column walk stopped",
+                             dotted(oid))
+                return FINISH
+            rows.add(index)
+        return KEEP
+
+    def _store(self, column: Column, oid: Oid, var_bind: VarBind) -> None:
+        value = parse_cell(column, var_bind, self._warnings)
+        if value is not None:
+            self.cells[column][oid[len(column.oid)]] = value
