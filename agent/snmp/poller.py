@@ -15,10 +15,12 @@ import collections
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.snmp.backend import Backend
+from agent.snmp.ber import VarBind
 from agent.snmp.lean_v2c import LeanV2c
+from agent.snmp.oids import Oid
 from agent.snmp.routing import BackendKind, BackendName, backend_for, describe
 from agent.snmp.table import (
     COLUMNS,
@@ -34,6 +36,7 @@ from agent.snmp.walk import (
     UPTIME_REQUEST,
     UPTIME_WHAT,
     WALK_WHAT,
+    GetBulkLoop,
     Walk,
     raise_for_status,
     read_uptime,
@@ -45,6 +48,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 COUNTERS_WHAT = "GET ifIn/OutOctets"
+
+
+async def get(backend: Backend, target: SnmpTarget, request: tuple[Oid, ...],
+              what: str) -> list[VarBind]:
+    """One GET of ``request``; an error-status raises (:func:`raise_for_status`)."""
+    status, index, var_binds = await backend.exchange(target, request, None, what)
+    raise_for_status(target, what, request, status, index)
+    return list(var_binds)
+
+
+async def walk_all(backend: Backend, target: SnmpTarget, walk: GetBulkLoop[Any]) -> None:
+    """Carry ``walk``'s GETBULKs until it says done (each answer's error-status checked)."""
+    while (request := walk.next_request()) is not None:
+        status, index, var_binds = await backend.exchange(
+            target, request, target.max_repetitions, WALK_WHAT
+        )
+        raise_for_status(target, WALK_WHAT, request, status, index)
+        walk.receive(var_binds)
 
 
 class SnmpPoller:
@@ -92,12 +113,7 @@ class SnmpPoller:
                                                           UPTIME_WHAT)
         uptime = read_uptime(target, status, index, var_binds, warnings)
         walk = Walk(target, COLUMNS, warnings)
-        while (request := walk.next_request()) is not None:
-            status, index, var_binds = await backend.exchange(
-                target, request, target.max_repetitions, WALK_WHAT
-            )
-            raise_for_status(target, WALK_WHAT, request, status, index)
-            walk.receive(var_binds)
+        await walk_all(backend, target, walk)
         interfaces = assemble(walk.cells, warnings)
         return RawPoll(
             device=target.device,
@@ -123,10 +139,7 @@ class SnmpPoller:
         counters: dict[int, tuple[int | None, int | None]] = {}
         for start in range(0, len(indices), PORTS_PER_GET):
             chunk = indices[start:start + PORTS_PER_GET]
-            request = counter_request(chunk)
-            status, index, var_binds = await backend.exchange(target, request, None,
-                                                              COUNTERS_WHAT)
-            raise_for_status(target, COUNTERS_WHAT, request, status, index)
+            var_binds = await get(backend, target, counter_request(chunk), COUNTERS_WHAT)
             counters.update(read_counter32(var_binds, chunk))
         return uptime, counters
 

@@ -25,10 +25,9 @@ from agent.snmp import ber
 from agent.snmp.ber import VarBind
 from agent.snmp.colwalk import ColumnWalk
 from agent.snmp.oids import Oid
-from agent.snmp.poller import SnmpPoller
+from agent.snmp.poller import SnmpPoller, get, walk_all
 from agent.snmp.table import Warnings
 from agent.snmp.target import SnmpTarget
-from agent.snmp.walk import WALK_WHAT, raise_for_status
 
 #: Scalars asked in one GET (a UPS profile has about ten; small enough for any agent).
 SCALARS_PER_GET: Final = 16
@@ -39,11 +38,8 @@ _SYS_OBJECT_ID_WHAT: Final = "GET sysObjectID"
 
 async def read_sys_object_id(poller: SnmpPoller, target: SnmpTarget) -> Oid | None:
     """The device's sysObjectID, or None when it has none (or not an OID)."""
-    backend = poller.backend(target)
-    request = (SYS_OBJECT_ID,)
-    status, index, var_binds = await backend.exchange(target, request, None,
-                                                      _SYS_OBJECT_ID_WHAT)
-    raise_for_status(target, _SYS_OBJECT_ID_WHAT, request, status, index)
+    var_binds = await get(poller.backend(target), target, (SYS_OBJECT_ID,),
+                          _SYS_OBJECT_ID_WHAT)
     if len(var_binds) != 1:
         raise SnmpProtocolError(target.device, f"{target.address} answered "
                                 f"{_SYS_OBJECT_ID_WHAT} with {len(var_binds)} varbinds")
@@ -63,16 +59,10 @@ async def poll_profile(poller: SnmpPoller, target: SnmpTarget,
     scalars = [metric.oid_tuple for metric in profile.scalars]
     for start in range(0, len(scalars), SCALARS_PER_GET):
         chunk = tuple(scalars[start:start + SCALARS_PER_GET])
-        status, index, answer = await backend.exchange(target, chunk, None, _SCALARS_WHAT)
-        raise_for_status(target, _SCALARS_WHAT, chunk, status, index)
-        var_binds += answer
+        var_binds += await get(backend, target, chunk, _SCALARS_WHAT)
     columns = [column.oid_tuple for table in profile.tables for column in table.columns]
     walk = ColumnWalk(target, columns, warnings)
-    while (request := walk.next_request()) is not None:
-        status, index, answer = await backend.exchange(target, request,
-                                                       target.max_repetitions, WALK_WHAT)
-        raise_for_status(target, WALK_WHAT, request, status, index)
-        walk.receive(answer)
+    await walk_all(backend, target, walk)
     return evaluate(profile, [*var_binds, *walk.var_binds], warnings, device=target.device)
 
 
