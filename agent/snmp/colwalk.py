@@ -6,10 +6,9 @@ anything (an entPhysicalIndex, a UPS line, ``1.0`` on agents that get the MIB wr
 their cells are judged afterwards, by the profile (:mod:`agent.profiles.evaluate`). So this
 walk keeps the var-binds as they came, in the neutral form of :mod:`agent.snmp.ber`.
 
-Ask :meth:`ColumnWalk.next_request` for the OIDs of the next GETBULK (None: done), feed
-the answer to :meth:`ColumnWalk.receive`, repeat. Each column keeps its own cursor and
-leaves the loop when it leaves its subtree, hits endOfMibView/noSuch*, or goes backwards.
-Bounded as the interface walk (docs/snmp.md, "Bounds"): rows beyond ``target.max_rows``
+The loop itself (cursors, the subtree/end/backwards checks, the request and byte bounds)
+is the interface walk's: :class:`agent.snmp.walk.GetBulkLoop`; this module decides only
+what a profile walk admits and keeps. Bounded as the interface walk (docs/snmp.md, "Bounds"): rows beyond ``target.max_rows``
 end their column (counted, ``ROWS_OVER_BOUND``); more than ``target.max_walk_requests``
 GETBULKs or ``target.max_walk_bytes`` held fail with :class:`SnmpLimitError`.
 """
