@@ -9,8 +9,9 @@ walk keeps the var-binds as they came, in the neutral form of :mod:`agent.snmp.b
 The loop itself (cursors, the subtree/end/backwards checks, the request and byte bounds)
 is the interface walk's: :class:`agent.snmp.walk.GetBulkLoop`; this module decides only
 what a profile walk admits and keeps. Bounded as the interface walk (docs/snmp.md,
-"Bounds"): rows beyond ``target.max_rows`` end their column (counted, ``ROWS_OVER_BOUND``); more than ``target.max_walk_requests``
-GETBULKs or ``target.max_walk_bytes`` held fail with :class:`SnmpLimitError`.
+"Bounds"): rows beyond ``target.max_rows`` end their column (counted,
+``ROWS_OVER_BOUND``); more than ``target.max_walk_requests`` GETBULKs or
+``target.max_walk_bytes`` held fail with :class:`SnmpLimitError`.
 """
 
 from __future__ import annotations
