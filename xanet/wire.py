@@ -100,6 +100,95 @@ POLL_CAUSES: tuple[PollCause, ...] = (
 )
 
 
+#: A profile's or metric's name (agent/profiles/model.py's grammar for metrics and tags).
+MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+MAX_PROFILES_PER_POLL = 16
+MAX_PROFILE_VALUES = 2048
+MAX_PROFILE_TAGS = 8
+MAX_PROFILE_WARNINGS = 16
+
+#: Why a profile value is unknown (agent/profiles/evaluate.py's ``Unknown``): the device
+#: answered its "don't know" value, does not have the object, or lied about the cell.
+ProfileUnknown = Literal[
+    "sentinel", "absent", "wrong_type", "out_of_range", "not_in_enum", "no_scale"]
+PROFILE_UNKNOWNS: tuple[ProfileUnknown, ...] = (
+    "sentinel", "absent", "wrong_type", "out_of_range", "not_in_enum", "no_scale")
+
+
+class ProfileValue(_Strict):
+    """One value of a device profile (docs/profiles.md): a number, a counter, a label or
+    text, or unknown with the reason - never a sentinel written as a number.
+
+    Exactly one of ``value`` (gauge, timeticks: scaled, in ``unit``), ``counter`` (a
+    counter's raw reading; ``rate`` is its per-second rate from the agent's rate engine)
+    and ``text`` (an enum's label with its ``code``, or a string) is set, or none of them
+    and ``unknown`` says why.
+    """
+
+    metric: MetricName
+    tags: dict[MetricName, ShortText] | None = Field(
+        default=None, max_length=MAX_PROFILE_TAGS,
+        description="the table row: its index and tag columns; absent for scalars",
+    )
+    unit: Annotated[str, StringConstraints(max_length=16)] | None = None
+    value: float | None = None
+    counter: int | None = Field(default=None, ge=0, le=MAX_COUNTER)
+    rate: float | None = Field(default=None, ge=0, description="a counter's rate, per second")
+    rate_note: ShortText | None = Field(
+        default=None, description="why a counter has no rate (first_poll, reboot, wrap, ...)")
+    text: ShortText | None = None
+    code: int | None = Field(default=None, ge=-(2**31), le=2**32 - 1,
+                             description="an enum's number, with its label in text")
+    unknown: ProfileUnknown | None = None
+
+    @model_validator(mode="after")
+    def _one_value(self) -> ProfileValue:
+        given = [name for name in ("value", "counter", "text")
+                 if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"{' and '.join(given)} both set: a value is one of them")
+        if given and self.unknown is not None:
+            raise ValueError(f"{given[0]} set and unknown={self.unknown!r}")
+        if not given and self.unknown is None:
+            raise ValueError("no value, counter or text, and no unknown reason")
+        if self.rate is not None and self.counter is None:
+            raise ValueError("rate without a counter")
+        return self
+
+
+class ProfileReading(_Strict):
+    """One profile of one device poll: its values, or why the profile could not be read."""
+
+    profile: Annotated[str, StringConstraints(pattern=ids.CANONICAL_ID_PATTERN)]
+    values: list[ProfileValue] = Field(default_factory=list, max_length=MAX_PROFILE_VALUES)
+    warnings: list[ShortText] | None = Field(
+        default=None, max_length=MAX_PROFILE_WARNINGS,
+        description="what the device lied about (one value each lost, the rest stands)")
+    error: ShortText | None = Field(
+        default=None, description="the profile's poll failed: values is empty")
+    cause: PollCause | None = None
+
+
+#: A site's power as its power profile (ups-mib, or any profile that maps to it) says:
+#: ``mains``; ``on_battery`` (the mains are gone, the batteries carry the site);
+#: ``battery_low`` (on battery, and the UPS says low or depleted); ``unknown``.
+PowerState = Literal["mains", "on_battery", "battery_low", "unknown"]
+POWER_STATES: tuple[PowerState, ...] = ("mains", "on_battery", "battery_low", "unknown")
+
+
+class PowerReading(_Strict):
+    """The device's power state, derived by the agent from one of its profiles."""
+
+    state: PowerState
+    profile: Annotated[str, StringConstraints(pattern=ids.CANONICAL_ID_PATTERN)] = Field(
+        description="the profile it was derived from")
+    minutes_remaining: float | None = Field(
+        default=None, ge=0, le=10**6, description="the UPS's estimate on the present load")
+    charge_pct: float | None = Field(default=None, ge=0, le=100)
+    seconds_on_battery: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
 class PingResult(_Strict):
     """The ICMP echo witness taken with a poll (absent when ICMP is off for the device)."""
 
@@ -138,6 +227,15 @@ class DevicePoll(_Strict):
     )
     interfaces: list[InterfacePoll] = Field(
         default_factory=list, max_length=MAX_INTERFACES_PER_POLL
+    )
+    profiles: list[ProfileReading] | None = Field(
+        default=None, max_length=MAX_PROFILES_PER_POLL,
+        description="device profile values (docs/profiles.md); absent when none were due "
+        "(added to v1: collectors first)",
+    )
+    power: PowerReading | None = Field(
+        default=None, description="the device's power state, when a profile maps to one "
+        "(added to v1: collectors first)",
     )
 
 
