@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests import test_fuzz as fuzz
 from tests.factories import interface, poll, telemetry
 from tests.profiledata import power_readings, profile_readings
 from xanet import wire
@@ -114,8 +115,6 @@ def test_counter_bounds() -> None:
 @st.composite
 def telemetry_payloads(draw: st.DrawFn) -> bytes:
     """Valid telemetry, telemetry with one or two mutations (tests/test_fuzz.py), garbage."""
-    from tests import test_fuzz as fuzz
-
     model = draw(fuzz.good_telemetry())
     pick = draw(st.sampled_from(["good", "mutated", "mutated", "garbage"]))
     if pick == "good":
