@@ -16,8 +16,8 @@ import aiomqtt
 
 import lab
 from lab.fleet import collector_config
-from tests.profiledata import sensor_poll, ups_poll
 from tests.pipeline import running, start_collector, wait_for
+from tests.profiledata import sensor_poll, ups_poll
 from xanet import topics, wire
 
 PROVINCE, COMMUNE, SITE = "ha-giang", "00688", "lungcu-bts-01"

@@ -209,7 +209,8 @@ def _field_type(text: str) -> str:
 
 def test_profile_field_types_are_the_schemas() -> None:
     assert {m: set(t) for m, t in PROFILE_FIELD_TYPES.items()} == {
-        schema.PROFILE.name: set(schema.PROFILE.fields), schema.POWER.name: set(schema.POWER.fields)}
+        schema.PROFILE.name: set(schema.PROFILE.fields),
+        schema.POWER.name: set(schema.POWER.fields)}
 
 
 @settings(max_examples=300)
