@@ -4,7 +4,7 @@ and the Palo Alto PA-5050 recordings of snmpsim-data, tests/test_profile_recordi
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hypothesis import strategies as st
 
@@ -120,3 +120,18 @@ def ups_poll(device: str, ts: datetime, minutes: float, on_battery: bool) -> wir
 def sensor_poll(device: str, ts: datetime) -> wire.DevicePoll:
     return wire.DevicePoll(device=device, ts=ts, reachable=True, rtt_ms=2.0, profiles=[
         wire.ProfileReading(profile="entity-sensor", values=pa5000_sensors())])
+
+
+def mains_failure_hour(now: datetime, ups: str = "ups-1", fw: str = "fw-1"
+                       ) -> list[wire.DevicePoll]:
+    """An hour at a site, one poll each 5 minutes: the UPS on mains (60 minutes of battery
+    in reserve) until 30 minutes ago, then on battery, its estimate falling to 40 minutes by
+    the last poll (a minute ago); the firewall's sensors polled alongside."""
+    out: list[wire.DevicePoll] = []
+    for k in range(11):
+        minutes_ago = 51 - 5 * k
+        ts = now - timedelta(minutes=minutes_ago)
+        on_battery = minutes_ago <= 30
+        minutes = 40.0 + 20.0 * (minutes_ago - 1) / 29 if on_battery else 60.0
+        out += [ups_poll(ups, ts, minutes, on_battery), sensor_poll(fw, ts)]
+    return out
