@@ -57,8 +57,8 @@ from collector.availability import (
 from collector.facts import emission_lines
 from collector.outages import AlertCore, AlertEvent, Policy, alert_topology
 from dashboards import generate
-from dashboards.power import POWER_STATE
 from dashboards.influxql import DATASOURCE_UID, InfluxQuery
+from dashboards.power import POWER_STATE
 from lab.fleet import agent_config, collector_config
 from tests.pipeline import ROOT, running, start_agent, start_collector, wait_for
 from tests.profiledata import mains_failure_hour
@@ -603,3 +603,8 @@ def test_power_panels_show_the_mains_failure(influxdb: lab.InfluxDB1,
     volts = {s["tags"]["t_line"]: [v for _, v in s["values"] if v is not None][-1]
              for s in series("UPS input voltage")}
     assert volts == {"1.0": 0.0, "2.0": 0.0, "3.0": 0.0}
+
+
+def test_power_state_colours_name_every_stored_code() -> None:
+    assert {int(k): v.text for k, v in POWER_STATE[0].options.items()} == {
+        code: state.replace("_", " ") for state, code in schema.POWER_CODES.items()}
