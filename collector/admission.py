@@ -15,6 +15,16 @@ record. Reasons:
                    clock (polls dropped one by one - and kept in ``dropped_polls``
                    for the dead-letter store; the message is rejected when none is
                    left), or a status message's timestamp
+``too_many_values`` a message's polls carry more profile values than
+                   ``max_profile_values``: polls are taken in order while the total fits;
+                   each poll past it is stored without its profiles, which are kept in
+                   ``dropped_polls`` (counted one poll at a time)
+``tag_too_long``   a profile value whose row tags (keys and values, UTF-8) exceed
+                   ``max_profile_tag_bytes``: that value is not stored, the rest of the
+                   poll is; the poll's refused values are kept in ``dropped_polls``
+                   (counted one poll at a time)
+
+A message without profiles passes exactly as before these bounds existed.
 """
 
 from __future__ import annotations
@@ -31,14 +41,21 @@ class Limits:
     max_payload_bytes: int = 256 * 1024
     max_future_s: float = 300.0
     max_past_s: float = 31 * 86400.0
+    #: profile values per message (the wire's own bound is 16 x 2048 per poll, x 1000
+    #: polls); above what a message of the default 256 KiB can carry (~10,000)
+    max_profile_values: int = 16_384
+    #: one profile value's row tags, keys and values, in UTF-8 bytes
+    max_profile_tag_bytes: int = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
     where: topics.SiteTopic
     message: wire.Telemetry | wire.Status
-    dropped: dict[str, int] = field(default_factory=dict)  # reason -> polls dropped
-    #: the dropped polls themselves, by reason (the collector dead-letters them: replayable)
+    #: reason -> polls dropped (ts_*), or polls whose profile values were cut (the others)
+    dropped: dict[str, int] = field(default_factory=dict)
+    #: what was dropped, by reason, as polls (for the profile bounds: a copy of the poll
+    #: with the refused profile values only); the collector dead-letters them: replayable
     dropped_polls: dict[str, list[wire.DevicePoll]] = field(default_factory=dict)
 
 
@@ -104,6 +121,67 @@ def admit(
         reason = max(dropped, key=lambda r: dropped[r])
         return Rejected(reason, f"every poll's timestamp is out of bounds ({dropped})",
                         where, message)
-    if dropped:
+    cut = any(poll.profiles for poll in kept) and bound_profiles(kept, limits, out)
+    if dropped or cut:
+        dropped = {reason: len(polls) for reason, polls in out.items()}
         message = message.model_copy(update={"polls": kept})
     return Accepted(where, message, dropped, out)
+
+
+DETAILS = {
+    "ts_future": "poll(s) stamped too far ahead",
+    "ts_past": "poll(s) stamped too far back",
+    "too_many_values": "poll(s) past the message's profile value limit, their profiles",
+    "tag_too_long": "poll(s) with profile values whose row tags are too long, those values",
+}
+
+
+def bound_profiles(polls: list[wire.DevicePoll], limits: Limits,
+                   out: dict[str, list[wire.DevicePoll]]) -> bool:
+    """Apply the profile bounds to ``polls`` in place; what is cut goes to ``out`` by
+    reason, as copies of the polls (interfaces and power left out). True if anything was."""
+    total = 0
+    cut = False
+    for i, poll in enumerate(polls):
+        if not poll.profiles:
+            continue
+        readings, long_ = _short_tags(poll.profiles, limits.max_profile_tag_bytes)
+        if long_:
+            out.setdefault("tag_too_long", []).append(_part(poll, long_))
+        n = sum(len(r.values) for r in readings)
+        if total + n > limits.max_profile_values:
+            out.setdefault("too_many_values", []).append(_part(poll, readings))
+            readings = []
+        else:
+            total += n
+        if readings is not poll.profiles:
+            polls[i] = poll.model_copy(update={"profiles": readings or None})
+            cut = True
+    return cut
+
+
+def _part(poll: wire.DevicePoll, readings: list[wire.ProfileReading]) -> wire.DevicePoll:
+    return poll.model_copy(update={"interfaces": [], "power": None, "profiles": readings})
+
+
+def _short_tags(readings: list[wire.ProfileReading], max_bytes: int
+                ) -> tuple[list[wire.ProfileReading], list[wire.ProfileReading]]:
+    """(``readings`` without the values whose tags are too long, those values); the list
+    itself when none is."""
+    long_: list[wire.ProfileReading] = []
+    kept: list[wire.ProfileReading] = []
+    for r in readings:
+        bad = [v for v in r.values if v.tags and _tag_bytes(v.tags) > max_bytes]
+        if bad:
+            long_.append(r.model_copy(update={"values": bad, "warnings": None,
+                                              "error": None, "cause": None}))
+            gone = {id(v) for v in bad}
+            kept.append(r.model_copy(update={"values": [v for v in r.values
+                                                        if id(v) not in gone]}))
+        else:
+            kept.append(r)
+    return (readings, []) if not long_ else (kept, long_)
+
+
+def _tag_bytes(tags: Mapping[str, str]) -> int:
+    return sum(len(k) + len(v.encode()) for k, v in tags.items())

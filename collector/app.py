@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from collector import schema
 from collector.acks import AckQueue, Ticket
-from collector.admission import Accepted, Limits, Rejected, admit
+from collector.admission import DETAILS, Accepted, Limits, Rejected, admit
 from collector.alerting import Alerting
 from collector.alertmanager import Notifier, notifier_for
 from collector.availability import AvailabilityEngine, Fact, Topology
@@ -51,7 +51,9 @@ class Collector:
         self.sink = Sink(cfg.influx, self.writer, on_rejected=self._lines_rejected)
         i = cfg.ingest
         self.limits = Limits(max_payload_bytes=i.max_payload_bytes,
-                             max_future_s=i.max_future_s, max_past_s=i.max_past_s)
+                             max_future_s=i.max_future_s, max_past_s=i.max_past_s,
+                             max_profile_values=i.max_profile_values,
+                             max_profile_tag_bytes=i.max_profile_tag_bytes)
         self.dead_letter = DeadLetter(i.dead_letter_dir, i.dead_letter_max_bytes,
                                       i.dead_letter_max_files)
         self.sequences = SequenceTracker()
@@ -110,9 +112,11 @@ class Collector:
             return
         for reason, n in verdict.dropped.items():
             self.rejected[reason] += n
-            log.warning("topic %s: %d poll(s) dropped: %s", topic, n, reason)
+            log.warning("topic %s: %d %s dropped (%s)", topic, n,
+                        DETAILS.get(reason, "poll(s)"), reason)
         for reason, polls in verdict.dropped_polls.items():  # kept, replayable
-            self._keep_part(now, topic, reason, f"{len(polls)} poll(s) out of time bounds",
+            self._keep_part(now, topic, reason,
+                            f"{len(polls)} {DETAILS.get(reason, 'poll(s)')}",
                             verdict.message.model_copy(update={"polls": polls}))
         outcome = self.guard.check(verdict.where, verdict.message, now)
         self._submit_faults()

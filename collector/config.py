@@ -100,6 +100,17 @@ class IngestConfig(Strict):
     max_past_s: float = Field(
         description="polls stamped further back are dropped (ts_past)", default=31 * 86400.0, gt=0
     )
+    max_profile_values: int = Field(
+        default=16_384, ge=1, le=10_000_000,
+        description="profile values one telemetry message may carry: polls past it are "
+        "stored without their profiles (too_many_values, dead-lettered). The default is "
+        "above what a message of the default 256 KiB can carry",
+    )
+    max_profile_tag_bytes: int = Field(
+        default=1024, ge=64, le=65_536,
+        description="one profile value's row tags, keys and values in UTF-8 bytes: a value "
+        "with longer ones is not stored (tag_too_long, dead-lettered)",
+    )
     dead_letter_dir: Path = Field(
         default=Path("/var/lib/xanet/dead-letter"),
         description="rejected payloads are kept here (JSON lines)",
@@ -138,8 +149,12 @@ class GuardsConfig(Strict):
         default=4096, ge=1, description="new interface series one device may bring per window"
     )
     max_new_series_per_agent: int = Field(
-        default=25_000, ge=1, description="new device and interface series one agent may "
-        "bring per window"
+        default=25_000, ge=1, description="new device, interface and profile series one "
+        "agent may bring per window"
+    )
+    max_new_profile_series_per_device: int = Field(
+        default=4096, ge=1, description="new profile value series (profile, metric, unit and "
+        "row tags) one device may bring per window"
     )
 
 

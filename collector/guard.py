@@ -44,9 +44,10 @@ class Guard:
         self.cfg = cfg
         self.instances = InstanceTracker(cfg.takeover_after_s)
         self.clocks = ClockWatch(cfg.max_clock_skew_s)
-        self.cardinality = CardinalityGuard(cfg.cardinality_window_s,
-                                            cfg.max_new_interfaces_per_device,
-                                            cfg.max_new_series_per_agent)
+        self.cardinality = CardinalityGuard(
+            cfg.cardinality_window_s, cfg.max_new_interfaces_per_device,
+            cfg.max_new_series_per_agent,
+            max_new_profile_series_per_device=cfg.max_new_profile_series_per_device)
         self.faults = FaultBook()
         self.counts: Counter[str] = Counter()
 
@@ -116,9 +117,10 @@ class Guard:
         for r in checked.refused:
             n = r.series
             self.counts["series_refused"] += n
-            device = r.device if r.scope == "device" else None
-            limit = (self.cfg.max_new_interfaces_per_device if device is not None
-                     else self.cfg.max_new_series_per_agent)
+            device = r.device if r.scope != "agent" else None
+            limit = {"device": self.cfg.max_new_interfaces_per_device,
+                     "profile": self.cfg.max_new_profile_series_per_device,
+                     }.get(r.scope, self.cfg.max_new_series_per_agent)
             texts = faults.cardinality(msg.agent, msg.site, device, limit,
                                        self.cfg.cardinality_window_s)
             dev_labels = {**labels, "device": device or ""}

@@ -24,7 +24,7 @@ import argparse
 import asyncio
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -102,7 +102,8 @@ def plan(records: list[Record], done: set[str], cfg: CollectorConfig, now: datet
     """What replaying ``records`` would write (pure: no I/O)."""
     i = cfg.ingest
     limits = Limits(max_payload_bytes=i.max_payload_bytes, max_future_s=i.max_future_s,
-                    max_past_s=i.max_past_s)
+                    max_past_s=i.max_past_s, max_profile_values=i.max_profile_values,
+                    max_profile_tag_bytes=i.max_profile_tag_bytes)
     out = Plan()
     for r in records:
         rid = str(r.get("id", ""))
@@ -122,8 +123,8 @@ def plan(records: list[Record], done: set[str], cfg: CollectorConfig, now: datet
         topic = str(r.get("topic", ""))
         data = payload.encode()
         if correct_clock:
-            verdict = admit(topic, data, now, Limits(max_payload_bytes=limits.max_payload_bytes,
-                                                     max_future_s=1e9, max_past_s=1e9))
+            verdict = admit(topic, data, now, replace(limits, max_future_s=1e9,
+                                                      max_past_s=1e9))
             if isinstance(verdict, Accepted):
                 fixed = shift_clock(r, verdict.message)
                 if fixed is None:

@@ -71,20 +71,37 @@ COLLECTOR_STATS = Measurement(
      "alerts_resolved"))
 UNMAPPED_DEVICE = Measurement(
     "unmapped_device", ("collector", "site", "device"), ("polls",))
+#: ``t_{tag}``: a profile value's row tags (its table index and tag columns), each key
+#: prefixed ``t_`` so that no name a device profile chooses can be one of xanet's tags.
+PROFILE = Measurement(
+    "profile", ("province", "commune", "site", "device", "profile", "metric", "unit",
+                "t_{tag}"),
+    ("value", "counter", "rate", "rate_note", "text", "code", "unknown", "error", "cause",
+     "warnings"))
+POWER = Measurement(
+    "power", ("province", "commune", "site", "device"),
+    ("state", "code", "minutes_remaining", "charge_pct", "seconds_on_battery", "profile"))
 
 MEASUREMENTS: tuple[Measurement, ...] = (
     DEVICE, INTERFACE, AGENT_STATUS, ELEMENT_STATE, SERVICE_STATE, AVAILABILITY,
-    MAINTENANCE, OUTAGE, COLLECTOR_STATS, UNMAPPED_DEVICE)
+    MAINTENANCE, OUTAGE, COLLECTOR_STATS, UNMAPPED_DEVICE, PROFILE, POWER)
+
+#: A profile value's row tag ``name`` is stored as the tag ``t_name`` (:data:`PROFILE`).
+ROW_TAG_PREFIX = "t_"
+#: The ``power`` measurement's ``code`` of each state (a state timeline maps them back).
+POWER_CODES: Mapping[wire.PowerState, int] = {
+    "mains": 0, "on_battery": 1, "battery_low": 2, "unknown": -1}
 
 
-# -- device, interface, agent_status: what the agents send --------------------------------
+# -- device, interface, profile, power, agent_status: what the agents send ----------------
 
 
 def telemetry_lines(where: SiteTopic, msg: wire.Telemetry) -> list[str]:
-    """The ``device`` and ``interface`` lines of a message: what :func:`line` would write
-    for them (byte for byte, tests/test_lineproto.py), built without the per-line tag dicts
-    and sorting: the tags are in key order by construction, the field keys need no
-    escaping, and each poll's shared tags are escaped once."""
+    """The ``device``, ``interface``, ``profile`` and ``power`` lines of a message: what
+    :func:`line` would write for them (byte for byte, tests/test_lineproto.py and
+    tests/test_schema.py), built without the per-line tag dicts and sorting: the tags are
+    in key order by construction, the field keys need no escaping, and each poll's shared
+    tags are escaped once. A poll without profiles or power costs two attribute reads."""
     out: list[str] = []
     commune = tag("commune", where.commune)
     province_site = tag("province", where.province) + tag("site", msg.site)
@@ -123,7 +140,55 @@ def telemetry_lines(where: SiteTopic, msg: wire.Telemetry) -> list[str]:
             put(fields, "alias", i.alias)
             out.append(f"{head}{tag('ifindex', str(i.index))}{tag('ifname', i.name)}{tail}"
                        f"{','.join(fields)} {ts}")
+        if poll.profiles:
+            _profile_lines(out, commune + device, province_site, poll.profiles, ts)
+        if poll.power is not None:
+            out.append(_power_line(commune + device + province_site, poll.power, ts))
     return out
+
+
+def _profile_lines(out: list[str], commune_device: str, province_site: str,
+                   readings: list[wire.ProfileReading], ts: int) -> None:
+    """One ``profile`` line per value, and one per reading that failed or has warnings
+    (tags without ``metric``: fields ``error``, ``cause``, ``warnings``). Tag order: commune,
+    device, metric, profile, province, site, ``t_*``, unit."""
+    profile_m = PROFILE.name
+    for r in readings:
+        profile = tag("profile", r.profile)
+        if r.error is not None or r.warnings:
+            fields: list[str] = []
+            put(fields, "error", r.error)
+            put(fields, "cause", r.cause)
+            if r.warnings:
+                put(fields, "warnings", "; ".join(r.warnings))
+            out.append(f"{profile_m}{commune_device}{profile}{province_site} "
+                       f"{','.join(fields)} {ts}")
+        for v in r.values:
+            fields = []
+            put(fields, "value", v.value)
+            put(fields, "counter", v.counter)
+            put(fields, "rate", v.rate)
+            put(fields, "rate_note", v.rate_note)
+            put(fields, "text", v.text)
+            put(fields, "code", v.code)
+            put(fields, "unknown", v.unknown)
+            if not fields:  # a raw counter above 2^63-1 alone: nothing InfluxDB can store
+                continue
+            row = "".join(tag(ROW_TAG_PREFIX + k, v.tags[k]) for k in sorted(v.tags)
+                          ) if v.tags else ""
+            unit = tag("unit", v.unit) if v.unit else ""
+            out.append(f"{profile_m}{commune_device}{tag('metric', v.metric)}{profile}"
+                       f"{province_site}{row}{unit} {','.join(fields)} {ts}")
+
+
+def _power_line(tags: str, power: wire.PowerReading, ts: int) -> str:
+    fields = [f"state={field_value(power.state)}", f"code={POWER_CODES[power.state]}i"]
+    put(fields, "minutes_remaining", power.minutes_remaining)
+    put(fields, "charge_pct", power.charge_pct)
+    put(fields, "seconds_on_battery", power.seconds_on_battery)
+    put(fields, "profile", power.profile)
+    return f"{POWER.name}{tags} {','.join(fields)} {ts}"
+
 
 
 def _ping_fields(parts: list[str], ping: wire.PingResult) -> None:

@@ -1,4 +1,5 @@
-"""The four dashboards: what each shows and how it asks InfluxDB for it.
+"""The four availability dashboards: what each shows and how it asks InfluxDB for it
+(the fifth, power and environment, is :mod:`dashboards.power`).
 
 - ``xanet-province``  province overview: per-commune availability of every
   service (colour-coded), the province KPIs (share of communes whose

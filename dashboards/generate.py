@@ -3,7 +3,8 @@
     python -m dashboards.generate            write dashboards/json/*.json
     python -m dashboards.generate --check    exit 1 if the committed JSON differs
 
-The dashboards are in :mod:`dashboards.boards` (what each shows), their shared
+The dashboards are in :mod:`dashboards.boards` and :mod:`dashboards.power` (what each
+shows), their shared
 vocabulary in :mod:`dashboards.style`; this module renders them to JSON in the SDK's
 canonical form.
 """
@@ -27,6 +28,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from dashboards import influxql
 from dashboards.boards import agent_health, commune_drilldown, outage_timeline, province_overview
+from dashboards.power import power_environment
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
 
@@ -37,6 +39,7 @@ DASHBOARDS: dict[str, Callable[[], db.Dashboard]] = {
     "commune-drilldown": commune_drilldown,
     "outage-timeline": outage_timeline,
     "agent-health": agent_health,
+    "power-environment": power_environment,
 }
 
 

@@ -73,3 +73,64 @@ def test_agent_must_be_the_one_the_inventory_names() -> None:
     status = wire.encode(wire.Status(agent="agent-b", site="site-a", state="online"))
     v = admit(STATUS_TOPIC, status, NOW, Limits(), {"site-a": "agent-a"})
     assert isinstance(v, Rejected) and v.reason == "agent_mismatch"
+
+
+# -- profile values: the bounds beyond the wire model's -----------------------------------
+
+
+def _values(n: int, tags: dict[str, str] | None = None) -> list[wire.ProfileValue]:
+    return [wire.ProfileValue(metric=f"m{i}", value=float(i), tags=tags) for i in range(n)]
+
+
+def _with_profiles(device: str, n: int, **kw: object) -> wire.DevicePoll:
+    return poll(device, ts=NOW, profiles=[wire.ProfileReading(profile="p", values=_values(n))],
+                power=wire.PowerReading(state="mains", profile="p"), **kw)
+
+
+def test_a_message_without_profiles_is_admitted_as_before() -> None:
+    msg = telemetry(polls=[poll("d1", ts=NOW), poll("d2", ts=NOW)])
+    v = admit(TOPIC, wire.encode(msg), NOW, Limits(max_profile_values=1))
+    assert isinstance(v, Accepted) and v.message == msg and not v.dropped
+
+
+def test_polls_past_the_value_limit_keep_everything_but_their_profiles() -> None:
+    msg = telemetry(polls=[_with_profiles("d1", 6), _with_profiles("d2", 6),
+                           _with_profiles("d3", 4)])
+    v = admit(TOPIC, wire.encode(msg), NOW, Limits(max_profile_values=10))
+    assert isinstance(v, Accepted) and isinstance(v.message, wire.Telemetry)
+    assert v.dropped == {"too_many_values": 1}
+    d1, d2, d3 = v.message.polls
+    assert d1 == msg.polls[0] and d3 == msg.polls[2]  # 6 + 4 fit, in order
+    assert d2.profiles is None and d2.interfaces == msg.polls[1].interfaces
+    assert d2.power == msg.polls[1].power and d2.reachable
+    (part,) = v.dropped_polls["too_many_values"]
+    assert part.profiles == msg.polls[1].profiles and part.interfaces == [] and part.power is None
+
+
+def test_a_value_with_too_long_row_tags_is_the_only_one_refused() -> None:
+    long_ = {"entity": "x" * 250, "name": "é" * 200}  # 6 + 250 + 4 + 400 bytes
+    values = [*_values(2), *_values(1, long_), *_values(1, {"line": "1"})]
+    msg = telemetry(polls=[poll("d1", ts=NOW, profiles=[
+        wire.ProfileReading(profile="p", values=values, warnings=["w"])])])
+    assert isinstance(admit(TOPIC, wire.encode(msg), NOW, Limits(max_profile_tag_bytes=660)),
+                      Accepted)
+    v = admit(TOPIC, wire.encode(msg), NOW, Limits(max_profile_tag_bytes=659))
+    assert isinstance(v, Accepted) and isinstance(v.message, wire.Telemetry)
+    assert v.dropped == {"tag_too_long": 1}
+    (kept,) = v.message.polls[0].profiles or []
+    assert kept.values == [values[0], values[1], values[3]] and kept.warnings == ["w"]
+    (part,) = v.dropped_polls["tag_too_long"]
+    assert part.profiles is not None and part.profiles[0].values == [values[2]]
+    # the dead-lettered part is a valid message of its own: replayable
+    again = msg.model_copy(update={"polls": [part]})
+    assert wire.decode(wire.encode(again), "telemetry") == again
+
+
+def test_profile_bounds_and_time_bounds_together() -> None:
+    msg = telemetry(polls=[_with_profiles("d1", 3),
+                           poll("d2", ts=NOW + timedelta(hours=2)), _with_profiles("d3", 3)])
+    v = admit(TOPIC, wire.encode(msg), NOW, Limits(max_profile_values=4))
+    assert isinstance(v, Accepted) and isinstance(v.message, wire.Telemetry)
+    assert v.dropped == {"ts_future": 1, "too_many_values": 1}
+    assert [p.device for p in v.message.polls] == ["d1", "d3"]
+    assert v.message.polls[1].profiles is None

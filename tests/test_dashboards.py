@@ -14,6 +14,10 @@ Data:
   spools while the broker is not there yet (so the spool panels have a
   backlog and drops to show), then publishes to Mosquitto; the collector
   writes InfluxDB.
+- ``profile`` and ``power``: an hour of a UPS whose mains fail and a firewall's 14
+  sensors (tests/profiledata.py: values as the EAST UPS and PA-5050 recordings have
+  them), published to Mosquitto as an agent with device profiles sends them; the
+  collector writes InfluxDB.
 - ``availability``, ``service_state`` and ``outage``: representative points
   encoded by the collector's own encoders (collector/facts.py
   ``emission_lines``, collector/alerting.py ``outage_lines``) and written by
@@ -32,9 +36,11 @@ import time
 import tomllib
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 import lab
@@ -52,8 +58,11 @@ from collector.facts import emission_lines
 from collector.outages import AlertCore, AlertEvent, Policy, alert_topology
 from dashboards import generate
 from dashboards.influxql import DATASOURCE_UID, InfluxQuery
+from dashboards.power import POWER_STATE
 from lab.fleet import agent_config, collector_config
 from tests.pipeline import ROOT, running, start_agent, start_collector, wait_for
+from tests.profiledata import mains_failure_hour
+from xanet import topics, wire
 from xanet.inventory import Inventory, load_inventory, parse_inventory
 
 # The example inventory's province, communes and hub site (config/inventory.example.toml).
@@ -77,7 +86,11 @@ ENCODER_SCHEMA: dict[str, tuple[set[str], dict[str, str]]] = {
                {"open": "integer", "children": "string", "summary": "string",
                 "maintenance": "boolean"}),
 }
-PIPELINE_MEASUREMENTS = {"device", "interface", "agent_status", "collector_stats"}
+PIPELINE_MEASUREMENTS = {"device", "interface", "agent_status", "collector_stats", "profile",
+                         "power"}
+#: The agent of the site's UPS and firewall (device profiles; tests/profiledata.py).
+POWER_AGENT = "agent-power"
+POWER_TOPIC = topics.build(PROVINCE, COMMUNE, SITE, "telemetry")
 
 #: Grafana unit of a stored field, by its name's suffix (units in names: HOUSE_STYLE).
 SUFFIX_UNITS = {"_bps": "bps", "_pct": "percent", "_ms": "ms", "_s": "s"}
@@ -175,8 +188,10 @@ def test_every_name_a_query_uses_is_in_the_schema() -> None:
         assert set(measurements) <= set(by_name), q
         read |= set(measurements)
         known = {n for m in measurements for n in (*by_name[m].tags, *by_name[m].fields)}
+        families = [re.sub(r"\{[a-z_]+\}", "[a-z0-9_]+", n) for n in known if "{" in n]
         aliases = set(re.findall(r'AS "([^"]+)"', q))
-        names = set(re.findall(r'"([^"]+)"', q)) - set(measurements)
+        names = {n for n in set(re.findall(r'"([^"]+)"', q)) - set(measurements)
+                 if not any(re.fullmatch(f, n) for f in families)}
         assert names <= known | aliases, (q, names - known - aliases)
     assert read == set(by_name) - {"element_state", "maintenance", "unmapped_device"}
 
@@ -365,6 +380,15 @@ async def _fill_from_pipeline(tmp: Path, influxdb: lab.InfluxDB1, broker: lab.Mo
                            30, "three agent status points")
             await wait_for(lambda: count('SELECT count("received") FROM "collector_stats"')
                            >= 3, 30, "three collector_stats points")
+            # A site's mains fail: the UPS and firewall polls of the last hour, as an agent
+            # with device profiles sends them, through the broker to the collector.
+            polls = mains_failure_hour(datetime.now(UTC))
+            async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+                for seq, pair in enumerate(zip(polls[::2], polls[1::2], strict=True)):
+                    await client.publish(POWER_TOPIC, wire.encode(wire.Telemetry(
+                        agent=POWER_AGENT, site=SITE, seq=seq, polls=list(pair))), qos=1)
+            await wait_for(lambda: count('SELECT count("code") FROM "power"') >= len(polls) // 2,
+                           30, "the UPS's power readings")
         # The agent stopped cleanly: its last status says offline, and why.
         await wait_for(lambda: count('SELECT count("reason") FROM "agent_status"') >= 1, 20,
                        "the agent's offline status")
@@ -543,3 +567,44 @@ def test_kpis_compute_the_documented_numbers(influxdb: lab.InfluxDB1,
     open_ = sorted((s["tags"]["kind"], s["tags"]["device"]) for s in run(influxdb, db, q))
     assert open_ == [("agent_silent", ""), ("device_down", "olt-1"),
                      ("device_down", "olt-2")]
+
+
+def test_power_panels_show_the_mains_failure(influxdb: lab.InfluxDB1,
+                                             filled: tuple[str, int]) -> None:
+    """On the hour the collector stored: the UPS is the one device on battery now, 40
+    minutes left; its state went mains -> on battery; the temperatures are the firewall's
+    four sensors by name and the UPS battery's; three input lines at 0 V now."""
+    db, now_ms = filled
+    by_title = {p["title"]: p for p in panels(dashboards()["power-environment"])}
+
+    def series(title: str) -> list[dict[str, Any]]:
+        q = interpolate(by_title[title]["targets"][0]["query"], VARIABLE_SETS["one"],
+                        from_ms=now_ms - 3_900_000, to_ms=now_ms + 1000, interval="5m")
+        return run(influxdb, db, q)
+
+    (now,) = series("Sites on battery now")
+    assert now["tags"] == {"commune": COMMUNE, "site": SITE, "device": "ups-1"}
+    row = dict(zip(now["columns"], now["values"][0], strict=True))
+    assert (row["state"], row["minutes_remaining"], row["charge_pct"], row["on_battery_s"]) \
+        == ("on_battery", 40.0, 100.0, 600)
+    (state,) = series("Power state")
+    codes = [v for _, v in state["values"] if v is not None]
+    assert codes[0] == 0 and codes[-1] == 1 and sorted(set(codes)) == [0, 1]
+    assert {str(c) for c in codes} <= set(POWER_STATE[0].options)
+    (minutes,) = series("Minutes remaining on battery")
+    left = [v for _, v in minutes["values"] if v is not None]
+    assert left[0] == 60.0 and left[-1] == 40.0 and left == sorted(left, reverse=True)
+    temps = {(s["tags"]["device"], s["tags"]["metric"], s["tags"]["t_entity"])
+             for s in series("Temperatures")}
+    assert temps == {("ups-1", "battery_temperature", ""),
+                     *(("fw-1", "sensor_value", f"Temperature @ {chip}")
+                       for chip in ("10G Phys [U171]", "Jaguar [U172]", "Tiger [U173]",
+                                    "Dune [U174]"))}
+    volts = {s["tags"]["t_line"]: [v for _, v in s["values"] if v is not None][-1]
+             for s in series("UPS input voltage")}
+    assert volts == {"1.0": 0.0, "2.0": 0.0, "3.0": 0.0}
+
+
+def test_power_state_colours_name_every_stored_code() -> None:
+    assert {int(k): v.text for k, v in POWER_STATE[0].options.items()} == {
+        code: state.replace("_", " ") for state, code in schema.POWER_CODES.items()}

@@ -41,6 +41,7 @@ from hypothesis import strategies as st
 from collector import schema
 from collector.app import Collector
 from collector.config import CollectorConfig
+from tests.profiledata import power_readings, profile_readings
 from xanet import topics, wire
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -113,6 +114,9 @@ def device_polls(draw: st.DrawFn) -> wire.DevicePoll:
         uptime_cs=draw(st.none() | st.integers(0, 2**32 - 1)),
         error=draw(st.none() | odd_text),
         interfaces=[draw(interfaces(i)) for i in range(1, n_if + 1)],
+        # profile values (within the collector's default bounds: a few, short row tags)
+        profiles=draw(st.none() | st.lists(profile_readings(max_values=4), max_size=2)),
+        power=draw(st.none() | power_readings),
     )
 
 
@@ -294,18 +298,54 @@ def m_huge_list(draw: st.DrawFn, msg: dict[str, Any]) -> Expect:
     if "polls" not in msg:
         msg["health"] = [0] * draw(st.integers(1000, 50_000))
         return SCHEMA | {"too_large"}
-    which = draw(st.sampled_from(["polls", "interfaces"]))
+    which = draw(st.sampled_from(["polls", "interfaces", "profiles", "values", "tags"]))
     polls = msg.get("polls")
-    if which == "interfaces" and not (isinstance(polls, list) and polls
-                                      and isinstance(polls[0], dict)):
+    if which != "polls" and not (isinstance(polls, list) and polls
+                                 and isinstance(polls[0], dict)):
         return None  # broken by an earlier mutation
     if which == "polls":
         msg["polls"] = [{"device": "d", "ts": NOW.isoformat(), "reachable": False}
                         ] * (wire.MAX_POLLS_PER_MESSAGE + draw(st.integers(1, 500)))
-    else:
+    elif which == "interfaces":
         msg["polls"][0]["interfaces"] = [{"index": 1, "name": "", "hc": True}] * (
             wire.MAX_INTERFACES_PER_POLL + draw(st.integers(1, 100)))
+    elif which == "profiles":
+        msg["polls"][0]["profiles"] = [{"profile": "p"}] * (
+            wire.MAX_PROFILES_PER_POLL + draw(st.integers(1, 100)))
+    elif which == "values":
+        msg["polls"][0]["profiles"] = [{"profile": "p", "values": [
+            {"metric": "m", "value": 1}] * (wire.MAX_PROFILE_VALUES + draw(st.integers(1, 100)))}]
+    else:
+        msg["polls"][0]["profiles"] = [{"profile": "p", "values": [{"metric": "m", "value": 1,
+            "tags": {f"t{i}": "" for i in range(wire.MAX_PROFILE_TAGS + 1)}}]}]
+        return SCHEMA
     return SCHEMA | {"too_large"}
+
+
+def m_profile_value(draw: st.DrawFn, msg: dict[str, Any]) -> Expect:
+    """A profile value the wire forbids: two values at once, none, a rate without a counter,
+    an unknown reason or power state nobody defined, a metric name out of the grammar."""
+    polls = msg.get("polls")
+    if not (isinstance(polls, list) and polls and isinstance(polls[0], dict)):
+        return None
+    bad = draw(st.sampled_from([
+        {"metric": "m", "value": 1.5, "text": "x"}, {"metric": "m"},
+        {"metric": "m", "value": 1.0, "unknown": "sentinel"}, {"metric": "m", "rate": 1.0,
+                                                                "value": 2.0},
+        {"metric": "m", "unknown": "dunno"}, {"metric": "Bad-Name", "value": 1.0},
+        {"metric": "m", "counter": -1}, {"metric": "m", "counter": 2**64},
+        {"metric": "m", "value": 1.0, "tags": {"Bad": "x"}},
+        {"metric": "m", "code": 2**40, "text": "x"}, {"metric": "m", "value": "1e999"},
+    ]))
+    if draw(st.booleans()):
+        polls[0]["profiles"] = [{"profile": "ups-mib", "values": [bad]}]
+    else:
+        polls[0]["power"] = draw(st.sampled_from([
+            {"state": "on_fire", "profile": "ups-mib"}, {"state": "mains"},
+            {"state": "mains", "profile": "ups-mib", "charge_pct": 101},
+            {"state": "mains", "profile": "ups-mib", "minutes_remaining": -1},
+            {"state": "mains", "profile": "UPS MIB"}]))
+    return SCHEMA
 
 
 def m_empty_polls(draw: st.DrawFn, msg: dict[str, Any]) -> Expect:
@@ -318,7 +358,7 @@ def m_empty_polls(draw: st.DrawFn, msg: dict[str, Any]) -> Expect:
 
 MUTATIONS: list[Mutation] = [m_delete, m_add_field, m_retype, m_nonfinite, m_huge_number,
                              m_wrong_site, m_bad_ident, m_version, m_kind, m_timestamp,
-                             m_huge_list, m_empty_polls]
+                             m_huge_list, m_empty_polls, m_profile_value]
 
 
 def _merge(a: Expect, b: Expect) -> Expect:
@@ -545,3 +585,91 @@ def test_regression_non_finite_numbers_are_invalid(value: str, key: str) -> None
     with pytest.raises(wire.DecodeError) as info:
         wire.decode(body.encode(), kind)
     assert info.value.reason == "invalid"
+
+
+# --------------------------------------------------------------------------
+# profile values past the collector's own bounds: cut, never the good polls
+
+
+@st.composite
+def profile_heavy_polls(draw: st.DrawFn) -> list[wire.DevicePoll]:
+    """Polls with profile values, some of them with row tags past 64 bytes."""
+    out = []
+    for d in range(draw(st.integers(1, 5))):
+        readings = []
+        for r in range(draw(st.integers(0, 3))):
+            values = [wire.ProfileValue(metric=f"m{i}", value=float(i), tags=draw(
+                st.none() | st.just({"line": str(i)}) | st.just({"name": "x" * 70})))
+                for i in range(draw(st.integers(0, 8)))]
+            readings.append(wire.ProfileReading(profile=f"p{r}", values=values))
+        out.append(wire.DevicePoll(device=f"d{d}", ts=NOW, reachable=True, profiles=readings,
+                                   power=draw(st.none() | power_readings),
+                                   interfaces=[wire.InterfacePoll(index=1, name="x", hc=True)]))
+    return out
+
+
+def _stored_values(lines: list[str]) -> Counter[tuple[str, str, str]]:
+    """(device, profile, metric) of every profile value line."""
+    out: Counter[tuple[str, str, str]] = Counter()
+    for ln in lines:
+        if ln.startswith("profile,") and ",metric=" in ln:
+            tags = dict(t.split("=", 1) for t in ln.split(" ", 1)[0].split(",")[1:]
+                        if not t.startswith("t_"))
+            out[tags["device"], tags["profile"], tags["metric"]] += 1
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(polls=profile_heavy_polls())
+def test_fuzz_profile_bounds_cut_values_never_good_polls(
+        tmp_path_factory: pytest.TempPathFactory, polls: list[wire.DevicePoll]) -> None:
+    """Past ``max_profile_values`` or ``max_profile_tag_bytes`` the collector stores every
+    poll (device and interface lines, power) and the values within bounds; what it cut is
+    dead-lettered under its reason, counted one poll at a time: stored + dead-lettered =
+    sent, nothing twice, nothing lost."""
+    cfg = CollectorConfig.model_validate({
+        "collector": {"id": "fuzz-profiles"},
+        "ingest": {"dead_letter_dir": str(tmp_path_factory.mktemp("dead")),
+                   "max_profile_values": 12, "max_profile_tag_bytes": 64},
+    })
+    writer = RecordingWriter()
+    collector = Collector(cfg, writer=writer)
+    msg = wire.Telemetry(agent="agent-p", site=SITE, seq=1, polls=polls)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        sink = asyncio.create_task(collector.sink.run(stop))
+        await collector.handle(TELEMETRY, wire.encode(msg), now=NOW)
+        stop.set()
+        await sink
+
+    asyncio.run(scenario())
+    collector.dead_letter.close()
+    stats = collector.stats()
+    assert stats["accepted"] == 1
+    written = writer.lines
+    for p in polls:  # every good poll stored: its device, interface and power lines
+        assert sum(ln.startswith("device,") and f",device={p.device}," in ln
+                   for ln in written) == 1
+        assert sum(ln.startswith("interface,") and f",device={p.device}," in ln
+                   for ln in written) == 1
+        assert sum(ln.startswith("power,") and f",device={p.device}," in ln
+                   for ln in written) == (p.power is not None)
+    stored = _stored_values(written)
+    assert sum(stored.values()) <= 12
+    assert not [ln for ln in written if ",t_name=" in ln]  # 4 + 70 bytes > 64
+    cut: Counter[tuple[str, str, str]] = Counter()
+    reasons: Counter[str] = Counter()
+    for record in collector.dead_letter.records():
+        part = wire.decode(str(record["payload"]).encode(), "telemetry")
+        assert isinstance(part, wire.Telemetry)
+        reasons[str(record["reason"])] += len(part.polls)
+        for p in part.polls:
+            assert p.interfaces == [] and p.power is None
+            for r in p.profiles or []:
+                cut.update((p.device, r.profile, v.metric) for v in r.values)
+    sent = Counter((p.device, r.profile, v.metric) for p in polls for r in p.profiles or []
+                   for v in r.values)
+    assert stored + cut == sent
+    for reason in ("too_many_values", "tag_too_long"):
+        assert stats.get(f"rejected_{reason}", 0) == reasons[reason]

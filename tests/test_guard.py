@@ -385,3 +385,38 @@ def test_collector_without_inventory_delivers_faults_through_its_one_notifier(
     for key in stats:
         assert any(re.fullmatch(re.sub(r"\{[a-z_]+\}", "[a-z_]+", d), key)
                    for d in documented), f"collector_stats.{key} is not in docs/data.md"
+
+
+def _profile_msg(agent: str, device: str, metrics: list[str], n_if: int = 0) -> wire.Telemetry:
+    return wire.Telemetry(agent=agent, site="s", seq=1, polls=[wire.DevicePoll(
+        device=device, ts=datetime.now(UTC), reachable=True,
+        interfaces=[interface(i + 1) for i in range(n_if)],
+        profiles=[wire.ProfileReading(profile="entity-sensor", values=[
+            wire.ProfileValue(metric="sensor_value", tags={"entity_index": m}, value=1.0)
+            for m in metrics])])])
+
+
+def test_new_profile_series_are_counted_per_device_and_agent() -> None:
+    g = CardinalityGuard(window_s=3600, max_new_interfaces_per_device=100,
+                         max_new_series_per_agent=1000, max_new_profile_series_per_device=10)
+    first = g.check(_profile_msg("a", "fw", [str(i) for i in range(8)], n_if=2), 0)
+    assert not first.refused
+    flood = g.check(_profile_msg("a", "fw", [str(i) for i in range(20)], n_if=2), 1)
+    assert flood.series_refused == 20 - 10 and flood.refused[0].scope == "profile"
+    assert flood.message is not None
+    (kept,) = flood.message.polls
+    assert kept.interfaces and len((kept.profiles or [])[0].values) == 10  # 8 known + 2 new
+    (part,) = flood.refused[0].polls
+    assert part.interfaces == [] and len((part.profiles or [])[0].values) == 10
+    again = g.check(_profile_msg("a", "fw", [str(i) for i in range(10)]), 2)
+    assert not again.refused  # known: fine
+    assert not g.check(_profile_msg("a", "fw", ["x", "y"]), 3600).refused  # next window
+
+
+def test_profile_series_count_against_the_agent_limit() -> None:
+    g = CardinalityGuard(window_s=3600, max_new_interfaces_per_device=100,
+                         max_new_series_per_agent=15)
+    checked = g.check(_profile_msg("a", "ups", [str(i) for i in range(20)]), 0)
+    assert checked.series_refused == 20 + 1 - 15 and checked.refused[0].scope == "agent"
+    refused_new = g.check(_profile_msg("a", "other", ["1"]), 1)
+    assert refused_new.series_refused == 2  # a new device refused whole: 1 value + itself

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from collector import lineproto, schema
 from tests.factories import interface, poll, telemetry
+from tests.profiledata import power_readings, profile_readings
 from xanet import topics, wire
 
 WHERE = topics.parse("xanet/v1/ha-giang/00688/site-a/telemetry")
@@ -88,6 +89,31 @@ def _reference_lines(where: topics.SiteTopic, msg: wire.Telemetry) -> list[str]:
                 "out_util_pct": i.out_util_pct, "rate_note": i.rate_note}, ts)
             if ln:
                 out.append(ln)
+        for r in p.profiles or []:
+            prof_tags = {**dev_tags, "profile": r.profile}
+            ln = lineproto.line("profile", prof_tags, {
+                "error": r.error, "cause": r.cause,
+                "warnings": "; ".join(r.warnings) if r.warnings else None}, ts)
+            if ln and (r.error is not None or r.warnings):
+                out.append(ln)
+            for v in r.values:
+                tags = {**prof_tags, "metric": v.metric, "unit": v.unit or "",
+                        **{f"t_{k}": t for k, t in (v.tags or {}).items()}}
+                ln = lineproto.line("profile", tags, {
+                    "value": v.value, "counter": v.counter, "rate": v.rate,
+                    "rate_note": v.rate_note, "text": v.text, "code": v.code,
+                    "unknown": v.unknown}, ts)
+                if ln:
+                    out.append(ln)
+        if p.power is not None:
+            ln = lineproto.line("power", dev_tags, {
+                "state": p.power.state, "code": schema.POWER_CODES[p.power.state],
+                "minutes_remaining": p.power.minutes_remaining,
+                "charge_pct": p.power.charge_pct,
+                "seconds_on_battery": p.power.seconds_on_battery,
+                "profile": p.power.profile}, ts)
+            assert ln is not None
+            out.append(ln)
     return out
 
 
@@ -118,6 +144,8 @@ def _telemetry(draw: st.DrawFn) -> tuple[topics.SiteTopic, wire.Telemetry]:
             out_octets=draw(_counter), in_bps=draw(_rate), out_bps=draw(_rate),
             in_util_pct=draw(_rate), out_util_pct=draw(_rate),
             rate_note=draw(st.none() | _odd)) for _ in range(draw(st.integers(0, 3)))],
+        profiles=draw(st.none() | st.lists(profile_readings(), max_size=3)),
+        power=draw(st.none() | power_readings),
     ) for _ in range(draw(st.integers(1, 3)))]
     msg = wire.Telemetry(agent=draw(_level), site=site,
                          seq=draw(st.integers(0, 2**63 - 1)), polls=polls)

@@ -51,3 +51,19 @@ def test_lines_truncated_and_selection() -> None:
     sel = Selection(reasons={"write_rejected"})
     assert [r["id"] for r in records if sel.matches(r)] == ["l"]
     assert Selection(since=NOW + timedelta(seconds=1)).matches(records[0]) is False
+
+
+def test_profiles_cut_by_a_limit_replay_once_it_is_raised() -> None:
+    """A poll's profiles dead-lettered as ``too_many_values`` are refused again under the
+    same limit and written once the operator raised it (replay admits with the config's
+    profile limits)."""
+    values = [wire.ProfileValue(metric=f"m{i}", value=float(i)) for i in range(20)]
+    part = telemetry(seq=4, polls=[poll("ups-1", ts=NOW - timedelta(minutes=5), n_if=0,
+                                        profiles=[wire.ProfileReading(profile="ups-mib",
+                                                                      values=values)])])
+    records = [_record("p", part, reason="too_many_values")]
+    low = CollectorConfig.model_validate({"ingest": {"max_profile_values": 10}})
+    assert plan(records, set(), low, NOW).refused == {"too_many_values": 1}
+    high = CollectorConfig.model_validate({"ingest": {"max_profile_values": 20}})
+    (item,) = plan(records, set(), high, NOW).items
+    assert sum(ln.startswith("profile,") for ln in item[1]) == 20

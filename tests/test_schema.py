@@ -8,6 +8,9 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from collector import readback, schema
 from collector.alerting import outage_lines
 from collector.availability import (
@@ -23,6 +26,7 @@ from collector.maintenance import Window, to_line
 from collector.outages import Alert, AlertEvent
 from collector.unmapped import UnmappedLog
 from tests.factories import poll, telemetry
+from tests.profiledata import power_readings, profile_readings
 from xanet import topics, wire
 from xanet.inventory import load_inventory
 
@@ -50,6 +54,43 @@ GOLDEN = [  # lines as InfluxDB receives them, one a line
     'unmapped_device,collector=core-1,device=x\\ y,site=hub polls=3i 1234',
     'collector_stats,collector=core-1 received=1i,rejected_invalid=2i 1234',
 ]
+#: Issue 17's profile values and power readings (new: these lines have no past to match).
+GOLDEN_PROFILES = [
+    'device,agent=agent-a,commune=02269,device=ups-1,province=08,site=site-a up=1i,seq=8i 1795662000000',  # noqa: E501
+    'profile,commune=02269,device=ups-1,profile=ups-mib,province=08,site=site-a warnings="output_load: 300 outside 0..200; dropped" 1795662000000',  # noqa: E501
+    'profile,commune=02269,device=ups-1,metric=minutes_remaining,profile=ups-mib,province=08,site=site-a,unit=min value=40.0 1795662000000',  # noqa: E501
+    'profile,commune=02269,device=ups-1,metric=battery_voltage,profile=ups-mib,province=08,site=site-a,unit=V unknown="sentinel" 1795662000000',  # noqa: E501
+    'profile,commune=02269,device=ups-1,metric=output_source,profile=ups-mib,province=08,site=site-a text="battery",code=5i 1795662000000',  # noqa: E501
+    'profile,commune=02269,device=ups-1,metric=input_line_bads,profile=ups-mib,province=08,site=site-a counter=7i,rate=0.5 1795662000000',  # noqa: E501
+    'profile,commune=02269,device=ups-1,metric=input_voltage,profile=ups-mib,province=08,site=site-a,t_line=1.0,unit=V value=0.0 1795662000000',  # noqa: E501
+    'profile,commune=02269,device=ups-1,metric=sensor_value,profile=entity-sensor,province=08,site=site-a,t_entity=Temperature\\ @\\ 10G\\ Phys\\ [U171],t_entity_index=12,t_sensor_type=celsius value=23.0 1795662000000',  # noqa: E501
+    'profile,commune=02269,device=ups-1,profile=host-resources,province=08,site=site-a error="no response",cause="timeout" 1795662000000',  # noqa: E501
+    'power,commune=02269,device=ups-1,province=08,site=site-a state="on_battery",code=1i,minutes_remaining=40.0,charge_pct=100.0,seconds_on_battery=600i,profile="ups-mib" 1795662000000',  # noqa: E501
+]
+
+
+def _profile_lines() -> list[str]:
+    """A UPS on battery (values, a sentinel, a label, a counter, a table row), a sensor with
+    its name, a profile that failed."""
+    msg = wire.Telemetry(agent="agent-a", site="site-a", seq=8, polls=[wire.DevicePoll(
+        device="ups-1", ts=TS, reachable=True, profiles=[
+            wire.ProfileReading(profile="ups-mib", values=[
+                wire.ProfileValue(metric="minutes_remaining", unit="min", value=40),
+                wire.ProfileValue(metric="battery_voltage", unit="V", unknown="sentinel"),
+                wire.ProfileValue(metric="output_source", text="battery", code=5),
+                wire.ProfileValue(metric="input_line_bads", counter=7, rate=0.5),
+                wire.ProfileValue(metric="input_voltage", unit="V", tags={"line": "1.0"},
+                                  value=0.0)],
+                warnings=["output_load: 300 outside 0..200; dropped"]),
+            wire.ProfileReading(profile="entity-sensor", values=[wire.ProfileValue(
+                metric="sensor_value", value=23.0, tags={
+                    "entity_index": "12", "entity": "Temperature @ 10G Phys [U171]",
+                    "sensor_type": "celsius"})]),
+            wire.ProfileReading(profile="host-resources", error="no response",
+                                cause="timeout")],
+        power=wire.PowerReading(state="on_battery", profile="ups-mib", minutes_remaining=40,
+                                charge_pct=100, seconds_on_battery=600))])
+    return schema.telemetry_lines(WHERE, msg)
 
 
 def _lines() -> list[str]:
@@ -87,11 +128,16 @@ def _lines() -> list[str]:
     ln = schema.collector_stats_line("core-1", {"received": 1, "rejected_invalid": 2}, 1234)
     assert ln is not None
     out.append(ln)
-    return out
+    return out + _profile_lines()
 
 
 def test_every_measurement_is_written_as_before() -> None:
-    assert _lines() == GOLDEN
+    assert _lines() == GOLDEN + GOLDEN_PROFILES
+
+
+def _declared(names: tuple[str, ...], name: str) -> bool:
+    """``name`` is one of ``names``, or of a family (``t_{tag}``, ``rejected_{reason}``)."""
+    return any(re.fullmatch(re.sub(r"\{[a-z_]+\}", "[a-z0-9_]+", d), name) for d in names)
 
 
 def test_lines_carry_only_the_declared_tags_and_fields() -> None:
@@ -104,10 +150,9 @@ def test_lines_carry_only_the_declared_tags_and_fields() -> None:
         m = by_name[measurement]
         seen.add(measurement)
         for t in tags:
-            assert t.split("=", 1)[0] in m.tags, (measurement, t)
+            assert _declared(m.tags, t.split("=", 1)[0]), (measurement, t)
         for f in re.findall(r'(?:^|,)([a-z_]+)=', re.sub(r'"(?:[^"\\]|\\.)*"', '""', fields)):
-            assert any(re.fullmatch(re.sub(r"\{[a-z_]+\}", "[a-z_]+", d), f)
-                       for d in m.fields), (measurement, f)
+            assert _declared(m.fields, f), (measurement, f)
     assert seen == set(by_name), "a measurement without a representative line"
 
 
@@ -141,3 +186,49 @@ def test_the_report_reads_only_names_the_schema_declares() -> None:
         names = set(re.findall(r'"([^"]+)"', q)) - {measurement}
         assert names <= {*m.tags, *m.fields}, (q, names - {*m.tags, *m.fields})
     assert read == {"service_state", "element_state", "outage", "collector_stats"}
+
+
+#: The one InfluxDB type of each field of the profile and power measurements.
+PROFILE_FIELD_TYPES = {
+    "profile": {"value": "float", "counter": "integer", "rate": "float", "rate_note": "string",
+                "text": "string", "code": "integer", "unknown": "string", "error": "string",
+                "cause": "string", "warnings": "string"},
+    "power": {"state": "string", "code": "integer", "minutes_remaining": "float",
+              "charge_pct": "float", "seconds_on_battery": "integer", "profile": "string"},
+}
+_FIELD = re.compile(r'([a-z_]+)=("(?:[^"\\]|\\.)*"|[^,]+)(?:,|$)')
+
+
+def _field_type(text: str) -> str:
+    if text.startswith('"'):
+        return "string"
+    if text in ("true", "false"):
+        return "boolean"
+    return "integer" if text.endswith("i") else "float"
+
+
+def test_profile_field_types_are_the_schemas() -> None:
+    assert {m: set(t) for m, t in PROFILE_FIELD_TYPES.items()} == {
+        schema.PROFILE.name: set(schema.PROFILE.fields),
+        schema.POWER.name: set(schema.POWER.fields)}
+
+
+@settings(max_examples=300)
+@given(st.lists(st.builds(lambda p, pw: poll("d", ts=TS, n_if=0, profiles=p, power=pw),
+                          st.lists(profile_readings(), max_size=3),
+                          st.none() | power_readings), min_size=1, max_size=3))
+def test_a_profile_field_has_one_type_whatever_the_agent_sends(
+        polls: list[wire.DevicePoll]) -> None:
+    """No field-type conflict is possible in InfluxDB: every ``profile`` and ``power`` field
+    key is written with one type only (a gauge sent as the JSON integer 40 is the float
+    40.0; a counter too large for InfluxDB is left out, never written as a float)."""
+    for ln in schema.telemetry_lines(WHERE, telemetry(polls=polls)):
+        head, rest = re.split(r"(?<!\\) ", ln, maxsplit=1)
+        measurement = head.split(",", 1)[0]
+        if measurement not in PROFILE_FIELD_TYPES:
+            continue
+        fields = rest.rsplit(" ", 1)[0]
+        pairs = _FIELD.findall(fields)
+        assert ",".join(f"{k}={v}" for k, v in pairs) == fields, ln
+        for key, text in pairs:
+            assert _field_type(text) == PROFILE_FIELD_TYPES[measurement][key], (key, text, ln)

@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests import test_fuzz as fuzz
 from tests.factories import interface, poll, telemetry
+from tests.profiledata import power_readings, profile_readings
 from xanet import wire
 
 idents = st.from_regex(wire.IDENT_PATTERN, fullmatch=True)
@@ -38,7 +40,9 @@ def telemetries(draw: st.DrawFn) -> wire.Telemetry:
         wire.DevicePoll, device=idents, ts=utc_times, reachable=st.booleans(),
         rtt_ms=st.none() | st.floats(0, 1e5), uptime_cs=st.none() | st.integers(0, 2**32 - 1),
         error=st.none() | st.text(max_size=50),
-        interfaces=st.lists(interfaces(), max_size=4)), min_size=1, max_size=3))
+        interfaces=st.lists(interfaces(), max_size=4),
+        profiles=st.none() | st.lists(profile_readings(), max_size=3),
+        power=st.none() | power_readings), min_size=1, max_size=3))
     return wire.Telemetry(agent=draw(idents), site=draw(idents),
                           seq=draw(st.integers(0, 2**63 - 1)), polls=polls)
 
@@ -111,8 +115,6 @@ def test_counter_bounds() -> None:
 @st.composite
 def telemetry_payloads(draw: st.DrawFn) -> bytes:
     """Valid telemetry, telemetry with one or two mutations (tests/test_fuzz.py), garbage."""
-    from tests import test_fuzz as fuzz
-
     model = draw(fuzz.good_telemetry())
     pick = draw(st.sampled_from(["good", "mutated", "mutated", "garbage"]))
     if pick == "good":
@@ -164,3 +166,28 @@ def test_fast_path_leaves_what_it_cannot_judge_to_the_checked_path() -> None:
     # A UTF-8 byte-order mark: pydantic-core refuses it, Python's json accepts it.
     assert wire._decode_fast(b"\xef\xbb\xbf" + body) is None
     assert wire.decode(b"\xef\xbb\xbf" + body, "telemetry") == wire.decode(body, "telemetry")
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ({"metric": "m", "value": 1.0, "text": "x"}, "value and text both set"),
+    ({"metric": "m"}, "no value, counter or text"),
+    ({"metric": "m", "value": 1.0, "unknown": "sentinel"}, "value set and unknown"),
+    ({"metric": "m", "rate": 1.0, "unknown": "absent"}, "rate without a counter"),
+    ({"metric": "m", "unknown": "dunno"}, "unknown"),
+    ({"metric": "m", "value": 1.0, "tags": {"Entity": "x"}}, "tags"),
+])
+def test_a_profile_value_that_is_not_one_thing_is_invalid_and_named(
+        value: dict[str, object], problem: str) -> None:
+    raw = json.loads(wire.encode(telemetry()))
+    raw["polls"][0]["profiles"] = [{"profile": "ups-mib", "values": [value]}]
+    with pytest.raises(wire.DecodeError) as info:
+        wire.decode(json.dumps(raw).encode(), "telemetry")
+    assert info.value.reason == "invalid"
+    assert "polls.0.profiles.0.values.0" in info.value.detail and problem in info.value.detail
+
+
+def test_a_v1_message_without_profiles_encodes_as_before() -> None:
+    """The fields added to v1 are left out when absent: an agent that polls no profile sends
+    byte for byte what it sent before they existed."""
+    body = wire.encode(telemetry())
+    assert b"profiles" not in body and b"power" not in body
