@@ -205,6 +205,10 @@ class Table(Strict):
                 if (c.emit if c.emit is not None else c.name not in helpers)]
 
 
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
 class PowerCondition(Strict):
     """One test of a scalar's value: ``labels`` (enum, string: the value is one of them),
     or ``above`` / ``below`` (gauge, timeticks: the number is greater / smaller)."""
@@ -260,8 +264,8 @@ class PowerMap(Strict):
                                 "this profile (the power mapping reads scalars)")
             elif condition.labels is not None:
                 if metric.kind not in TEXT_KINDS:
-                    problems.append(f"power.{where}.labels: {condition.metric!r} is a "
-                                    f"{metric.kind}, not an enum or string")
+                    problems.append(f"power.{where}.labels: {condition.metric!r} is "
+                                    f"{_a(metric.kind)}, not an enum or string")
                 elif metric.kind == "enum":
                     known = set(metric.labels.values())
                     problems += [f"power.{where}.labels[{i}]: {label!r} is no label of "
@@ -270,15 +274,15 @@ class PowerMap(Strict):
                                  if label not in known]
             elif metric.kind not in NUMBER_KINDS:
                 key = "above" if condition.above is not None else "below"
-                problems.append(f"power.{where}.{key}: {condition.metric!r} is a "
-                                f"{metric.kind}, not a gauge or timeticks")
+                problems.append(f"power.{where}.{key}: {condition.metric!r} is "
+                                f"{_a(metric.kind)}, not a gauge or timeticks")
         for key, name in self.figures().items():
             metric = scalars.get(name)
             if metric is None:
                 problems.append(f"power.{key}: no scalar {name!r} in this profile")
             elif metric.kind not in NUMBER_KINDS:
-                problems.append(f"power.{key}: {name!r} is a {metric.kind}, not a gauge "
-                                "or timeticks")
+                problems.append(f"power.{key}: {name!r} is {_a(metric.kind)}, not a "
+                                "gauge or timeticks")
         return problems
 
 
