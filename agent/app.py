@@ -326,12 +326,6 @@ class Agent:
             bridges.observe(CounterReading(mono, uptime, counters))
         return False
 
-    def _target_now(self, key: str) -> SnmpTarget | None:
-        """The device's SNMP target at the address its last poll resolved, if any."""
-        target, address = self.plans[key].target, self._addresses.get(key)
-        return None if target is None or address is None else dataclasses.replace(
-            target, host=address)
-
     def _note_between(self, key: str, device: str, site: str, sub: SubPlan | None) -> None:
         """Logs when a device's readings between polls start, change or stop."""
         was = self.between.get(key)
@@ -368,7 +362,8 @@ class Agent:
                 self._unexpected(key, device, site, "poll could not be built", exc)
                 tracker.observe_failure()
                 poll = unbuilt_poll(device, ts, exc)
-            poll = await self.profile_polls.add(key, device, site, poll, self._target_now(key))
+            poll = await self.profile_polls.add(key, device, site, poll, self.plans[key].target,
+                                                self._addresses.get(key))
         finally:
             self.gate.release()
         self._note(key, device, site, poll)

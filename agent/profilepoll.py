@@ -19,6 +19,7 @@ timed out the others due are not tried in this poll (reported failed, cause
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -86,15 +87,16 @@ class ProfilePolls:
         self._traced: set[str] = set()  # devices whose unexpected exception was logged
 
     async def add(self, key: str, device: str, site: str, poll: wire.DevicePoll,
-                  target: SnmpTarget | None) -> wire.DevicePoll:
-        """``poll`` with the readings of the profiles due (``target``: the device's, at
-        the address this poll used). Never raises but ``CancelledError``."""
+                  target: SnmpTarget | None, address: str | None) -> wire.DevicePoll:
+        """``poll`` with the readings of the profiles due (``target``: the device's,
+        ``address``: where this poll found it). Never raises but ``CancelledError``."""
         state = self.devices.get(key)
         if state is None or self.reader is None:
             return poll
-        if not poll.reachable or target is None:
+        if not poll.reachable or target is None or address is None:
             state.counters.observe_failure()  # no rate across a failed poll
             return poll
+        target = dataclasses.replace(target, host=address)
         try:
             readings, power = await self._read(key, device, site, state, self.reader,
                                                target, poll.uptime_cs)

@@ -258,7 +258,7 @@ async def test_a_failing_profile_never_fails_the_poll_and_is_logged_once_each_wa
     polls, reader, health, now = edge(["ups-mib", "auto"])
     caplog.set_level(logging.INFO, logger="xanet.agent")
     device_poll = poll("ups-1", ts=TS, n_if=0)
-    first = await polls.add("site-a/ups-1", "ups-1", "site-a", device_poll, TARGET)
+    first = await polls.add("site-a/ups-1", "ups-1", "site-a", device_poll, TARGET, "127.0.0.1")
     assert first.reachable and first.interfaces == []
     assert [r.profile for r in first.profiles or []] == ["ups-mib", "paloalto-pan-common"]
     assert first.power == wire.PowerReading(state="on_battery", profile="ups-mib",
@@ -266,7 +266,7 @@ async def test_a_failing_profile_never_fails_the_poll_and_is_logged_once_each_wa
     reader.fail["ups-mib"] = SnmpAccessError("site-a/ups-1", "noAccess on upsBatteryStatus")
     for k in range(1, 4):
         now[0] = 60.0 * k
-        got = await polls.add("site-a/ups-1", "ups-1", "site-a", device_poll, TARGET)
+        got = await polls.add("site-a/ups-1", "ups-1", "site-a", device_poll, TARGET, "127.0.0.1")
         assert got.reachable and got.cause is None  # the device's poll stands
         failed = (got.profiles or [])[0]
         assert (failed.profile, failed.cause, failed.values) == ("ups-mib", "access", [])
@@ -277,7 +277,7 @@ async def test_a_failing_profile_never_fails_the_poll_and_is_logged_once_each_wa
     assert note is not None and note.startswith("profiles failing: 1 on 1 device(s) (ups-mib)")
     del reader.fail["ups-mib"]
     now[0] = 240.0
-    await polls.add("site-a/ups-1", "ups-1", "site-a", device_poll, TARGET)
+    await polls.add("site-a/ups-1", "ups-1", "site-a", device_poll, TARGET, "127.0.0.1")
     assert health.monitoring_errors == 0 and profiles_note(health) is None
     lines = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert lines == [
@@ -291,7 +291,8 @@ async def test_a_failing_profile_never_fails_the_poll_and_is_logged_once_each_wa
 async def test_after_a_timeout_the_other_profiles_wait_for_the_next_poll() -> None:
     polls, reader, _, _ = edge(["ups-mib", "entity-sensor", "host-resources"])
     reader.fail["ups-mib"] = SnmpTimeout("site-a/ups-1", "no answer")
-    got = await polls.add("site-a/ups-1", "ups-1", "site-a", poll("ups-1", n_if=1), TARGET)
+    got = await polls.add("site-a/ups-1", "ups-1", "site-a", poll("ups-1", n_if=1), TARGET,
+                          "127.0.0.1")
     assert [(r.profile, r.cause) for r in got.profiles or []] == [
         ("ups-mib", "timeout"), ("entity-sensor", "timeout"), ("host-resources", "timeout")]
     assert reader.read_count == {"ups-mib": 1}  # bounded: one timeout per poll at most
@@ -302,7 +303,7 @@ async def test_no_profile_after_a_failed_poll_and_no_rate_across_it() -> None:
     polls, reader, _, _ = edge(["ups-mib"])
     down = poll("ups-1", reachable=False, cause="timeout", error="x", interfaces=[],
                 rtt_ms=None, uptime_cs=None)
-    assert await polls.add("site-a/ups-1", "ups-1", "site-a", down, TARGET) == down
+    assert await polls.add("site-a/ups-1", "ups-1", "site-a", down, TARGET, "127.0.0.1") == down
     assert reader.read_count == {}
 
 
