@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from agent.config import AgentConfig, DeviceConfig
-from agent.errors import SnmpError, SnmpTimeout
+from agent.errors import SnmpError, SnmpProtocolError, SnmpTimeout
 from agent.profiles.counters import ProfileCounters
 from agent.profiles.due import ProfileDue
 from agent.profiles.evaluate import ProfileSample, counter_readings
@@ -97,6 +97,7 @@ class ProfilePolls:
             state.counters.observe_failure()  # no rate across a failed poll
             return poll
         target = dataclasses.replace(target, host=address)
+        surprises = self.health.contained["profile_exception"]
         try:
             readings, power = await self._read(key, device, site, state, self.reader,
                                                target, poll.uptime_cs)
@@ -108,7 +109,8 @@ class ProfilePolls:
                 log.error("device %s (site %s): profiles could not be polled: %s: %s",
                           device, site, type(exc).__name__, exc, exc_info=exc)
             return poll
-        self._traced.discard(key)
+        if self.health.contained["profile_exception"] == surprises:
+            self._traced.discard(key)  # fine again: a next surprise is logged in full
         if not readings:
             return poll
         return poll.model_copy(update={"profiles": readings, "power": power})
@@ -137,6 +139,8 @@ class ProfilePolls:
                     failure = None
                 except SnmpError as exc:
                     failure = exc
+                except Exception as exc:  # a bug or a library's surprise: this profile only
+                    failure = self._unexpected(key, device, site, profile.name, exc)
             if failure is None:
                 rates = state.counters.observe(profile.name, due.interval_s(profile), mono,
                                                uptime_cs, counter_readings(sample))
@@ -151,7 +155,22 @@ class ProfilePolls:
             if power is None or (power.state == "unknown" and found is not None
                                  and found.state != "unknown"):
                 power = found or power
+        for gone in self.health.profiles_failing.keys() - {(key, p.name) for p in due.chosen()}:
+            if gone[0] == key:  # no longer chosen ("auto" after a reboot): no longer failing
+                self.health.record_profile(key, gone[1], None)
         return readings, power
+
+    def _unexpected(self, key: str, device: str, site: str, profile: str,
+                    exc: Exception) -> SnmpError:
+        """Counts an unexpected exception of a profile's poll (its traceback logged once
+        per device until its profiles poll fine again): the profile fails, cause
+        ``protocol``."""
+        self.health.contained["profile_exception"] += 1
+        if key not in self._traced:
+            self._traced.add(key)
+            log.error("device %s (site %s): profile %s could not be polled: %s: %s", device,
+                      site, profile, type(exc).__name__, exc, exc_info=exc)
+        return SnmpProtocolError(device, f"{type(exc).__name__}: {exc}")
 
     async def _read_sys_object_id(self, device: str, site: str, state: DeviceProfiles,
                                   reader: ProfileReader, target: SnmpTarget) -> None:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent import packing
-from agent.errors import SnmpAccessError, SnmpError, SnmpTimeout
+from agent.errors import SnmpAccessError, SnmpTimeout
 from agent.profilepoll import ProfilePolls, device_profiles
 from agent.profiles.counters import CounterRate, ProfileCounters
 from agent.profiles.due import ProfileDue
@@ -225,7 +225,7 @@ class FakeReader:
     """The profile port answering what a UPS would, or failing as told."""
 
     def __init__(self) -> None:
-        self.fail: dict[str, SnmpError] = {}
+        self.fail: dict[str, Exception] = {}
         self.read_count: dict[str, int] = {}
         self.oid_reads = 0
 
@@ -297,6 +297,22 @@ async def test_after_a_timeout_the_other_profiles_wait_for_the_next_poll() -> No
         ("ups-mib", "timeout"), ("entity-sensor", "timeout"), ("host-resources", "timeout")]
     assert reader.read_count == {"ups-mib": 1}  # bounded: one timeout per poll at most
     assert got.interfaces == poll("ups-1", n_if=1).interfaces
+
+
+async def test_a_surprise_in_one_profile_fails_that_profile_only_traceback_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    polls, reader, health, now = edge(["entity-sensor", "ups-mib"])
+    reader.fail["entity-sensor"] = RuntimeError("a bug")
+    for k in range(3):
+        now[0] = 60.0 * k
+        got = await polls.add("site-a/ups-1", "ups-1", "site-a", poll("ups-1", n_if=0),
+                              TARGET, "127.0.0.1")
+        assert got.reachable
+        assert [(r.profile, r.cause) for r in got.profiles or []] == [
+            ("entity-sensor", "protocol"), ("ups-mib", None)]
+        assert got.power is not None and got.power.state == "on_battery"
+    assert health.contained["profile_exception"] == 3
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
 
 
 async def test_no_profile_after_a_failed_poll_and_no_rate_across_it() -> None:
