@@ -228,10 +228,11 @@ class FakeReader:
         self.fail: dict[str, Exception] = {}
         self.read_count: dict[str, int] = {}
         self.oid_reads = 0
+        self.oid: Oid | None = (1, 3, 6, 1, 4, 1, 25461, 2, 3, 9)  # a Palo Alto
 
     async def sys_object_id(self, target: SnmpTarget) -> Oid | None:
         self.oid_reads += 1
-        return (1, 3, 6, 1, 4, 1, 25461, 2, 3, 9)
+        return self.oid
 
     async def read(self, target: SnmpTarget, profile: Profile) -> ProfileSample:
         self.read_count[profile.name] = self.read_count.get(profile.name, 0) + 1
@@ -313,6 +314,20 @@ async def test_a_surprise_in_one_profile_fails_that_profile_only_traceback_once(
         assert got.power is not None and got.power.state == "on_battery"
     assert health.contained["profile_exception"] == 3
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+
+
+async def test_a_profile_auto_no_longer_chooses_no_longer_counts_as_failing() -> None:
+    polls, reader, health, now = edge(["auto"])
+    reader.fail["paloalto-pan-common"] = SnmpTimeout("site-a/ups-1", "no answer")
+    await polls.add("site-a/ups-1", "ups-1", "site-a", poll("ups-1", uptime_cs=5000),
+                    TARGET, "127.0.0.1")
+    assert health.monitoring_errors == 1
+    reader.oid = (1, 3, 6, 1, 4, 1, 8072)  # rebooted into another firmware
+    now[0] = 60.0
+    got = await polls.add("site-a/ups-1", "ups-1", "site-a", poll("ups-1", uptime_cs=10),
+                          TARGET, "127.0.0.1")
+    assert got.profiles is None and reader.oid_reads == 2
+    assert health.monitoring_errors == 0
 
 
 async def test_no_profile_after_a_failed_poll_and_no_rate_across_it() -> None:
