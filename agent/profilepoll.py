@@ -181,7 +181,8 @@ class ProfilePolls:
             if not state.sys_object_id_failing:
                 state.sys_object_id_failing = True
                 log.warning("device %s (site %s): sysObjectID could not be read (%s): "
-                            "\"auto\" chooses no profile until it can", device, site, exc)
+                            "\"auto\" keeps its last choice (none before a first read)",
+                            device, site, exc)
             return
         if state.sys_object_id_failing:
             state.sys_object_id_failing = False
