@@ -232,6 +232,8 @@ class FakeReader:
 
     async def sys_object_id(self, target: SnmpTarget) -> Oid | None:
         self.oid_reads += 1
+        if "sysObjectID" in self.fail:
+            raise self.fail["sysObjectID"]
         return self.oid
 
     async def read(self, target: SnmpTarget, profile: Profile) -> ProfileSample:
@@ -328,6 +330,25 @@ async def test_a_profile_auto_no_longer_chooses_no_longer_counts_as_failing() ->
                           TARGET, "127.0.0.1")
     assert got.profiles is None and reader.oid_reads == 2
     assert health.monitoring_errors == 0
+
+
+async def test_a_failed_sys_object_id_read_is_tried_again_and_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    polls, reader, _, now = edge(["auto", "ups-mib"])
+    caplog.set_level(logging.INFO, logger="xanet.agent")
+    reader.fail["sysObjectID"] = SnmpTimeout("site-a/ups-1", "no answer")
+    for k in range(3):
+        now[0] = 60.0 * k
+        got = await polls.add("site-a/ups-1", "ups-1", "site-a", poll("ups-1"), TARGET,
+                              "127.0.0.1")
+        assert [r.profile for r in got.profiles or []] == ["ups-mib"]  # named: still polled
+    del reader.fail["sysObjectID"]
+    now[0] = 180.0
+    got = await polls.add("site-a/ups-1", "ups-1", "site-a", poll("ups-1"), TARGET, "127.0.0.1")
+    assert [r.profile for r in got.profiles or []] == ["paloalto-pan-common", "ups-mib"]
+    assert reader.oid_reads == 4
+    assert [r.levelname for r in caplog.records if "sysObjectID" in r.getMessage()] == \
+        ["WARNING", "INFO"]
 
 
 async def test_no_profile_after_a_failed_poll_and_no_rate_across_it() -> None:
