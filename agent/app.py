@@ -2,7 +2,8 @@
 
 Wiring only; the decisions live in :mod:`agent.schedule`, :mod:`agent.rates`,
 :mod:`agent.telemetry` and :mod:`xanet.wire`, the I/O in :mod:`agent.snmp`,
-:mod:`agent.ping`, :mod:`agent.batcher`, :mod:`agent.spool` and :mod:`agent.uplink`.
+:mod:`agent.ping`, :mod:`agent.batcher`, :mod:`agent.spool` and :mod:`agent.uplink`;
+a device's profiles are added to its poll by :mod:`agent.profilepoll`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from agent.errors import (
 from agent.gate import Gate, Naps, probe_lag
 from agent.instance import instance_id
 from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
+from agent.profilepoll import ProfileReader, profile_polls
 from agent.rates import RatePolicy, RateTracker
 from agent.resolver import Resolver, SystemResolver
 from agent.schedule import next_slot, phase_of
@@ -48,6 +50,7 @@ from agent.telemetry import (
     failed_poll,
     online_reason,
     ping_only_poll,
+    profiles_note,
     resolve_failure,
     should_recheck,
     status,
@@ -126,7 +129,8 @@ class Poller(Protocol):
 
 class Agent:
     def __init__(self, cfg: AgentConfig, *, poller: Poller | None = None,
-                 pinger: Pinger | None = None, resolver: Resolver | None = None) -> None:
+                 pinger: Pinger | None = None, resolver: Resolver | None = None,
+                 profile_reader: ProfileReader | None = None) -> None:
         self.cfg = cfg
         self.poller: Poller = poller or SnmpPoller()
         i = cfg.icmp
@@ -166,6 +170,8 @@ class Agent:
         self.gate = Gate(p.max_concurrent)
         self.naps = Naps()
         self.overload = Overload()
+        self.profile_polls = profile_polls(cfg, self.poller, profile_reader, self.health,
+                                           lambda d: (device_key(cfg, d), self._tracker(d)))
 
     def _on_lag(self, lag_s: float) -> None:
         self.overload.observe_lag(lag_s)
@@ -194,7 +200,7 @@ class Agent:
                 delivery_note(delivery, self.health),
                 self.overload.note(self.health.polls_throttled, lim.limit, lim.ceiling,
                                    lim.throttled),
-                between_note(self.between.values()))
+                between_note(self.between.values()), profiles_note(self.health))
         a = self.cfg.agent
         return status(kind, agent=a.id, site=a.site, version=__version__,
                       instance=self.instance, ts=now, reason=reason,
@@ -356,6 +362,8 @@ class Agent:
                 self._unexpected(key, device, site, "poll could not be built", exc)
                 tracker.observe_failure()
                 poll = unbuilt_poll(device, ts, exc)
+            poll = await self.profile_polls.add(key, device, site, poll, self.plans[key].target,
+                                                self._addresses.get(key))
         finally:
             self.gate.release()
         self._note(key, device, site, poll)

@@ -146,7 +146,7 @@ class DeviceConfig(Strict):
         default=None,
         description='device profiles to poll besides the interfaces (docs/profiles.md), e.g. '
         '["ups-mib"]; "auto": by the device\'s sysObjectID. Default: [profiles] default. '
-        "Not yet polled: check-config checks the names",
+        "Polled with the device's polls, each at its own interval_s",
     )
 
 

@@ -4,11 +4,13 @@ A message must fit both the core's payload limit (``batch.max_payload_bytes``, a
 the collector's ``ingest.max_payload_bytes``) and the broker's Maximum Packet Size
 (learnt from the MQTT v5 CONNACK). :func:`pack` groups polls greedily, in order, into
 messages no larger than ``limit_bytes``; a single poll larger than that on its own is
-split by interfaces into several ``DevicePoll`` parts with the same device, timestamp
-and reachability and disjoint interfaces. The collector stores such parts as one
-``device`` point (same series and time: the parts overwrite each other with equal
-values) and each interface once; availability sees the device ``up`` once per part at
-the same instant (docs/delivery.md, "Size").
+split (:func:`split_poll`) into several ``DevicePoll`` parts with the same device,
+timestamp and reachability: its profile readings first, then its interfaces, each in
+one part only (a reading too large for a part is cut by values), its power state in the
+first part. The collector stores such parts as one ``device`` point (same series and
+time: the parts overwrite each other with equal values), each interface and each
+profile value once; availability sees the device ``up`` once per part at the same
+instant (docs/delivery.md, "Size").
 
 Each poll is encoded once (:func:`poll_json`); a message is its polls' JSON spliced
 into the envelope (:func:`encode`), byte for byte what :func:`xanet.wire.encode` makes of
@@ -82,27 +84,107 @@ def stamp_sent(payload: bytes, now: datetime) -> bytes:
 
 
 def split_poll(poll: wire.DevicePoll, room_bytes: int) -> list[Piece]:
-    """``poll`` cut into parts whose JSON is at most ``room_bytes`` each (by interfaces,
-    in order). A part of one interface is returned even if it is still too large: the
-    caller's send-time check sets such a message aside."""
-    # with room for the ``parts`` count every part carries (at most one per interface)
-    base = len(poll_json(poll.model_copy(
-        update={"interfaces": [], "parts": wire.MAX_INTERFACES_PER_POLL})))
-    parts: list[wire.DevicePoll] = []
-    chunk: list[wire.InterfacePoll] = []
-    size = base
+    """``poll`` cut into parts whose JSON is at most ``room_bytes`` each.
+
+    The profile readings come first, in order, then the interfaces, in order; each part
+    is filled before the next begins, and ``power`` travels in the first part only. A
+    reading that does not fit the room left begins a part; one too large for a part is
+    cut by values into readings of the same profile, in consecutive parts (never twice
+    in one part; its warnings in the first piece). A part of one interface or one value
+    is returned even if it is still too large: the caller's send-time check sets such a
+    message aside."""
+    # with room for the ``parts`` count every part carries
+    base = len(poll_json(poll.model_copy(update={
+        "interfaces": [], "profiles": None, "power": None,
+        "parts": wire.MAX_INTERFACES_PER_POLL})))
+    power = 0 if poll.power is None else len(_POWER_KEY) + len(_json(poll.power))
+    parts = _Parts(base, room_bytes, power)
+    for reading in poll.profiles or []:
+        parts.add_reading(reading)
     for iface in poll.interfaces:
-        n = len(iface.model_dump_json(exclude_none=True).encode()) + (1 if chunk else 0)
-        if chunk and size + n > room_bytes:
-            parts.append(poll.model_copy(update={"interfaces": chunk}))
-            chunk, size = [], base
-            n -= 1
-        chunk.append(iface)
-        size += n
-    parts.append(poll.model_copy(update={"interfaces": chunk}))
-    if len(parts) > 1:  # the collector then knows an interface may be in another part
-        parts = [part.model_copy(update={"parts": len(parts)}) for part in parts]
-    return [(part, poll_json(part)) for part in parts]
+        parts.add_interface(iface)
+    done = parts.finish()
+    update: dict[str, object] = {"parts": len(done)} if len(done) > 1 else {}
+    out = []
+    for i, (readings, ifaces) in enumerate(done):
+        out.append(poll.model_copy(update={
+            **update, "interfaces": ifaces, "profiles": readings or None,
+            "power": poll.power if i == 0 else None}))
+    return [(part, poll_json(part)) for part in out]
+
+
+_POWER_KEY = b',"power":'
+_PROFILES_KEY = b',"profiles":[]'
+
+
+def _json(model: wire.ProfileReading | wire.ProfileValue | wire.InterfacePoll
+          | wire.PowerReading) -> bytes:
+    return model.model_dump_json(exclude_none=True).encode()
+
+
+class _Parts:
+    """The parts of one poll being filled: each its readings and interfaces."""
+
+    def __init__(self, base: int, room: int, first_extra: int) -> None:
+        self.base, self.room = base, room
+        self.done: list[tuple[list[wire.ProfileReading], list[wire.InterfacePoll]]] = []
+        self.readings: list[wire.ProfileReading] = []
+        self.ifaces: list[wire.InterfacePoll] = []
+        self.size = base + first_extra  # of the part being filled
+
+    @property
+    def empty(self) -> bool:
+        return not self.readings and not self.ifaces
+
+    def left(self) -> int:
+        """Bytes left in the part being filled for one more reading."""
+        return self.room - self.size - (1 if self.readings else len(_PROFILES_KEY))
+
+    def close(self) -> None:
+        self.done.append((self.readings, self.ifaces))
+        self.readings, self.ifaces, self.size = [], [], self.base
+
+    def add_reading(self, reading: wire.ProfileReading) -> None:
+        n = len(_json(reading))
+        if n > self.left() and not self.empty:
+            self.close()  # a reading that does not fit the room left begins a part
+        if n <= self.left() or len(reading.values) < 2:
+            self._put(reading, n)
+        else:
+            self._cut(reading)
+
+    def _cut(self, reading: wire.ProfileReading) -> None:
+        """``reading`` cut by values into pieces, each filling the room of its part; the
+        first keeps the warnings."""
+        piece = reading.model_copy(update={"values": []})
+        size, chunk = len(_json(piece)), list[wire.ProfileValue]()
+        for value in reading.values:
+            n = len(_json(value)) + (1 if chunk else 0)
+            if chunk and size + n > self.left():
+                self._put(piece.model_copy(update={"values": chunk}), size)
+                self.close()
+                piece = reading.model_copy(update={"values": [], "warnings": None})
+                size, chunk, n = len(_json(piece)), [], n - 1
+            chunk.append(value)
+            size += n
+        self._put(piece.model_copy(update={"values": chunk}), size)
+
+    def _put(self, reading: wire.ProfileReading, n: int) -> None:
+        self.size += n + (1 if self.readings else len(_PROFILES_KEY))
+        self.readings.append(reading)
+
+    def add_interface(self, iface: wire.InterfacePoll) -> None:
+        n = len(_json(iface)) + (1 if self.ifaces else 0)
+        if not self.empty and self.size + n > self.room:
+            self.close()
+            n = len(_json(iface))
+        self.size += n
+        self.ifaces.append(iface)
+
+    def finish(self) -> list[tuple[list[wire.ProfileReading], list[wire.InterfacePoll]]]:
+        if not self.empty or not self.done:
+            self.close()
+        return self.done
 
 
 def pack(polls: Sequence[wire.DevicePoll], *, limit_bytes: int, max_polls: int,

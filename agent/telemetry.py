@@ -147,11 +147,28 @@ class Health:
     #: polls that could not be stored (disk full, I/O error), and the last reason
     polls_dropped: int = 0
     spool_error: str | None = None
+    #: (device key, profile) -> the cause of that profile's last failed poll (absent: fine)
+    profiles_failing: dict[tuple[str, str], wire.PollCause] = field(default_factory=dict)
+    #: profile polls that failed, in all (the device's poll stood: docs/profiles.md)
+    profile_failures: int = 0
 
     @property
     def monitoring_errors(self) -> int:
-        """Devices whose last poll failed for a cause other than ``timeout``."""
-        return sum(1 for cause in self.failing.values() if cause != "timeout")
+        """Devices whose last poll failed for a cause other than ``timeout``, or one of
+        whose profiles failed at its last poll (whatever the cause: the device answered)."""
+        failing = {key for key, cause in self.failing.items() if cause != "timeout"}
+        return len(failing | {key for key, _ in self.profiles_failing})
+
+    def record_profile(self, key: str, profile: str, cause: wire.PollCause | None) -> bool:
+        """Counts a profile's poll of device ``key`` (``cause``: why it failed; None: it
+        did not); True when it started failing (or failing otherwise) or recovered."""
+        if cause is None:
+            return self.profiles_failing.pop((key, profile), None) is not None
+        self.profile_failures += 1
+        if self.profiles_failing.get((key, profile)) == cause:
+            return False
+        self.profiles_failing[(key, profile)] = cause
+        return True
 
     def record(self, key: str, poll: wire.DevicePoll) -> str | None:
         """Counts a device's poll; returns what changed for the device (for the log: a
@@ -286,6 +303,17 @@ def between_note(plans: Iterable[SubPlan]) -> str | None:
     capped = sum(1 for p in listed if p.capped)
     return (f"Counter32 readings between polls: {ports} port(s) on {len(listed)} device(s)"
             + (f", {capped} device(s) still too fast" if capped else ""))
+
+
+def profiles_note(health: Health) -> str | None:
+    """Which device profiles fail now, for the status."""
+    failing = health.profiles_failing
+    if not failing:
+        return None
+    names = sorted({profile for _, profile in failing})
+    devices = len({key for key, _ in failing})
+    return (f"profiles failing: {len(failing)} on {devices} device(s) ({', '.join(names)}); "
+            f"{health.profile_failures} failed profile poll(s) in all")
 
 
 def online_reason(*notes: str | None) -> str | None:

@@ -13,7 +13,9 @@ and says how each answer becomes a value (:mod:`agent.profiles.evaluate`):
   must lie in (outside: the cell is a lie and loses its value);
 * a table's ``tags`` - other columns of the row (walked like the values, possibly of
   another table with the same index, e.g. ENTITY-MIB entPhysicalName) that label each
-  of its values, besides the row index itself.
+  of its values, besides the row index itself;
+* ``[power]`` (:class:`PowerMap`) - which of its scalars say that the site runs on
+  batteries, that the battery is low, and how long it lasts (:mod:`agent.profiles.power`).
 
 Every rule a profile breaks is reported at once (``key.path: reason``), in the one
 error format of :mod:`xanet.config`.
@@ -27,11 +29,18 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from xanet import wire
 from xanet.config import Problems, Strict
 from xanet.ids import CanonicalId
 
 Kind = Literal["gauge", "counter", "enum", "string", "timeticks"]
 NUMERIC_KINDS: Final = frozenset({"gauge", "enum"})
+#: Kinds whose value is a number after scaling (what ``above``/``below`` and the power
+#: figures read), and kinds whose value is text (what ``labels`` reads).
+NUMBER_KINDS: Final = frozenset({"gauge", "timeticks"})
+TEXT_KINDS: Final = frozenset({"enum", "string"})
+#: An enum label travels as the wire's short text.
+MAX_LABEL_CHARS: Final = 256
 #: What ``profiles = [...]`` may name besides a profile: choose by sysObjectID.
 AUTO: Final = "auto"
 
@@ -63,7 +72,7 @@ class Metric(Strict):
     oid: OidText = Field(description="numeric OID: a scalar's instance (…​.0) or a column")
     kind: Kind
     description: str = ""
-    unit: str = Field(default="", max_length=32)
+    unit: str = Field(default="", max_length=16, description="as sent on the wire")
     scale: float = Field(
         default=1.0, description="decimal multiplier of the raw value (gauge only): 0.1, 1024"
     )
@@ -95,9 +104,11 @@ class Metric(Strict):
             problems.append(f"enum: only for kind = \"enum\" (this is {self.kind!r})")
         if self.kind == "enum" and not self.enum:
             problems.append("enum: kind = \"enum\" needs a map of value = label")
-        for key in self.enum or {}:
+        for key, label in (self.enum or {}).items():
             if not re.fullmatch(r"-?[0-9]{1,10}", key):
                 problems.append(f"enum.{key}: the values an enum maps are integers")
+            if not 1 <= len(label) <= MAX_LABEL_CHARS:
+                problems.append(f"enum.{key}: a label has 1 to {MAX_LABEL_CHARS} characters")
         if self.scale == 0 or self.scale != self.scale:
             problems.append("scale: must be a non-zero number")
         numeric_only = ("multiply_by", "sensor_scale", "sensor_precision")
@@ -160,6 +171,9 @@ class Table(Strict):
                 problems.append(f"tags[{i}]: a counter ({tag!r}) cannot label a row")
         if self.index in by_name:
             problems.append(f"index: {self.index!r} is also a column name")
+        if len(self.tags) >= wire.MAX_PROFILE_TAGS:
+            problems.append(f"tags: at most {wire.MAX_PROFILE_TAGS - 1} (with the row index, "
+                            f"a value carries at most {wire.MAX_PROFILE_TAGS} tags)")
         for i, column in enumerate(self.columns):
             for key, ref in column.references().items():
                 target = by_name.get(ref)
@@ -191,6 +205,87 @@ class Table(Strict):
                 if (c.emit if c.emit is not None else c.name not in helpers)]
 
 
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+class PowerCondition(Strict):
+    """One test of a scalar's value: ``labels`` (enum, string: the value is one of them),
+    or ``above`` / ``below`` (gauge, timeticks: the number is greater / smaller)."""
+
+    metric: MetricName = Field(description="a scalar of this profile")
+    labels: list[str] | None = Field(
+        default=None, min_length=1, description="enum or string: the value is one of these")
+    above: float | None = Field(default=None, description="gauge or timeticks: value > above")
+    below: float | None = Field(default=None, description="gauge or timeticks: value < below")
+
+    @model_validator(mode="after")
+    def _one_test(self) -> PowerCondition:
+        given = [key for key in ("labels", "above", "below") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise Problems([f"labels: a condition has exactly one of labels, above, below "
+                            f"(got {', '.join(given) or 'none'})"])
+        return self
+
+
+class PowerMap(Strict):
+    """``[power]``: how a profile says the site's power (docs/profiles.md, "Power").
+
+    The site is on battery when any ``on_battery`` condition holds, on mains when none
+    holds and at least one could be read, unknown when none could; on battery, any
+    ``battery_low`` condition that holds makes it battery low.
+    """
+
+    on_battery: list[PowerCondition] = Field(
+        min_length=1, description="any that holds: the site runs on its batteries")
+    battery_low: list[PowerCondition] = Field(
+        default_factory=list, description="on battery, any that holds: the battery is low")
+    minutes_remaining: MetricName | None = Field(
+        default=None, description="the scalar estimating the minutes left on battery")
+    charge_pct: MetricName | None = Field(
+        default=None, description="the scalar giving the charge left, in percent")
+    seconds_on_battery: MetricName | None = Field(
+        default=None, description="the scalar giving the time on battery, in seconds")
+
+    def figures(self) -> dict[str, str]:
+        """The scalars of the figures, by key: ``{"charge_pct": "charge_remaining"}``."""
+        keys = ("minutes_remaining", "charge_pct", "seconds_on_battery")
+        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+
+    def problems(self, scalars: dict[str, Metric]) -> list[str]:
+        """What does not fit the profile's scalars (key paths under ``power``)."""
+        problems: list[str] = []
+        tests = [(f"on_battery[{i}]", c) for i, c in enumerate(self.on_battery)]
+        tests += [(f"battery_low[{i}]", c) for i, c in enumerate(self.battery_low)]
+        for where, condition in tests:
+            metric = scalars.get(condition.metric)
+            if metric is None:
+                problems.append(f"power.{where}.metric: no scalar {condition.metric!r} in "
+                                "this profile (the power mapping reads scalars)")
+            elif condition.labels is not None:
+                if metric.kind not in TEXT_KINDS:
+                    problems.append(f"power.{where}.labels: {condition.metric!r} is "
+                                    f"{_a(metric.kind)}, not an enum or string")
+                elif metric.kind == "enum":
+                    known = set(metric.labels.values())
+                    problems += [f"power.{where}.labels[{i}]: {label!r} is no label of "
+                                 f"{condition.metric!r} ({', '.join(sorted(known))})"
+                                 for i, label in enumerate(condition.labels)
+                                 if label not in known]
+            elif metric.kind not in NUMBER_KINDS:
+                key = "above" if condition.above is not None else "below"
+                problems.append(f"power.{where}.{key}: {condition.metric!r} is "
+                                f"{_a(metric.kind)}, not a gauge or timeticks")
+        for key, name in self.figures().items():
+            metric = scalars.get(name)
+            if metric is None:
+                problems.append(f"power.{key}: no scalar {name!r} in this profile")
+            elif metric.kind not in NUMBER_KINDS:
+                problems.append(f"power.{key}: {name!r} is {_a(metric.kind)}, not a "
+                                "gauge or timeticks")
+        return problems
+
+
 class Profile(Strict):
     """One device profile: what to poll of a kind of device, and how to read it."""
 
@@ -209,6 +304,8 @@ class Profile(Strict):
     )
     scalars: list[Metric] = Field(default_factory=list)
     tables: list[Table] = Field(default_factory=list)
+    power: PowerMap | None = Field(
+        default=None, description="which scalars say the site's power state (docs/profiles.md)")
 
     @model_validator(mode="after")
     def _unique(self) -> Profile:
@@ -243,6 +340,8 @@ class Profile(Strict):
                 if other is not metric and other.oid.startswith(metric.oid + "."):
                     problems.append(f"{other_where}.oid: lies inside column {where} "
                                     f"({metric.oid})")
+        if self.power is not None:
+            problems += self.power.problems({metric.name: metric for metric in self.scalars})
         if problems:
             raise Problems(problems)
         return self

@@ -8,8 +8,8 @@ the same as the interface poll's); the var-binds are judged by
 :func:`agent.profiles.evaluate.evaluate`. ``profiles = ["auto"]`` first GETs
 sysObjectID (:func:`read_sys_object_id`).
 
-Not yet called by the agent's poll loop: the values are not yet sent or stored
-(docs/profiles.md, "What is wired").
+Called by the agent's poll loop through :class:`agent.profilepoll.SnmpProfileReader`
+(docs/profiles.md, "When a profile is polled").
 """
 
 from __future__ import annotations
