@@ -171,7 +171,8 @@ class PowerCore:
         out: list[AlertEvent] = []
         for site, s in self._sites.items():
             state, quoted = self._now_view(site, now)
-            s.state = state
+            if state != "unknown":  # unknown changes nothing, not even the text
+                s.state = state
             new = step(s.phase, state)
             if s.phase == "none" and new != "none":
                 s.since = _battery_since(quoted, now) if quoted is not None else now
