@@ -234,3 +234,18 @@ def test_the_last_known_state_outlives_a_silent_device_and_restored_labels_stay(
     pw.add("bts-01", "other-ups", reading(T0 + 900, "mains"))  # the old reading is stale
     assert pw.state_at("bts-01", T0 + 1000) == "mains"
     assert not pw.add("nowhere", "ups", reading(T0, "on_battery"))
+
+
+def test_the_outage_list_says_power_when_the_roots_alert_does() -> None:
+    from collector.outagelist import AlertedPeriod, build_outages, outage_cells, outage_json
+    inv = inventory()
+    elements = {k: [(T0, "up"), (T0 + 600, "down"), (T0 + 1800, "up")]
+                for k in ("bts-01/bts", "bts-01/bts/x", "bts-02/nb")}
+    window = {"window_start": T0, "window_end": T0 + 3600}
+    (plain,) = build_outages(inv, elements, **window)  # type: ignore[arg-type]
+    assert (plain.root, plain.cause) == ("bts-01", "transmission")  # BTS 02 went with it
+    (o,) = build_outages(inv, elements, alerted=[  # type: ignore[arg-type]
+        AlertedPeriod("bts-01", T0 + 630, T0 + 1800, cause="power")], **window)
+    assert (o.root, o.cause, o.alerted) == ("bts-01", "power", True)
+    assert outage_cells(o, "vi", "Asia/Ho_Chi_Minh")[5] == "mất điện"
+    assert outage_cells(o, "en", "UTC")[5] == "power" and outage_json(o, "UTC")["cause"] == "power"
