@@ -272,7 +272,8 @@ class Alerting:
                 self._announced.discard(a.unit)
             if ev.action == "resolved" and ev.alert.ends_at is not None:
                 self._remember_closed(ev.alert, now)
-        paged = self.power.evaluate(now, events)  # an outage on battery: the power alert
+        down = [u for u in self.core.open_outages() if self.core.phase(u) == "open"]
+        paged = self.power.evaluate(now, events, down)  # down on battery: the power alert
         for ev in paged:  # state changes only: not the minutes left, poll after poll
             a = ev.alert
             if a.kind == "site_power" and (ev.action == "resolved") == (

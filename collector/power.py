@@ -22,8 +22,9 @@ such as ``ups-mib``, docs/profiles.md) and the outage events of
 * **One incident, one page.** An outage of the site whose cause is ``power``
   (:mod:`collector.outages`) is not paged on its own while the site's power alert is
   open: the power alert carries it (it turns critical and says the site is down), the
-  outage is still recorded. If the mains return while that outage is still open, the
-  outage alert is sent then: the site is down on mains, a new fact.
+  outage is still recorded. If the mains return while that outage is still down, the
+  outage alert is sent then: the site is down on mains, a new fact (one already
+  recovering, clearing, is not paged).
 
 Times are float epoch seconds.
 """
@@ -31,7 +32,7 @@ Times are float epoch seconds.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
@@ -123,6 +124,7 @@ class PowerCore:
         self.stale_after_s = stale_after_s
         self.retain_s = max(retain_s, stale_after_s)
         self._sites: dict[str, _Site] = {}
+        self._quiet: set[str] = set()  # outages carried until the mains came back, recovering
 
     # ----------------------------------------------------------------------- input
 
@@ -164,10 +166,12 @@ class PowerCore:
         """The power alerts open now (one per site at most)."""
         return [s.sent for s in self._sites.values() if s.sent is not None]
 
-    def evaluate(self, now: float, outages: Iterable[AlertEvent] = ()) -> list[AlertEvent]:
+    def evaluate(self, now: float, outages: Iterable[AlertEvent] = (),
+                 down: Collection[str] = ()) -> list[AlertEvent]:
         """Advance every site's alert to ``now`` and take the outage events of this
         evaluation; return what to tell Alertmanager: the power alerts' events and the
-        outage events not carried by a power alert."""
+        outage events not carried by a power alert. ``down``: the outage units down now
+        (open, not clearing): the ones a return of the mains leaves to be paged."""
         out: list[AlertEvent] = []
         for site, s in self._sites.items():
             state, quoted = self._now_view(site, now)
@@ -178,8 +182,9 @@ class PowerCore:
                 s.since = _battery_since(quoted, now) if quoted is not None else now
             if new != "none" and quoted is not None:
                 s.quoted = quoted
-            if new == "none" and s.absorbed:  # the mains are back, the site still down
-                out += [AlertEvent("firing", a) for a in s.absorbed.values()]
+            if new == "none" and s.absorbed:  # the mains are back: still down, paged now
+                out += [AlertEvent("firing", a) for u, a in s.absorbed.items() if u in down]
+                self._quiet.update(u for u in s.absorbed if u not in down)  # recovering
                 s.absorbed.clear()
             s.phase = new
         for ev in outages:
@@ -205,6 +210,10 @@ class PowerCore:
         s = self._sites.get(a.labels.get("site", ""))
         if s is None or a.labels.get("cause") != "power":
             return [ev]
+        if a.unit in self._quiet:  # recovered with the mains: never paged, never will be
+            if ev.action == "resolved":
+                self._quiet.discard(a.unit)
+            return []
         if ev.action == "resolved":
             return [] if s.absorbed.pop(a.unit, None) is not None else [ev]
         if s.phase == "none" and a.unit not in s.absorbed:

@@ -204,11 +204,17 @@ def test_down_on_battery_is_one_incident_cause_power() -> None:
     assert "power (on battery since" in last.annotations["summary_en"]
     # the mains return while the site is still down: the outage is paged on its own now
     pw.add("bts-01", "ups", reading(T0 + 401, "mains"))
-    evs = core.evaluate(T0 + 402)
-    out = pw.evaluate(T0 + 402, evs)
+    out = pw.evaluate(T0 + 402, core.evaluate(T0 + 402), down=list(core.open_outages()))
     assert [(e.action, e.alert.labels["alertname"]) for e in out] == [
         ("firing", "XanetSiteDown"), ("resolved", ALERTNAME)]
-    assert out[0].alert.labels["cause"] == "power"
+    # ... unless the site is recovering already (clearing): then nobody is paged
+    core, pw, _, paged = sim(UP + down, power, T0 + 400)
+    pw.add("bts-01", "ups", reading(T0 + 401, "mains"))
+    out = pw.evaluate(T0 + 402, core.evaluate(T0 + 402), down=())
+    assert [(e.action, e.alert.labels["alertname"]) for e in out] == [("resolved", ALERTNAME)]
+    core.add_points(ElementPoint(e, T0 + 403, "up") for e in ("bts-01/bts", "bts-01/bts/x"))
+    evs = core.evaluate(T0 + 500)
+    assert {e.action for e in evs} == {"resolved"} and pw.evaluate(T0 + 500, evs) == []
 
 
 def test_down_on_mains_is_cause_site_and_behind_a_down_parent_transmission() -> None:
