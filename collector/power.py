@@ -103,8 +103,48 @@ def _ts(r: Reading) -> float:
 
 
 @dataclass(slots=True)
+class _History:
+    """One device's known readings, by time. Of a run of one state (readings no further
+    apart than the gap given to :meth:`add`) only the first and the last are kept: a
+    UPS on mains for months costs two readings."""
+
+    kept: list[Reading] = field(default_factory=list)
+    run_of: list[float] = field(default_factory=list)  # each kept reading's run start
+
+    def add(self, r: Reading, gap_s: float, retain_s: float) -> None:
+        if r.state == "unknown":
+            return
+        k, runs = self.kept, self.run_of
+        if k and r.ts < k[-1].ts:  # out of order (a replay): a run of its own
+            i = bisect.bisect_right(k, r.ts, key=_ts)
+            k.insert(i, r)
+            runs.insert(i, r.ts)
+            return
+        same = bool(k) and k[-1].state == r.state and r.ts - k[-1].ts <= gap_s
+        start = runs[-1] if same else r.ts
+        if same and len(k) >= 2 and runs[-2] == start:  # the run's last: replaced
+            k[-1] = r
+        else:
+            k.append(r)
+            runs.append(start)
+        cut = bisect.bisect_left(k, r.ts - retain_s, key=_ts) - 1  # keep one before
+        if cut > 0:
+            del k[:cut], runs[:cut]
+
+    def at(self, t: float) -> tuple[Reading, float] | None:
+        """The last known reading at ``t``, and as of when it held (``t`` itself when
+        ``t`` lies inside its run)."""
+        i = bisect.bisect_right(self.kept, t, key=_ts) - 1
+        if i < 0:
+            return None
+        r = self.kept[i]
+        inside = i + 1 < len(self.kept) and self.run_of[i + 1] == self.run_of[i]
+        return r, (t if inside else r.ts)
+
+
+@dataclass(slots=True)
 class _Site:
-    readings: dict[str, list[Reading]] = field(default_factory=dict)  # device -> by ts
+    devices: dict[str, _History] = field(default_factory=dict)
     phase: AlertPhase = "none"
     since: float = 0.0  # on battery since (the alert's start)
     quoted: Reading | None = None  # the reading the alert's text quotes
@@ -132,12 +172,8 @@ class PowerCore:
         """One device's reading; False for a site the inventory does not know."""
         if site not in self.topology.site_names:
             return False
-        rs = self._sites.setdefault(site, _Site()).readings.setdefault(device, [])
-        bisect.insort(rs, reading, key=_ts)
-        horizon = rs[-1].ts - self.retain_s
-        k = bisect.bisect_left(rs, horizon, key=_ts)
-        if k > 1:
-            del rs[: k - 1]
+        history = self._sites.setdefault(site, _Site()).devices.setdefault(device, _History())
+        history.add(reading, self.stale_after_s, self.retain_s)
         return True
 
     # --------------------------------------------------------------------- output
@@ -151,12 +187,11 @@ class PowerCore:
         s = self._sites.get(site)
         if s is None:
             return "unknown"
-        latest = [r for r in (_last_known(rs, ts) for rs in s.readings.values())
-                  if r is not None]
+        latest = [x for x in (h.at(ts) for h in s.devices.values()) if x is not None]
         if not latest:
             return "unknown"
-        newest = max(r.ts for r in latest)
-        return combine(r for r in latest if r.ts >= newest - self.stale_after_s)[0]
+        newest = max(as_of for _, as_of in latest)
+        return combine(r for r, as_of in latest if as_of >= newest - self.stale_after_s)[0]
 
     def phase(self, site: str) -> AlertPhase:
         s = self._sites.get(site)
@@ -201,9 +236,8 @@ class PowerCore:
         s = self._sites.get(site)
         if s is None:
             return "unknown", None
-        fresh = [r for r in (_last_known(rs, now) for rs in s.readings.values())
-                 if r is not None and r.ts >= now - self.stale_after_s]
-        return combine(fresh)
+        latest = [x for x in (h.at(now) for h in s.devices.values()) if x is not None]
+        return combine(r for r, as_of in latest if as_of >= now - self.stale_after_s)
 
     def _outage(self, ev: AlertEvent) -> list[AlertEvent]:
         a = ev.alert
@@ -264,16 +298,6 @@ class PowerCore:
             if unit is not None:
                 out.update(unit.services)
         return tuple(sorted(out))
-
-
-def _last_known(rs: list[Reading], at: float) -> Reading | None:
-    """A device's latest reading at or before ``at`` that says something known."""
-    i = bisect.bisect_right(rs, at, key=_ts)
-    while i > 0:
-        i -= 1
-        if rs[i].state != "unknown":
-            return rs[i]
-    return None
 
 
 def _battery_since(r: Reading, now: float) -> float:

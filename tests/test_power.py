@@ -5,6 +5,7 @@ data, property tests over any sequence of readings, one incident one page."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -255,3 +256,42 @@ def test_the_outage_list_says_power_when_the_roots_alert_does() -> None:
     assert (o.root, o.cause, o.alerted) == ("bts-01", "power", True)
     assert outage_cells(o, "vi", "Asia/Ho_Chi_Minh")[5] == "mất điện"
     assert outage_cells(o, "en", "UTC")[5] == "power" and outage_json(o, "UTC")["cause"] == "power"
+
+
+def test_a_restored_outage_keeps_its_cause_and_an_older_one_stays_without() -> None:
+    down = [(T0 + 200, "bts-01/bts", "down"), (T0 + 200, "bts-01/bts/x", "down")]
+    core, _, _, _ = sim(UP + down, [("ups", reading(T0 + 50, "on_battery", 40))], T0 + 300)
+    [rec] = [r for r in core.records() if r.alerted]
+    assert rec.labels["cause"] == "power"
+    older = replace(rec, labels={k: v for k, v in rec.labels.items() if k != "cause"})
+    for restored, cause in ((rec, "power"), (older, None)):
+        again = AlertCore(TOPOLOGY, POLICY, now=T0 + 300, restored=[restored])  # no power
+        again.agent_seen("a", T0 + 301)
+        again.add_points(ElementPoint(e, ts, s)  # type: ignore[arg-type]
+                         for ts, e, s in UP + down)
+        [ev] = [e for e in again.evaluate(T0 + 301) if e.alert.unit == rec.unit]
+        assert ev.action == "firing" and ev.alert.labels.get("cause") == cause
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(1, 400), st.sampled_from(POWER_STATES)), max_size=40),
+       st.lists(st.floats(0, 8000), max_size=20))
+def test_a_devices_history_keeps_runs_short_and_answers_as_if_it_kept_all(
+        steps: list[tuple[float, PowerState]], probes: list[float]) -> None:
+    from collector.power import _History
+    short, full = _History(), _History()
+    t = T0
+    for dt, state in steps:
+        t += dt
+        short.add(reading(t, state), STALE, 10**9)
+        full.add(reading(t, state), -1.0, 10**9)  # a negative gap merges nothing
+    runs = sum(1 for i, r in enumerate(full.kept)
+               if i == 0 or r.state != full.kept[i - 1].state
+               or r.ts - full.kept[i - 1].ts > STALE)
+    assert len(short.kept) <= 2 * runs
+    for p in probes:
+        a, b = short.at(T0 + p), full.at(T0 + p)
+        assert (a is None) == (b is None)
+        if a is not None and b is not None:
+            assert a[0].state == b[0].state
+            assert b[1] <= a[1] <= b[1] + STALE  # as of the probe inside a run
