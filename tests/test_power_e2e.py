@@ -12,6 +12,7 @@ as a dead one does (SNMP timeout, no ICMP echo).
   device back: everything resolved.
 * BTS 02 down on mains, the hub up: ``cause = site``. The hub and BTS 02 down, the hub
   back first: BTS 02, which went down behind a down parent, ``cause = transmission``.
+* The outage list read back from InfluxDB: BTS 01's outage is ``power``.
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ import aiomqtt
 import pytest
 
 import lab
+from collector.config import CollectorConfig
+from collector.outagelist import render_table
+from collector.readback import Filters, load, outage_list
 from lab.fleet import collector_config
 from tests.factories import LAM_BINH, inv_device, inv_site, inventory_toml
 from tests.pipeline import running, start_collector, wait_for
 from tests.test_alerting_e2e import TelegramStub
 from xanet import wire
+from xanet.inventory import load_inventory
 
 POLL_S = 0.5
 HOLD_S = 2.0
@@ -157,6 +162,7 @@ async def test_mains_failure_is_one_incident_then_site_and_transmission_causes(
                               f'"site" = \'{site}\'', db=db, epoch="ms")
         return [(r["open"], r["kind"], r["cause"]) for r in rows]
 
+    started = time.time()
     collector = start_collector(cfg)
     async with running(collector), publishing(mosquitto.port) as sites:
         await wait_for(collector.subscribed.is_set, 20, "collector subscribed")
@@ -214,6 +220,7 @@ async def test_mains_failure_is_one_incident_then_site_and_transmission_causes(
                        10, "the resolved notification")
         assert {(s, n) for s, n, site in notified() if site == "bts-01"} == {
             ("firing", "XanetSiteOnBattery"), ("resolved", "XanetSiteOnBattery")}
+        power_over = time.time()
         # ------------------------------------------------ BTS 02 down on mains: site
         sites.down = {"nb"}
         [alone] = await wait_for(active, 15, "BTS 02 down")
@@ -239,5 +246,16 @@ async def test_mains_failure_is_one_incident_then_site_and_transmission_causes(
         sites.down = set()
         await wait_for(lambda: active() == [], 15, "all back")
     assert {r[2] for r in outages("bts-02")} == {"site", "transmission"}
+    # the outage list (xanet report outages, the monthly document) reads the cause back
+    # (the window ends before the hub's cut: a parent dark within 2 min takes the row)
+    window = (datetime.fromtimestamp(started - 60, UTC),
+              datetime.fromtimestamp(power_over, UTC))
+    inv = load_inventory(tmp_path / "inventory.toml")
+    data = await asyncio.to_thread(load, CollectorConfig.model_validate(cfg), inv, *window,
+                                   Filters(), alerts=True)
+    listed = outage_list(data, inv, Filters())
+    assert [(o.root, o.cause) for o in listed if o.root == "bts-01"] == [("bts-01", "power")]
+    assert "mất điện" in render_table(listed, "vi", "Asia/Ho_Chi_Minh",
+                                      (window[0].timestamp(), window[1].timestamp()))
     print("power e2e: warning {:.1f}s after the mains failed; texts:\n  {}".format(
         warned, "\n  ".join(texts)))
