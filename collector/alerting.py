@@ -6,7 +6,9 @@
   and still resolves them later. The same file keeps each agent's last sign of life
   (``agents``), so that after a restart "silent since" is the truth, not the restart.
 * :func:`outage_lines`: line protocol for alert events (schema in docs/alerts.md).
-* :class:`Alerting` wires the pure :class:`collector.outages.AlertCore` to the store,
+* :class:`Alerting` wires the pure :class:`collector.outages.AlertCore` and
+  :class:`collector.power.PowerCore` (the sites' power, the early warning, the cause
+  ``power``) to the store,
   the :class:`collector.alertmanager.Notifier` (the collector's one, shared with the
   agent-fault alerts of collector/faults.py) and the collector.
 """
@@ -37,8 +39,10 @@ from collector.outages import (
     alert_topology,
     sign_of_life,
 )
+from collector.power import PowerCore, Reading
 from collector.schema import outage_line
 from xanet.inventory import Inventory
+from xanet.wire import PowerReading
 
 log = logging.getLogger("xanet.collector.alerting")
 
@@ -143,7 +147,7 @@ def outage_lines(events: Iterable[AlertEvent], province: str) -> list[str]:
         for is_open, ts in stamps:
             ln = outage_line(tags, is_open, ",".join(a.children),
                              a.annotations.get("summary_en", ""), a.maintenance,
-                             round(ts * 1000))
+                             round(ts * 1000), a.labels.get("cause", ""))
             if ln:
                 out.append(ln)
     return out
@@ -167,8 +171,10 @@ class Alerting:
         policy = Policy(hold_down_s=cfg.hold_down(), clear_down_s=cfg.clear_down(),
                         agent_silent_after_s=cfg.agent_silent_after_s,
                         root_wait_s=cfg.root_wait())
-        self.core = AlertCore(alert_topology(inventory), policy, now=now, restored=restored,
-                              seen=seen)
+        topology = alert_topology(inventory)
+        self.power = PowerCore(topology, stale_after_s=stale_after_s)
+        self.core = AlertCore(topology, policy, now=now, restored=restored, seen=seen,
+                              power=self.power)
         self.monitoring = MonitoringCore(inventory, policy, now=now,
                                          stale_after_s=stale_after_s)
         self.clock_tolerance_s = min(CLOCK_TOLERANCE_S, cfg.agent_silent_after_s / 2)
@@ -186,6 +192,7 @@ class Alerting:
         # closed outages a window declared late may still flag, and their rewritten lines
         self._closed: dict[tuple[str, float], Alert] = {}
         self._pending_lines: list[str] = []
+        self._power_firing: set[tuple[tuple[str, str], ...]] = set()
 
     def agent_status(self, agent: str, online: bool, received: float,
                      sent: float | None = None) -> None:
@@ -198,6 +205,10 @@ class Alerting:
     def agent_seen(self, agent: str, received: float, sent: float | None = None) -> None:
         """Telemetry received at ``received``, handed to MQTT (its ``sent``) at ``sent``."""
         self.core.agent_seen(agent, sign_of_life(received, sent, self.clock_tolerance_s))
+
+    def power_reading(self, site: str, device: str, ts: float, reading: PowerReading) -> None:
+        """A device's power state as its poll at ``ts`` says (``DevicePoll.power``)."""
+        self.power.add(site, device, Reading.of(ts, reading))
 
     def device_verdicts(self, verdicts: Iterable[DeviceVerdict]) -> None:
         for v in verdicts:
@@ -261,7 +272,17 @@ class Alerting:
                 self._announced.discard(a.unit)
             if ev.action == "resolved" and ev.alert.ends_at is not None:
                 self._remember_closed(ev.alert, now)
-        self.notifier.submit([*events, *monitoring])
+        down = [u for u in self.core.open_outages() if self.core.phase(u) == "open"]
+        paged = self.power.evaluate(now, events, down)  # down on battery: the power alert
+        for ev in paged:  # state changes only: not the minutes left, poll after poll
+            a = ev.alert
+            if a.kind == "site_power" and (ev.action == "resolved") == (
+                    a.fingerprint in self._power_firing):
+                self._power_firing ^= {a.fingerprint}
+                log.log(logging.WARNING if ev.action == "firing" else logging.INFO,
+                        "power alert %s %s: site %s: %s", a.labels["severity"], ev.action,
+                        a.labels["site"], a.annotations["summary_en"])
+        self.notifier.submit([*paged, *monitoring])
         lines, self._pending_lines = self._pending_lines, []
         return lines + outage_lines(events, self.province)  # a monitoring fault is no outage
 

@@ -1,9 +1,9 @@
 """The annotations of an outage alert: what it says, in Vietnamese and English (pure).
 
 ``summary_vi`` / ``summary_en`` name the unit, where it is and since when (local time in
-Vietnamese, UTC in English), ``description`` says what kind of outage it is, and a root's
-``children`` list the sites behind it that were affected. The words are templates of
-:mod:`xanet.texts`.
+Vietnamese, UTC in English) and the outage's cause, ``description`` says what kind of
+outage it is, and a root's ``children`` list the sites behind it that were affected. The
+words are templates of :mod:`xanet.texts`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from xanet.texts import Lang, table, text
 _ICT = timezone(timedelta(hours=7))  # Vietnam: UTC+7, no daylight saving
 
 
-def _when(ts: float, lang: Lang) -> str:
+def when(ts: float, lang: Lang) -> str:
     """Vietnamese: local time (ICT) day first; English: UTC."""
     if lang == "vi":
         return datetime.fromtimestamp(ts, _ICT).strftime("%H:%M:%S %d/%m/%Y")
@@ -35,10 +35,11 @@ def _services(services: Iterable[str], lang: Lang) -> str:
 
 
 def _summary(topology: AlertTopology, unit: Unit, started_at: float,
-             children: Sequence[tuple[str, Condition]], lang: Lang) -> str:
+             children: Sequence[tuple[str, Condition]], cause: str | None,
+             lang: Lang) -> str:
     site, labels = unit.site, unit.labels
     fields = {"site": site, "site_name": topology.site_names[site],
-              "commune_name": topology.commune_names[site], "since": _when(started_at, lang),
+              "commune_name": topology.commune_names[site], "since": when(started_at, lang),
               "services": _services(unit.services, lang), "device": labels.get("device"),
               "interface": labels.get("interface"), "agent": labels.get("agent"),
               "sites": ", ".join(unit.sites)}
@@ -48,6 +49,8 @@ def _summary(topology: AlertTopology, unit: Unit, started_at: float,
         out += text("alert.site_children", lang).format(
             count=len(children),
             children=", ".join(f"{s} ({text(f'condition.{c}', lang)})" for s, c in children))
+    if cause:
+        out += text("alert.cause", lang).format(cause=text(f"cause.{cause}", lang))
     return out
 
 
@@ -60,16 +63,18 @@ _DESCRIPTIONS: Final[Mapping[str, str]] = {
 
 
 def summaries(topology: AlertTopology, unit: Unit, started_at: float,
-              children: Sequence[tuple[str, Condition]] = ()) -> dict[str, str]:
-    """Annotations: ``summary_vi``, ``summary_en``, ``description``, ``children``."""
-    en = _summary(topology, unit, started_at, children, "en")
+              children: Sequence[tuple[str, Condition]] = (),
+              cause: str | None = None) -> dict[str, str]:
+    """Annotations: ``summary_vi``, ``summary_en``, ``description``, ``children``; the
+    summaries end with the ``cause`` when there is one."""
+    en = _summary(topology, unit, started_at, children, cause, "en")
     if unit.kind == "site":
         desc = (f"Root outage. Services of the site: {', '.join(unit.services)}. Sites "
                 "behind it are not alerted separately.")
     else:
         desc = _DESCRIPTIONS[unit.kind]
     return {
-        "summary_vi": _summary(topology, unit, started_at, children, "vi"),
+        "summary_vi": _summary(topology, unit, started_at, children, cause, "vi"),
         "summary_en": en,
         "summary": en,
         "description": desc,

@@ -24,9 +24,14 @@ from typing import Final, Literal
 from xanet.inventory import Inventory, Service, Site
 
 UnitKind = Literal["site", "device", "element", "agent"]
-#: ``agent_fault``: an agent misbehaving (collector/faults.py), no outage either.
+#: ``agent_fault``: an agent misbehaving (collector/faults.py), no outage either;
+#: ``site_power``: a site on battery (collector/power.py), the early warning of one.
 OutageKind = Literal["root", "device_down", "agent_silent", "monitoring_broken",
-                     "agent_fault"]
+                     "agent_fault", "site_power"]
+#: Why an outage happened (docs/alerts.md, "Cause"): the site was on battery when it went
+#: down; it went down behind a down parent; else the site itself.
+Cause = Literal["power", "transmission", "site"]
+CAUSES: Final[tuple[Cause, ...]] = ("power", "transmission", "site")
 Severity = Literal["critical", "major", "warning"]
 
 ALERTNAMES: Final[Mapping[UnitKind, str]] = {

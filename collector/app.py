@@ -197,6 +197,10 @@ class Collector:
             self._add_facts(facts)
             if self.alerting is not None:
                 self.alerting.device_verdicts(verdicts)
+                for poll in msg.polls:
+                    if poll.power is not None:
+                        self.alerting.power_reading(msg.site, poll.device,
+                                                    poll.ts.timestamp(), poll.power)
             self.unmapped_log.check(msg, self.mapper.counts.unmapped_devices, time.monotonic())
             for key, indices in self.mapper.take_new_ambiguous():
                 log.warning("element %s: its interface name is on several rows of the poll "

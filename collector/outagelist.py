@@ -10,6 +10,9 @@ data shows, alerted or not:
   begins, or within ``tolerance_s`` of that (polls are not simultaneous), belongs to the
   outage of the topmost such ancestor: the **root** (root cause: that site's uplink, i.e.
   transmission for the sites behind it);
+* **cause**: ``power`` when the root's alert (its ``outage`` point) says the root went
+  down on battery; else ``transmission`` when sites behind the root went dark with it;
+  else ``site`` (docs/alerts.md, "Cause");
 * **alerted**: an ``outage`` point (an alert the collector raised) for one of the affected
   sites overlaps it; **maintenance**: an affected site was in declared maintenance during
   it, or the alert point says so.
@@ -39,6 +42,7 @@ class AlertedPeriod:
     start: float
     end: float | None  # None: still open
     maintenance: bool = False
+    cause: str = ""  # power, transmission, site (empty: an older point, or an agent's)
 
 
 @dataclass(slots=True)
@@ -52,6 +56,7 @@ class Outage:
     services: set[str] = field(default_factory=set)
     alerted: bool = False
     maintenance: bool = False
+    power: bool = False  # the root's alert says it went down on battery (cause power)
 
     @property
     def duration_s(self) -> float:
@@ -59,7 +64,10 @@ class Outage:
 
     @property
     def cause(self) -> str:
-        """``transmission`` when sites behind the root went dark with it, else ``site``."""
+        """``power`` when the root's alert says so (it went down on battery), else
+        ``transmission`` when sites behind the root went dark with it, else ``site``."""
+        if self.power:
+            return "power"
         return "transmission" if len(self.sites) > 1 else "site"
 
 
@@ -161,6 +169,7 @@ def build_outages(
             if al.start < o.end + tolerance_s and al_end > o.start:
                 o.alerted = True
                 o.maintenance = o.maintenance or al.maintenance
+                o.power = o.power or (al.site == o.root and al.cause == "power")
     return [o for o in out if o.duration_s >= min_duration_s]
 
 

@@ -22,6 +22,12 @@ alert fires, its annotations change, it resolves). Rules (docs/alerts.md); the l
   condition ``maintenance``: it never opens an outage, and it closes an open one (its
   end is the start of the maintenance). An alert whose outage overlaps a window (set
   with :meth:`AlertCore.set_maintenance`) carries ``maintenance=True``.
+* **Cause** (label ``cause`` of a site, device or element outage, and its summary):
+  ``transmission`` if a site above its site (the ``parent`` chain) was pending or open
+  while the outage was not yet alerted - it went down behind a down parent; else
+  ``power`` if its site's last known power state at the outage's start was on battery or
+  battery low (:class:`PowerHistory`, :mod:`collector.power`); else ``site``. Decided
+  again at every evaluation until the alert is sent, then fixed (labels are identity).
 * **Texts** (:mod:`collector.alertsummary`): the annotations.
 
 Times are float epoch seconds. The names of those layers are re-exported here.
@@ -33,13 +39,15 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from collector.alertsummary import summaries
 from collector.alerttopology import (
     ALERTNAMES,
+    CAUSES,
     OUTAGE_KINDS,
     AlertTopology,
+    Cause,
     OutageKind,
     Severity,
     Unit,
@@ -66,12 +74,27 @@ from collector.outagemachine import (
 )
 
 __all__ = [
-    "ALERTNAMES", "COVERING", "MACHINE", "OUTAGE_KINDS", "PHASES", "SIGNALS", "Action",
-    "Alert", "AlertCore", "AlertEvent", "AlertTopology", "Condition", "OutageKind",
-    "OutageRecord", "Phase", "Policy", "Severity", "Signal", "Unit", "UnitKind",
+    "ALERTNAMES", "CAUSES", "COVERING", "MACHINE", "OUTAGE_KINDS", "PHASES", "SIGNALS",
+    "Action", "Alert", "AlertCore", "AlertEvent", "AlertTopology", "Cause", "Condition",
+    "OutageKind", "OutageRecord", "Phase", "Policy", "PowerHistory", "Severity", "Signal",
+    "Unit", "UnitKind",
     "agent_unit", "alert_topology", "device_unit", "element_unit", "sign_of_life",
     "site_unit", "step", "summaries",
 ]
+
+class PowerHistory(Protocol):
+    """What the outage core asks of the sites' power (:class:`collector.power.PowerCore`)."""
+
+    def state_at(self, site: str, ts: float) -> str:
+        """The site's last known power state at ``ts``: mains, on_battery, battery_low or
+        unknown."""
+        ...
+
+
+class _NoPower:
+    def state_at(self, site: str, ts: float) -> str:
+        return "unknown"
+
 
 _STATE_CONDITION: Final[Mapping[State, Condition]] = {
     "down": "active", "up": "clear", "unknown": "unknown", "maintenance": "maintenance",
@@ -149,6 +172,9 @@ class _Outage:
     #: sites behind a root that were affected while it was open, with their condition
     #: when first seen (the list only grows, so the alert's text settles)
     children: dict[str, Condition] = field(default_factory=dict)
+    cause: Cause | None = None
+    fixed: bool = False  # the cause is fixed: alerted (a restored older record: none)
+    behind: bool = False  # a site above was pending or open before the alert was sent
 
 
 
@@ -170,8 +196,14 @@ class AlertCore:
 
     def __init__(self, topology: AlertTopology, policy: Policy, *, now: float,
                  restored: Iterable[OutageRecord] = (), retain_s: float = 3600.0,
-                 seen: Mapping[str, float] | None = None) -> None:
+                 seen: Mapping[str, float] | None = None,
+                 power: PowerHistory | None = None) -> None:
         self.topology = topology
+        self.power: PowerHistory = power or _NoPower()
+        self._above: dict[str, list[str]] = {}  # site -> the site units above it
+        for site, behind in topology.descendants.items():
+            for b in behind:
+                self._above.setdefault(b, []).append(site_unit(site))
         self.policy = policy
         self.retain_s = max(retain_s, policy.hold_down_s, policy.clear_down_s)
         self._by_element = topology.units_of_element()
@@ -191,8 +223,10 @@ class AlertCore:
         for rec in restored:
             if rec.unit in topology.units:
                 self._phase[rec.unit] = "open"
-                self._open[rec.unit] = _Outage(rec.unit, rec.started_at, rec.alerted,
-                                               children=dict(rec.children))
+                # a cause label absent from an older record stays absent (identity)
+                self._open[rec.unit] = _Outage(
+                    rec.unit, rec.started_at, rec.alerted, children=dict(rec.children),
+                    cause=_as_cause(rec.labels.get("cause")), fixed=rec.alerted)
             else:
                 self._orphans.append(rec)
 
@@ -297,6 +331,9 @@ class AlertCore:
                     events.append(AlertEvent("resolved", alert))
         for uid, outage in self._open.items():
             unit = self.topology.units[uid]
+            if not outage.alerted and any(self._phase.get(u, "idle") in COVERING
+                                          for u in self._above.get(unit.site, ())):
+                outage.behind = True
             # A covered outage is alerted on its own only while it is still down: one
             # already recovering (clearing) when its root closes recovered with the root.
             if (not outage.alerted and not self._covered(unit)
@@ -308,6 +345,8 @@ class AlertCore:
             if not outage.alerted:
                 continue
             alert = self._alert(unit, outage)
+            if not outage.fixed:
+                outage.cause, outage.fixed = _as_cause(alert.labels.get("cause")), True
             if outage.sent != alert:
                 outage.sent = alert
                 events.append(AlertEvent("firing", alert))
@@ -367,13 +406,29 @@ class AlertCore:
                 outage.children[site] = cond
         return [(s, outage.children[s]) for s in behind if s in outage.children]
 
+    def cause(self, unit: Unit, outage: _Outage) -> Cause | None:
+        """The outage's cause (see the module doc); None for an agent."""
+        if outage.fixed or unit.kind == "agent":
+            return outage.cause
+        if outage.behind:
+            return "transmission"
+        at_start = self.power.state_at(unit.site, outage.started_at)
+        return "power" if at_start in ("on_battery", "battery_low") else "site"
+
     def _alert(self, unit: Unit, outage: _Outage) -> Alert:
         kind = OUTAGE_KINDS[unit.kind]
         children = self._children(unit, outage) if unit.kind == "site" else []
-        annotations = summaries(self.topology, unit, outage.started_at, children)
-        return Alert(unit.id, kind, dict(unit.labels), annotations, outage.started_at,
+        cause = self.cause(unit, outage)
+        annotations = summaries(self.topology, unit, outage.started_at, children, cause)
+        labels = {**unit.labels, "cause": cause} if cause else dict(unit.labels)
+        return Alert(unit.id, kind, labels, annotations, outage.started_at,
                      children=tuple(s for s, _ in children),
                      maintenance=self._in_maintenance(unit, outage.started_at, self._now))
+
+
+def _as_cause(value: str | None) -> Cause | None:
+    """A cause label as read back (an unknown word: none)."""
+    return next((c for c in CAUSES if c == value), None)
 
 
 def _ts(c: Change) -> float:

@@ -196,7 +196,8 @@ def alerted_periods(
     db: InfluxQL, start: datetime, end: datetime, filters: Filters
 ) -> list[AlertedPeriod]:
     """The alerts the collector raised (``outage`` points: open 1 at start, 0 at end), as
-    periods; ``maintenance`` when a point says so (absent in old data: false)."""
+    periods; ``maintenance`` when a point says so (absent in old data: false); ``cause`` as
+    the points say (absent in old data: empty)."""
     t0, t1 = _ms(start), _ms(end)
     where = filters.where(service=False)
     # an alert may have opened long before the window: take each series' last point before
@@ -212,17 +213,18 @@ def alerted_periods(
     out: list[AlertedPeriod] = []
     for key, rows in series.items():
         opened: float | None = None
-        maintenance = False
+        maintenance, cause = False, ""
         for r in sorted(rows, key=lambda r: r["time"]):
             ts = r["time"] / 1000.0
             maintenance = maintenance or r.get("maintenance") is True
+            cause = str(r.get("cause") or cause)
             if r.get("open") == 1 and opened is None:
                 opened = ts
             elif r.get("open") == 0 and opened is not None:
-                out.append(AlertedPeriod(key[0], opened, ts, maintenance))
-                opened, maintenance = None, False
+                out.append(AlertedPeriod(key[0], opened, ts, maintenance, cause))
+                opened, maintenance, cause = None, False, ""
         if opened is not None:
-            out.append(AlertedPeriod(key[0], opened, None, maintenance))
+            out.append(AlertedPeriod(key[0], opened, None, maintenance, cause))
     return out
 
 

@@ -55,7 +55,7 @@ MAINTENANCE = Measurement(
     ("start_ms", "end_ms", "reason", "who", "silence_id", "ended"))
 OUTAGE = Measurement(
     "outage", ("province", "commune", "site", "service", "kind", "device", "interface"),
-    ("open", "children", "summary", "maintenance"))
+    ("open", "children", "summary", "maintenance", "cause"))
 COLLECTOR_STATS = Measurement(
     "collector_stats", ("collector",),
     ("received", "accepted", "rejected", "rejected_{reason}", "polls", "lines_written",
@@ -262,13 +262,13 @@ def availability_line(province: str, commune: str, service: str,
 
 
 def outage_line(tags: Mapping[str, str], is_open: int, children: str, summary: str,
-                maintenance: bool, ts_ms: int) -> str | None:
+                maintenance: bool, ts_ms: int, cause: str = "") -> str | None:
     """One opening (``is_open`` 1) or closing (0) of an outage; ``tags``: :data:`OUTAGE`'s,
-    the empty ones left out."""
-    return line(OUTAGE.name, {k: v for k, v in tags.items() if v},
-                {"open": is_open, "children": children, "summary": summary,
-                 "maintenance": maintenance},
-                ts_ms)
+    the empty ones left out; ``cause`` (power, transmission, site) left out when empty."""
+    fields: dict[str, FieldValue | None] = {
+        "open": is_open, "children": children, "summary": summary, "maintenance": maintenance,
+        "cause": cause or None}
+    return line(OUTAGE.name, {k: v for k, v in tags.items() if v}, fields, ts_ms)
 
 
 def maintenance_line(province: str, scope: str, target: str, start_ms: int, end_ms: int,

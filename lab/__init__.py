@@ -36,6 +36,7 @@ from lab.snmpsim import (
     snmprec_values,
     write_numeric_recording,
 )
+from lab.upssim import UpsSim
 from lab.victoria import VictoriaMetrics
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "SmtpSink",
     "SnmpSim",
     "Snmpd",
+    "UpsSim",
     "VictoriaMetrics",
     "free_tcp_port",
     "free_udp_port",

@@ -293,7 +293,8 @@ async def test_device_outage_one_alert_one_mail_then_resolved(world: World) -> N
         assert seen - cut <= FIRST_ALERT_BOUND_S, seen - cut
         assert alert["labels"] == {
             "alertname": "XanetDeviceDown", "severity": "major", "province": "08",
-            "commune": "02266", "site": "hub-a", "device": "olt-1", "service": "broadband"}
+            "commune": "02266", "site": "hub-a", "device": "olt-1", "service": "broadband",
+            "cause": "site"}
         assert "không hoạt động" in alert["annotations"]["summary_vi"]
         assert "Device olt-1" in alert["annotations"]["summary_en"]
         mails = await wait_for(lambda: w.mails(), 10, "the e-mail")

@@ -84,7 +84,7 @@ ENCODER_SCHEMA: dict[str, tuple[set[str], dict[str, str]]] = {
                       "availability_pct": "float", "coverage_pct": "float"}),
     "outage": ({"province", "commune", "site", "service", "kind", "device", "interface"},
                {"open": "integer", "children": "string", "summary": "string",
-                "maintenance": "boolean"}),
+                "maintenance": "boolean", "cause": "string"}),
 }
 PIPELINE_MEASUREMENTS = {"device", "interface", "agent_status", "collector_stats", "profile",
                          "power"}

@@ -182,7 +182,7 @@ def test_device_outage_opens_after_hold_down_and_resolves_after_clear_down() -> 
     labels = ev.alert.labels
     assert labels == {"alertname": "XanetDeviceDown", "severity": "major", "province": "08",
                       "commune": "02266", "site": "hub-a", "device": "olt-1",
-                      "service": "broadband"}
+                      "service": "broadband", "cause": "site"}
     ann = ev.alert.annotations
     assert "olt-1" in ann["summary_vi"] and "băng rộng" in ann["summary_vi"]
     assert "Xã Lâm Bình" in ann["summary_vi"] and "(giờ" not in ann["summary_vi"]

@@ -197,7 +197,7 @@ async def test_monitoring_faults_are_unknown_with_one_noc_alert_and_a_real_cut_i
     # exactly one monitoring alert per faulty device, one outage alert, nothing else
     got = sorted((a["alertname"], a.get("device", ""), a.get("cause", ""), a["severity"])
                  for a in alerts.labels())
-    want = sorted([("XanetDeviceDown", DOWN_DEVICE, "", "major")] + [
+    want = sorted([("XanetDeviceDown", DOWN_DEVICE, "site", "major")] + [
         ("XanetMonitoringBroken", dev, f[3], "warning") for dev, f in FAULTS.items()])
     assert got == want
     # the NOC's monitoring team gets the monitoring faults, operators the outage

@@ -253,6 +253,7 @@ TEXTS: Final[Mapping[str, Mapping[Lang, str]]] = {
     "outages.no": {"vi": "không", "en": "no"},
     "outages.transmission": {"vi": "truyền dẫn", "en": "transmission"},
     "outages.site": {"vi": "tại trạm", "en": "site"},
+    "outages.power": {"vi": "mất điện", "en": "power"},
     "outages.none": {"vi": "Không có sự cố trong kỳ.", "en": "No outage in the window."},
     "outages.count": {
         "vi": "{count} sự cố, tổng thời gian {total}.",
@@ -292,6 +293,34 @@ TEXTS: Final[Mapping[str, Mapping[Lang, str]]] = {
             "{sites} is UNKNOWN (not counted as down)"
         ),
     },
+    "alert.cause": {"vi": "; nguyên nhân: {cause}", "en": "; cause: {cause}"},
+    # cause: why an outage happened (alerts, outage list, report; collector/outages.py)
+    "cause.power": {"vi": "mất điện", "en": "power"},
+    "cause.transmission": {"vi": "truyền dẫn", "en": "transmission"},
+    "cause.site": {"vi": "tại trạm", "en": "site"},
+    # power: the early warning of a site on battery (collector/powertext.py)
+    "power.on_battery": {
+        "vi": "{commune_name}: {site_name} mất điện lưới, chạy ắc quy; {services} có nguy cơ "
+              "mất {left}",
+        "en": "{commune_name}: {site_name} on battery, {services} at risk {left}",
+    },
+    "power.battery_low": {
+        "vi": "{commune_name}: {site_name} ắc quy yếu; {services} có nguy cơ mất {left}",
+        "en": "{commune_name}: {site_name} battery low, {services} at risk {left}",
+    },
+    "power.left": {"vi": "sau ~{minutes} phút", "en": "in ~{minutes} min"},
+    "power.no_minutes": {"vi": "(chưa rõ thời gian còn lại)", "en": "(time left unknown)"},
+    "power.down": {
+        "vi": "{commune_name}: {site_name} mất kết nối từ {since} do mất điện (chạy ắc quy từ "
+              "{battery_since}); {services} bị mất",
+        "en": "{commune_name}: {site_name} down since {since}: power (on battery since "
+              "{battery_since}), {services} lost",
+    },
+    "power_service.fibre": {"vi": "cáp quang", "en": "fibre"},
+    "power_service.broadband": {"vi": "băng rộng", "en": "broadband"},
+    "power_service.mobile_2g": {"vi": "2G", "en": "2G"},
+    "power_service.mobile_3g": {"vi": "3G", "en": "3G"},
+    "power_service.mobile_4g": {"vi": "4G", "en": "4G"},
     "condition.active": {"vi": "mất", "en": "down"},
     "condition.unknown": {"vi": "không xác định", "en": "unknown"},
     "condition.clear": {"vi": "hoạt động", "en": "up"},
