@@ -23,12 +23,14 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from agent.profiles.model import Profile
 from agent.snmp import ber
 from agent.snmp.ber import VarBind
 from agent.snmp.oids import SYS_UPTIME, Oid, dotted
+
+if TYPE_CHECKING:  # the engine reads a profile's attributes; no pydantic at import
+    from agent.profiles.model import Profile
 
 MAX_U32: Final = 2**32 - 1
 _MAX_U64: Final = 2**64 - 1
