@@ -31,6 +31,7 @@ from agent.errors import (
 from agent.gate import Gate, Naps, probe_lag
 from agent.instance import instance_id
 from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
+from agent.pollplan import polls_interfaces
 from agent.profilepoll import ProfileReader, profile_polls
 from agent.rates import RatePolicy, RateTracker
 from agent.resolver import Resolver, SystemResolver
@@ -89,6 +90,7 @@ def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
         max_rows=dev.max_interfaces or poll.max_interfaces,
         max_walk_bytes=poll.max_walk_bytes,
         backend=creds_cfg.backend,
+        interfaces=polls_interfaces(agent_cfg, dev),
     )
 
 

@@ -144,9 +144,9 @@ class DeviceConfig(Strict):
     commune: Ident | None = Field(default=None, description="default: the agent's commune")
     profiles: list[ProfileChoice] | None = Field(
         default=None,
-        description='device profiles to poll besides the interfaces (docs/profiles.md), e.g. '
-        '["ups-mib"]; "auto": by the device\'s sysObjectID. Default: [profiles] default. '
-        "Polled with the device's polls, each at its own interval_s",
+        description='everything polled besides sysUpTime (docs/profiles.md): "if-mib" the '
+        'interfaces, e.g. ["if-mib", "ups-mib"], or ["ups-mib"] for a UPS (no interface '
+        'walk); "auto": the profiles matching its sysObjectID. Default: [profiles] default. Profiles other than if-mib are polled with the device\'s polls, each at its own interval_s',
     )
 
 
@@ -169,8 +169,9 @@ class ProfilesConfig(Strict):
         "a shipped name is replaced only by a file with override = true",
     )
     default: list[ProfileChoice] = Field(
-        default_factory=list,
-        description='profiles of every device that names none, e.g. ["auto"]',
+        default=["if-mib"],
+        description='profiles of every device that names none: its interfaces, or e.g. '
+        '["if-mib", "auto"]',
     )
 
 
@@ -412,9 +413,9 @@ def credential_problems(cfg: AgentConfig, environ: dict[str, str] | None = None)
 def profile_problems(cfg: AgentConfig) -> list[str]:
     """The profile catalog's problems (``profiles.dir: file: key.path: reason``) and every
     name a device or the default gives that the catalog does not hold."""
-    if cfg.profiles.dir is None and not cfg.profiles.default and not any(
-            dev.profiles for dev in cfg.devices):
-        return []  # no profile named: the catalog need not be read at all
+    chosen = {*cfg.profiles.default, *(n for dev in cfg.devices for n in dev.profiles or [])}
+    if cfg.profiles.dir is None and chosen <= {"if-mib"}:
+        return []  # only the shipped if-mib (tests/test_ifmib.py): no catalog to read
     from agent.profiles.load import catalog_problems
     from agent.profiles.select import unknown_names
 

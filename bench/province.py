@@ -19,6 +19,14 @@ CPU, and the availability report against the injected outage.
 
     python bench/province.py --minutes 10            # the issue's run (~12 minutes)
     python bench/province.py --minutes 3 --fraction 0.25   # short version (make bench)
+    python bench/province.py --minutes 2 --fraction 0.25 --baseline 29c706b   # before/after
+
+``--baseline REV``: a second agent process, running ``agent/`` and ``xanet/`` as they were at
+git revision REV (``git archive``), polls the same fleet from the same simulators at the
+same time, publishing to a Mosquitto of its own that nobody reads (what an agent does per
+poll does not depend on who subscribes). Its CPU and RSS are measured over the same window
+as this tree's agent: a same-run before/after on a shared machine. The simulators then
+carry twice the polls.
 
 The simulators are Python (snmpsim, ~18 ms CPU per poll of a 10-interface device): at full
 scale they need most of a core themselves. On this 2-core machine everything (simulators,
@@ -40,7 +48,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, CpuMeter, finish, header, percentile, print_table, rss_mb, workdir
+from common import (
+    ROOT,
+    CpuMeter,
+    export_tree,
+    finish,
+    header,
+    percentile,
+    print_table,
+    rss_mb,
+    workdir,
+)
 
 import lab
 from collector.config import CollectorConfig
@@ -171,6 +189,9 @@ def main() -> None:
     p.add_argument("--no-icmp", action="store_true",
                    help="poll without the ICMP witness (every device but the outage's is "
                    "pinged by default)")
+    p.add_argument("--baseline", metavar="GIT_REV",
+                   help="also run the agent as it was at GIT_REV, polling the same fleet at "
+                   "the same time (same-run before/after of agent CPU and RSS)")
     p.add_argument("--json")
     args = p.parse_args()
     header("province-scale run: one agent, one collector, injected outage")
@@ -217,6 +238,18 @@ def main() -> None:
             icmp={"enabled": not args.no_icmp},  # the ICMP witness, as on a site box
             agent={"status_interval_s": 30})
         (wd / "agent.toml").write_text(to_toml(acfg))
+        base_agent = None
+        if args.baseline:
+            base_mqtt = lab.Mosquitto(wd / "mosquitto-baseline").start()
+            started.append(base_mqtt)
+            base_cfg = agent_config(
+                agent_id=f"{AGENT}-base", site=fleet[0]["site"], commune=fleet[0]["commune"],
+                province="08", mqtt_port=base_mqtt.port,
+                spool_path=wd / "agent-baseline-spool.sqlite3", interval_s=args.interval,
+                devices=devices, polling=acfg["polling"], icmp=acfg["icmp"],
+                agent={"status_interval_s": 30})
+            (wd / "agent-baseline.toml").write_text(to_toml(base_cfg))
+            tree = export_tree(args.baseline, wd)
         ccfg = collector_config(
             mqtt_port=mqtt.port, influx_url=influx.url, database=DB,
             dead_letter_dir=wd / "dead-letter", collector_id="province",
@@ -238,6 +271,12 @@ def main() -> None:
              str(wd / "agent.toml")], env=penv, cwd=wd,
             stdout=(wd / "agent.log").open("ab"), stderr=subprocess.STDOUT)
         procs.append(agent)
+        if args.baseline:
+            base_agent = subprocess.Popen(
+                [sys.executable, "-m", "xanet.cli", "--log-level", "info", "agent", "--config",
+                 str(wd / "agent-baseline.toml")], env={**penv, "PYTHONPATH": str(tree)},
+                cwd=wd, stdout=(wd / "agent-baseline.log").open("ab"), stderr=subprocess.STDOUT)
+            procs.append(base_agent)
         probe = LatencyProbe(influx)
         probe.start()
         # One full interval to settle (sessions, first polls, rate baselines), then measure.
@@ -246,13 +285,17 @@ def main() -> None:
         outage_s = (args.outage_minutes * 60) if args.outage_minutes else window / 3
         meter = CpuMeter(agent.pid, collector.pid, influx.pid or 0, mqtt.pid or 0,
                          *(s.pid or 0 for s in sims), outage_sim.pid or 0)
+        base_meter = CpuMeter(base_agent.pid) if base_agent is not None else None
         rss_samples = []
+        base_rss: list[float] = []
         t_start = time.time()
         cut_at = t_start + (window - outage_s) / 2
         cut = back = None
         while time.time() < t_start + window:
             time.sleep(1)
             rss_samples.append(rss_mb(agent.pid))
+            if base_agent is not None:
+                base_rss.append(rss_mb(base_agent.pid))
             if cut is None and time.time() >= cut_at:
                 outage_sim.stop()
                 cut = time.time()
@@ -261,10 +304,21 @@ def main() -> None:
                 outage_sim.start()
                 back = time.time()
                 print(f"   outage over after {back - cut:.0f} s", flush=True)
-            if agent.poll() is not None or collector.poll() is not None:
-                raise RuntimeError("agent or collector died: see logs in " + str(wd))
+            if agent.poll() is not None or collector.poll() is not None or (
+                    base_agent is not None and base_agent.poll() is not None):
+                raise RuntimeError("an agent or the collector died: see logs in " + str(wd))
         t_end = time.time()
         wall, cpu = meter.read()
+        if base_meter is not None:
+            base_wall, base_cpu = base_meter.read()
+            results.update({
+                "baseline": args.baseline,
+                "baseline_agent_cpu_pct": 100 * base_cpu[0] / base_wall,
+                "baseline_agent_cpu_ms_per_poll":
+                    1000 * base_cpu[0] / (base_wall * len(fleet) / args.interval),
+                "baseline_agent_rss_mb_max": max(base_rss),
+                "baseline_agent_rss_mb_end": base_rss[-1],
+            })
         time.sleep(8)  # the last polls' points and availability emissions
         probe.stop.set()
         assert cut is not None and back is not None
@@ -383,6 +437,17 @@ def report(r: dict[str, Any], args: argparse.Namespace, wd: Path) -> None:
          "goal": "0"},
     ]
     print_table(rows, ["measure", "value", "goal"])
+    if "baseline" in r:
+        print(f"   same run, same fleet and simulators: this tree's agent vs @{r['baseline']}'s")
+        print_table([
+            {"agent": "this tree", "CPU %": r["agent_cpu_pct"],
+             "CPU ms per poll": r["agent_cpu_ms_per_poll"],
+             "RSS MB max / end": f"{r['agent_rss_mb_max']:.0f} / {r['agent_rss_mb_end']:.0f}"},
+            {"agent": f"@{r['baseline']}", "CPU %": r["baseline_agent_cpu_pct"],
+             "CPU ms per poll": r["baseline_agent_cpu_ms_per_poll"],
+             "RSS MB max / end": f"{r['baseline_agent_rss_mb_max']:.0f} / "
+                                 f"{r['baseline_agent_rss_mb_end']:.0f}"},
+        ], ["agent", "CPU %", "CPU ms per poll", "RSS MB max / end"])
     for m in r["report_mismatches"][:20]:
         print(f"   mismatch: {m}")
     print(f"   logs and data: {wd}")

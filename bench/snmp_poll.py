@@ -58,9 +58,10 @@ from common import ROOT, CpuMeter, export_tree, finish, header, print_table, wor
 
 import lab
 from agent.snmp import BackendKind, SnmpPoller, SnmpTarget, SnmpV2c, SnmpV3, oids
-from agent.snmp.table import COLUMNS
+from agent.snmp.poller import shipped_interface_columns
 from lab import SimInterface, write_numeric_recording
 
+COLUMNS = shipped_interface_columns().walked  # the if-mib profile's, as the agent walks
 PROVINCE_POLLS_PER_S = 2618 / 60
 CPU_BUDGET_MS = 250 / PROVINCE_POLLS_PER_S  # 25 % of a core spread over 43.6 polls/s
 

@@ -18,8 +18,8 @@ from agent.errors import SnmpAccessError, SnmpLimitError, SnmpProtocolError
 from agent.snmp import ber, oids
 from agent.snmp.ber import VarBind
 from agent.snmp.oids import Oid
+from agent.snmp.poller import shipped_interface_columns
 from agent.snmp.table import (
-    COLUMNS,
     ROWS_OVER_BOUND,
     RawInterface,
     Table,
@@ -29,6 +29,9 @@ from agent.snmp.table import (
 from agent.snmp.target import SnmpTarget
 from agent.snmp.walk import Walk, raise_for_status, read_uptime
 
+#: the interface engine's columns, from the shipped if-mib profile
+ENGINE = shipped_interface_columns()
+COLUMNS = ENGINE.walked
 TARGET = SnmpTarget(device="site/dev", host="192.0.2.1", credentials=SnmpV2c("public"),
                     max_repetitions=3)
 END: VarBind = ((1, 3, 6, 1, 9, 9), ber.END_OF_MIB_VIEW, None)
@@ -99,7 +102,7 @@ def walk(device: Device, target: SnmpTarget = TARGET) -> tuple[Table, Warnings, 
 
 def interfaces(device: Device, target: SnmpTarget = TARGET) -> tuple[RawInterface, ...]:
     cells, warnings, _ = walk(device, target)
-    return assemble(cells, warnings)
+    return assemble(cells, ENGINE, warnings)
 
 
 # ------------------------------------------------------------------ honest tables

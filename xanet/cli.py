@@ -159,10 +159,23 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if not found:
             print(f"{path}: ok")
             valid.append(Path(path))
+            for line in _polls(Path(path)):
+                print(f"{path}: {line}")
     problems.extend(cross_check_files(valid))
     for p in problems:
         print(p, file=sys.stderr)
     return 1 if problems else 0
+
+
+def _polls(path: Path) -> list[str]:
+    """What the devices of a valid agent config poll (agent/pollplan.py); [] for others."""
+    data = read_toml(path)
+    if _kind_of(data) != "agent":
+        return []
+    from agent.config import AgentConfig
+    from agent.pollplan import poll_summary
+
+    return poll_summary(parse_model(data, AgentConfig, path))
 
 
 def cross_check_files(paths: Sequence[Path]) -> list[str]:

@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from agent.profiles.model import Oid, Profile
+from agent.profiles.model import IF_MIB, Oid, Profile
 from agent.profiles.select import needs_sys_object_id, select_profiles
 from xanet import wire
 
 #: The profile the interface path polls: not walked as a generic profile.
-INTERFACE_PROFILE: Final = "if-mib"
+INTERFACE_PROFILE: Final = IF_MIB
 #: How much earlier than its interval a profile may come due (fraction of the device's).
 EARLY_FRACTION: Final = 0.1
 

@@ -3,9 +3,11 @@
 Shipped profiles are ``agent/profiles/shipped/*.toml`` (package data); a user directory
 (``[profiles] dir`` in the agent config) adds its ``*.toml`` files, one profile each. A
 user profile may add a new name; reusing a shipped name is an error unless the file says
-``override = true`` (then it replaces the shipped one). Two files naming the same profile
-are an error. Every file is read with the one TOML loader and error format of
-:mod:`xanet.config`, and every problem of every file is reported at once::
+``override = true`` (then it replaces the shipped one) - except ``if-mib``, which the
+interface engine runs on (:func:`agent.snmp.table.engine_problems` checks it fits). Two
+files naming the same profile are an error. Every file is read with the one TOML loader
+and error format of :mod:`xanet.config`, and every problem of every file is reported at
+once::
 
     /etc/xanet/profiles/ups.toml: scalars[2].oid: not a numeric OID (...)
     /etc/xanet/profiles/ups.toml: name: 'ups-mib' is a shipped profile (write override = ...)
@@ -16,7 +18,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from agent.profiles.model import Profile
+from agent.profiles.model import IF_MIB, Profile
+from agent.snmp.table import engine_problems
 from xanet.config import ConfigError, parse_model, read_toml
 
 SHIPPED_PACKAGE = "agent.profiles"
@@ -39,10 +42,15 @@ class ProfileError(ConfigError):
 
 def _read(path: Path, problems: list[str]) -> Profile | None:
     try:
-        return parse_model(read_toml(path), Profile, path)
+        profile = parse_model(read_toml(path), Profile, path)
     except ConfigError as exc:
         problems += [f"{path}: {problem}" for problem in exc.problems]
         return None
+    if profile.engine == "interfaces":
+        engine = engine_problems(profile)
+        problems += [f"{path}: {problem}" for problem in engine]
+        return None if engine else profile
+    return profile
 
 
 def _files(directory: Path, problems: list[str]) -> list[Path]:
@@ -52,6 +60,16 @@ def _files(directory: Path, problems: list[str]) -> list[Path]:
         problems.append(f"{directory}: cannot read the profile directory: "
                         f"{exc.strerror or exc}")
         return []
+
+
+def shipped_profile(name: str) -> Profile:
+    """One shipped profile (``shipped/<name>.toml``); :class:`ProfileError` if unreadable."""
+    problems: list[str] = []
+    root = resources.files(SHIPPED_PACKAGE).joinpath(SHIPPED_DIR)
+    profile = _read(Path(str(root.joinpath(f"{name}.toml"))), problems)
+    if profile is None:
+        raise ProfileError(problems)
+    return profile
 
 
 def shipped_files() -> list[Path]:
@@ -86,6 +104,11 @@ def catalog_problems(user_dir: Path | None = None) -> tuple[Catalog, list[str]]:
             problems.append(f"{path}: name: {name!r} is also defined in {seen_user[name]}")
             continue
         seen_user[name] = path
+        if name == IF_MIB:
+            problems.append(f"{path}: name: {IF_MIB!r} is the interface engine's definition "
+                            "and cannot be replaced; poll more IF-MIB objects in a profile of "
+                            "another name")
+            continue
         if name in shipped and not profile.override:
             problems.append(f"{path}: name: {name!r} is a shipped profile (write override = "
                             "true to replace it, or choose another name)")

@@ -43,6 +43,12 @@ TEXT_KINDS: Final = frozenset({"enum", "string"})
 MAX_LABEL_CHARS: Final = 256
 #: What ``profiles = [...]`` may name besides a profile: choose by sysObjectID.
 AUTO: Final = "auto"
+#: The profile the interface engine runs on; a device polls its interfaces when it names it.
+IF_MIB: Final = "if-mib"
+#: Who evaluates a profile: :mod:`agent.profiles.evaluate` ("generic"), or the interface
+#: engine (:mod:`agent.snmp.table`: per-port 64/32-bit counter choice, speed, rates,
+#: Counter32 readings between polls, the wire's interface list) for ``if-mib`` alone.
+Engine = Literal["generic", "interfaces"]
 
 Oid = tuple[int, ...]
 _OID = re.compile(r"^\.?[0-2](\.(0|[1-9][0-9]{0,9})){1,127}$")
@@ -302,6 +308,12 @@ class Profile(Strict):
     override: bool = Field(
         default=False, description="a user profile replacing a shipped one of the same name"
     )
+    engine: Engine = Field(
+        default="generic",
+        description='"generic": values evaluated by the profile engine; "interfaces": the '
+        "interface engine (if-mib only: 64/32-bit counters per port, rates, the wire's "
+        "interface list)",
+    )
     scalars: list[Metric] = Field(default_factory=list)
     tables: list[Table] = Field(default_factory=list)
     power: PowerMap | None = Field(
@@ -312,6 +324,9 @@ class Profile(Strict):
         problems: list[str] = []
         if not self.scalars and not self.tables:
             problems.append("scalars: a profile polls at least one scalar or table")
+        if (self.engine == "interfaces") != (self.name == IF_MIB):
+            problems.append(f'engine: "interfaces" is the {IF_MIB} profile\'s engine, and '
+                            f'{IF_MIB} runs on no other (got {self.engine!r})')
         tables: dict[str, int] = {}
         for i, table in enumerate(self.tables):
             if table.name in tables:

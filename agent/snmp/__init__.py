@@ -3,8 +3,9 @@
 The package's names for the rest of the agent are here; its modules, by layer:
 
 * pure: :mod:`~agent.snmp.target` (a device to poll), :mod:`~agent.snmp.routing`
-  (which backend), :mod:`~agent.snmp.table` (columns, cell checks, the assembled
-  poll), :mod:`~agent.snmp.walk` (the GETBULK walk and the answers judged),
+  (which backend), :mod:`~agent.snmp.table` (the interface engine: the ``if-mib``
+  profile's columns, cell checks, the assembled poll), :mod:`~agent.snmp.walk` (the
+  GETBULK walk and the answers judged),
   :mod:`~agent.snmp.ber` (the codec, by protocol version), :mod:`~agent.snmp.usm`
   (USM crypto), :mod:`~agent.snmp.usm_session` (USM, sans-IO),
   :mod:`~agent.snmp.exchange` (what an answer means to a request in flight),

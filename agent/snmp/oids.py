@@ -2,6 +2,10 @@
 
 Numeric on purpose: pysnmp 7 bundles no IF-MIB and the agent compiles no MIBs
 at start-up. Columns are given without the instance suffix (the ifIndex).
+
+The interface engine walks the columns the ``if-mib`` profile names
+(:func:`agent.snmp.table.interface_columns`); the IF-MIB names below are for simulators
+and tests, and tests/test_ifmib.py proves them equal to the profile's, OID for OID.
 """
 
 from __future__ import annotations

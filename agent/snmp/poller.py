@@ -1,6 +1,10 @@
 """The agent's SNMP edge: polls one device's uptime and interface table through the
 backend that speaks its credentials - the only place that routes a target to a backend.
 
+The interface columns are the shipped ``if-mib`` profile's (:func:`shipped_interface_columns`,
+read once per process); a target polls them when ``target.interfaces`` (its profiles
+name ``if-mib``), else its poll is sysUpTime alone (reachability).
+
 The backends (:mod:`agent.snmp.lean_v2c`, :mod:`agent.snmp.lean_v3`,
 :mod:`agent.snmp.pysnmp_backend`) are created on first use, the latter two imported
 then too (crypto, pysnmp); :func:`agent.snmp.routing.backend_for` decides which one a
@@ -12,23 +16,27 @@ path whichever backend carried it.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from agent.profiles.model import IF_MIB
 from agent.snmp.backend import Backend
 from agent.snmp.ber import VarBind
 from agent.snmp.lean_v2c import LeanV2c
 from agent.snmp.oids import Oid
 from agent.snmp.routing import BackendKind, BackendName, backend_for, describe
 from agent.snmp.table import (
-    COLUMNS,
     PORTS_PER_GET,
+    InterfaceColumns,
+    RawInterface,
     RawPoll,
     Warnings,
     assemble,
     counter_request,
+    interface_columns,
     read_counter32,
 )
 from agent.snmp.target import SnmpTarget
@@ -48,6 +56,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 COUNTERS_WHAT = "GET ifIn/OutOctets"
+
+
+@functools.cache
+def shipped_interface_columns() -> InterfaceColumns:
+    """The interface engine's columns from the shipped ``if-mib`` profile, read once per
+    process (never per poll)."""
+    # (imported here: the catalog's loader checks if-mib with agent.snmp.table, whose
+    # package imports this module)
+    from agent.profiles.load import shipped_profile
+
+    return interface_columns(shipped_profile(IF_MIB))
 
 
 async def get(backend: Backend, target: SnmpTarget, request: tuple[Oid, ...],
@@ -83,8 +102,11 @@ class SnmpPoller:
         clock: Callable[[], float] = time.monotonic,
         v2c_backend: BackendKind = "lean",
         v3_backend: BackendKind = "lean",
+        interfaces: InterfaceColumns | None = None,
     ) -> None:
         self._clock = clock
+        #: the interface engine's columns (default: the shipped if-mib profile's)
+        self.interfaces = interfaces or shipped_interface_columns()
         self._v2c_backend = v2c_backend
         self._v3_backend = v3_backend
         self._lean: LeanV2c | None = None
@@ -103,7 +125,8 @@ class SnmpPoller:
         return dict(ignored)
 
     async def poll(self, target: SnmpTarget) -> RawPoll:
-        """Uptime and interfaces of ``target``; raises :class:`SnmpError` subclasses."""
+        """Uptime and interfaces of ``target`` (its interfaces only when
+        ``target.interfaces``: the if-mib profile); raises :class:`SnmpError` subclasses."""
         if self._closed:
             raise RuntimeError("SnmpPoller is closed")
         started = self._clock()
@@ -112,9 +135,12 @@ class SnmpPoller:
         status, index, var_binds = await backend.exchange(target, UPTIME_REQUEST, None,
                                                           UPTIME_WHAT)
         uptime = read_uptime(target, status, index, var_binds, warnings)
-        walk = Walk(target, COLUMNS, warnings)
-        await walk_all(backend, target, walk)
-        interfaces = assemble(walk.cells, warnings)
+        interfaces: tuple[RawInterface, ...] = ()
+        if target.interfaces:
+            columns = self.interfaces
+            walk = Walk(target, columns.walked, warnings)
+            await walk_all(backend, target, walk)
+            interfaces = assemble(walk.cells, columns, warnings)
         return RawPoll(
             device=target.device,
             sys_uptime_cs=uptime,
@@ -139,8 +165,9 @@ class SnmpPoller:
         counters: dict[int, tuple[int | None, int | None]] = {}
         for start in range(0, len(indices), PORTS_PER_GET):
             chunk = indices[start:start + PORTS_PER_GET]
-            var_binds = await get(backend, target, counter_request(chunk), COUNTERS_WHAT)
-            counters.update(read_counter32(var_binds, chunk))
+            request = counter_request(self.interfaces, chunk)
+            var_binds = await get(backend, target, request, COUNTERS_WHAT)
+            counters.update(read_counter32(self.interfaces, var_binds, chunk))
         return uptime, counters
 
     def close(self) -> None:

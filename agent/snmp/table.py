@@ -1,4 +1,10 @@
-"""The interface table: its columns, the check of every cell, and the assembled poll. Pure.
+"""The interface engine: the if-mib profile's columns, the check of every cell, the poll. Pure.
+
+The columns (OIDs, walk order) are the ``interface`` table of the ``if-mib`` profile
+(agent/profiles/shipped/if-mib.toml, ``engine = "interfaces"``), turned into
+:class:`InterfaceColumns` once (:func:`interface_columns`, called by the poller at
+start); :data:`ENGINE` says what the engine makes of each, by metric name, and
+:func:`engine_problems` whether a profile fits it.
 
 Var-binds come in the neutral form of :mod:`agent.snmp.ber` - ``(oid, tag, value)``,
 whichever backend carried them - and every check here is one code path for all.
@@ -17,11 +23,14 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from agent.snmp import ber, oids
+from agent.snmp import ber
 from agent.snmp.ber import VarBind
-from agent.snmp.oids import Oid, dotted
+from agent.snmp.oids import SYS_UPTIME, Oid, dotted
+
+if TYPE_CHECKING:  # the engine reads a profile's attributes; no pydantic at import
+    from agent.profiles.model import Profile
 
 MAX_U32: Final = 2**32 - 1
 _MAX_U64: Final = 2**64 - 1
@@ -150,40 +159,108 @@ class Column:
     expected: str
 
 
-_IF_DESCR = Column("ifDescr", oids.IF_DESCR, as_text, "OctetString")
-_IF_SPEED = Column("ifSpeed", oids.IF_SPEED, lambda t, v: as_number(t, v, 0, MAX_U32), "Gauge32")
-_IF_ADMIN = Column(
-    "ifAdminStatus", oids.IF_ADMIN_STATUS, lambda t, v: as_number(t, v, 1, 3), "Integer 1..3"
-)
-_IF_OPER = Column(
-    "ifOperStatus", oids.IF_OPER_STATUS, lambda t, v: as_number(t, v, 1, 7), "Integer 1..7"
-)
-_IF_IN = Column("ifInOctets", oids.IF_IN_OCTETS, as_counter, "Counter32")
-_IF_OUT = Column("ifOutOctets", oids.IF_OUT_OCTETS, as_counter, "Counter32")
-_IF_NAME = Column("ifName", oids.IF_NAME, as_text, "OctetString")
-_IF_HC_IN = Column("ifHCInOctets", oids.IF_HC_IN_OCTETS, as_counter, "Counter64")
-_IF_HC_OUT = Column("ifHCOutOctets", oids.IF_HC_OUT_OCTETS, as_counter, "Counter64")
-_IF_HIGH_SPEED = Column(
-    "ifHighSpeed", oids.IF_HIGH_SPEED, lambda t, v: as_number(t, v, 0, MAX_U32), "Gauge32"
-)
-_IF_ALIAS = Column("ifAlias", oids.IF_ALIAS, as_text, "OctetString")
-_IF_DISCONTINUITY = Column(
-    "ifCounterDiscontinuityTime", oids.IF_COUNTER_DISCONTINUITY_TIME, as_timeticks, "TimeTicks"
-)
-COLUMNS: Final = (
-    _IF_DESCR,
-    _IF_SPEED,
-    _IF_ADMIN,
-    _IF_OPER,
-    _IF_IN,
-    _IF_OUT,
-    _IF_NAME,
-    _IF_HC_IN,
-    _IF_HC_OUT,
-    _IF_HIGH_SPEED,
-    _IF_DISCONTINUITY,
-    _IF_ALIAS,
-)
+def _number(low: int, high: int) -> Callable[[int, ber.Value], int | None]:
+    return lambda tag, value: as_number(tag, value, low, high)
+
+
+#: The profile whose table the interface engine runs on (agent/profiles/shipped/if-mib.toml).
+IF_MIB: Final = "if-mib"
+#: Its table of interface columns, by ifIndex.
+INTERFACE_TABLE: Final = "interface"
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """What the engine makes of one column of the if-mib profile (named by its metric)."""
+
+    name: str  # the IF-MIB object, as warnings name it
+    kind: str  # the profile's kind the engine expects
+    parse: Callable[[int, ber.Value], object | None]
+    expected: str
+    scale: float = 1.0
+
+
+#: Every column the interface engine reads, by the if-mib profile's metric name.
+ENGINE: Final = {
+    "descr": _Spec("ifDescr", "string", as_text, "OctetString"),
+    "speed": _Spec("ifSpeed", "gauge", _number(0, MAX_U32), "Gauge32"),
+    "admin_status": _Spec("ifAdminStatus", "enum", _number(1, 3), "Integer 1..3"),
+    "oper_status": _Spec("ifOperStatus", "enum", _number(1, 7), "Integer 1..7"),
+    "in_octets": _Spec("ifInOctets", "counter", as_counter, "Counter32"),
+    "out_octets": _Spec("ifOutOctets", "counter", as_counter, "Counter32"),
+    "name": _Spec("ifName", "string", as_text, "OctetString"),
+    "hc_in_octets": _Spec("ifHCInOctets", "counter", as_counter, "Counter64"),
+    "hc_out_octets": _Spec("ifHCOutOctets", "counter", as_counter, "Counter64"),
+    "high_speed": _Spec("ifHighSpeed", "gauge", _number(0, MAX_U32), "Gauge32", 1e6),
+    "counter_discontinuity": _Spec("ifCounterDiscontinuityTime", "timeticks", as_timeticks,
+                                   "TimeTicks"),
+    "alias": _Spec("ifAlias", "string", as_text, "OctetString"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceColumns:
+    """The interface engine's columns, built once from the if-mib profile
+    (:func:`interface_columns`): ``walked`` in the profile's order, and each by role."""
+
+    walked: tuple[Column, ...]
+    descr: Column
+    speed: Column
+    admin_status: Column
+    oper_status: Column
+    in_octets: Column
+    out_octets: Column
+    name: Column
+    hc_in_octets: Column
+    hc_out_octets: Column
+    high_speed: Column
+    counter_discontinuity: Column
+    alias: Column
+
+
+def engine_problems(profile: Profile) -> list[str]:
+    """What keeps the interface engine from running on ``profile`` (``key.path: reason``):
+    its ``interface`` table must hold exactly the engine's columns, of the engine's kinds."""
+    tables = [i for i, table in enumerate(profile.tables) if table.name == INTERFACE_TABLE]
+    if not tables:
+        return [f"tables: the interface engine needs a table {INTERFACE_TABLE!r}"]
+    t = tables[0]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, metric in enumerate(profile.tables[t].columns):
+        where = f"tables[{t}].columns[{i}]"
+        spec = ENGINE.get(metric.name)
+        seen.add(metric.name)
+        if spec is None:
+            problems.append(f"{where}.name: the interface engine reads no column "
+                            f"{metric.name!r} (it reads {', '.join(ENGINE)})")
+        elif metric.kind != spec.kind:
+            problems.append(f"{where}.kind: {metric.name!r} is a {spec.kind} to the interface "
+                            f"engine (got {metric.kind!r})")
+        elif metric.scale != spec.scale:
+            problems.append(f"{where}.scale: {metric.name!r} is scaled by {spec.scale:g} in "
+                            f"the interface engine (got {metric.scale:g})")
+    problems += [f"tables[{t}].columns: the interface engine needs a column {name!r}"
+                 for name in ENGINE if name not in seen]
+    problems += [f"scalars[{i}].oid: the interface engine reads sysUpTime "
+                 f"({dotted(SYS_UPTIME)}) and no other scalar"
+                 for i, metric in enumerate(profile.scalars) if metric.oid_tuple != SYS_UPTIME]
+    return problems
+
+
+def interface_columns(profile: Profile) -> InterfaceColumns:
+    """The engine's columns from the if-mib profile's ``interface`` table: OIDs and their
+    order from the profile, each cell's check from :data:`ENGINE`. Raises ``ValueError``
+    (:func:`engine_problems`) when the profile does not fit the engine."""
+    problems = engine_problems(profile)
+    if problems:
+        raise ValueError(f"profile {profile.name!r}: " + "; ".join(problems))
+    (table,) = [table for table in profile.tables if table.name == INTERFACE_TABLE]
+    by_name = {metric.name: Column(ENGINE[metric.name].name, metric.oid_tuple,
+                                   ENGINE[metric.name].parse, ENGINE[metric.name].expected)
+               for metric in table.columns}
+    return InterfaceColumns(walked=tuple(by_name.values()), **by_name)
+
 
 Table = dict[Column, dict[int, object]]
 
@@ -214,21 +291,21 @@ def parse_cell(column: Column, var_bind: VarBind, warnings: Warnings) -> object 
 
 
 def pick_counters(
-    table: Table, index: int, warnings: Warnings
+    table: Table, columns: InterfaceColumns, index: int, warnings: Warnings
 ) -> tuple[int | None, int | None, bool]:
     """64-bit ifHC* when both are there, else 32-bit ifIn/OutOctets."""
-    hc_in = table[_IF_HC_IN].get(index)
-    hc_out = table[_IF_HC_OUT].get(index)
+    hc_in = table[columns.hc_in_octets].get(index)
+    hc_out = table[columns.hc_out_octets].get(index)
     if isinstance(hc_in, _Counter) and isinstance(hc_out, _Counter):
         if hc_in.wide and hc_out.wide:
             return hc_in.value, hc_out.value, True
         warnings.add(
             "ifHCInOctets",
             "Counter32 in a 64-bit column; used ifIn/OutOctets",
-            f"{dotted(oids.IF_HC_IN_OCTETS)}.{index}",
+            f"{dotted(columns.hc_in_octets.oid)}.{index}",
         )
-    low_in = table[_IF_IN].get(index)
-    low_out = table[_IF_OUT].get(index)
+    low_in = table[columns.in_octets].get(index)
+    low_out = table[columns.out_octets].get(index)
     if not (isinstance(low_in, _Counter) and isinstance(low_out, _Counter)):
         # One direction only: keep it, the width of what we have decides hc.
         one = low_in if isinstance(low_in, _Counter) else low_out
@@ -243,14 +320,14 @@ def pick_counters(
         warnings.add(
             "ifInOctets",
             "in/out counters of different widths; dropped",
-            f"{dotted(oids.IF_IN_OCTETS)}.{index}",
+            f"{dotted(columns.in_octets.oid)}.{index}",
         )
         return None, None, False
     if low_in.wide:
         warnings.add(
             "ifInOctets",
             "Counter64 in a 32-bit column; used as 64-bit",
-            f"{dotted(oids.IF_IN_OCTETS)}.{index}",
+            f"{dotted(columns.in_octets.oid)}.{index}",
         )
     return low_in.value, low_out.value, low_in.wide
 
@@ -296,36 +373,37 @@ def pick_speed(speed: int | None, high_speed: int | None) -> tuple[int | None, s
 PORTS_PER_GET: Final = 24
 
 
-def counter_request(indices: tuple[int, ...]) -> tuple[Oid, ...]:
+def counter_request(columns: InterfaceColumns, indices: tuple[int, ...]) -> tuple[Oid, ...]:
     """ifInOctets and ifOutOctets of ``indices`` (one GET: at most PORTS_PER_GET ports)."""
-    return tuple(oid for index in indices
-                 for oid in ((*oids.IF_IN_OCTETS, index), (*oids.IF_OUT_OCTETS, index)))
+    in_oid, out_oid = columns.in_octets.oid, columns.out_octets.oid
+    return tuple(oid for index in indices for oid in ((*in_oid, index), (*out_oid, index)))
 
 
-def read_counter32(var_binds: Sequence[VarBind], indices: tuple[int, ...]
-                   ) -> dict[int, tuple[int | None, int | None]]:
+def read_counter32(columns: InterfaceColumns, var_binds: Sequence[VarBind],
+                   indices: tuple[int, ...]) -> dict[int, tuple[int | None, int | None]]:
     """The answer to :func:`counter_request`: (in, out) per port, None where the cell is
     not a Counter32 of that port (a wrong OID, type or range is a missing reading)."""
-    asked = counter_request(indices)
+    asked = counter_request(columns, indices)
     values: dict[Oid, int | None] = {oid: None for oid in asked}
     if len(var_binds) == len(asked):
         for want, (oid, tag, value) in zip(asked, var_binds, strict=True):
             cell = as_counter(tag, value) if oid == want else None
             values[want] = cell.value if cell is not None and not cell.wide else None
-    return {index: (values[(*oids.IF_IN_OCTETS, index)], values[(*oids.IF_OUT_OCTETS, index)])
-            for index in indices}
+    in_oid, out_oid = columns.in_octets.oid, columns.out_octets.oid
+    return {index: (values[(*in_oid, index)], values[(*out_oid, index)]) for index in indices}
 
 
-def assemble(table: Table, warnings: Warnings) -> tuple[RawInterface, ...]:
+def assemble(table: Table, columns: InterfaceColumns,
+             warnings: Warnings) -> tuple[RawInterface, ...]:
     indices: set[int] = set()
     for cells in table.values():
         indices.update(cells)
     interfaces = []
     for index in sorted(indices):
-        descr = table[_IF_DESCR].get(index)
-        name = table[_IF_NAME].get(index)
-        high_speed = table[_IF_HIGH_SPEED].get(index)
-        speed = table[_IF_SPEED].get(index)
+        descr = table[columns.descr].get(index)
+        name = table[columns.name].get(index)
+        high_speed = table[columns.high_speed].get(index)
+        speed = table[columns.speed].get(index)
         speed_bps, contradiction = pick_speed(
             speed if isinstance(speed, int) else None,
             high_speed if isinstance(high_speed, int) else None,
@@ -334,15 +412,15 @@ def assemble(table: Table, warnings: Warnings) -> tuple[RawInterface, ...]:
             warnings.add(
                 "ifHighSpeed",
                 f"contradicts ifSpeed ({contradiction}, RFC 2863)",
-                f"{dotted(oids.IF_HIGH_SPEED)}.{index} "
+                f"{dotted(columns.high_speed.oid)}.{index} "
                 f"(ifHighSpeed {high_speed}, ifSpeed {speed}: speed {speed_bps} bit/s used)",
             )
             warnings.contained[SPEED_CONTRADICTION] += 1
-        in_octets, out_octets, hc = pick_counters(table, index, warnings)
-        oper = table[_IF_OPER].get(index)
-        admin = table[_IF_ADMIN].get(index)
-        discontinuity = table[_IF_DISCONTINUITY].get(index)
-        alias = table[_IF_ALIAS].get(index)
+        in_octets, out_octets, hc = pick_counters(table, columns, index, warnings)
+        oper = table[columns.oper_status].get(index)
+        admin = table[columns.admin_status].get(index)
+        discontinuity = table[columns.counter_discontinuity].get(index)
+        alias = table[columns.alias].get(index)
         interfaces.append(
             RawInterface(
                 index=index,

@@ -27,6 +27,7 @@ class SnmpTarget:
     max_rows: int = MAX_ROWS  # interface rows kept; rows beyond are discarded and counted
     max_walk_bytes: int = MAX_WALK_BYTES  # a walk holding more fails with cause "limit"
     backend: BackendChoice = "auto"  # "pysnmp": never the lean codec for this device
+    interfaces: bool = True  # walk the interface table (its profiles name if-mib)
 
     @property
     def max_walk_requests(self) -> int:
