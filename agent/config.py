@@ -146,7 +146,9 @@ class DeviceConfig(Strict):
         default=None,
         description='everything polled besides sysUpTime (docs/profiles.md): "if-mib" the '
         'interfaces, e.g. ["if-mib", "ups-mib"], or ["ups-mib"] for a UPS (no interface '
-        'walk); "auto": the profiles matching its sysObjectID. Default: [profiles] default. Profiles other than if-mib are polled with the device\'s polls, each at its own interval_s',
+        'walk); "auto": the profiles matching its sysObjectID. Default: [profiles] default. '
+        "Profiles other than if-mib are polled with the device's polls, each at its own "
+        "interval_s",
     )
 
 
