@@ -223,7 +223,7 @@ fsync = "off"
 [icmp]
 enabled = false
 """)
-    exchanges: list[tuple[int, ...]] = []
+    exchanges: list[tuple[str, tuple[int, ...]]] = []
     agent = Agent(cfg)
     poller = agent.poller
     assert isinstance(poller, SnmpPoller)
@@ -234,7 +234,7 @@ enabled = false
         exchange = backend.exchange
 
         async def spy(t: SnmpTarget, request: Any, *rest: Any) -> Any:
-            exchanges.append(request[0])
+            exchanges.append((t.device, request[0]))
             return await exchange(t, request, *rest)
 
         class Spy:
@@ -250,9 +250,15 @@ enabled = false
         agent.spool.close()
     assert router.reachable and len(router.interfaces) == 24
     assert ups.reachable and ups.interfaces == [] and ups.uptime_cs
-    ups_exchanges = exchanges[-1:]
-    assert ups_exchanges == [oids.SYS_UPTIME]  # sysUpTime only: no walk
-    assert len(exchanges) > 2  # the router's uptime GET and its walk
+    ups_exchanges = [oid for device, oid in exchanges if device.endswith("/" + ups.device)]
+    router_exchanges = [oid for device, oid in exchanges if device.endswith("/" + router.device)]
+    # sysUpTime, then its ups-mib profile (polled with the device's poll): no interface walk
+    assert ups_exchanges[0] == oids.SYS_UPTIME
+    if_mib = ((1, 3, 6, 1, 2, 1, 2, 2), (1, 3, 6, 1, 2, 1, 31, 1, 1))
+    assert not [oid for oid in ups_exchanges if oid[:8] in if_mib or oid[:9] in if_mib]
+    assert all(oid[:7] == (1, 3, 6, 1, 2, 1, 33) for oid in ups_exchanges[1:])  # UPS-MIB
+    assert len(router_exchanges) > 2  # the router's uptime GET and its walk
+    assert any(oid[:8] == if_mib[0] for oid in router_exchanges)
 
 
 def test_snmp_target_default_walks_interfaces() -> None:
