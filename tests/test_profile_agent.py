@@ -219,6 +219,7 @@ async def test_the_agent_sends_every_profile_value_as_recorded_and_the_power_sta
     _, polls = await run_agent(tmp_path, sim, mosquitto, monkeypatch, DEVICES,
                                lambda got: all(first_with(got, d, p) for d, p in wanted))
     checked = 0
+    per_device: dict[str, int] = {}
     for name, community in (("ups-east", "ups-east"), ("ups-huawei", "ups-huawei"),
                             ("ups-battery", "ups-battery")):
         poll = first_with(polls, name, "ups-mib")
@@ -229,6 +230,7 @@ async def test_the_agent_sends_every_profile_value_as_recorded_and_the_power_sta
         assert sent(reading) == want
         assert all(v.value is None for v in reading.values if v.unknown is not None)
         checked += len(want)
+        per_device[name] = len(want)
     fw = first_with(polls, "fw-pa", "entity-sensor")
     assert fw is not None and fw.power is None  # a firewall maps no power
     rec = lab.snmprec_values(sim.recording_path("fw-pa"))
@@ -240,6 +242,8 @@ async def test_the_agent_sends_every_profile_value_as_recorded_and_the_power_sta
     assert sent(reading_of(pan, "paloalto-pan-common")) == expected(
         CATALOG["paloalto-pan-common"], rec, lambda *_: Decimal(1))
     checked += len(sensors) + len(reading_of(pan, "paloalto-pan-common").values)
+    per_device["fw-pa"] = len(sensors) + len(reading_of(pan, "paloalto-pan-common").values)
+    print(f"profile values on the wire checked against the recordings: {per_device}")
     assert checked >= 100
 
     power = {name: poll.power for name in ("ups-east", "ups-huawei", "ups-battery")
