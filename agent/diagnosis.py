@@ -153,14 +153,15 @@ def connect_causes(failure: ConnectFailure, *, host: str, port: int,
 
 def connack_causes(code: int, *, user: str) -> tuple[str, ...]:
     """Why the broker refused the connection with CONNACK reason ``code``."""
-    if code in (134, 4, 140):
+    if code in (134, 135, 4, 5, 140):
+        # (Mosquitto 2 answers a wrong password with 135 "Not authorized" over v5)
         return (f"wrong password for MQTT user {user} (mqtt.password: the file's content "
                 "must be the one issue-agent-credentials.sh wrote)",
                 f"user {user} is not in the broker's password file, or the broker was not "
-                "reloaded after it was issued (kill -HUP mosquitto)")
-    if code in (135, 5, 138):
-        return (f"the broker does not allow user {user} to connect (banned, or anonymous "
-                "access refused: mqtt.username missing)",)
+                "reloaded after it was issued (kill -HUP mosquitto)",
+                "no mqtt.username: the broker refuses anonymous clients")
+    if code == 138:
+        return (f"the broker has banned user {user} or this box's address",)
     if code in (133, 2):
         return ("the broker refuses the client id: mqtt.client_id or mqtt.username",)
     if code in (132, 1):

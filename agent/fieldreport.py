@@ -163,6 +163,8 @@ def _causes(causes: tuple[str, ...], indent: str) -> list[str]:
 
 
 def _interfaces(poll: wire.DevicePoll) -> list[str]:
+    if not poll.interfaces:
+        return ["  interfaces: none"]
     rows = [("index", "name", "alias", "oper", "speed", "in octets", "out octets")]
     for i in poll.interfaces[:MAX_LISTED_INTERFACES]:
         rows.append((str(i.index), i.name, i.alias or "-",
