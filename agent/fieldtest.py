@@ -5,12 +5,9 @@ config as ``xanet agent`` does and goes through the agent's own parts: the devic
 plan (:func:`agent.app.device_plan`), the resolver, the SNMP poller
 (:mod:`agent.snmp.poller`; plus one GET of sysName/sysDescr through its ``get``), the
 ICMP pinger when the device has the witness, the device's profiles
-(:mod:`agent.profilepoll`), and the wire's DevicePoll (:mod:`agent.telemetry`). Then it
-connects to the broker with the agent's MQTT settings and publishes ONE message, QoS 1,
-not retained, on the site's test topic (:func:`xanet.topics.probe_topic`), which no
-collector subscribes to: the agent's status and telemetry topics, and so the core's
-liveness, availability and duplicate-agent checks, never see it. The spool is not
-opened. What it found is judged and printed by :mod:`agent.fieldreport`.
+(:mod:`agent.profilepoll`), and the wire's DevicePoll (:mod:`agent.telemetry`). Then
+one test message to the broker (:mod:`agent.brokerprobe`). The spool is not opened. What
+it found is judged and printed by :mod:`agent.fieldreport`.
 """
 
 from __future__ import annotations
@@ -19,19 +16,14 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import ssl
 import sys
 import time
 from datetime import UTC, datetime
 
-import aiomqtt
-from aiomqtt.exceptions import MqttConnectError
-
 from agent import fieldreport
-from agent.acks import BrokerAnswers, Refused
 from agent.app import device_key, device_plan
+from agent.brokerprobe import probe_broker
 from agent.config import AgentConfig, DeviceConfig
-from agent.diagnosis import ConnectFailure
 from agent.errors import SnmpConfigError, SnmpError, SnmpProtocolError, SnmpResolveError
 from agent.fieldreport import BrokerResult, DeviceResult
 from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
@@ -47,8 +39,7 @@ from agent.telemetry import (
     resolve_failure,
     to_device_poll,
 )
-from xanet import topics, wire
-from xanet.mqtt import connect_kwargs
+from xanet import wire
 
 SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
@@ -171,71 +162,6 @@ class FieldTest:
             return None, None, f"{exc.cause}: {exc.message}"
         values = {oid: value for oid, _tag, value in var_binds}
         return _text(values.get(SYS_NAME)), _text(values.get(SYS_DESCR)), None
-
-
-def probe_message(cfg: AgentConfig, ts: datetime) -> bytes:
-    """What the test message says: who sent it and when; nobody parses it."""
-    a = cfg.agent
-    return json.dumps({"v": 1, "kind": "test", "agent": a.id, "site": a.site,
-                       "ts": ts.isoformat().replace("+00:00", "Z"),
-                       "note": "xanet agent test: not telemetry, not a status"}).encode()
-
-
-def connect_failure(exc: BaseException) -> ConnectFailure:
-    """Which way a connection failed before its CONNACK (aiomqtt wraps the OS's error in
-    an ``MqttError`` with its text; the cause is kept when there is one)."""
-    seen = f"{exc} {exc.__cause__ or ''}".lower()
-    if isinstance(exc.__cause__, ssl.SSLError) or "certificate" in seen or "ssl" in seen:
-        return "tls"
-    if "refused" in seen:
-        return "refused"
-    if "timed out" in seen or isinstance(exc, TimeoutError):
-        return "timeout"
-    if "name or service" in seen or "nodename" in seen or "temporary failure in name" in seen:
-        return "resolve"
-    if "closed" in seen or "reset" in seen or "lost" in seen or "eof" in seen:
-        return "closed"
-    return "other"
-
-
-async def probe_broker(cfg: AgentConfig) -> BrokerResult:
-    """Connect with the agent's credentials and TLS, publish the test message, report the
-    CONNACK's and the PUBACK's reason codes."""
-    m, a = cfg.mqtt, cfg.agent
-    topic = topics.probe_topic(a.province, a.commune, a.site)
-    v5 = m.protocol == "5"
-    result = BrokerResult(host=m.host, port=m.port, tls=m.tls, user=m.username or
-                          "(anonymous)", protocol=m.protocol, topic=topic)
-    options: dict[str, object] = (
-        {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": True} if v5 else
-        {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": True})
-    notes = () if v5 else ("MQTT 3.1.1: the broker acknowledges a refused publish like an "
-                           "accepted one, so 'accepted' proves the connection only",)
-    try:
-        client = aiomqtt.Client(**connect_kwargs(m, f"xanet-agent-{a.id}"),
-                                **options,  # type: ignore[arg-type]
-                                timeout=m.publish_timeout_s)
-    except (OSError, ValueError) as exc:  # the TLS files (check-config has seen them)
-        return dataclasses.replace(result, failure="tls", error=str(exc))
-    answers = BrokerAnswers(client)
-    try:
-        async with client:
-            try:
-                code = await answers.publish(topic, probe_message(cfg, datetime.now(UTC)),
-                                             qos=1, retain=False,
-                                             timeout_s=m.publish_timeout_s)
-            except Refused as exc:
-                return dataclasses.replace(result, connack=0, puback=exc.code,
-                                           error=str(exc), notes=notes)
-            except aiomqtt.MqttError as exc:
-                return dataclasses.replace(result, connack=0, error=str(exc), notes=notes)
-            return dataclasses.replace(result, connack=0, puback=code, notes=notes)
-    except MqttConnectError as exc:  # a CONNACK with a failure reason code
-        rc = exc.rc
-        code = rc if isinstance(rc, int) else int(getattr(rc, "value", 128))
-        return dataclasses.replace(result, connack=code, error=str(exc), notes=notes)
-    except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
-        return dataclasses.replace(result, failure=connect_failure(exc), error=str(exc))
 
 
 async def run_test(cfg: AgentConfig, devices: list[DeviceConfig], *, broker: bool = True,
