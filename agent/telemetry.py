@@ -126,7 +126,8 @@ def first_answer(poll: wire.DevicePoll) -> str:
         up = sum(i.oper == 1 for i in poll.interfaces)
         parts.append(f"{len(poll.interfaces)} interface(s), {up} up")
     if poll.uptime_cs is not None:
-        parts.append(f"uptime {poll.uptime_cs / 8_640_000:.1f} d")
+        days = poll.uptime_cs / 8_640_000
+        parts.append(f"uptime {days:.1f} d" if days >= 1 else f"uptime {days * 24:.1f} h")
     if poll.rtt_ms is not None:
         parts.append(f"{poll.rtt_ms:g} ms")
     if poll.ping is not None:

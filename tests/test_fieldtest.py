@@ -241,9 +241,10 @@ def test_the_agent_logs_a_devices_first_answer_once(site: Site, tmp_path: Path) 
         agent.stop()
     lines = [ln for ln in agent.log().splitlines() if "first poll answered" in ln]
     assert len(lines) == 1, agent.log()
+    print(lines[0])
     assert " INFO xanet.agent: device router (site lungcu-hub): first poll answered: " \
         in lines[0]
-    assert re.search(r"\d+ interface\(s\), \d+ up, uptime [\d.]+ d", lines[0])
+    assert re.search(r"\d+ interface\(s\), \d+ up, uptime [\d.]+ [dh], [\d.]+ ms", lines[0])
 
 
 def wait_for_sync(ok: Callable[[], bool], timeout_s: float) -> None:
