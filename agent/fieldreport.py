@@ -192,7 +192,7 @@ def device_text(d: DeviceResult) -> list[str]:
         lines.append(f"  OK: answered{rtt}")
     else:
         lines.append(f"  FAILED ({p.cause}): {p.error}")
-        if d.snmp is not None or p.cause != "timeout":
+        if d.snmp is not None:  # (a ping-only device: its ICMP lines say why)
             assert p.cause is not None  # the wire: a failed poll has its cause
             lines += _causes(poll_causes(p.cause, version=d.snmp or "2c", host=d.host,
                                          port=d.port, ping=p.ping, error=p.error or ""),

@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("agent", help="run a site agent (or test it: xanet agent test)")
-    p.add_argument("--config", "-c", type=Path)
+    p.add_argument("--config", "-c", type=Path, help="the agent's config: run the agent")
     p.set_defaults(func=_cmd_agent)
     t = p.add_subparsers(dest="agent_command").add_parser(
         "test", help="poll each device once and send one test message to the broker; "
