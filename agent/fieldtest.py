@@ -37,7 +37,9 @@ from agent.telemetry import (
     failed_poll,
     ping_only_poll,
     resolve_failure,
+    should_recheck,
     to_device_poll,
+    unbuilt_poll,
 )
 from xanet import wire
 
@@ -126,6 +128,9 @@ class FieldTest:
             outcome = await snmp_task
         elif ping is not None:
             echo = await ping
+        if target is not None and should_recheck(
+                outcome if isinstance(outcome, SnmpError) else None, echo):
+            outcome = await self._snmp(target)  # silent while ICMP answers: as the agent does
         base = dataclasses.replace(base, ping_error=ping_error[0] if ping_error else None)
         if outcome is None:
             return dataclasses.replace(base, poll=ping_only_poll(dev.id, ts, echo))
@@ -149,8 +154,9 @@ class FieldTest:
     async def _ping(self, address: str, error: list[str]) -> wire.PingResult | None:
         try:
             return await self.pinger.ping(address)
-        except PingError as exc:
-            error.append(str(exc))
+        except Exception as exc:  # PingError, or a surprise of the ICMP library
+            error.append(str(exc) if isinstance(exc, PingError)
+                         else f"{type(exc).__name__}: {exc}")
             return None
 
     async def _system(self, target: SnmpTarget) -> tuple[str | None, str | None, str | None]:
@@ -166,11 +172,22 @@ class FieldTest:
 
 async def run_test(cfg: AgentConfig, devices: list[DeviceConfig], *, broker: bool = True,
                    ) -> tuple[list[DeviceResult], BrokerResult | None]:
-    """Every device of ``devices`` polled (one after the other: the output reads in the
-    config's order), then the broker."""
+    """Every device of ``devices`` polled, at most ``polling.max_concurrent`` at a time
+    (the results in the config's order), then the broker."""
     tool = FieldTest(cfg)
+    gate = asyncio.Semaphore(cfg.polling.max_concurrent)
+
+    async def one(dev: DeviceConfig) -> DeviceResult:
+        async with gate:
+            try:
+                return await tool.device(dev)
+            except Exception as exc:  # a bug or a value no bound foresaw: this device only
+                return DeviceResult(device=dev.id, site=dev.site or cfg.agent.site,
+                                    host=dev.host, port=dev.port, snmp=None,
+                                    poll=unbuilt_poll(dev.id, datetime.now(UTC), exc))
+
     try:
-        results = [await tool.device(dev) for dev in devices]
+        results = list(await asyncio.gather(*(one(dev) for dev in devices)))
     finally:
         tool.close()
     return results, await probe_broker(cfg) if broker else None
