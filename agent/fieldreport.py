@@ -186,7 +186,8 @@ def device_text(d: DeviceResult) -> list[str]:
     """The lines about one device."""
     p = d.poll
     how = f"SNMP v{d.snmp}" if d.snmp else "ping only"
-    lines = [f"device {d.device} (site {d.site}) at {d.host}:{d.port}, {how}"]
+    where = f"{d.host}:{d.port}" if d.snmp else d.host
+    lines = [f"device {d.device} (site {d.site}) at {where}, {how}"]
     if p.reachable:
         rtt = f" in {p.rtt_ms:g} ms" if p.rtt_ms is not None else ""
         lines.append(f"  OK: answered{rtt}")
