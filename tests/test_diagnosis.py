@@ -5,6 +5,7 @@ devices and a real broker in tests/test_fieldtest.py."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -20,7 +21,15 @@ from agent.diagnosis import (
     puback_causes,
     reason_name,
 )
-from agent.fieldreport import BrokerResult, DeviceResult, duration, exit_code, speed, text
+from agent.fieldreport import (
+    BrokerResult,
+    DeviceResult,
+    as_json,
+    duration,
+    exit_code,
+    speed,
+    text,
+)
 from agent.telemetry import Health
 from xanet import wire
 
@@ -136,3 +145,14 @@ def test_first_answer_logged_once_and_with_a_recovery() -> None:
         "first poll answered: 2 interface(s), 1 up, uptime 1.0 d, 3 ms "
         "(polled again (was failing: timeout))",
         None, "unreachable (no ping): t", "polled again (was failing: timeout)"]
+
+
+def test_the_json_document_carries_the_poll_and_the_likely_causes() -> None:
+    doc = as_json([device(), device(False)], broker(connack=0, puback=135))
+    assert json.loads(json.dumps(doc)) == doc  # plain JSON
+    assert doc["ok"] is False
+    good, bad = doc["devices"]
+    assert good["ok"] and good["likely_causes"] == [] and good["poll"]["reachable"]
+    assert not bad["ok"] and bad["poll"]["cause"] == "timeout"
+    assert "wrong address or port" in bad["likely_causes"][0]
+    assert doc["broker"]["puback"] == 135 and "ACL" in doc["broker"]["likely_causes"][0]
