@@ -452,6 +452,7 @@ class Agent:
         if poll.reachable:
             self._traced.discard(key)
         change = self.health.record(key, poll)
+        change = self.health.record_first_answer(key, poll, change) or change
         if change is not None:
             log.log(logging.INFO if poll.reachable else logging.WARNING,
                     "device %s (site %s): %s", device, site, change)

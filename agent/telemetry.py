@@ -119,6 +119,24 @@ def should_recheck(snmp_failed: SnmpError | None, ping: wire.PingResult | None) 
             and ping is not None and ping.received > 0)
 
 
+def first_answer(poll: wire.DevicePoll) -> str:
+    """What a device's first answered poll found, in one line for the log."""
+    parts = []
+    if poll.interfaces:
+        up = sum(i.oper == 1 for i in poll.interfaces)
+        parts.append(f"{len(poll.interfaces)} interface(s), {up} up")
+    if poll.uptime_cs is not None:
+        days = poll.uptime_cs / 8_640_000
+        parts.append(f"uptime {days:.1f} d" if days >= 1 else f"uptime {days * 24:.1f} h")
+    if poll.rtt_ms is not None:
+        parts.append(f"{poll.rtt_ms:g} ms")
+    if poll.ping is not None:
+        parts.append(f"ICMP echo {poll.ping.received}/{poll.ping.sent}")
+    if poll.power is not None:
+        parts.append(f"power {poll.power.state}")
+    return "first poll answered" + (f": {', '.join(parts)}" if parts else "")
+
+
 def _enum_or_none(value: int | None, top: int) -> int | None:
     return value if value is not None and 1 <= value <= top else None
 
@@ -151,6 +169,8 @@ class Health:
     profiles_failing: dict[tuple[str, str], wire.PollCause] = field(default_factory=dict)
     #: profile polls that failed, in all (the device's poll stood: docs/profiles.md)
     profile_failures: int = 0
+    #: devices that have answered a poll since the agent started
+    answered: set[str] = field(default_factory=set)
 
     @property
     def monitoring_errors(self) -> int:
@@ -189,6 +209,16 @@ class Health:
                     "no ping answer" if poll.ping else "no ping")
             return f"unreachable ({seen}): {poll.error}"
         return f"monitoring error, cause {cause}: {poll.error}"
+
+    def record_first_answer(self, key: str, poll: wire.DevicePoll,
+                            change: str | None) -> str | None:
+        """The log line of device ``key``'s first answered poll since start (what it found,
+        with the recovery ``change`` :meth:`record` returned, if any); None after that:
+        a technician watching the journal sees each device work once."""
+        if not poll.reachable or key in self.answered:
+            return None
+        self.answered.add(key)
+        return first_answer(poll) + (f" ({change})" if change else "")
 
     def record_warnings(self, key: str, warnings: tuple[str, ...]) -> tuple[str, ...]:
         """Keeps a device's poll warnings; returns them when they changed (to be logged),

@@ -1,4 +1,5 @@
-"""``xanet agent|collector --config FILE`` as a real child process (SIGKILL tests, the demo)."""
+"""``xanet`` as a real child process: a program until stopped (SIGKILL tests, the demo), or a
+command run to its end (:func:`run_xanet`)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,13 @@ class Subprogram:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def run_xanet(*args: str | Path, env: dict[str, str] | None = None,
+              timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """``xanet ARGS...`` run to its end as a child process (``xanet agent test``,
+    ``xanet check-config``): its exit code, stdout and stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "xanet.cli", *map(str, args)], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, cwd=ROOT, timeout=timeout_s, check=False,
+    )

@@ -1,6 +1,8 @@
 """xanet: network availability monitoring for communes (agent, collector, reports).
 
     xanet agent --config FILE         run a site agent
+    xanet agent test --config FILE    poll each device once, send one test message to the
+                                      broker, say what failed and why (technicians)
     xanet collector --config FILE     run the collector
     xanet check-config FILE...        validate agent, collector and inventory files (and
                                       every agent against every inventory given)
@@ -99,7 +101,17 @@ def _run_program(kind: str, config: Path) -> int:
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
+    if args.config is None:
+        print("xanet agent: --config FILE is required", file=sys.stderr)
+        return 2
     return _run_program("agent", args.config)
+
+
+def _cmd_agent_test(args: argparse.Namespace) -> int:
+    """``xanet agent test``: the work is in agent/fieldtest.py (exit codes there)."""
+    from agent.fieldtest import run
+
+    return run(args)
 
 
 def _cmd_collector(args: argparse.Namespace) -> int:
@@ -244,9 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("agent", help="run a site agent")
-    p.add_argument("--config", "-c", type=Path, required=True)
+    p = sub.add_parser("agent", help="run a site agent (or test it: xanet agent test)")
+    p.add_argument("--config", "-c", type=Path, help="the agent's config: run the agent")
     p.set_defaults(func=_cmd_agent)
+    t = p.add_subparsers(dest="agent_command").add_parser(
+        "test", help="poll each device once and send one test message to the broker; "
+        "print what failed and its likely causes. Exit 0 all good, 1 a device or the "
+        "broker failed, 2 a bad config")
+    t.add_argument("--config", "-c", type=Path, required=True)
+    t.add_argument("--device", help="only this device (its id, or SITE/ID)")
+    t.add_argument("--no-broker", action="store_true", help="devices only: no MQTT")
+    t.add_argument("--json", action="store_true", help="a JSON document instead of text")
+    t.set_defaults(func=_cmd_agent_test)
     p = sub.add_parser("collector", help="run the collector")
     p.add_argument("--config", "-c", type=Path, required=True)
     p.set_defaults(func=_cmd_collector)

@@ -1,4 +1,9 @@
-"""MQTT topic names: ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``. Pure."""
+"""MQTT topic names: ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``. Pure.
+
+A site's third topic, ``.../test``, carries only the technician's test message
+(``xanet agent test``, :func:`probe_topic`): it is not a :data:`KINDS` kind, so no
+collector subscribes to it and :func:`parse` refuses it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ ROOT = "xanet"
 VERSION = "v1"
 Kind = Literal["telemetry", "status"]
 KINDS: tuple[Kind, ...] = ("telemetry", "status")
+#: The last level of a site's test topic (not a data kind: see the module's doc).
+TEST = "test"
 
 class TopicError(ValueError):
     """A topic that is not a xanet v1 topic, or a level that is not a valid identifier."""
@@ -38,6 +45,13 @@ def build(province: str, commune: str, site: str, kind: Kind) -> str:
     if kind not in KINDS:
         raise TopicError(f"unknown topic kind {kind!r}")
     return f"{ROOT}/{VERSION}/{province}/{commune}/{site}/{kind}"
+
+
+def probe_topic(province: str, commune: str, site: str) -> str:
+    """The site's test topic, ``xanet/v1/{province}/{commune}/{site}/test``."""
+    for name, value in (("province", province), ("commune", commune), ("site", site)):
+        _check_level(name, value)
+    return f"{ROOT}/{VERSION}/{province}/{commune}/{site}/{TEST}"
 
 
 def parse(topic: str) -> SiteTopic:
