@@ -22,6 +22,8 @@ def _cell(value: Any) -> Any:
         return ", ".join(items)
     if isinstance(value, str):
         return str(value)  # StrEnum members as their text
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 120, not 120.0
     return value
 
 
