@@ -21,10 +21,10 @@ from xanet.inventory.model import (
     Device,
     District,
     Element,
+    Id,
     Province,
     Service,
     Site,
-    Id,
     Technology,
     _Model,
 )

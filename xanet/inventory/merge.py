@@ -53,17 +53,7 @@ def merge(base: Mapping[str, Any], rows: Mapping[str, Sequence[Row]],
     for table in ORDER:
         if table not in rows or table == "elements":
             continue
-        seen: dict[tuple[str, ...], int] = {}
-        for row in rows[table]:
-            key = row.key()
-            if key in seen:
-                spec = TABLES[table]
-                out.problems.append(CellProblem(
-                    sheets[table], row.number, f"duplicate {table.rstrip('s')} "
-                    f"{'/'.join(key)!r} (first at row {seen[key]})",
-                    row.letters.get(spec.key[-1], ""), spec.key[-1]))
-                continue
-            seen[key] = row.number
+        for row in rows[table]:  # keys are unique per sheet (tables.read_rows)
             _merge_row(out, table, row, sheets[table])
     if "elements" in rows:
         _merge_elements(out, rows.get("devices", ()), rows["elements"], sheets["elements"])
@@ -108,7 +98,7 @@ def _merge_row(out: Merged, table: str, row: Row, sheet: str) -> None:
 
 def _merge_elements(out: Merged, device_rows: Sequence[Row], rows: Sequence[Row],
                     sheet: str) -> None:
-    grouped: dict[tuple[str, str], list[Row]] = {r.key(): [] for r in device_rows}
+    grouped: dict[tuple[str, ...], list[Row]] = {r.key(): [] for r in device_rows}
     for row in rows:
         grouped.setdefault((str(row.values["site"]), str(row.values["device"])), []).append(row)
     for (site_id, device_id), group in grouped.items():
@@ -173,7 +163,7 @@ def locate(problem: str, merged: Merged, sheets: Mapping[str, str]) -> CellProbl
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     """What an import changes, one line each: ``+`` added, ``~`` changed (old -> new per
-    key), ``=`` kept although no sheet named it (only with ``named``)."""
+    key). :func:`kept` lists what no sheet named."""
     lines: list[str] = []
     if before.get("province") != after.get("province"):
         lines.append(f"~ province: {before.get('province')} -> {after.get('province')}")

@@ -183,7 +183,8 @@ def _adapter(table: Table, key: str) -> TypeAdapter[Any]:
     found = _ADAPTERS.get((table.name, key))
     if found is None:
         info = table.model.model_fields[key]
-        tp = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        tp: Any = Annotated[info.annotation, *info.metadata] if info.metadata \
+            else info.annotation
         found = _ADAPTERS[(table.name, key)] = TypeAdapter(tp)
     return found
 
@@ -202,7 +203,11 @@ def read_rows(sheet: str, table: Table, rows: Sequence[Sequence[Any]],
               known_profiles: Collection[str] | None = None,
               ) -> tuple[list[Row], list[CellProblem], set[tuple[str, ...]]]:
     """The entries of one sheet (row 1: the column names), every problem, and the keys of
-    rows refused (so what names them is not reported again as unknown)."""
+    rows refused (so what names them is not reported again as unknown).
+
+    A row whose key cell is bad, or a required cell empty, or that repeats an earlier
+    row's key, is refused; a row with another bad cell is kept without that cell (so what
+    it holds is still checked against the rest), and the import fails all the same."""
     if not rows:
         return [], [CellProblem(sheet, 1, "empty sheet: row 1 names the columns")], set()
     problems: list[CellProblem] = []
@@ -227,6 +232,7 @@ def read_rows(sheet: str, table: Table, rows: Sequence[Sequence[Any]],
         return [], problems, set()
     out: list[Row] = []
     refused: set[tuple[str, ...]] = set()
+    first: dict[tuple[str, ...], int] = {}
     for number, cells in enumerate(rows[1:], start=2):
         if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
             continue
@@ -258,11 +264,19 @@ def read_rows(sheet: str, table: Table, rows: Sequence[Sequence[Any]],
                                        column.key))
                 continue
             row.values[column.key] = value
+        key = tuple(str(_raw(cells, columns, k)) for k in table.key)
+        if key and key in first:
+            keys = table.key[-1]
+            bad.append(CellProblem(sheet, number, f"duplicate {table.name.rstrip('s')} "
+                                   f"{'/'.join(key)!r} (first at row {first[key]})",
+                                   row.letters.get(keys, ""), keys))
+        first.setdefault(key, number)
         problems += bad
-        if bad:
-            refused.add(tuple(str(_raw(cells, columns, k)) for k in table.key))
+        if any(p.key in table.key or p.reason == "required cell is empty"
+               or p.reason.startswith("duplicate") for p in bad):
+            refused.add(key)  # nothing to merge it by: left out
         else:
-            out.append(row)
+            out.append(row)  # its good cells merged; a bad one left as it was
     return out, problems, refused
 
 
