@@ -14,6 +14,8 @@ from typing import Any
 import openpyxl
 import pytest
 import tomli_w
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xanet.cli import main
 from xanet.inventory import Inventory, load_inventory, parse_inventory
@@ -296,3 +298,27 @@ def test_an_import_of_no_sheet_changes_nothing_and_keeps_everything() -> None:
     from xanet.inventory.merge import Merged
 
     assert kept({}, Merged({})) == []
+
+
+def test_the_shipped_template_and_csv_example_are_the_example_inventory() -> None:
+    """config/inventory-template.xlsx and config/inventory-csv/ are what
+    ``python -m xanet.inventory.template`` writes: re-run it when the example changes."""
+    example = load_inventory(EXAMPLE)
+    book = read_workbook([CONFIG / "inventory-template.xlsx"])
+    assert "readme" in next(iter(book.values()))
+    for books in (book, read_workbook(sorted((CONFIG / "inventory-csv").glob("*.csv")))):
+        result = import_workbooks(books, toml_only(EXAMPLE), known_profiles=SHIPPED_PROFILES)
+        assert result.problems == []
+        assert result.inventory == example
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+               max_size=40))
+def test_a_text_cell_reads_as_nfc_and_reading_it_again_changes_nothing(text: str) -> None:
+    value = read_cell(Column("name"), text)
+    if value is None:
+        assert not text.strip()
+        return
+    assert unicodedata.is_normalized("NFC", value)
+    assert read_cell(Column("name"), value) == value
+    assert value == unicodedata.normalize("NFC", text).strip()
