@@ -217,3 +217,19 @@ def test_a_credentials_table_holds_no_secret_and_fits_its_version(
     data = example_data()
     data["credentials"]["c"] = table
     assert any(reason in p for p in problems(data)), problems(data)
+
+
+def test_check_config_reports_agent_defaults_the_agent_would_refuse(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        'spool = { path = "/var/lib/xanet/agent-spool.sqlite3" }',
+        'spool = { path = "/var/lib/xanet/agent-spool.sqlite3", fsync = "sometimes" }\n'
+        'polling = { intervall_s = 30 }')
+    path = tmp_path / "inventory.toml"
+    path.write_text(text, encoding="utf-8")
+    found = check_file(path, secrets=False)
+    assert found == [
+        f"{path}: agent_defaults.polling.intervall_s: unknown key (typo, or not valid here)",
+        f"{path}: agent_defaults.spool.fsync: Input should be 'always', 'batch' or 'off' "
+        "(got 'sometimes')",
+    ]
+    assert check_file(EXAMPLE, secrets=False) == []

@@ -140,9 +140,9 @@ def check_file(path: Path, *, secrets: bool = True, files: bool | None = None) -
             problems = check_collector(collector, secrets=secrets, files=files)
         elif kind == "inventory":
             from xanet.inventory import parse_inventory
+            from xanet.inventory.agentconfig import agent_defaults_problems
 
-            parse_inventory(data, str(path))
-            problems = []
+            problems = agent_defaults_problems(parse_inventory(data, str(path)))
         else:
             problems = ["cannot tell what this file is: expected an [agent] table (agent), "
                         "[collector]/[influx] (collector) or [province] with communes/sites "

@@ -155,3 +155,19 @@ def _check(text: str, where: str) -> None:
     from agent.config import AgentConfig
 
     parse_model(tomllib.loads(text), AgentConfig, where)
+
+
+def agent_defaults_problems(inventory: Inventory) -> list[str]:
+    """What the agent's model refuses of ``[agent_defaults]``'s tables (``xanet
+    check-config`` on an inventory): one config is rendered, for the first agent that polls
+    a device, and its problems in those tables are given with their inventory key path."""
+    agent_id = next((s.agent for s in inventory.sites if s.agent is not None
+                     and any(d.address is not None for d in s.devices)), None)
+    if agent_id is None:
+        return []
+    try:
+        render_agent_config(inventory, agent_id)
+    except ConfigError as exc:
+        return [f"agent_defaults.{p}" if p.split(".")[0].split(":")[0] in AGENT_SECTIONS
+                else f"agent_defaults (rendering agent {agent_id}): {p}" for p in exc.problems]
+    return []
