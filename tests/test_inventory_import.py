@@ -322,3 +322,13 @@ def test_a_text_cell_reads_as_nfc_and_reading_it_again_changes_nothing(text: str
     assert unicodedata.is_normalized("NFC", value)
     assert read_cell(Column("name"), value) == value
     assert value == unicodedata.normalize("NFC", text).strip()
+
+
+def test_a_row_the_model_refuses_as_a_whole_is_reported_in_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "elements.csv"
+    path.write_text("site,device,service,interface,ifindex\n"
+                    "hub-thuong-lam,rtr-1,fibre,,3\nhub-thuong-lam,rtr-1,fibre,ge-0/0/0,\n",
+                    encoding="utf-8")
+    base = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    result = import_workbooks(read_workbook([path]), base)
+    assert result.lines == [f"{path} row 2: ifindex needs interface (the element's name)"]

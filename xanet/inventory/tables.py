@@ -264,6 +264,10 @@ def read_rows(sheet: str, table: Table, rows: Sequence[Sequence[Any]],
                                        column.key))
                 continue
             row.values[column.key] = value
+        if not bad:
+            reason = _row_problem(table, row.values)
+            if reason is not None:
+                bad.append(CellProblem(sheet, number, reason))
         key = tuple(str(_raw(cells, columns, k)) for k in table.key)
         if key and key in first:
             keys = table.key[-1]
@@ -272,12 +276,27 @@ def read_rows(sheet: str, table: Table, rows: Sequence[Sequence[Any]],
                                    row.letters.get(keys, ""), keys))
         first.setdefault(key, number)
         problems += bad
-        if any(p.key in table.key or p.reason == "required cell is empty"
+        if any(not p.column or p.key in table.key or p.reason == "required cell is empty"
                or p.reason.startswith("duplicate") for p in bad):
             refused.add(key)  # nothing to merge it by: left out
         else:
             out.append(row)  # its good cells merged; a bad one left as it was
     return out, problems, refused
+
+
+def _row_problem(table: Table, values: Mapping[str, Any]) -> str | None:
+    """What the model refuses of the row as a whole (``ifindex`` without ``interface``)."""
+    given = {k: v for k, v in values.items() if v is not None}
+    if table.name == "devices":
+        given.pop("site", None)
+        given["site"] = values.get("site")
+    try:
+        table.model.model_validate(given)
+    except ValidationError as exc:
+        errors = [e for e in exc.errors() if not e["loc"] and e["type"] != "missing"]
+        if errors:
+            return str(errors[0]["msg"]).removeprefix("Value error, ")
+    return None
 
 
 def _raw(cells: Sequence[Any], columns: Mapping[int, Column], key: str) -> Any:
