@@ -264,7 +264,7 @@ def test_a_csv_excel_wrote_with_semicolons_and_a_bom_is_read(tmp_path: Path) -> 
     ("version", "V3", "3"),
 ])
 def test_a_cell_is_read_by_the_rule_of_its_column(kind: str, cell: Any, value: Any) -> None:
-    assert read_cell(Column("k", kind), cell) == value  # type: ignore[arg-type]
+    assert read_cell(Column("k", kind), cell) == value  # type: ignore[arg-type]  # a Kind, as str
 
 
 @pytest.mark.parametrize(("kind", "cell", "reason"), [
@@ -277,7 +277,7 @@ def test_a_cell_is_read_by_the_rule_of_its_column(kind: str, cell: Any, value: A
 ])
 def test_a_cell_its_column_refuses_says_why(kind: str, cell: Any, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
-        read_cell(Column("k", kind), cell)  # type: ignore[arg-type]
+        read_cell(Column("k", kind), cell)  # type: ignore[arg-type]  # a Kind, as str
 
 
 def test_headers_sheets_and_letters() -> None:

@@ -15,6 +15,7 @@ equal); lists (``technologies``, ``operator``, ``profiles``) are separated by ``
 from __future__ import annotations
 
 import string
+import typing
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +55,9 @@ def _cols(*spec: str) -> tuple[Column, ...]:
     out = []
     for item in spec:
         name, _, kind = item.partition(":")
-        out.append(Column(name.rstrip("*"), kind or "text", name.endswith("*")))  # type: ignore[arg-type]
+        assert kind in typing.get_args(Kind) or not kind, kind
+        out.append(Column(name.rstrip("*"), typing.cast(Kind, kind or "text"),
+                          name.endswith("*")))
     return tuple(out)
 
 
