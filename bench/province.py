@@ -126,7 +126,9 @@ def build_fleet(args: argparse.Namespace, wd: Path) -> tuple[list[dict[str, Any]
         site["agent"] = AGENT
         for dev in site.get("devices", []):
             kind = kind_of(dev["id"])
-            dev.pop("host", None)
+            for key in ("host", "address", "port", "snmp_version", "credentials", "profiles",
+                        "interval_s"):
+                dev.pop(key, None)  # polling data: the bench agent has its own
             fleet.append({"id": dev["id"], "site": site["id"], "commune": site["commune"],
                           "kind": kind, "group": "outage" if site["commune"] in outage else "main"})
     target = round(args.devices * args.fraction)

@@ -21,6 +21,12 @@ tree, drawn from a seeded RNG to match the province figures in DESIGN.md:
 * uplink tree: ~60% of BTS hang directly behind their commune's hub, ~25% behind another
   BTS of the commune (microwave chains, at most 3 deep), the rest have their own backhaul
   (no parent).
+* polling data (no random draw: the plan above is unchanged by it): every device has a
+  management address ``10.8.{commune index}.{n}`` and credentials (``tq-v3``, SNMPv3;
+  the 2G radios ``legacy-v2c``); routers and OLTs poll ``if-mib`` and ``entity-sensor``,
+  radios every 120 s; every agent is declared in ``[[agents]]`` at the site it sits at
+  (a hub's agent at the hub, a BTS's own agent at that BTS), so
+  ``xanet inventory agent-config AGENT`` renders each agent's config.
 """
 
 from __future__ import annotations
@@ -207,14 +213,60 @@ def render(province_code: str, province_name: str, communes: list[CommunePlan], 
         f"code = {q(province_code)}",
         f"name = {q(province_name)}",
         "",
+        *MANAGEMENT,
     ]
     for commune in communes:
         lines += ["[[communes]]", f"code = {q(commune.code)}", f"name = {q(commune.name)}", ""]
     for commune in communes:
-        lines += render_hub(commune)
+        lines += ["[[agents]]", f"id = {q('agt-' + commune.code)}", f"site = {q(hub_id(commune))}",
+                  ""]
         for bts in commune.bts:
-            lines += render_bts(commune, bts)
+            if bts.own_agent:
+                site = bts_id(commune, bts)
+                lines += ["[[agents]]", f"id = {q('agt-' + site)}", f"site = {q(site)}", ""]
+    for number, commune in enumerate(communes):
+        lines += render_hub(commune, number)
+        host = 10
+        for bts in commune.bts:
+            lines += render_bts(commune, bts, number, host)
+            host += 4
     return "\n".join(lines)
+
+
+# What every agent config rendered from the file gets (docs/inventory.md, "Agent configs").
+MANAGEMENT = [
+    "[agent_defaults]",
+    'credentials = "tq-v3"          # devices naming no credentials',
+    'secrets_dir = "/etc/xanet/snmp"  # a credentials table\'s absent secrets: files here',
+    "mqtt = { host = \"mqtt.tuyen-quang.example\", port = 8883, tls = true, "
+    "ca_file = \"/etc/xanet/ca.crt\", password = { file = \"/etc/xanet/mqtt.password\" } }",
+    'spool = { path = "/var/lib/xanet/agent-spool.sqlite3" }',
+    "",
+    "[credentials.tq-v3]             # no secret here: the site box reads them from files",
+    'version = "3"',
+    'user = "xanet"',
+    'auth_protocol = "SHA256"',
+    'priv_protocol = "AES"',
+    "",
+    "[credentials.legacy-v2c]        # the 2G radios speak v2c only",
+    'version = "2c"',
+    'community = { env = "XANET_SNMP_COMMUNITY" }',
+    "",
+]
+ROUTER_PROFILES = '["if-mib", "entity-sensor"]'
+
+
+def management(number: int, host: int, credentials: str | None = None,
+               profiles: str | None = None, interval_s: int | None = None) -> list[str]:
+    """A device's polling data: its address in the commune's /24, what it is polled with."""
+    lines = [f"  address = {q(f'10.8.{number}.{host}')}"]
+    if credentials is not None:
+        lines += [f"  credentials = {q(credentials)}", '  snmp_version = "2c"']
+    if profiles is not None:
+        lines.append(f"  profiles = {profiles}")
+    if interval_s is not None:
+        lines.append(f"  interval_s = {interval_s}")
+    return lines
 
 
 def elements(items: Iterable[tuple[str, str | None]]) -> str:
@@ -227,7 +279,7 @@ def elements(items: Iterable[tuple[str, str | None]]) -> str:
     return "elements = [" + ", ".join(parts) + "]"
 
 
-def render_hub(commune: CommunePlan) -> list[str]:
+def render_hub(commune: CommunePlan, number: int) -> list[str]:
     site = hub_id(commune)
     slug = ascii_fold(bare(commune.name)).lower().replace(" ", "-")
     lines = [
@@ -240,6 +292,7 @@ def render_hub(commune: CommunePlan) -> list[str]:
         "  [[sites.devices]]",
         '  id = "rtr-1"',
         f"  host = {q(f'rtr-1.{slug}.example')}",
+        *management(number, 1, profiles=ROUTER_PROFILES),
         "  " + elements(("fibre", f"xe-0/0/{port}") for port in range(commune.fibre_ports)),
     ]
     if commune.broadband:
@@ -247,13 +300,14 @@ def render_hub(commune: CommunePlan) -> list[str]:
             "  [[sites.devices]]",
             '  id = "olt-1"',
             f"  host = {q(f'olt-1.{slug}.example')}",
+            *management(number, 2, profiles=ROUTER_PROFILES),
             "  "
             + elements(("broadband", f"gpon-0/{port}") for port in range(1, commune.pon_ports + 1)),
         ]
     return [*lines, ""]
 
 
-def render_bts(commune: CommunePlan, bts: Bts) -> list[str]:
+def render_bts(commune: CommunePlan, bts: Bts, number: int, host: int) -> list[str]:
     site = bts_id(commune, bts)
     agent = f"agt-{site}" if bts.own_agent else f"agt-{commune.code}"
     lines = [
@@ -274,13 +328,16 @@ def render_bts(commune: CommunePlan, bts: Bts) -> list[str]:
         lines += [
             "  [[sites.devices]]",
             '  id = "csr-1"',
+            *management(number, host, profiles=ROUTER_PROFILES),
             "  " + elements((TECHNOLOGY_SERVICE[t], CSR_PORT[t]) for t in bts.technologies),
         ]
     else:
-        for tech in bts.technologies:
+        for offset, tech in enumerate(bts.technologies, start=1):
+            legacy = "legacy-v2c" if tech == Technology.G2 else None
             lines += [
                 "  [[sites.devices]]",
                 f"  id = {q(RADIO_DEVICE[tech])}",
+                *management(number, host + offset, legacy, interval_s=120),
                 "  " + elements([(TECHNOLOGY_SERVICE[tech], None)]),
             ]
     return [*lines, ""]

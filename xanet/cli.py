@@ -12,6 +12,8 @@
     xanet report monthly ...          the monthly document (HTML, PDF)
     xanet maintenance add|list|end    declared maintenance windows (and their silences)
     xanet deadletter list|replay ...  dead letters; put them back once the cause is fixed
+    xanet inventory import|export     the inventory from and to spreadsheets (.xlsx, .csv)
+    xanet inventory agent-config ID   an agent's config rendered from the inventory
 
 Only ``__main__``-level code here connects SIGINT/SIGTERM to the programs'
 stop event; the programs themselves never touch signals.
@@ -150,9 +152,9 @@ def check_file(path: Path, *, secrets: bool = True, files: bool | None = None) -
             problems = check_collector(collector, secrets=secrets, files=files)
         elif kind == "inventory":
             from xanet.inventory import parse_inventory
+            from xanet.inventory.agentconfig import agent_defaults_problems
 
-            parse_inventory(data, str(path))
-            problems = []
+            problems = agent_defaults_problems(parse_inventory(data, str(path)))
         else:
             problems = ["cannot tell what this file is: expected an [agent] table (agent), "
                         "[collector]/[influx] (collector) or [province] with communes/sites "
@@ -282,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     report_cli.add_parser(sub)
     _add_maintenance_parser(sub)
     add_deadletter_parser(sub)
+    from xanet import inventory_cli
+
+    inventory_cli.add_parser(sub)
     return parser
 
 

@@ -11,7 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from xanet.inventory.model import (
     TECHNOLOGY_SERVICE,
+    Agent,
+    AgentDefaults,
     Commune,
+    Credentials,
+    Device,
     District,
     Service,
     Site,
@@ -68,6 +72,61 @@ def cross_problems(districts: Sequence[District], communes: Sequence[Commune],
         problems += _technology_problems(where, site)
 
     problems += _cycle_problems(sites, by_id)
+    return problems
+
+
+def management_problems(sites: Sequence[Site], agents: Sequence[Agent],
+                        credentials: Mapping[str, Credentials],
+                        defaults: AgentDefaults) -> list[str]:
+    """Every problem of the polling data: agents declared and named, each device with an
+    address polled by an agent with credentials that exist and match its SNMP version."""
+    problems = _duplicates(((f"agents[{i}].id", a.id) for i, a in enumerate(agents)), "agent id")
+    site_ids = {s.id for s in sites}
+    for i, agent in enumerate(agents):
+        if agent.site not in site_ids:
+            problems.append(f"agents[{i}].site: unknown site {agent.site!r} (agent {agent.id})")
+    declared = {a.id for a in agents}
+    if defaults.credentials is not None and defaults.credentials not in credentials:
+        problems.append(f"agent_defaults.credentials: unknown credentials "
+                        f"{defaults.credentials!r} (no [credentials.{defaults.credentials}])")
+    for i, site in enumerate(sites):
+        if agents and site.agent is not None and site.agent not in declared:
+            problems.append(f"sites[{i}].agent: unknown agent {site.agent!r} (site {site.id}; "
+                            "declare it in [[agents]])")
+        for j, device in enumerate(site.devices):
+            problems += _polling_problems(f"sites[{i}].devices[{j}]", site, device.id,
+                                          device, credentials, defaults)
+    return problems
+
+
+def _polling_problems(where: str, site: Site, name: str, device: Device,
+                      credentials: Mapping[str, Credentials],
+                      defaults: AgentDefaults) -> list[str]:
+    problems: list[str] = []
+    label = f"device {site.id}/{name}"
+    if device.monitor == "ping":
+        given = [k for k in ("snmp_version", "credentials", "profiles")
+                 if getattr(device, k) is not None]
+        problems += [f"{where}.{k}: {label} is ping-only (monitor = \"ping\"): no SNMP"
+                     for k in given]
+    if device.credentials is not None and device.credentials not in credentials:
+        problems.append(f"{where}.credentials: unknown credentials {device.credentials!r} "
+                        f"({label}; no [credentials.{device.credentials}])")
+    if device.address is None:
+        return problems
+    if site.agent is None:
+        problems.append(f"{where}.address: {label} has an address but site {site.id} has "
+                        "no agent to poll it")
+    if device.monitor == "ping":
+        return problems
+    ref = device.credentials or defaults.credentials
+    if ref is None:
+        problems.append(f"{where}.credentials: {label} has an address but no credentials "
+                        "(name a [credentials.NAME] table, or [agent_defaults] credentials)")
+    elif ref in credentials and device.snmp_version is not None \
+            and credentials[ref].version != device.snmp_version:
+        problems.append(f"{where}.snmp_version: {device.snmp_version!r} but credentials "
+                        f"{ref!r} are version {credentials[ref].version!r} ({label})")
     return problems
 
 

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections import deque
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from xanet.config import Problems
-from xanet.inventory.consistency import cross_problems
+from xanet.inventory.consistency import cross_problems, management_problems
 from xanet.inventory.model import (
+    Agent,
+    AgentDefaults,
     Commune,
+    Credentials,
     Device,
     District,
     Element,
+    Id,
     Province,
     Service,
     Site,
@@ -31,6 +35,9 @@ class Inventory(_Model):
     districts: tuple[District, ...] = ()
     communes: tuple[Commune, ...]
     sites: tuple[Site, ...] = ()
+    agents: tuple[Agent, ...] = ()
+    credentials: dict[Id, Credentials] = Field(default_factory=dict)
+    agent_defaults: AgentDefaults = AgentDefaults()
 
     _communes: dict[str, Commune] = PrivateAttr(default_factory=dict)
     _sites: dict[str, Site] = PrivateAttr(default_factory=dict)
@@ -44,6 +51,8 @@ class Inventory(_Model):
     @model_validator(mode="after")
     def _cross_check(self) -> Inventory:
         problems = cross_problems(self.districts, self.communes, self.sites)
+        problems += management_problems(self.sites, self.agents, self.credentials,
+                                        self.agent_defaults)
         if problems:
             raise Problems(problems)
         self._index()
@@ -89,6 +98,21 @@ class Inventory(_Model):
     def operators(self) -> list[str]:
         """Every operator named on a site, sorted."""
         return sorted({op for s in self.sites for op in s.operator})
+
+    def agent(self, agent_id: str) -> Agent:
+        """The ``[[agents]]`` entry ``agent_id``; KeyError if it is not declared."""
+        for agent in self.agents:
+            if agent.id == agent_id:
+                return agent
+        raise KeyError(agent_id)
+
+    def agent_ids(self) -> list[str]:
+        """Every agent: declared in ``[[agents]]``, then named by a site only (file order)."""
+        ids = [a.id for a in self.agents]
+        for site in self.sites:
+            if site.agent is not None and site.agent not in ids:
+                ids.append(site.agent)
+        return ids
 
     def sites_of_agent(self, agent_id: str) -> list[Site]:
         """Sites whose ``agent`` is ``agent_id`` (in file order)."""

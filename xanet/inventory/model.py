@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from agent.credentials import AuthProtocol, PrivProtocol, SecurityLevel
+from xanet.config import Host, Secret
 from xanet.ids import CANONICAL_ID_PATTERN, CanonicalId, is_canonical
 
 #: The inventory's ids are canonical ids (:mod:`xanet.ids`): lowercase letters, digits and
@@ -143,18 +146,33 @@ class Element(_Model):
 
 
 Monitor = Literal["snmp", "ping"]
+SnmpVersion = Literal["2c", "3"]
+#: A device profile's name as an agent's ``devices[].profiles`` takes it (or "auto").
+ProfileName = CanonicalId
 
 
 class Device(_Model):
-    """Equipment at a site. ``host`` is a label only (polling addresses and credentials
-    belong to the agent's config). ``monitor``: ``snmp`` (polled; ICMP echo is a second
-    witness) or ``ping`` (no SNMP - CPE, ONT, radio: the ICMP echo is the only witness, so
-    its elements are the device itself, never an interface)."""
+    """Equipment at a site. ``host`` is a label only. ``monitor``: ``snmp`` (polled; ICMP
+    echo is a second witness) or ``ping`` (no SNMP - CPE, ONT, radio: the ICMP echo is the
+    only witness, so its elements are the device itself, never an interface).
+
+    What an agent needs to poll it (all optional; a device with an ``address`` is polled
+    by its site's ``agent``, whose config :mod:`xanet.inventory.agentconfig` renders):
+    ``address`` and ``port``, ``snmp_version`` (checked against the credentials),
+    ``credentials`` (the name of a ``[credentials.NAME]`` table: never a secret),
+    ``profiles`` and ``interval_s``.
+    """
 
     id: Id
     site: str  # from the enclosing site (validated there)
     host: Name | None = None
     monitor: Monitor = "snmp"
+    address: Host | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    snmp_version: SnmpVersion | None = None
+    credentials: Id | None = None
+    profiles: tuple[ProfileName, ...] | None = None
+    interval_s: float | None = Field(default=None, ge=1, le=86400)
     elements: tuple[Element, ...] = ()
 
     @model_validator(mode="before")
@@ -192,3 +210,73 @@ class Site(_Model):
         if isinstance(data.get("operator"), str):
             data = {**data, "operator": [data["operator"]]}
         return _inject(data, "devices", {"site": data.get("id")})
+
+
+class Agent(_Model):
+    """A site agent: ``id`` (what sites' ``agent`` names) and the ``site`` its box sits at
+    (its topic's site and commune)."""
+
+    id: Id
+    site: Id
+    name: Name | None = None
+
+
+class Credentials(_Model):
+    """``[credentials.NAME]``: how the devices that name it are polled, never a secret.
+
+    The agent's ``[snmp]`` table without the secrets' values: each secret is where the
+    site box reads it (``{ env = "VAR" }`` or ``{ file = "/path" }``); an absent one is
+    read from ``{agent_defaults.secrets_dir}/{NAME}.{key}`` (a file on the site box).
+    """
+
+    version: SnmpVersion
+    user: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    security_level: SecurityLevel | None = None
+    auth_protocol: AuthProtocol | None = None
+    priv_protocol: PrivProtocol | None = None
+    community: Secret | None = None
+    auth_key: Secret | None = None
+    priv_key: Secret | None = None
+
+    @model_validator(mode="after")
+    def _version_keys(self) -> Credentials:
+        v3_keys = ("user", "security_level", "auth_protocol", "priv_protocol", "auth_key",
+                   "priv_key")
+        if self.version == "2c":
+            wrong = [k for k in v3_keys if getattr(self, k) is not None]
+            if wrong:
+                raise ValueError(f"{', '.join(wrong)}: SNMPv3 keys in a version \"2c\" table")
+        else:
+            if self.community is not None:
+                raise ValueError('community: a version "2c" key in a version "3" table')
+            if self.user is None:
+                raise ValueError('user: required for version "3"')
+            if self.security_level == "authNoPriv" and (
+                    self.priv_key is not None or self.priv_protocol is not None):
+                raise ValueError('priv_key/priv_protocol: not used with security_level = '
+                                 '"authNoPriv"')
+        return self
+
+
+#: The agent config sections ``[agent_defaults]`` may carry, copied into every rendered
+#: agent config (checked there, by the agent's own model).
+AGENT_SECTIONS: tuple[str, ...] = ("mqtt", "polling", "icmp", "rates", "batch", "spool",
+                                   "profiles")
+
+
+class AgentDefaults(_Model):
+    """``[agent_defaults]``: what every rendered agent config gets that is the same on every
+    site box (broker, TLS files, spool, where SNMP secrets are read)."""
+
+    credentials: Id | None = Field(
+        default=None, description="credentials of devices that name none")
+    secrets_dir: Path = Field(
+        default=Path("/etc/xanet/snmp"),
+        description="where a credentials table's absent secrets are read on the site box")
+    mqtt: dict[str, Any] = Field(default_factory=dict)
+    polling: dict[str, Any] = Field(default_factory=dict)
+    icmp: dict[str, Any] = Field(default_factory=dict)
+    rates: dict[str, Any] = Field(default_factory=dict)
+    batch: dict[str, Any] = Field(default_factory=dict)
+    spool: dict[str, Any] = Field(default_factory=dict)
+    profiles: dict[str, Any] = Field(default_factory=dict)
