@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"]
-PrivProtocol = Literal["AES", "AES192", "AES256", "DES"]
+# The names a credential may use; their one home is xanet (the inventory names them too).
+from xanet.snmpnames import AuthProtocol as AuthProtocol
+from xanet.snmpnames import PrivProtocol as PrivProtocol
+from xanet.snmpnames import SecurityLevel as SecurityLevel
+
 #: Which code carries a device's SNMP exchanges: ``auto`` (the lean codec where it
 #: supports the credentials, pysnmp otherwise) or ``pysnmp`` (always).
 BackendChoice = Literal["auto", "pysnmp"]
@@ -21,8 +24,6 @@ BackendChoice = Literal["auto", "pysnmp"]
 MIN_KEY_CHARS: Final = 8
 #: RFC 3414 (SnmpAdminString of a usmUserName): 1 to 32 characters.
 MAX_USER_CHARS: Final = 32
-#: The two USM security levels xanet uses (noAuthNoPriv is never offered).
-SecurityLevel = Literal["authPriv", "authNoPriv"]
 
 
 def v3_problems(user: str, auth_key: str | None, priv_key: str | None,

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from agent.credentials import AuthProtocol, PrivProtocol, SecurityLevel
 from xanet.config import Host, Secret
 from xanet.ids import CANONICAL_ID_PATTERN, CanonicalId, is_canonical
+from xanet.snmpnames import AuthProtocol, PrivProtocol, SecurityLevel
 
 #: The inventory's ids are canonical ids (:mod:`xanet.ids`): lowercase letters, digits and
 #: inner '-', 1..64 characters, usable verbatim as an MQTT topic level (no '/', '+', '#'),
