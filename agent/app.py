@@ -3,7 +3,8 @@
 Wiring only; the decisions live in :mod:`agent.schedule`, :mod:`agent.rates`,
 :mod:`agent.telemetry` and :mod:`xanet.wire`, the I/O in :mod:`agent.snmp`,
 :mod:`agent.ping`, :mod:`agent.batcher`, :mod:`agent.spool` and :mod:`agent.uplink`;
-a device's profiles are added to its poll by :mod:`agent.profilepoll`.
+a device's profiles are added to its poll by :mod:`agent.profilepoll`; a config pushed
+by the core is judged by :mod:`agent.configstore` and applied live by :meth:`Agent.apply`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Protocol
 from agent.batcher import Batcher
 from agent.concurrency import AdmissionLimit
 from agent.config import AgentConfig, DeviceConfig, credentials_from
+from agent.configstore import RemoteConfig
 from agent.errors import (
     SnmpConfigError,
     SnmpError,
@@ -33,6 +35,7 @@ from agent.instance import instance_id
 from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
 from agent.profilepoll import ProfileReader, profile_polls
 from agent.rates import RatePolicy, RateTracker
+from agent.remoteconfig import device_changes
 from agent.resolver import Resolver, SystemResolver
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget
@@ -131,7 +134,11 @@ class Agent:
     def __init__(self, cfg: AgentConfig, *, poller: Poller | None = None,
                  pinger: Pinger | None = None, resolver: Resolver | None = None,
                  profile_reader: ProfileReader | None = None) -> None:
-        self.cfg = cfg
+        self.remote = RemoteConfig(cfg)  # the stored pushed config, when there is one
+        cfg = self.cfg = self.remote.config
+        self._profile_reader = profile_reader
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # device key -> its poll loop
+        self._running: tuple[asyncio.TaskGroup, asyncio.Event] | None = None
         self.poller: Poller = poller or SnmpPoller()
         i = cfg.icmp
         self.pinger: Pinger = pinger or IcmpPinger(
@@ -150,6 +157,8 @@ class Agent:
             make_status=self.status,
             replay_rate_per_s=s.replay_rate_per_s,
             status_interval_s=a.status_interval_s,
+            config_topic=topics.config_topic(a.id) if self.remote.enabled else None,
+            on_config=self._on_config,
         )
         self.batcher = Batcher(cfg, self.spool, self.uplink.notify, health=self.health,
                                instance=self.instance,
@@ -202,10 +211,11 @@ class Agent:
                                    lim.throttled),
                 between_note(self.between.values()), profiles_note(self.health))
         a = self.cfg.agent
+        health = agent_health(delivery, self.health, len(self.cfg.devices), time.time())
+        health = health.model_copy(update={"config_version": self.remote.version,
+                                           "config_refusal": self.remote.refusal})
         return status(kind, agent=a.id, site=a.site, version=__version__,
-                      instance=self.instance, ts=now, reason=reason,
-                      health=agent_health(delivery, self.health, len(self.cfg.devices),
-                                          time.time()))
+                      instance=self.instance, ts=now, reason=reason, health=health)
 
     def _delivery(self) -> Delivery:
         up, spool = self.uplink, self.spool
@@ -223,24 +233,81 @@ class Agent:
         fatal: UplinkFatal | None = None
         try:
             async with asyncio.TaskGroup() as tg:
+                self._running = (tg, stop)
                 tg.create_task(self.uplink.run(stop), name="uplink")
                 tg.create_task(self._wake_on_stop(stop), name="wake-on-stop")
                 if self.concurrency.enabled:
                     tg.create_task(probe_lag(self._on_lag, stop), name="loop-lag")
                 for dev in self.cfg.devices:
-                    tg.create_task(self._device_loop(dev, stop),
-                                   name=f"poll-{device_key(self.cfg, dev)}")
+                    self._start_device(dev)
         except* UplinkFatal as group:
             first = first_leaf(group)
             assert isinstance(first, UplinkFatal)
             fatal = first
         finally:
+            self._running = None
             self.batcher.flush_all()
             self.poller.close()
             self.spool.close()
             log.info("agent %s stopped", self.cfg.agent.id)
         if fatal is not None:
             raise fatal
+
+    def _start_device(self, dev: DeviceConfig) -> None:
+        assert self._running is not None  # only while run() runs
+        tg, stop = self._running
+        key = device_key(self.cfg, dev)
+        self._tasks[key] = tg.create_task(self._device_loop(dev, stop), name=f"poll-{key}")
+
+    def _on_config(self, payload: bytes) -> None:
+        """A message on the config topic: applied, ignored or refused (then the agent runs
+        on what it ran); the status says which at once."""
+        try:
+            applied = self.remote.receive(payload)
+            if applied is not None:
+                self.apply(applied.config)
+        except Exception as exc:  # a bug: keep polling on the config that runs
+            log.error("remote config: could not be applied: %s: %s", type(exc).__name__, exc,
+                      exc_info=exc)
+        self.uplink.status_now()
+
+    def apply(self, new: AgentConfig) -> None:
+        """Run ``new`` from now on, without a restart: devices added, removed and changed
+        (restarted with fresh state); the others keep their schedule and rate state; the
+        spool and the connection are untouched (docs/remote-config.md)."""
+        changes = device_changes(self.cfg, new)
+        for key in (*changes.removed, *changes.changed):
+            task = self._tasks.pop(key, None)
+            if task is not None:
+                task.cancel()
+            self._forget(key)
+        kept_profiles = self.profile_polls.devices
+        self.cfg = self.batcher.cfg = new
+        self.plans = {device_key(new, d): device_plan(new, d) for d in new.devices}
+        r = new.rates
+        self._sub_policy = SubPollPolicy(r.counter32_readings, r.counter32_max_readings,
+                                         r.counter32_min_interval_s)
+        polls = profile_polls(new, self.poller, self._profile_reader, self.health,
+                              lambda d: (device_key(new, d), self._tracker(d)))
+        polls.devices = {**polls.devices, **{k: kept_profiles[k] for k in changes.kept
+                                             if k in kept_profiles}}
+        self.profile_polls = polls
+        if self._running is not None:
+            for dev in new.devices:
+                if device_key(new, dev) not in self._tasks:
+                    self._start_device(dev)
+        log.info("config applied: %d device(s) added, %d removed, %d changed, %d kept "
+                 "running", len(changes.added), len(changes.removed), len(changes.changed),
+                 len(changes.kept))
+
+    def _forget(self, key: str) -> None:
+        """A removed or changed device's state: its next loop starts afresh."""
+        for state in (self._trackers, self._bridges, self._addresses, self.between,
+                      self.health.failing, self.health.warnings):
+            state.pop(key, None)
+        self.health.ping_failing.discard(key)
+        for pair in [p for p in self.health.profiles_failing if p[0] == key]:
+            del self.health.profiles_failing[pair]
 
     async def _wake_on_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()

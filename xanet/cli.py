@@ -10,6 +10,8 @@
     xanet report monthly ...          the monthly document (HTML, PDF)
     xanet maintenance add|list|end    declared maintenance windows (and their silences)
     xanet deadletter list|replay ...  dead letters; put them back once the cause is fixed
+    xanet keys generate|id            the core's Ed25519 keys for pushed agent configs
+    xanet config publish ...          sign an agent's config, publish it retained
 
 Only ``__main__``-level code here connects SIGINT/SIGTERM to the programs'
 stop event; the programs themselves never touch signals.
@@ -248,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     report_cli.add_parser(sub)
     _add_maintenance_parser(sub)
     add_deadletter_parser(sub)
+    from xanet.configpublish import add_parsers as add_config_parsers
+
+    add_config_parsers(sub)
     return parser
 
 

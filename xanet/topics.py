@@ -1,4 +1,5 @@
-"""MQTT topic names: ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``. Pure."""
+"""MQTT topic names: ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``, and each
+agent's pushed config ``xanet/v1/config/{agent}``. Pure."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ ROOT = "xanet"
 VERSION = "v1"
 Kind = Literal["telemetry", "status"]
 KINDS: tuple[Kind, ...] = ("telemetry", "status")
+
+CONFIG = "config"
+
 
 class TopicError(ValueError):
     """A topic that is not a xanet v1 topic, or a level that is not a valid identifier."""
@@ -58,3 +62,10 @@ def parse(topic: str) -> SiteTopic:
 def subscription(kind: Kind, province: str = "+") -> str:
     """Wildcard filter for every site of a province (or of all provinces)."""
     return f"{ROOT}/{VERSION}/{province}/+/+/{kind}"
+
+
+def config_topic(agent: str) -> str:
+    """The retained topic of ``agent``'s signed config (the broker's ACL lets the agent
+    read only its own: ``pattern read xanet/v1/config/%u``)."""
+    _check_level("agent", agent)
+    return f"{ROOT}/{VERSION}/{CONFIG}/{agent}"
