@@ -29,7 +29,7 @@ class RemoteConfigSection(Strict):
     enabled: bool = Field(
         default=False,
         description="take this agent's config from its retained, signed config topic "
-        "(xanet/v1/config/{agent id}); then [[devices]] may be empty in this file",
+        "(xanet/v1/config/{agent id}); then this file may list no device",
     )
     public_keys: list[Path] = Field(
         default_factory=list,

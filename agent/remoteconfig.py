@@ -13,14 +13,15 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from agent.bootstrap import BOOTSTRAP_SECTIONS
 from agent.config import AgentConfig, DeviceConfig
 from xanet.config import ConfigError, parse_model
 from xanet.signedconfig import Envelope, Refusal, open_envelope
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 #: Sections whose change re-plans every device (its credentials, timing, witnesses,
 #: rates or profiles may depend on them): such devices restart with fresh state.

@@ -29,13 +29,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Literal
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from xanet.ids import is_ident
+
+if TYPE_CHECKING:  # cryptography is imported where it is used: an agent without pushed
+    # configs does not load it (tests/test_agent_imports.py)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 ENVELOPE_VERSION: Final = 1
 #: The largest signed payload an agent accepts (the config of a site with hundreds of
@@ -91,6 +94,8 @@ def canonical(envelope: Mapping[str, Any]) -> bytes:
 
 def key_id(public: Ed25519PublicKey) -> str:
     """A public key's name: the first 16 hex digits of SHA-256 of its raw bytes."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -140,6 +145,8 @@ def open_envelope(payload: bytes, trusted: Mapping[str, Ed25519PublicKey], *, ag
     ``agent``, and newer than ``applied`` (the version running; None: none yet). Else
     :class:`Refusal`. The checks run in this order, so a forged payload is never judged by
     what it claims: size, JSON, shape, key, signature, agent, version."""
+    from cryptography.exceptions import InvalidSignature
+
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise Refusal("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
     try:
@@ -171,6 +178,9 @@ class KeyFileError(ValueError):
 
 def generate() -> tuple[bytes, bytes]:
     """A new key pair as PEM: (private PKCS#8, unencrypted; public SubjectPublicKeyInfo)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = Ed25519PrivateKey.generate()
     return (private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()),
@@ -179,6 +189,9 @@ def generate() -> tuple[bytes, bytes]:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:
@@ -191,6 +204,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except OSError as exc:

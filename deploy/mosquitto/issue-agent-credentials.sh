@@ -6,7 +6,8 @@
 # - generates a random password, adds AGENT_ID to the Mosquitto password file
 #   (mosquitto_passwd, the password goes through stdin, never argv);
 # - appends AGENT_ID's ACL block: publish only to
-#   xanet/v1/PROVINCE/COMMUNE/SITE/{telemetry,status}, read nothing;
+#   xanet/v1/PROVINCE/COMMUNE/SITE/{telemetry,status}, read only its own pushed
+#   config xanet/v1/config/AGENT_ID (docs/remote-config.md);
 # - with --cert: also a client key and certificate (CN = AGENT_ID) signed by
 #   the xanet CA, for brokers with require_certificate / use_identity_as_username;
 # - writes what the site box needs into the output directory (mode 700):
@@ -126,6 +127,7 @@ chmod 600 "$PASSWD"
     printf 'user %s\n' "$AGENT"
     printf 'topic write xanet/v1/%s/%s/%s/telemetry\n' "$PROVINCE" "$COMMUNE" "$SITE"
     printf 'topic write xanet/v1/%s/%s/%s/status\n' "$PROVINCE" "$COMMUNE" "$SITE"
+    printf 'topic read xanet/v1/config/%s\n' "$AGENT"
 } >> "$ACL"
 
 if id mosquitto >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
