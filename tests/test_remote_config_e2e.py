@@ -11,9 +11,9 @@ log and spool. docs/remote-config.md.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -172,7 +172,7 @@ def publish(s: Site, who: Issued, text: str, tmp: Path, *, key: Path | None = No
 
 async def publish_raw(s: Site, topic: str, payload: bytes) -> None:
     """What a confused or hostile core might publish (the CLI refuses to)."""
-    password = Path(str(s.publisher_toml).replace(".toml", ".password")).read_text()
+    password = s.publisher_toml.with_suffix(".password").read_text()
     async with s.client(f"t-raw-{time.monotonic_ns()}", PUBLISHER, password) as c:
         await c.publish(topic, payload, qos=1, retain=True)
 
@@ -312,8 +312,8 @@ async def test_bootstrap_only_agent_gets_its_config_applies_changes_and_refusals
             assert not [t for t in got["rtr-b"] if t > changed_at + 1.0], "rtr-b still polled"
             d_after = [t for t in got["rtr-d"] if t > changed_at + 1.0]
             assert len(d_after) >= 3 and max(
-                y - x for x, y in zip(d_after, d_after[1:], strict=False)) < 1.5, d_after
-            gaps = [y - x for x, y in zip(got["rtr-a"], got["rtr-a"][1:], strict=False)]
+                y - x for x, y in itertools.pairwise(d_after)) < 1.5, d_after
+            gaps = [y - x for x, y in itertools.pairwise(got["rtr-a"])]
             assert all(0.5 < g < 1.5 for g in gaps), gaps  # none lost, none doubled
             firsts = first_polls(influxdb, db, who.agent)
             assert firsts["rtr-a"] == [got["rtr-a"][0]] * len(firsts["rtr-a"]), firsts
@@ -339,17 +339,20 @@ async def test_bootstrap_only_agent_gets_its_config_applies_changes_and_refusals
             for reason, payload in refusals:
                 before = len(statuses(influxdb, db, who.agent))
                 await publish_raw(s, topic, payload)
-                seen = await wait_for(
-                    lambda: [st for st in statuses(influxdb, db, who.agent)[before:]
-                             if (st.get("config_refusal") or "").startswith(reason)],
-                    STATUS_INTERVAL_S, f"the refusal {reason} in the status", 0.1)
+
+                def refused(reason: str = reason, before: int = before) -> list[Any]:
+                    return [st for st in statuses(influxdb, db, who.agent)[before:]
+                            if (st.get("config_refusal") or "").startswith(reason)]
+
+                seen = await wait_for(refused, STATUS_INTERVAL_S,
+                                      f"the refusal {reason} in the status", 0.1)
                 assert seen[-1]["config_version"] == 2
             refused_at = time.time()
             await asyncio.sleep(3 * INTERVAL_S)
             got = points(influxdb, db, who.agent)
             assert len([t for t in got["rtr-a"] if t > refused_at]) >= 2
             assert len([t for t in got["rtr-c"] if t > refused_at]) >= 2
-            gaps = [y - x for x, y in zip(got["rtr-a"], got["rtr-a"][1:], strict=False)]
+            gaps = [y - x for x, y in itertools.pairwise(got["rtr-a"])]
             assert all(0.5 < g < 1.5 for g in gaps), gaps
         finally:
             assert await asyncio.to_thread(agent.stop) == 0, agent.log()

@@ -294,7 +294,7 @@ def test_keys_and_publish_out(tmp_path: Path) -> None:
     good.write_text(pushed())
     bad.write_text(pushed([{"id": "r", "host": "not a host!"}]))
     state = tmp_path / "versions"
-    base = ["config", "publish", "--agent", AGENT, "--key", key, "--state", state]
+    base: list[str | Path] = ["config", "publish", "--agent", AGENT, "--key", key, "--state", state]
     r = _xanet(*base, "--config", bad, "--out", tmp_path / "m")
     assert r.returncode == 2 and "devices[0].host" in r.stderr and not (tmp_path / "m").exists()
     r = _xanet(*base, "--config", good, "--out", tmp_path / "m", "--agent", "hg-a2")
