@@ -22,6 +22,8 @@ from xanet.signedconfig import Refusal, trusted_keys
 log = logging.getLogger("xanet.agent.config")
 
 STORED = "config.signed.json"
+#: the refusal as the status carries it (wire.ShortText holds 256)
+REFUSAL_CHARS = 250
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -102,7 +104,7 @@ class RemoteConfig:
             outcome = decide(payload, bootstrap=self.bootstrap, trusted=self.trusted,
                              running=self.running, check=self.check)
         except Refusal as exc:
-            self.refusal = f"{exc.reason}: {exc.detail}"
+            self.refusal = f"{exc.reason}: {exc.detail}"[:REFUSAL_CHARS]
             self.refused += 1
             log.error("remote config refused (%s); still running version %s", exc,
                       self.version if self.version is not None else "(bootstrap)")

@@ -28,6 +28,7 @@ from agent.remoteconfig import (
     parse_pushed,
 )
 from lab.fleet import to_toml
+from xanet import wire
 from xanet.config import ConfigError
 from xanet.signedconfig import (
     MAX_PAYLOAD_BYTES,
@@ -246,6 +247,10 @@ def test_last_good_is_stored_and_started_on_and_refusals_are_kept(tmp_path: Path
     assert remote.receive(seal(AGENT, 6, pushed(), NOW, OTHER)) is None
     assert remote.refusal is not None and remote.refusal.startswith("unknown_key: ")
     assert remote.version == 5 and stored.read_bytes() == GOOD  # still the last good
+    many = pushed([{"id": f"r{i}", "host": "bad host!"} for i in range(100)])
+    assert remote.receive(seal(AGENT, 6, many, NOW, KEY)) is None
+    assert remote.refusal is not None and remote.refusal.startswith("invalid_config: ")
+    wire.AgentHealth(config_refusal=remote.refusal)  # fits the status (256 characters)
     again = RemoteConfig(boot, check=no_check)  # a restart, offline: the stored one
     assert again.version == 5 and [d.id for d in again.config.devices] == ["rtr-1"]
 
@@ -297,6 +302,10 @@ def test_keys_and_publish_out(tmp_path: Path) -> None:
     base: list[str | Path] = ["config", "publish", "--agent", AGENT, "--key", key, "--state", state]
     r = _xanet(*base, "--config", bad, "--out", tmp_path / "m")
     assert r.returncode == 2 and "devices[0].host" in r.stderr and not (tmp_path / "m").exists()
+    unknown = tmp_path / "unknown-profile.toml"
+    unknown.write_text(pushed([{"id": "r", "host": "192.0.2.1", "profiles": ["no-such"]}]))
+    r = _xanet(*base, "--config", unknown, "--out", tmp_path / "m")
+    assert r.returncode == 2 and "unknown profile 'no-such'" in r.stderr, r.stderr
     r = _xanet(*base, "--config", good, "--out", tmp_path / "m", "--agent", "hg-a2")
     assert r.returncode == 2 and "agent.id" in r.stderr
     r = _xanet(*base, "--config", good, "--out", tmp_path / "m")

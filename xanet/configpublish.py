@@ -82,11 +82,13 @@ def config_text(args: argparse.Namespace) -> tuple[str, str]:
 
 def checked(text: str, source: str, agent: str) -> None:
     """What the agent will check of the text (:class:`ConfigError` lists every problem)."""
-    from agent.config import check_agent
+    from agent.config import check_agent, profile_problems
     from agent.remoteconfig import parse_pushed
 
     _, cfg = parse_pushed(text, source)
     problems = check_agent(cfg, secrets=False, files=False)
+    if cfg.profiles.dir is None:  # the shipped catalog only: the same on every box
+        problems += profile_problems(cfg)
     if cfg.agent.id != agent:
         problems.insert(0, f"agent.id: {cfg.agent.id!r}, but this is --agent {agent!r}")
     if problems:
@@ -136,7 +138,11 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         print(f"xanet config publish: version {version} is not newer than {last}, the last "
               f"published for {agent} (the agent would refuse it: old_version)", file=sys.stderr)
         return 2
-    payload = seal(agent, version, text, datetime.now(UTC), key)
+    try:
+        payload = seal(agent, version, text, datetime.now(UTC), key)
+    except ValueError as exc:  # too large for an agent to take
+        print(f"xanet config publish: {exc}", file=sys.stderr)
+        return 2
     topic = topics.config_topic(agent)
     if args.out is not None:
         args.out.write_bytes(payload)
