@@ -302,12 +302,9 @@ class Agent:
 
     def _forget(self, key: str) -> None:
         """A removed or changed device's state: its next loop starts afresh."""
-        for state in (self._trackers, self._bridges, self._addresses, self.between,
-                      self.health.failing, self.health.warnings):
+        for state in (self._trackers, self._bridges, self._addresses, self.between):
             state.pop(key, None)
-        self.health.ping_failing.discard(key)
-        for pair in [p for p in self.health.profiles_failing if p[0] == key]:
-            del self.health.profiles_failing[pair]
+        self.health.forget(key)
 
     async def _wake_on_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()

@@ -190,6 +190,14 @@ class Health:
             return f"unreachable ({seen}): {poll.error}"
         return f"monitoring error, cause {cause}: {poll.error}"
 
+    def forget(self, key: str) -> None:
+        """A device removed from the config (or restarted with fresh state): its states."""
+        self.failing.pop(key, None)
+        self.warnings.pop(key, None)
+        self.ping_failing.discard(key)
+        for pair in [p for p in self.profiles_failing if p[0] == key]:
+            del self.profiles_failing[pair]
+
     def record_warnings(self, key: str, warnings: tuple[str, ...]) -> tuple[str, ...]:
         """Keeps a device's poll warnings; returns them when they changed (to be logged),
         else nothing: logged when they change, not at every poll."""
