@@ -319,3 +319,24 @@ def test_keys_and_publish_out(tmp_path: Path) -> None:
     assert r.returncode == 2 and "not newer than 4" in r.stderr
     assert _xanet(*base, "--config", good, "--out", tmp_path / "m").returncode == 0
     assert json.loads((tmp_path / "m").read_bytes())["envelope"]["version"] == 5
+
+
+def test_check_config_reads_the_public_keys_and_the_state_dir(tmp_path: Path) -> None:
+    from xanet.cli import check_file
+
+    boot = bootstrap(tmp_path, [tmp_path / "missing.pub", tmp_path / "not-a-key.pub"])
+    (tmp_path / "not-a-key.pub").write_text("hello\n")
+    (tmp_path / "state").write_text("a file where the directory should be\n")
+    data = boot.model_dump(mode="json", exclude_unset=True)
+    path = tmp_path / "agent.toml"
+    path.write_text(to_toml(data))
+    problems = check_file(path, secrets=False, files=True)
+    assert any("remote_config.public_keys[0]:" in p and "cannot read" in p for p in problems)
+    assert any("remote_config.public_keys[1]:" in p and "not a PEM public key" in p
+               for p in problems)
+    assert any("remote_config.state_dir:" in p for p in problems), problems
+    _write_key(tmp_path / "missing.pub", KEY)
+    (tmp_path / "not-a-key.pub").unlink()
+    _write_key(tmp_path / "not-a-key.pub", OTHER)
+    (tmp_path / "state").unlink()
+    assert check_file(path, secrets=False, files=True) == []
