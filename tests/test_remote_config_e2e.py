@@ -101,14 +101,12 @@ def site(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Site]: 
     publisher_password.write_text(os.urandom(12).hex())
     publisher_password.chmod(0o600)
     add_user(etc / "passwd", PUBLISHER, publisher_password.read_text())
+    broker = SecureMosquitto(d / "broker", etc, pki.ca.cert)  # its port chosen already
     publisher_toml = d / "publisher.toml"
     publisher_toml.write_text(to_toml({"mqtt": {
-        "host": lab.HOST, "port": 0, "tls": True, "ca_file": str(pki.ca.cert),
+        "host": lab.HOST, "port": broker.port, "tls": True, "ca_file": str(pki.ca.cert),
         "username": PUBLISHER, "password": {"file": str(publisher_password)}}}))
-    broker = SecureMosquitto(d / "broker", etc, pki.ca.cert)
     broker.start()
-    publisher_toml.write_text(publisher_toml.read_text().replace("port = 0",
-                                                                 f"port = {broker.port}"))
     keys = d / "keys"
     keys.mkdir()
     try:
