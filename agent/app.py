@@ -62,7 +62,7 @@ from agent.telemetry import (
 )
 from agent.uplink import Uplink, first_leaf
 from xanet import topics, wire
-from xanet.config import SecretError
+from xanet.config import ConfigError, SecretError
 
 log = logging.getLogger("xanet.agent")
 
@@ -93,6 +93,13 @@ def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
         max_walk_bytes=poll.max_walk_bytes,
         backend=creds_cfg.backend,
     )
+
+
+def rate_policy(agent_cfg: AgentConfig, dev: DeviceConfig) -> RatePolicy:
+    """The rules of ``dev``'s interface rates (and its profile counters')."""
+    return RatePolicy(poll_interval_s=dev.poll_interval_s or agent_cfg.polling.interval_s,
+                      max_gap_factor=agent_cfg.rates.max_gap_factor,
+                      speed_tolerance=agent_cfg.rates.speed_tolerance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,35 +269,50 @@ class Agent:
     def _on_config(self, payload: bytes) -> None:
         """A message on the config topic: applied, ignored or refused (then the agent runs
         on what it ran); the status says which at once."""
-        try:
-            applied = self.remote.receive(payload)
-            if applied is not None:
+        applied = self.remote.receive(payload)
+        if applied is not None:
+            try:
                 self.apply(applied.config)
-        except Exception as exc:  # a bug: keep polling on the config that runs
-            log.error("remote config: could not be applied: %s: %s", type(exc).__name__, exc,
-                      exc_info=exc)
+            except ConfigError as exc:  # a profile file changed since the check: nothing done
+                self.remote.refuse("invalid_config", "; ".join(exc.problems))
+            except Exception as exc:  # a bug: keep polling on the config that runs
+                log.error("remote config: version %d could not be applied: %s: %s",
+                          applied.envelope.version, type(exc).__name__, exc, exc_info=exc)
+                self.remote.refuse("invalid_config", f"not applied: {type(exc).__name__}")
+            else:
+                self.remote.commit(applied)
         self.uplink.status_now()
 
     def apply(self, new: AgentConfig) -> None:
         """Run ``new`` from now on, without a restart: devices added, removed and changed
         (restarted with fresh state); the others keep their schedule and rate state; the
-        spool and the connection are untouched (docs/remote-config.md)."""
+        spool and the connection are untouched (docs/remote-config.md). Raises
+        :class:`~xanet.config.ConfigError` (a profile file) before changing anything."""
         changes = device_changes(self.cfg, new)
+        fresh = {*changes.added, *changes.changed}
+        trackers = {}
+        for dev in new.devices:
+            key = device_key(new, dev)
+            old = None if key in fresh else self._trackers.get(key)
+            trackers[key] = old or RateTracker(rate_policy(new, dev))
+        polls = profile_polls(new, self.poller, self._profile_reader, self.health,
+                              lambda d: (device_key(new, d), trackers[device_key(new, d)]))
+        kept_profiles = self.profile_polls.devices
+        polls.devices = {**polls.devices, **{k: kept_profiles[k] for k in changes.kept
+                                             if k in kept_profiles}}
         for key in (*changes.removed, *changes.changed):
             task = self._tasks.pop(key, None)
             if task is not None:
                 task.cancel()
             self._forget(key)
-        kept_profiles = self.profile_polls.devices
+        for key, tracker in trackers.items():
+            if key not in self._trackers:
+                self._trackers[key], self._bridges[key] = tracker, CounterBridges(tracker)
         self.cfg = self.batcher.cfg = new
         self.plans = {device_key(new, d): device_plan(new, d) for d in new.devices}
         r = new.rates
         self._sub_policy = SubPollPolicy(r.counter32_readings, r.counter32_max_readings,
                                          r.counter32_min_interval_s)
-        polls = profile_polls(new, self.poller, self._profile_reader, self.health,
-                              lambda d: (device_key(new, d), self._tracker(d)))
-        polls.devices = {**polls.devices, **{k: kept_profiles[k] for k in changes.kept
-                                             if k in kept_profiles}}
         self.profile_polls = polls
         if self._running is not None:
             for dev in new.devices:
@@ -314,10 +336,7 @@ class Agent:
         key = device_key(self.cfg, dev)
         tracker = self._trackers.get(key)
         if tracker is None:
-            policy = RatePolicy(poll_interval_s=dev.poll_interval_s or self.cfg.polling.interval_s,
-                                max_gap_factor=self.cfg.rates.max_gap_factor,
-                                speed_tolerance=self.cfg.rates.speed_tolerance)
-            tracker = self._trackers[key] = RateTracker(policy)
+            tracker = self._trackers[key] = RateTracker(rate_policy(self.cfg, dev))
             self._bridges[key] = CounterBridges(tracker)
         return tracker
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agent.config import AgentConfig, check_agent
 from agent.remoteconfig import Applied, Running, decide
-from xanet.signedconfig import Refusal, trusted_keys
+from xanet.signedconfig import Reason, Refusal, trusted_keys
 
 log = logging.getLogger("xanet.agent.config")
 
@@ -98,19 +98,27 @@ class RemoteConfig:
         self.refusal = None
 
     def receive(self, payload: bytes) -> Applied | None:
-        """A config message: the config to apply now, or None (the same again, or refused:
-        :attr:`refusal` says why, and the agent keeps running what it runs)."""
+        """A config message: the config to apply now (then :meth:`commit` it once applied),
+        or None (the same again, or refused: :attr:`refusal` says why, and the agent keeps
+        running what it runs)."""
         try:
             outcome = decide(payload, bootstrap=self.bootstrap, trusted=self.trusted,
                              running=self.running, check=self.check)
         except Refusal as exc:
-            self.refusal = f"{exc.reason}: {exc.detail}"[:REFUSAL_CHARS]
-            self.refused += 1
-            log.error("remote config refused (%s); still running version %s", exc,
-                      self.version if self.version is not None else "(bootstrap)")
+            self.refuse(exc.reason, exc.detail)
             return None
-        if not isinstance(outcome, Applied):
-            return None
+        return outcome if isinstance(outcome, Applied) else None
+
+    def refuse(self, reason: Reason, detail: str) -> None:
+        """A config not applied: reported in the status until one is."""
+        self.refusal = f"{reason}: {detail}"[:REFUSAL_CHARS]
+        self.refused += 1
+        log.error("remote config refused (%s: %s); still running version %s", reason, detail,
+                  self.version if self.version is not None else "(bootstrap)")
+
+    def commit(self, outcome: Applied) -> None:
+        """``outcome`` runs now: stored as the last good config, reported in the status."""
+        payload = outcome.payload
         try:
             write_atomically(self.path, payload)
         except OSError as exc:  # applied all the same; it is re-sent (retained) at restart
@@ -120,4 +128,3 @@ class RemoteConfig:
         log.info("remote config: version %d applied (%d device(s), signed with key %s, "
                  "issued %s)", outcome.envelope.version, len(outcome.config.devices),
                  outcome.envelope.key_id, outcome.envelope.issued)
-        return outcome

@@ -234,12 +234,24 @@ def _write_key(path: Path, key: Ed25519PrivateKey) -> Path:
     return path
 
 
+def take(remote: RemoteConfig, payload: bytes) -> bool:
+    """What the agent does with a config message: receive, apply, commit."""
+    applied = remote.receive(payload)
+    if applied is not None:
+        remote.commit(applied)
+    return applied is not None
+
+
 def test_last_good_is_stored_and_started_on_and_refusals_are_kept(tmp_path: Path) -> None:
     keyfile = _write_key(tmp_path / "core.pub", KEY)
     boot = bootstrap(tmp_path, [keyfile])
     remote = RemoteConfig(boot, check=no_check)
     assert remote.config is boot and remote.version is None
-    assert remote.receive(GOOD) is not None and remote.version == 5
+    applied = remote.receive(GOOD)
+    assert applied is not None and remote.version is None  # not before it is applied
+    assert not (tmp_path / "state" / STORED).exists()
+    remote.commit(applied)
+    assert remote.version == 5
     stored = tmp_path / "state" / STORED
     assert stored.read_bytes() == GOOD and stored.stat().st_mode & 0o077 == 0
     assert not list(stored.parent.glob(".*.tmp"))
@@ -261,12 +273,12 @@ def test_key_rotation(tmp_path: Path) -> None:
     old_pub = _write_key(tmp_path / "old.pub", KEY)
     new_pub = _write_key(tmp_path / "new.pub", OTHER)
     remote = RemoteConfig(bootstrap(tmp_path, [old_pub]), check=no_check)
-    assert remote.receive(seal(AGENT, 1, pushed(), NOW, KEY)) is not None
+    assert take(remote, seal(AGENT, 1, pushed(), NOW, KEY))
     # 1. the agents trust both (their bootstrap file; they restart on the stored config)
     remote = RemoteConfig(bootstrap(tmp_path, [old_pub, new_pub]), check=no_check)
     assert remote.version == 1
     # 2. the core signs with the new key
-    assert remote.receive(seal(AGENT, 2, pushed(), NOW, OTHER)) is not None
+    assert take(remote, seal(AGENT, 2, pushed(), NOW, OTHER))
     # 3. the old key removed: the stored config (new key) still starts; the old refused
     remote = RemoteConfig(bootstrap(tmp_path, [new_pub]), check=no_check)
     assert remote.version == 2
@@ -340,3 +352,49 @@ def test_check_config_reads_the_public_keys_and_the_state_dir(tmp_path: Path) ->
     _write_key(tmp_path / "not-a-key.pub", OTHER)
     (tmp_path / "state").unlink()
     assert check_file(path, secrets=False, files=True) == []
+
+
+# -- applying: all or nothing --------------------------------------------------------------
+
+
+def test_apply_changes_nothing_when_it_cannot_and_keeps_unchanged_state(
+        tmp_path: Path) -> None:
+    """A profile file broken between the check and the apply: ``Agent.apply`` raises
+    before changing anything. A good change keeps the unchanged device's rate tracker and
+    gives the changed one a fresh one (its new interval)."""
+    from agent.app import Agent
+    from agent.snmp import RawPoll, SnmpTarget
+    from xanet.config import ConfigError
+
+    class Poller:
+        async def poll(self, target: SnmpTarget) -> RawPoll:
+            raise AssertionError("not polled here")
+
+        def close(self) -> None:
+            pass
+
+    a, b = {"id": "a", "host": "192.0.2.1"}, {"id": "b", "host": "192.0.2.2"}
+    _write_key(tmp_path / "core.pub", KEY)  # (no config stored: the agent starts on _cfg)
+    agent = Agent(_cfg(tmp_path, [a, b]), poller=Poller())
+    try:
+        before = agent.cfg
+        tracker_a, tracker_b = (agent._tracker(d) for d in before.devices)
+        (tmp_path / "profiles").mkdir()
+        (tmp_path / "profiles" / "broken.toml").write_text("not = [toml")
+        broken = _cfg(tmp_path, [a, {**b, "profiles": ["ups-mib"]}],
+                      profiles={"dir": str(tmp_path / "profiles")})
+        with pytest.raises(ConfigError, match=r"broken\.toml"):
+            agent.apply(broken)
+        assert agent.cfg is before and set(agent.plans) == {"hub/a", "hub/b"}
+        assert agent._trackers == {"hub/a": tracker_a, "hub/b": tracker_b}
+        agent.apply(_cfg(tmp_path, [a, {**b, "poll_interval_s": 30}, {"id": "c",
+                                                                      "host": "192.0.2.3"}]))
+        assert agent._trackers["hub/a"] is tracker_a
+        assert agent._trackers["hub/b"] is not tracker_b
+        assert agent._trackers["hub/b"].policy.poll_interval_s == 30
+        assert set(agent.plans) == {"hub/a", "hub/b", "hub/c"}
+        agent.apply(_cfg(tmp_path, [a]))
+        assert set(agent._trackers) == {"hub/a"} and set(agent.plans) == {"hub/a"}
+        assert agent._trackers["hub/a"] is tracker_a
+    finally:
+        agent.spool.close()
