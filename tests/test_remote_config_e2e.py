@@ -444,7 +444,7 @@ async def test_offline_restart_runs_the_stored_config_and_keys_rotate(
             # Step 2: the core signs with the new key.
             r = publish(s, who, pushed_config(who, [x, y, z]), tmp_path, key=s.new_key)
             assert r.returncode == 0, r.stderr
-            await wait_for(lambda: points(influxdb, db, who.agent).get("bts-z"), 10,
+            await wait_for(lambda: points(influxdb, db, who.agent).get("bts-z"), 30,
                            "the device of version 2, signed with the new key")
             assert "remote config: version 2 applied" in both.log()
         finally:
@@ -463,7 +463,7 @@ async def test_offline_restart_runs_the_stored_config_and_keys_rotate(
             assert seen[0]["config_version"] == 2 and seen[0]["devices"] == 3
             since = time.time()
             await wait_for(lambda: [t for t in points(influxdb, db, who.agent).get("bts-z", [])
-                                    if t > since], 10, "bts-z still polled")
+                                    if t > since], 30, "bts-z still polled")
         finally:
             assert await asyncio.to_thread(new_only.stop) == 0, new_only.log()
     log = new_only.log()
