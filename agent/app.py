@@ -216,7 +216,8 @@ class Agent:
                 delivery_note(delivery, self.health),
                 self.overload.note(self.health.polls_throttled, lim.limit, lim.ceiling,
                                    lim.throttled),
-                between_note(self.between.values()), profiles_note(self.health))
+                between_note(self.between.values()), profiles_note(self.health),
+                self.remote.note())
         a = self.cfg.agent
         health = agent_health(delivery, self.health, len(self.cfg.devices), time.time())
         health = health.model_copy(update={"config_version": self.remote.version,

@@ -68,6 +68,17 @@ class RemoteConfig:
     def version(self) -> int | None:
         return None if self.running is None else self.running.version
 
+    def note(self) -> str | None:
+        """What the online status says of pushed configs: none yet, or one refused."""
+        if not self.enabled:
+            return None
+        if self.refusal is not None:
+            return f"pushed config refused: {self.refusal}"
+        if self.running is None:
+            return ("no pushed config yet: running the bootstrap file (is the core "
+                    "publishing one, and may this agent read its config topic?)")
+        return None
+
     def _start_on_stored(self) -> None:
         try:
             payload = self.path.read_bytes()

@@ -193,7 +193,8 @@ def points(influx: lab.InfluxDB1, db: str, agent: str) -> dict[str, list[float]]
 
 
 def statuses(influx: lab.InfluxDB1, db: str, agent: str) -> list[dict[str, Any]]:
-    return influx.query("SELECT config_version, config_refusal, devices FROM agent_status "
+    return influx.query("SELECT config_version, config_refusal, devices, reason FROM "
+                        "agent_status "
                         f"WHERE agent = '{agent}' AND online = 1", db=db, epoch="ms")
 
 
@@ -356,6 +357,7 @@ async def test_bootstrap_only_agent_gets_its_config_applies_changes_and_refusals
 
                 seen = await wait_for(refused, 30, f"the refusal {reason} in the status")
                 assert seen[0]["config_version"] == 2
+                assert f"pushed config refused: {reason}" in seen[0]["reason"]
                 assert seen[0]["time"] / 1000 - sent_at < STATUS_INTERVAL_S
             refused_at = time.time()
             await asyncio.sleep(3 * INTERVAL_S)
@@ -418,16 +420,25 @@ async def test_offline_restart_runs_the_stored_config_and_keys_rotate(
         assert await asyncio.to_thread(first.stop) == 0, first.log()
 
     # Restarted while its broker is out of reach (nothing listens on that port yet):
-    # the stored config's devices are polled into the spool; then the broker comes.
+    # the stored config's devices are polled into the spool; then the broker comes back.
+    # That broker already holds the collector's persistent session (its queue).
     back = SecureMosquitto(tmp_path / "broker-2", s.etc, s.pki.ca.cert)
+    back.start()
+    try:
+        async with running(collector(s, tmp_path, influxdb, db, port=back.port)):
+            await wait_for(lambda: back.log_path.read_text().count(
+                "Sending SUBACK to xanet-collector") >= 2, 30,  # telemetry and status
+                "the collector's session on the second broker")
+    finally:
+        back.stop()
     offline = started([s.core_pub], port=back.port)
     try:
         await wait_for(lambda: spooled_devices(spool) >= {"bts-x", "bts-y"}, 30,
                        "polls of the stored config's devices in the spool")
         back.start()
         came_back = time.time()
+        await wait_for(lambda: spooled_devices(spool) == set(), 30, "the spool drained")
         async with running(collector(s, tmp_path, influxdb, db, port=back.port)):
-            await wait_for(lambda: spooled_devices(spool) == set(), 30, "the spool drained")
             await wait_for(lambda: {"bts-x", "bts-y"} <= {
                 k for k, v in points(influxdb, db, who.agent).items()
                 if min(v) < came_back}, 30, "the offline polls in InfluxDB")

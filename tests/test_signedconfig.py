@@ -247,17 +247,19 @@ def test_last_good_is_stored_and_started_on_and_refusals_are_kept(tmp_path: Path
     boot = bootstrap(tmp_path, [keyfile])
     remote = RemoteConfig(boot, check=no_check)
     assert remote.config is boot and remote.version is None
+    assert (remote.note() or "").startswith("no pushed config yet")
     applied = remote.receive(GOOD)
     assert applied is not None and remote.version is None  # not before it is applied
     assert not (tmp_path / "state" / STORED).exists()
     remote.commit(applied)
-    assert remote.version == 5
+    assert remote.version == 5 and remote.note() is None
     stored = tmp_path / "state" / STORED
     assert stored.read_bytes() == GOOD and stored.stat().st_mode & 0o077 == 0
     assert not list(stored.parent.glob(".*.tmp"))
     assert remote.receive(GOOD) is None and remote.refusal is None  # the same again
     assert remote.receive(seal(AGENT, 6, pushed(), NOW, OTHER)) is None
     assert remote.refusal is not None and remote.refusal.startswith("unknown_key: ")
+    assert remote.note() == f"pushed config refused: {remote.refusal}"
     assert remote.version == 5 and stored.read_bytes() == GOOD  # still the last good
     many = pushed([{"id": f"r{i}", "host": "bad host!"} for i in range(100)])
     assert remote.receive(seal(AGENT, 6, many, NOW, KEY)) is None
