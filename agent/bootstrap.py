@@ -1,5 +1,5 @@
 """What only the box's own config file says: ``[remote_config]``, the sections no push changes.
-Pure.
+Pure, but for :func:`remote_config_problems` (check-config's look at the files it names).
 
 A site box starts from a *bootstrap* file: its identity (``[agent]``), the broker and its
 credentials (``[mqtt]``), the spool, and ``[remote_config]`` (the core's public keys,
@@ -18,7 +18,10 @@ from typing import Final
 from pydantic import Field, model_validator
 
 from xanet.config import Strict
+from xanet.preflight import writable_file_problem
 
+#: Where ``state_dir`` keeps the last good pushed config (the signed message).
+STORED = "config.signed.json"
 #: The top-level tables of an agent config that only the bootstrap file sets.
 BOOTSTRAP_SECTIONS: Final = ("agent", "mqtt", "spool", "remote_config")
 
@@ -47,3 +50,22 @@ class RemoteConfigSection(Strict):
         if self.enabled and not self.public_keys:
             raise ValueError("enabled = true needs public_keys (the core's public key files)")
         return self
+
+
+def remote_config_problems(rc: RemoteConfigSection) -> list[str]:
+    """``xanet check-config``: the core's public keys are Ed25519 keys this user can read,
+    the state directory can be written."""
+    if not rc.enabled:
+        return []
+    from xanet.signedconfig import KeyFileError, load_public_key
+
+    problems = []
+    for i, path in enumerate(rc.public_keys):
+        try:
+            load_public_key(path)
+        except KeyFileError as exc:
+            problems.append(f"remote_config.public_keys[{i}]: {exc}")
+    state = writable_file_problem(rc.state_dir / STORED)
+    if state is not None:
+        problems.append(f"remote_config.state_dir: {state}")
+    return problems

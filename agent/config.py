@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from agent.bootstrap import RemoteConfigSection
+from agent.bootstrap import RemoteConfigSection, remote_config_problems
 from agent.credentials import (
     MAX_USER_CHARS,
     MIN_KEY_CHARS,
@@ -453,24 +453,5 @@ def check_agent(cfg: AgentConfig, environ: dict[str, str] | None = None, *,
         if spool is not None:
             problems.append(f"spool.path: {spool}")
         problems += profile_problems(cfg)
-        problems += remote_config_problems(cfg)
-    return problems
-
-
-def remote_config_problems(cfg: AgentConfig) -> list[str]:
-    """The core's public keys readable Ed25519 keys, the state directory writable."""
-    rc = cfg.remote_config
-    if not rc.enabled:
-        return []
-    from xanet.signedconfig import KeyFileError, load_public_key
-
-    problems = []
-    for i, path in enumerate(rc.public_keys):
-        try:
-            load_public_key(path)
-        except KeyFileError as exc:
-            problems.append(f"remote_config.public_keys[{i}]: {exc}")
-    state = writable_file_problem(rc.state_dir / "config.signed.json")
-    if state is not None:
-        problems.append(f"remote_config.state_dir: {state}")
+        problems += remote_config_problems(cfg.remote_config)
     return problems

@@ -15,13 +15,13 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.bootstrap import STORED
 from agent.config import AgentConfig, check_agent
 from agent.remoteconfig import Applied, Running, decide
 from xanet.signedconfig import Reason, Refusal, trusted_keys
 
 log = logging.getLogger("xanet.agent.config")
 
-STORED = "config.signed.json"
 #: the refusal as the status carries it (wire.ShortText holds 256)
 REFUSAL_CHARS = 250
 
