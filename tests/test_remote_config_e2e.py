@@ -152,19 +152,16 @@ def bootstrap(s: Site, who: Issued, tmp: Path, keys: list[Path], *,
     return path
 
 
-def publish(s: Site, who: Issued, text: str, tmp: Path, *, key: Path | None = None,
-            version: int | None = None) -> subprocess.CompletedProcess[str]:
+def publish(s: Site, who: Issued, text: str, tmp: Path, *,
+            key: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``xanet config publish``, the core's command."""
     cfg = tmp / f"push-{time.monotonic_ns()}.toml"
     cfg.write_text(text)
     args = ["config", "publish", "--agent", who.agent, "--config", str(cfg),
             "--key", str(key or s.core_key), "--mqtt", str(s.publisher_toml),
-            "--state", str(tmp / "versions")]
-    if version is not None:
-        args += ["--version", str(version)]
-    r = subprocess.run([sys.executable, "-m", "xanet.cli", *args], capture_output=True,
-                       text=True, cwd=ROOT, timeout=60)
-    return r
+            "--state", str(tmp / "versions")]  # the version: the last published + 1
+    return subprocess.run([sys.executable, "-m", "xanet.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
 
 
 async def publish_raw(s: Site, topic: str, payload: bytes) -> None:
@@ -206,8 +203,9 @@ def consecutive(times: list[float], interval_s: float) -> bool:
     return len(times) >= 3 and ks == list(range(len(ks)))
 
 
-def first_polls(influx: lab.InfluxDB1, db: str, agent: str) -> dict[str, list[float]]:
-    """Each device's times of interface points that say ``first_poll`` (no rate yet)."""
+def first_polls(influx: lab.InfluxDB1, db: str) -> dict[str, list[float]]:
+    """Each device's times of interface points that say ``first_poll`` (no rate yet); the
+    database is the test's own."""
     out: dict[str, list[float]] = {}
     for row in influx.query("SELECT rate_note FROM interface WHERE rate_note = 'first_poll' "
                             "GROUP BY device", db=db, epoch="ms"):
@@ -324,7 +322,7 @@ async def test_bootstrap_only_agent_gets_its_config_applies_changes_and_refusals
             assert not [t for t in got["rtr-b"] if t > applied_at], "rtr-b still polled"
             assert consecutive([t for t in got["rtr-d"] if t > applied_at], INTERVAL_S)
             assert consecutive(got["rtr-a"], INTERVAL_S)  # none lost, none doubled
-            firsts = first_polls(influxdb, db, who.agent)
+            firsts = first_polls(influxdb, db)
             assert firsts["rtr-a"] == [got["rtr-a"][0]] * len(firsts["rtr-a"]), firsts
             assert all(t > applied_at - INTERVAL_S
                        for t in firsts["rtr-c"] + firsts["rtr-d"][-1:]), firsts
