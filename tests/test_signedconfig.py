@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.bootstrap import STORED
 from agent.config import AgentConfig
-from agent.configstore import STORED, RemoteConfig
+from agent.configstore import RemoteConfig
 from agent.remoteconfig import (
     Applied,
     Running,
