@@ -3,7 +3,8 @@
 Wiring only; the decisions live in :mod:`agent.schedule`, :mod:`agent.rates`,
 :mod:`agent.telemetry` and :mod:`xanet.wire`, the I/O in :mod:`agent.snmp`,
 :mod:`agent.ping`, :mod:`agent.batcher`, :mod:`agent.spool` and :mod:`agent.uplink`;
-a device's profiles are added to its poll by :mod:`agent.profilepoll`.
+a device's profiles are added to its poll by :mod:`agent.profilepoll`; a config pushed
+by the core is judged by :mod:`agent.configstore` and applied live by :meth:`Agent.apply`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Protocol
 from agent.batcher import Batcher
 from agent.concurrency import AdmissionLimit
 from agent.config import AgentConfig, DeviceConfig, credentials_from
+from agent.configstore import RemoteConfig
 from agent.errors import (
     SnmpConfigError,
     SnmpError,
@@ -34,6 +36,7 @@ from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
 from agent.pollplan import polls_interfaces
 from agent.profilepoll import ProfileReader, profile_polls
 from agent.rates import RatePolicy, RateTracker
+from agent.remoteconfig import device_changes
 from agent.resolver import Resolver, SystemResolver
 from agent.schedule import next_slot, phase_of
 from agent.snmp import RawPoll, SnmpPoller, SnmpTarget
@@ -60,7 +63,7 @@ from agent.telemetry import (
 )
 from agent.uplink import Uplink, first_leaf
 from xanet import topics, wire
-from xanet.config import SecretError
+from xanet.config import ConfigError, SecretError
 
 log = logging.getLogger("xanet.agent")
 
@@ -92,6 +95,13 @@ def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
         backend=creds_cfg.backend,
         interfaces=polls_interfaces(agent_cfg, dev),
     )
+
+
+def rate_policy(agent_cfg: AgentConfig, dev: DeviceConfig) -> RatePolicy:
+    """The rules of ``dev``'s interface rates (and its profile counters')."""
+    return RatePolicy(poll_interval_s=dev.poll_interval_s or agent_cfg.polling.interval_s,
+                      max_gap_factor=agent_cfg.rates.max_gap_factor,
+                      speed_tolerance=agent_cfg.rates.speed_tolerance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +143,11 @@ class Agent:
     def __init__(self, cfg: AgentConfig, *, poller: Poller | None = None,
                  pinger: Pinger | None = None, resolver: Resolver | None = None,
                  profile_reader: ProfileReader | None = None) -> None:
-        self.cfg = cfg
+        self.remote = RemoteConfig(cfg)  # the stored pushed config, when there is one
+        cfg = self.cfg = self.remote.config
+        self._profile_reader = profile_reader
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # device key -> its poll loop
+        self._running: tuple[asyncio.TaskGroup, asyncio.Event] | None = None
         self.poller: Poller = poller or SnmpPoller()
         i = cfg.icmp
         self.pinger: Pinger = pinger or IcmpPinger(
@@ -152,6 +166,8 @@ class Agent:
             make_status=self.status,
             replay_rate_per_s=s.replay_rate_per_s,
             status_interval_s=a.status_interval_s,
+            config_topic=topics.config_topic(a.id) if self.remote.enabled else None,
+            on_config=self._on_config,
         )
         self.batcher = Batcher(cfg, self.spool, self.uplink.notify, health=self.health,
                                instance=self.instance,
@@ -202,12 +218,14 @@ class Agent:
                 delivery_note(delivery, self.health),
                 self.overload.note(self.health.polls_throttled, lim.limit, lim.ceiling,
                                    lim.throttled),
-                between_note(self.between.values()), profiles_note(self.health))
+                between_note(self.between.values()), profiles_note(self.health),
+                self.remote.note())
         a = self.cfg.agent
+        health = agent_health(delivery, self.health, len(self.cfg.devices), time.time())
+        health = health.model_copy(update={"config_version": self.remote.version,
+                                           "config_refusal": self.remote.refusal})
         return status(kind, agent=a.id, site=a.site, version=__version__,
-                      instance=self.instance, ts=now, reason=reason,
-                      health=agent_health(delivery, self.health, len(self.cfg.devices),
-                                          time.time()))
+                      instance=self.instance, ts=now, reason=reason, health=health)
 
     def _delivery(self) -> Delivery:
         up, spool = self.uplink, self.spool
@@ -225,24 +243,93 @@ class Agent:
         fatal: UplinkFatal | None = None
         try:
             async with asyncio.TaskGroup() as tg:
+                self._running = (tg, stop)
                 tg.create_task(self.uplink.run(stop), name="uplink")
                 tg.create_task(self._wake_on_stop(stop), name="wake-on-stop")
                 if self.concurrency.enabled:
                     tg.create_task(probe_lag(self._on_lag, stop), name="loop-lag")
                 for dev in self.cfg.devices:
-                    tg.create_task(self._device_loop(dev, stop),
-                                   name=f"poll-{device_key(self.cfg, dev)}")
+                    self._start_device(dev)
         except* UplinkFatal as group:
             first = first_leaf(group)
             assert isinstance(first, UplinkFatal)
             fatal = first
         finally:
+            self._running = None
             self.batcher.flush_all()
             self.poller.close()
             self.spool.close()
             log.info("agent %s stopped", self.cfg.agent.id)
         if fatal is not None:
             raise fatal
+
+    def _start_device(self, dev: DeviceConfig) -> None:
+        assert self._running is not None  # only while run() runs
+        tg, stop = self._running
+        key = device_key(self.cfg, dev)
+        self._tasks[key] = tg.create_task(self._device_loop(dev, stop), name=f"poll-{key}")
+
+    def _on_config(self, payload: bytes) -> None:
+        """A message on the config topic: applied, ignored or refused (then the agent runs
+        on what it ran); the status says which at once."""
+        applied = self.remote.receive(payload)
+        if applied is not None:
+            try:
+                self.apply(applied.config)
+            except ConfigError as exc:  # a profile file changed since the check: nothing done
+                self.remote.refuse("invalid_config", "; ".join(exc.problems))
+            except Exception as exc:  # a bug: keep polling on the config that runs
+                log.error("remote config: version %d could not be applied: %s: %s",
+                          applied.envelope.version, type(exc).__name__, exc, exc_info=exc)
+                self.remote.refuse("invalid_config", f"not applied: {type(exc).__name__}")
+            else:
+                self.remote.commit(applied)
+        self.uplink.status_now()
+
+    def apply(self, new: AgentConfig) -> None:
+        """Run ``new`` from now on, without a restart: devices added, removed and changed
+        (restarted with fresh state); the others keep their schedule and rate state; the
+        spool and the connection are untouched (docs/remote-config.md). Raises
+        :class:`~xanet.config.ConfigError` (a profile file) before changing anything."""
+        changes = device_changes(self.cfg, new)
+        fresh = {*changes.added, *changes.changed}
+        trackers = {}
+        for dev in new.devices:
+            key = device_key(new, dev)
+            old = None if key in fresh else self._trackers.get(key)
+            trackers[key] = old or RateTracker(rate_policy(new, dev))
+        polls = profile_polls(new, self.poller, self._profile_reader, self.health,
+                              lambda d: (device_key(new, d), trackers[device_key(new, d)]))
+        kept_profiles = self.profile_polls.devices
+        polls.devices = {**polls.devices, **{k: kept_profiles[k] for k in changes.kept
+                                             if k in kept_profiles}}
+        for key in (*changes.removed, *changes.changed):
+            task = self._tasks.pop(key, None)
+            if task is not None:
+                task.cancel()
+            self._forget(key)
+        for key, tracker in trackers.items():
+            if key not in self._trackers:
+                self._trackers[key], self._bridges[key] = tracker, CounterBridges(tracker)
+        self.cfg = self.batcher.cfg = new
+        self.plans = {device_key(new, d): device_plan(new, d) for d in new.devices}
+        r = new.rates
+        self._sub_policy = SubPollPolicy(r.counter32_readings, r.counter32_max_readings,
+                                         r.counter32_min_interval_s)
+        self.profile_polls = polls
+        if self._running is not None:
+            for dev in new.devices:
+                if device_key(new, dev) not in self._tasks:
+                    self._start_device(dev)
+        log.info("config applied: %d device(s) added, %d removed, %d changed, %d kept "
+                 "running", len(changes.added), len(changes.removed), len(changes.changed),
+                 len(changes.kept))
+
+    def _forget(self, key: str) -> None:
+        """A removed or changed device's state: its next loop starts afresh."""
+        for state in (self._trackers, self._bridges, self._addresses, self.between):
+            state.pop(key, None)
+        self.health.forget(key)
 
     async def _wake_on_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -252,10 +339,7 @@ class Agent:
         key = device_key(self.cfg, dev)
         tracker = self._trackers.get(key)
         if tracker is None:
-            policy = RatePolicy(poll_interval_s=dev.poll_interval_s or self.cfg.polling.interval_s,
-                                max_gap_factor=self.cfg.rates.max_gap_factor,
-                                speed_tolerance=self.cfg.rates.speed_tolerance)
-            tracker = self._trackers[key] = RateTracker(policy)
+            tracker = self._trackers[key] = RateTracker(rate_policy(self.cfg, dev))
             self._bridges[key] = CounterBridges(tracker)
         return tracker
 

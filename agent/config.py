@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
+from agent.bootstrap import RemoteConfigSection, remote_config_problems
 from agent.credentials import (
     MAX_USER_CHARS,
     MIN_KEY_CHARS,
@@ -325,13 +326,19 @@ class AgentConfig(Strict):
     batch: BatchConfig = BatchConfig()
     spool: SpoolConfig = SpoolConfig()
     profiles: ProfilesConfig = ProfilesConfig()
+    remote_config: RemoteConfigSection = RemoteConfigSection()
     snmp: SnmpCredentials | None = None
-    devices: list[DeviceConfig] = Field(min_length=1)
+    devices: list[DeviceConfig] = Field(
+        default_factory=list,
+        description="at least one, unless [remote_config] enabled (the core pushes them)")
 
     @model_validator(mode="after")
     def _devices(self) -> AgentConfig:
         seen: set[tuple[str, str]] = set()
         problems: list[str] = []
+        if not self.devices and not self.remote_config.enabled:
+            problems.append("devices: at least one [[devices]] (or [remote_config] enabled: "
+                            "the core pushes them)")
         for i, dev in enumerate(self.devices):
             # Device ids are unique per site, as in the inventory (rtr-1 at every hub).
             key = (dev.site or self.agent.site, dev.id)
@@ -449,4 +456,5 @@ def check_agent(cfg: AgentConfig, environ: dict[str, str] | None = None, *,
         if spool is not None:
             problems.append(f"spool.path: {spool}")
         problems += profile_problems(cfg)
+        problems += remote_config_problems(cfg.remote_config)
     return problems

@@ -219,6 +219,13 @@ class Health:
             return None
         self.answered.add(key)
         return first_answer(poll) + (f" ({change})" if change else "")
+    def forget(self, key: str) -> None:
+        """A device removed from the config (or restarted with fresh state): its states."""
+        self.failing.pop(key, None)
+        self.warnings.pop(key, None)
+        self.ping_failing.discard(key)
+        for pair in [p for p in self.profiles_failing if p[0] == key]:
+            del self.profiles_failing[pair]
 
     def record_warnings(self, key: str, warnings: tuple[str, ...]) -> tuple[str, ...]:
         """Keeps a device's poll warnings; returns them when they changed (to be logged),

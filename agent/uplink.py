@@ -21,6 +21,9 @@ What the broker refuses stays in the spool (docs/delivery.md, "Refused"):
   :data:`STATUS_REFUSED_TRIES` connections the agent gives up with
   :class:`agent.errors.UplinkFatal` (``xanet agent`` exits 78).
 
+With ``remote_config`` the uplink also subscribes (QoS 1) to the agent's own config topic
+and hands every message on it to ``on_config`` (:mod:`agent.configstore` judges it).
+
 A message larger than the broker's Maximum Packet Size (MQTT v5 CONNACK) would make
 the broker drop the connection at every attempt: it is quarantined in the spool,
 counted and reported instead of sent.
@@ -84,6 +87,8 @@ class Uplink:
         replay_rate_per_s: float,
         status_interval_s: float,
         rng: random.Random | None = None,
+        config_topic: str | None = None,
+        on_config: Callable[[bytes], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.spool = spool
@@ -93,6 +98,9 @@ class Uplink:
         self.replay_rate_per_s = replay_rate_per_s
         self.status_interval_s = status_interval_s
         self.rng = rng or random.Random()
+        #: the pushed config's topic and who judges its messages (None: not subscribed)
+        self.config_topic = config_topic
+        self.on_config = on_config
         self.v5 = cfg.protocol == "5"
         self.wakeup = asyncio.Event()
         self.connected = asyncio.Event()
@@ -222,6 +230,7 @@ class Uplink:
             if self.status_refusals:
                 log.info("mqtt: the broker accepts this agent's status topic again")
             self.status_refusals = 0
+            await self._subscribe_config(client)
             self.connected.set()
             backlog = self.spool.depth
             log.info("mqtt connected to %s:%d as %s (MQTT %s%s); backlog %d message(s) to "
@@ -361,12 +370,27 @@ class Uplink:
         if sent:
             log.info("replay done: %d message(s) in %.1fs", sent, time.monotonic() - started)
 
-    @staticmethod
-    async def _watch(client: aiomqtt.Client) -> None:
-        """Raise MqttError as soon as the connection drops (the agent subscribes to nothing,
-        so the message iterator only ever ends by a disconnect)."""
-        async for _ in client.messages:
-            pass
+    async def _subscribe_config(self, client: aiomqtt.Client) -> None:
+        """Subscribe to the agent's config topic; the broker sends its retained config."""
+        if self.config_topic is None:
+            return
+        granted = await client.subscribe(self.config_topic, qos=1)
+        code = getattr(granted[0], "value", granted[0]) if granted else 0
+        if isinstance(code, int) and code >= 0x80:
+            log.error("mqtt %s:%d: the broker refuses this agent's config topic %s for MQTT "
+                      "user %s (SUBACK reason code %d): no pushed config will arrive; check "
+                      "the ACL's 'pattern read xanet/v1/config/%%u'", self.cfg.host,
+                      self.cfg.port, self.config_topic, self.user, code)
+
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        """Hand config messages over; raise MqttError as soon as the connection drops (the
+        message iterator only ever ends by a disconnect)."""
+        async for message in client.messages:
+            payload = message.payload
+            if (self.on_config is not None and self.config_topic is not None
+                    and message.topic.matches(self.config_topic)
+                    and isinstance(payload, bytes | bytearray)):
+                self.on_config(bytes(payload))
         raise aiomqtt.MqttError("message stream ended")
 
     def status_now(self) -> None:

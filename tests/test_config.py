@@ -91,7 +91,8 @@ def test_collector_v2_needs_token(tmp_path: Path) -> None:
 
 
 def test_check_config_examples() -> None:
-    for name in ("agent.example.toml", "collector.example.toml", "inventory.example.toml"):
+    for name in ("agent.example.toml", "collector.example.toml", "inventory.example.toml",
+                 "agent.bootstrap.example.toml"):
         assert check_file(ROOT / "config" / name, secrets=False) == []
 
 

@@ -266,7 +266,8 @@ def test_issue_script_writes_exact_acl_and_private_files(deployment: Deployment)
     assert ("user hg-a1\n"
             f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/telemetry\n"
             f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/status\n"
-            f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/test\n") in acl
+            f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/test\n"
+            "topic read xanet/v1/config/hg-a1\n") in acl
     assert f"user {COLLECTOR_USER}\ntopic read xanet/v1/#\n" in acl
     # No line grants anything to anonymous clients or to every user.
     lines = [ln.split() for ln in acl.splitlines() if ln.strip() and not ln.startswith("#")]

@@ -14,6 +14,8 @@
     xanet deadletter list|replay ...  dead letters; put them back once the cause is fixed
     xanet inventory import|export     the inventory from and to spreadsheets (.xlsx, .csv)
     xanet inventory agent-config ID   an agent's config rendered from the inventory
+    xanet keys generate|id            the core's Ed25519 keys for pushed agent configs
+    xanet config publish ...          sign an agent's config, publish it retained
 
 Only ``__main__``-level code here connects SIGINT/SIGTERM to the programs'
 stop event; the programs themselves never touch signals.
@@ -287,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     from xanet import inventory_cli
 
     inventory_cli.add_parser(sub)
+    from xanet.configpublish import add_parsers as add_config_parsers
+
+    add_config_parsers(sub)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""MQTT topic names: ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``. Pure.
+"""MQTT topic names: ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``, and each
+agent's pushed config ``xanet/v1/config/{agent}``. Pure.
 
 A site's third topic, ``.../test``, carries only the technician's test message
 (``xanet agent test``, :func:`probe_topic`): it is not a :data:`KINDS` kind, so no
@@ -18,6 +19,9 @@ Kind = Literal["telemetry", "status"]
 KINDS: tuple[Kind, ...] = ("telemetry", "status")
 #: The last level of a site's test topic (not a data kind: see the module's doc).
 TEST = "test"
+
+CONFIG = "config"
+
 
 class TopicError(ValueError):
     """A topic that is not a xanet v1 topic, or a level that is not a valid identifier."""
@@ -72,3 +76,10 @@ def parse(topic: str) -> SiteTopic:
 def subscription(kind: Kind, province: str = "+") -> str:
     """Wildcard filter for every site of a province (or of all provinces)."""
     return f"{ROOT}/{VERSION}/{province}/+/+/{kind}"
+
+
+def config_topic(agent: str) -> str:
+    """The retained topic of ``agent``'s signed config (the broker's ACL lets the agent
+    read only its own: ``pattern read xanet/v1/config/%u``)."""
+    _check_level("agent", agent)
+    return f"{ROOT}/{VERSION}/{CONFIG}/{agent}"

@@ -277,6 +277,14 @@ class AgentHealth(_Strict):
     monitoring_errors: int = Field(
         default=0, ge=0, description="devices whose last poll failed for a cause other than timeout"
     )
+    config_version: int | None = Field(
+        default=None, ge=1, description="the pushed config version running; absent: the "
+        "agent's own file (added to v1: collectors first)",
+    )
+    config_refusal: ShortText | None = Field(
+        default=None, description="why the last pushed config was refused (reason: detail, "
+        "docs/remote-config.md); absent once one is applied (added to v1: collectors first)",
+    )
 
 
 class Status(_Strict):
