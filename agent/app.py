@@ -15,14 +15,14 @@ import logging
 import math
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from agent.batcher import Batcher
 from agent.concurrency import AdmissionLimit
-from agent.config import AgentConfig, DeviceConfig, credentials_from
+from agent.config import AgentConfig, DeviceConfig
 from agent.configstore import RemoteConfig
+from agent.deviceplan import device_key, device_plan, rate_policy
 from agent.errors import (
     SnmpConfigError,
     SnmpError,
@@ -33,9 +33,8 @@ from agent.errors import (
 from agent.gate import Gate, Naps, probe_lag
 from agent.instance import instance_id
 from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy
-from agent.pollplan import polls_interfaces
 from agent.profilepoll import ProfileReader, profile_polls
-from agent.rates import RatePolicy, RateTracker
+from agent.rates import RateTracker
 from agent.remoteconfig import device_changes
 from agent.resolver import Resolver, SystemResolver
 from agent.schedule import next_slot, phase_of
@@ -63,72 +62,11 @@ from agent.telemetry import (
 )
 from agent.uplink import Uplink, first_leaf
 from xanet import topics, wire
-from xanet.config import ConfigError, SecretError
+from xanet.config import ConfigError
 
 log = logging.getLogger("xanet.agent")
 
 __version__ = "0.1.0"
-
-
-def device_key(agent_cfg: AgentConfig, dev: DeviceConfig) -> str:
-    """``site/device``: unique within an agent (device ids are unique per site)."""
-    return f"{dev.site or agent_cfg.agent.site}/{dev.id}"
-
-
-def snmp_target(agent_cfg: AgentConfig, dev: DeviceConfig) -> SnmpTarget:
-    """The device's SNMP target; raises ``ValueError``/``SecretError`` when its credentials
-    cannot be used (the device then fails every poll with cause ``config``)."""
-    creds_cfg = dev.snmp if dev.snmp is not None else agent_cfg.snmp
-    assert creds_cfg is not None and creds_cfg is not False  # AgentConfig validation
-    creds = credentials_from(creds_cfg)
-    poll = agent_cfg.polling
-    return SnmpTarget(
-        device=device_key(agent_cfg, dev),
-        host=dev.host,
-        port=dev.port,
-        credentials=creds,
-        timeout_s=dev.timeout_s or poll.timeout_s,
-        retries=dev.retries if dev.retries is not None else poll.retries,
-        max_repetitions=poll.max_repetitions,
-        max_rows=dev.max_interfaces or poll.max_interfaces,
-        max_walk_bytes=poll.max_walk_bytes,
-        backend=creds_cfg.backend,
-        interfaces=polls_interfaces(agent_cfg, dev),
-    )
-
-
-def rate_policy(agent_cfg: AgentConfig, dev: DeviceConfig) -> RatePolicy:
-    """The rules of ``dev``'s interface rates (and its profile counters')."""
-    return RatePolicy(poll_interval_s=dev.poll_interval_s or agent_cfg.polling.interval_s,
-                      max_gap_factor=agent_cfg.rates.max_gap_factor,
-                      speed_tolerance=agent_cfg.rates.speed_tolerance)
-
-
-@dataclass(frozen=True, slots=True)
-class DevicePlan:
-    """How one device is polled: its SNMP target (None: ping-only, or unusable config)."""
-
-    host: str
-    target: SnmpTarget | None
-    ping: bool
-    config_error: str | None = None  # why the SNMP target cannot be built
-    #: the bound on the name look-up: the SNMP exchange's own worst case
-    resolve_timeout_s: float = 2.0
-
-
-def device_plan(agent_cfg: AgentConfig, dev: DeviceConfig) -> DevicePlan:
-    pings = agent_cfg.pings(dev)
-    poll = agent_cfg.polling
-    retries = dev.retries if dev.retries is not None else poll.retries
-    timeout_s = (dev.timeout_s or poll.timeout_s) * (retries + 1)
-    if dev.snmp is False:
-        return DevicePlan(dev.host, None, pings, resolve_timeout_s=timeout_s)
-    try:
-        target = snmp_target(agent_cfg, dev)
-    except (ValueError, SecretError) as exc:
-        return DevicePlan(dev.host, None, pings, config_error=str(exc),
-                          resolve_timeout_s=timeout_s)
-    return DevicePlan(dev.host, target, pings, resolve_timeout_s=timeout_s)
 
 
 class Poller(Protocol):

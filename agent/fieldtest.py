@@ -21,9 +21,9 @@ import time
 from datetime import UTC, datetime
 
 from agent import fieldreport
-from agent.app import device_key, device_plan
 from agent.brokerprobe import probe_broker
 from agent.config import AgentConfig, DeviceConfig
+from agent.deviceplan import device_key, device_plan
 from agent.errors import SnmpConfigError, SnmpError, SnmpProtocolError, SnmpResolveError
 from agent.fieldreport import BrokerResult, DeviceResult
 from agent.ping import IcmpPinger, Pinger, PingError, PingPolicy

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 import lab
-from agent.app import Agent, snmp_target
+from agent.app import Agent
 from agent.config import AgentConfig
+from agent.deviceplan import snmp_target
 from agent.pollplan import poll_summary, polls_interfaces
 from agent.profiles.load import catalog_problems, load_catalog, shipped_profile
 from agent.profiles.model import Profile
