@@ -85,6 +85,36 @@ def test_cross_check_passes_when_they_agree(tmp_path: Path,
     assert main(["check-config", "--no-secrets", str(agent)]) == 0
 
 
+def test_a_bootstrap_file_is_not_cross_checked_for_devices(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A box whose devices the core pushes (docs/remote-config.md) has none in its file:
+    the inventory's devices are not "missing" from it (the pushed config, rendered from the
+    inventory, carries them)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+    )
+
+    pub = tmp_path / "core.pub"
+    pub.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    agent = tmp_path / "bootstrap.toml"
+    agent.write_text(AGENT.split("[snmp]")[0] + f"""
+[remote_config]
+enabled = true
+public_keys = ["{pub}"]
+state_dir = "{tmp_path / 'state'}"
+[spool]
+path = "{tmp_path / 'spool.sqlite3'}"
+""")
+    inv = tmp_path / "inventory.toml"
+    inv.write_text(INVENTORY)
+    assert main(["check-config", "--no-secrets", str(agent), str(inv)]) == 0, \
+        capsys.readouterr().err
+    assert capsys.readouterr().err == ""
+
+
 def test_collector_names_unmapped_devices_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
     inventory = parse_inventory(tomllib.loads(INVENTORY))
     mapper = FactMapper(inventory)

@@ -212,6 +212,8 @@ def cross_check_files(paths: Sequence[Path]) -> list[str]:
             cfg = load_model(agent_path, AgentConfig)
             if cfg.agent.province != inventory.province.code:
                 continue  # an agent of another province: not this inventory's
+            if cfg.remote_config.enabled and not cfg.devices:
+                continue  # a bootstrap file: its devices come signed from the inventory
             devices = [AgentDevice(i, d.id, d.site or cfg.agent.site)
                        for i, d in enumerate(cfg.devices)]
             problems += cross_check(str(agent_path), cfg.agent.id, cfg.agent.site, devices,
