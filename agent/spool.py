@@ -424,6 +424,12 @@ class Spool:
         ).fetchall(), [])
         return [(Entry(int(s), str(t), bytes(p), float(c)), str(r)) for s, t, p, c, r in rows]
 
+    def pending_bytes(self) -> int:
+        """The payload bytes of the messages still to send (SQLite reads blob lengths from
+        the record headers, not the blobs)."""
+        return self._guard(lambda: self._scalar(
+            "SELECT coalesce(sum(length(payload)), 0) FROM outbox"), 0)
+
     def oldest_created(self) -> float | None:
         def oldest() -> float | None:
             row = self._db.execute("SELECT min(created) FROM outbox").fetchone()

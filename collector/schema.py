@@ -40,7 +40,7 @@ AGENT_STATUS = Measurement(
     "agent_status", ("province", "commune", "site", "agent"),
     ("online", "reason", "spool_depth", "spool_dropped", "spool_oldest_age_s",
      "poll_overruns", "devices", "refused", "quarantined", "polls_dropped",
-     "monitoring_errors", "instance"))
+     "monitoring_errors", "instance", *wire.AGENT_BYTES_FIELDS))
 ELEMENT_STATE = Measurement(
     "element_state", ("province", "commune", "site", "device", "interface", "element"),
     ("state", "code", "reason"))
@@ -221,6 +221,7 @@ def status_line(where: SiteTopic, msg: wire.Status, received: datetime) -> str:
             "polls_dropped": h.polls_dropped if h else None,
             "monitoring_errors": h.monitoring_errors if h else None,
             "instance": msg.instance,
+            **{name: getattr(h, name) if h else None for name in wire.AGENT_BYTES_FIELDS},
         },
         to_ms(msg.ts or received),
     )
