@@ -30,16 +30,18 @@ from typing import Final
 BURST_S: Final = 0.1
 #: How long a live message may wait behind backlog bytes in flight, at the budget rate.
 LIVE_WAIT_S: Final = 1.0
-#: Auto: where the budget starts (64 kbit/s), its bounds, its measuring window.
-AUTO_START_BYTES_PER_S: Final = 8_000.0
+#: Auto: where the budget starts (32 kbit/s: a thin link's share, found again within a
+#: few windows on a fast one), its bounds, its measuring window.
+AUTO_START_BYTES_PER_S: Final = 4_000.0
 AUTO_MIN_BYTES_PER_S: Final = 1_000.0
 AUTO_MAX_BYTES_PER_S: Final = 100_000_000.0
-AUTO_WINDOW_S: Final = 2.0
+AUTO_WINDOW_S: Final = 1.0
 #: Auto: the budget after a window the link could not carry, as a fraction of what it did.
 AUTO_BACKOFF: Final = 0.8
 #: Auto: the gentle probe upward after the first back-off (per window); doubling before.
 AUTO_PROBE: Final = 1.1
-#: Auto: probe upward only when the backlog sent at least this fraction of the budget.
+#: Auto: probe upward only when the backlog sent at least this fraction of the budget,
+#: and at least this fraction of what it sent was acknowledged in the window.
 AUTO_USED: Final = 0.9
 #: Auto: a window lasts at least AUTO_WINDOW_S and until this many PUBACKs came back
 #: (large batches on a thin link), but at most AUTO_WINDOW_MAX_S.
@@ -163,7 +165,8 @@ class AutoBudget:
       :data:`LIVE_WAIT_S` of the budget was sent and not yet acknowledged — the budget
       becomes :data:`AUTO_BACKOFF` × the measured throughput (acknowledged bytes /
       window), and probing turns gentle;
-    * the link kept up **and** the budget was the limit (the backlog sent at least
+    * the link kept up (at least :data:`AUTO_USED` of what was sent came back
+      acknowledged) **and** the budget was the limit (the backlog sent at least
       :data:`AUTO_USED` of it): probe upward — ×2 per window until the first back-off
       (a fast link is found in seconds), then ×:data:`AUTO_PROBE`;
     * otherwise (something else limited the backlog: the messages/s bound, the event
@@ -189,9 +192,39 @@ class AutoBudget:
         if window.capped:
             self.bytes_per_s = clamp(AUTO_BACKOFF * measured)
             self.slow_start = False
-        elif window.sent_bytes >= AUTO_USED * self.bytes_per_s * window.duration_s:
+        elif (window.sent_bytes >= AUTO_USED * self.bytes_per_s * window.duration_s
+              and window.acked_bytes >= AUTO_USED * window.sent_bytes):
             self.bytes_per_s = clamp(self.bytes_per_s * (2.0 if self.slow_start else AUTO_PROBE))
         return self.bytes_per_s
+
+
+class Meter:
+    """Auto's measuring window: what the backlog sent and got acknowledged since it began."""
+
+    def __init__(self, now_s: float) -> None:
+        self.started = now_s
+        self.sent_bytes = 0
+        self.acked_bytes = 0
+        self.acks = 0
+
+    def sent(self, nbytes: int) -> None:
+        self.sent_bytes += nbytes
+
+    def acked(self, nbytes: int) -> None:
+        self.acked_bytes += nbytes
+        self.acks += 1
+
+    def close(self, now_s: float, capped: bool) -> Window | None:
+        """The window, when it is over (:func:`window_over`; the meter starts the next);
+        else None."""
+        duration_s = now_s - self.started
+        if not window_over(duration_s, self.acks):
+            return None
+        window = Window(duration_s=duration_s, sent_bytes=self.sent_bytes,
+                        acked_bytes=self.acked_bytes, acks=self.acks, busy=True,
+                        capped=capped)
+        self.started, self.sent_bytes, self.acked_bytes, self.acks = now_s, 0, 0, 0
+        return window
 
 
 def window_over(duration_s: float, acks: int) -> bool:
@@ -202,3 +235,63 @@ def window_over(duration_s: float, acks: int) -> bool:
 
 def clamp(bytes_per_s: float) -> float:
     return min(AUTO_MAX_BYTES_PER_S, max(AUTO_MIN_BYTES_PER_S, bytes_per_s))
+
+
+class BacklogBudget:
+    """The three rules together, for one uplink: what the backlog lane asks.
+
+    ``budget_bytes_per_s``: a number, ``"auto"`` or ``"off"`` (messages/s only);
+    ``rate_per_s``: the messages/s bound (None: none)."""
+
+    def __init__(self, budget_bytes_per_s: float | str, rate_per_s: float | None,
+                 now_s: float) -> None:
+        self.auto = AutoBudget() if budget_bytes_per_s == "auto" else None
+        fixed = (None if isinstance(budget_bytes_per_s, str) else float(budget_bytes_per_s))
+        self.pacer = Pacer(self.auto.bytes_per_s if self.auto else fixed, rate_per_s)
+        self.gate = BacklogGate(cap_bytes(self.pacer.bytes_per_s))
+        self.meter = Meter(now_s)
+
+    @property
+    def bytes_per_s(self) -> float | None:
+        """The bytes/s budget now (None: only messages/s bound the backlog)."""
+        return self.pacer.bytes_per_s
+
+    def start(self, now_s: float) -> None:
+        """A replay begins: auto's windows count from now (an idle backlog measures
+        nothing)."""
+        self.meter = Meter(now_s)
+        self.gate.reset_capped()
+
+    def delay_s(self, now_s: float) -> float:
+        """How long until the budget lets the next backlog publish go (0: now)."""
+        self.tick(now_s)
+        return self.pacer.delay_s(now_s)
+
+    def may_send(self, nbytes: int, *, live_waiting: bool) -> bool:
+        """Whether live first and the in-flight cap let a publish of ``nbytes`` go now."""
+        return self.gate.may_send(nbytes, live_waiting=live_waiting)
+
+    def sent(self, now_s: float, nbytes: int) -> None:
+        """A backlog publish of ``nbytes`` went."""
+        self.pacer.take(now_s, nbytes)
+        self.gate.sent(nbytes)
+        self.meter.sent(nbytes)
+
+    def done(self, nbytes: int, *, acked: bool) -> None:
+        """A backlog publish of ``nbytes`` ended (``acked``: the broker took it)."""
+        self.gate.done(nbytes)
+        if acked:
+            self.meter.acked(nbytes)
+
+    def tick(self, now_s: float) -> float | None:
+        """Auto: at the end of a measuring window, the new budget (else None)."""
+        if self.auto is None:
+            return None
+        window = self.meter.close(now_s, self.gate.capped)
+        if window is None:
+            return None
+        self.gate.reset_capped()
+        budget = self.auto.observe(window)
+        self.pacer.set_bytes_per_s(budget)
+        self.gate.cap_bytes = cap_bytes(budget)
+        return budget
