@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from agent.profiles.due import ProfileDue
 from agent.profiles.load import load_catalog
 from agent.profiles.model import Profile
-from agent.stretch import MAX_FACTOR, SATURATED_AFTER, Stretch, stretched_interval_s
+from agent.stretch import MAX_FACTOR, Stretch, stretched_interval_s
 from agent.telemetry import Delivery, Health, agent_health, stretch_note
 from agent.traffic import Traffic, drain_eta_s
 from xanet import wire
