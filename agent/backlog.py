@@ -38,6 +38,13 @@ class BacklogPacing:
         """The bytes/s budget now (None: only messages/s bound the backlog)."""
         return self.budget.bytes_per_s
 
+    @property
+    def cap_bytes(self) -> float:
+        """The backlog bytes that may be unacknowledged at once (a second of the budget): a
+        backlog message larger than this makes a live poll wait longer than a second, so
+        batches should stay below it (inf: no bytes budget)."""
+        return self.budget.gate.cap_bytes
+
     def start(self) -> None:
         """A replay begins."""
         self.budget.start(self.clock())
