@@ -36,6 +36,8 @@ AUTO_START_BYTES_PER_S: Final = 4_000.0
 AUTO_MIN_BYTES_PER_S: Final = 1_000.0
 AUTO_MAX_BYTES_PER_S: Final = 100_000_000.0
 AUTO_WINDOW_S: Final = 1.0
+#: Auto: the shortest window while doubling (a fast link found in ~2 s, not ~8).
+AUTO_SLOW_START_WINDOW_S: Final = 0.25
 #: Auto: the budget after a window the link could not carry, as a fraction of what it did.
 AUTO_BACKOFF: Final = 0.8
 #: Auto: the gentle probe upward after the first back-off (per window); doubling before.
@@ -157,8 +159,9 @@ class Window:
 class AutoBudget:
     """The bytes/s budget measured from PUBACK throughput.
 
-    Window by window (at least :data:`AUTO_WINDOW_S` and :data:`AUTO_MIN_ACKS` PUBACKs, at
-    most :data:`AUTO_WINDOW_MAX_S`: :func:`window_over`), only while the backlog was busy
+    Window by window (at least :data:`AUTO_WINDOW_S` — :data:`AUTO_SLOW_START_WINDOW_S`
+    while doubling — and :data:`AUTO_MIN_ACKS` PUBACKs, at most :data:`AUTO_WINDOW_MAX_S`:
+    :func:`window_over`), only while the backlog was busy
     (an idle backlog says nothing about the link):
 
     * the link did **not** keep up — the in-flight cap held a backlog message back, so
@@ -214,11 +217,11 @@ class Meter:
         self.acked_bytes += nbytes
         self.acks += 1
 
-    def close(self, now_s: float, capped: bool) -> Window | None:
+    def close(self, now_s: float, capped: bool, slow_start: bool = False) -> Window | None:
         """The window, when it is over (:func:`window_over`; the meter starts the next);
         else None."""
         duration_s = now_s - self.started
-        if not window_over(duration_s, self.acks):
+        if not window_over(duration_s, self.acks, slow_start):
             return None
         window = Window(duration_s=duration_s, sent_bytes=self.sent_bytes,
                         acked_bytes=self.acked_bytes, acks=self.acks, busy=True,
@@ -227,9 +230,11 @@ class Meter:
         return window
 
 
-def window_over(duration_s: float, acks: int) -> bool:
-    """Whether a measuring window that lasted ``duration_s`` with ``acks`` PUBACKs ends."""
-    return duration_s >= AUTO_WINDOW_MAX_S or (duration_s >= AUTO_WINDOW_S
+def window_over(duration_s: float, acks: int, slow_start: bool = False) -> bool:
+    """Whether a measuring window that lasted ``duration_s`` with ``acks`` PUBACKs ends
+    (``slow_start``: the budget is still doubling: shorter windows)."""
+    shortest = AUTO_SLOW_START_WINDOW_S if slow_start else AUTO_WINDOW_S
+    return duration_s >= AUTO_WINDOW_MAX_S or (duration_s >= shortest
                                                 and acks >= AUTO_MIN_ACKS)
 
 
@@ -287,7 +292,7 @@ class BacklogBudget:
         """Auto: at the end of a measuring window, the new budget (else None)."""
         if self.auto is None:
             return None
-        window = self.meter.close(now_s, self.gate.capped)
+        window = self.meter.close(now_s, self.gate.capped, self.auto.slow_start)
         if window is None:
             return None
         self.gate.reset_capped()

@@ -16,6 +16,7 @@ from agent.budget import (
     AUTO_MIN_ACKS,
     AUTO_MIN_BYTES_PER_S,
     AUTO_PROBE,
+    AUTO_SLOW_START_WINDOW_S,
     AUTO_START_BYTES_PER_S,
     AUTO_WINDOW_MAX_S,
     AUTO_WINDOW_S,
@@ -183,6 +184,8 @@ def test_a_window_lasts_until_enough_acks_came_back() -> None:
     assert not window_over(AUTO_WINDOW_S, AUTO_MIN_ACKS - 1)  # big batches: more PUBACKs
     assert window_over(AUTO_WINDOW_S, AUTO_MIN_ACKS)
     assert window_over(AUTO_WINDOW_MAX_S, 0)  # but not for ever
+    assert window_over(AUTO_SLOW_START_WINDOW_S, AUTO_MIN_ACKS, slow_start=True)
+    assert not window_over(AUTO_SLOW_START_WINDOW_S, AUTO_MIN_ACKS)
     meter = Meter(10.0)
     meter.sent(5000)
     for _ in range(AUTO_MIN_ACKS):
