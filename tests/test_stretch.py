@@ -3,14 +3,18 @@ availability polls never; agent.traffic: the bytes the status reports (pure)."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from agent.profilepoll import ProfilePolls, device_profiles
 from agent.profiles.due import ProfileDue
 from agent.profiles.load import load_catalog
 from agent.profiles.model import Profile
+from agent.rates import RatePolicy
 from agent.stretch import MAX_FACTOR, Stretch, stretched_interval_s
 from agent.telemetry import Delivery, Health, agent_health, stretch_note
 from agent.traffic import Traffic, drain_eta_s
@@ -150,3 +154,28 @@ def test_the_status_reports_bytes_and_the_stretch() -> None:
     # no byte report: the health is what an agent before them sent, byte for byte
     assert agent_health(Delivery(), Health(), 2, 0).model_dump(exclude_none=True) == (
         wire.AgentHealth(devices=2).model_dump(exclude_none=True))
+
+
+def test_the_agent_stretches_its_profiles_and_logs_each_change_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """agent.profilepoll.ProfilePolls: the saturation signal from the status, the factor
+    its devices' profiles are due with, one log line per change."""
+    catalog = load_catalog(None)
+    devices = {f"hub/d{i}": device_profiles(["if-mib", "entity-sensor", "ups-mib"], catalog,
+                                            60.0, RatePolicy(poll_interval_s=60.0))
+               for i in range(2)}
+    polls = ProfilePolls(devices, reader=None, health=Health(), clock=lambda: 0.0)
+    caplog.set_level(logging.INFO, logger="xanet")
+    for backlog in (1_000, 2_000, 3_000, 4_000, 5_000):
+        polls.observe_uplink(backlog, connected=True)
+    assert polls.stretch == 2 and polls.stretched() == 2  # entity-sensor on two devices
+    due = devices["hub/d0"].due
+    assert [p.name for p in due.due(0.0, polls.stretch)] == ["entity-sensor", "ups-mib"]
+    assert [p.name for p in due.due(60.0, polls.stretch)] == ["ups-mib"]  # stretched x2
+    assert [p.name for p in due.due(120.0, polls.stretch)] == ["entity-sensor", "ups-mib"]
+    polls.observe_uplink(0, connected=True)
+    assert polls.stretch == 1 and polls.stretched() == 0
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "uplink saturated" in lines[0] and "2 profile(s)" in lines[0] and "x2" in lines[0]
+    assert "keeps up again" in lines[1]
