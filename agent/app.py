@@ -57,6 +57,7 @@ from agent.telemetry import (
     resolve_failure,
     should_recheck,
     status,
+    stretch_note,
     to_device_poll,
     unbuilt_poll,
 )
@@ -103,6 +104,8 @@ class Agent:
             status_topic=topics.build(a.province, a.commune, a.site, "status"),
             make_status=self.status,
             replay_rate_per_s=s.replay_rate_per_s,
+            replay_budget_bytes_per_s=s.replay_budget_bytes_per_s,
+            traffic=self.health.traffic,
             status_interval_s=a.status_interval_s,
             config_topic=topics.config_topic(a.id) if self.remote.enabled else None,
             on_config=self._on_config,
@@ -148,12 +151,12 @@ class Agent:
 
     def status(self, kind: StatusKind) -> wire.Status:
         now = datetime.now(UTC)
-        delivery = self._delivery()
+        delivery = self._delivery(online=kind == "online")
         reason = None
         if kind == "online":  # (the overload note starts its next period: online only)
             lim = self.concurrency
             reason = online_reason(
-                delivery_note(delivery, self.health),
+                delivery_note(delivery, self.health), stretch_note(delivery),
                 self.overload.note(self.health.polls_throttled, lim.limit, lim.ceiling,
                                    lim.throttled),
                 between_note(self.between.values()), profiles_note(self.health),
@@ -165,9 +168,20 @@ class Agent:
         return status(kind, agent=a.id, site=a.site, version=__version__,
                       instance=self.instance, ts=now, reason=reason, health=health)
 
-    def _delivery(self) -> Delivery:
+    def _delivery(self, *, online: bool = False) -> Delivery:
+        """What the spool and the uplink say now (``online``: for an online status, which
+        closes a period of byte figures and feeds the saturation signal)."""
         up, spool = self.uplink, self.spool
+        backlog_bytes = spool.pending_bytes()
+        period = None
+        if online:
+            period = self.health.traffic.period(time.monotonic())
+            self.profile_polls.observe_uplink(backlog_bytes, up.connected.is_set())
+        stretch = self.profile_polls.stretching
         return Delivery(
+            backlog_bytes=backlog_bytes, budget_bytes_per_s=up.budget_bytes_per_s,
+            period=period, saturated=stretch.saturated, stretch_factor=stretch.factor,
+            profiles_stretched=self.profile_polls.stretched(),
             spool_depth=spool.depth, spool_oldest_created_s=spool.oldest_created(),
             spool_dropped=spool.dropped, quarantined=spool.quarantined,
             corruption=spool.corruption, refused=up.refused,

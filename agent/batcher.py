@@ -84,8 +84,15 @@ class Batcher:
             return encode(a.id, site, self.instance, seq, fragments)
 
         h = self.health
+        stored: list[int] = []
+
+        def counted(seq: int) -> bytes:
+            data = payload(seq)
+            stored.append(len(data))
+            return data
+
         try:
-            self.spool.put(topic, payload, time.time())
+            self.spool.put(topic, counted, time.time())
         except SpoolError as exc:
             h.polls_dropped += len({(p.device, p.ts) for p, _ in group})  # parts: one poll
             if h.spool_error is None:  # logged when it starts and when it ends
@@ -93,6 +100,9 @@ class Batcher:
                           "store again", site, exc)
             h.spool_error = str(exc)
             return
+        h.traffic.note_spooled(len({(p.device, p.ts) for p, _ in group}),
+                               sum(len(p.interfaces) for p, _ in group),
+                               stored[-1] if stored else 0)
         if h.spool_error is not None:
             log.info("site %s: spool %s stores again; %d poll(s) dropped in all", site,
                      self.spool.path, h.polls_dropped)

@@ -294,7 +294,14 @@ class SpoolConfig(Strict):
         description="older messages are dropped and counted", default=30 * 86400, gt=0
     )
     replay_rate_per_s: float = Field(
-        default=50.0, gt=0, description="throttle for backlog after a reconnect"
+        default=50.0, gt=0, description="throttle for backlog after a reconnect, in messages/s"
+    )
+    replay_budget_bytes_per_s: Annotated[float, Field(gt=0)] | Literal["auto", "off"] = Field(
+        default="auto",
+        description='the backlog\'s bandwidth budget in bytes/s (both this and '
+        'replay_rate_per_s apply); "auto": measured from PUBACK throughput; "off": messages/s '
+        "only. Live polls are never paced; the backlog goes in the capacity they leave "
+        "(docs/delivery.md)",
     )
     fsync: Literal["always", "batch", "off"] = Field(
         default="batch",

@@ -38,6 +38,7 @@ from agent.profiles.select import unknown_names
 from agent.rates import RatePolicy, RateTracker
 from agent.snmp import SnmpPoller, SnmpTarget
 from agent.snmp.profilewalk import poll_profile, read_sys_object_id
+from agent.stretch import Stretch
 from agent.telemetry import Health
 from xanet import wire
 
@@ -85,6 +86,30 @@ class ProfilePolls:
         self.health = health
         self.clock = clock
         self._traced: set[str] = set()  # devices whose unexpected exception was logged
+        #: the saturated uplink's stretch of non-critical profiles (agent.stretch)
+        self.stretching = Stretch()
+
+    @property
+    def stretch(self) -> int:
+        return self.stretching.factor
+
+    def stretched(self) -> int:
+        """Profiles (per device) whose interval is stretched now."""
+        if self.stretching.factor == 1:
+            return 0
+        return sum(state.due.stretchable() for state in self.devices.values())
+
+    def observe_uplink(self, backlog_bytes: int, connected: bool) -> None:
+        """One status interval of the saturation signal; a new stretch is logged once."""
+        if not self.stretching.observe(backlog_bytes, connected):
+            return
+        if self.stretching.factor > 1:
+            log.warning("uplink saturated (backlog %d bytes, growing while connected): %d "
+                        "profile(s) with stretch_when_saturated polled at x%d their interval",
+                        backlog_bytes, self.stretched(), self.stretching.factor)
+        else:
+            log.info("uplink keeps up again (backlog %d bytes): profiles polled at their "
+                     "own interval", backlog_bytes)
 
     async def add(self, key: str, device: str, site: str, poll: wire.DevicePoll,
                   target: SnmpTarget | None, address: str | None) -> wire.DevicePoll:
@@ -121,7 +146,7 @@ class ProfilePolls:
         due = state.due
         if due.wants_sys_object_id(uptime_cs):
             await self._read_sys_object_id(device, site, state, reader, target)
-        profiles = due.due(self.clock())
+        profiles = due.due(self.clock(), self.stretch)
         if due.dropped and not state.dropped_logged:
             state.dropped_logged = True
             log.warning("device %s (site %s): more than %d profiles chosen; not polled: %s",

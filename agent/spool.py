@@ -107,6 +107,10 @@ def _is_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
 
 _SYNC = {"always": "FULL", "batch": "NORMAL", "off": "OFF"}
+#: :meth:`Spool.pending_bytes`: summed exactly up to this depth, else estimated from the
+#: oldest and newest this-many messages.
+BYTES_EXACT = 2_000
+BYTES_SAMPLE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +427,23 @@ class Spool:
             "SELECT seq, topic, payload, created, reason FROM quarantine ORDER BY seq"
         ).fetchall(), [])
         return [(Entry(int(s), str(t), bytes(p), float(c)), str(r)) for s, t, p, c, r in rows]
+
+    def pending_bytes(self) -> int:
+        """The payload bytes of the messages still to send: summed up to
+        :data:`BYTES_EXACT` messages; beyond, the depth times the mean size of the oldest
+        and newest :data:`BYTES_SAMPLE` each (a scan of a 200,000-message spool would
+        stall the event loop for a third of a second at every status)."""
+        def pending() -> int:
+            depth = self.depth
+            if depth <= BYTES_EXACT:
+                return self._scalar("SELECT coalesce(sum(length(payload)), 0) FROM outbox")
+            row = self._db.execute(
+                "SELECT avg(n) FROM (SELECT * FROM (SELECT length(payload) AS n FROM outbox "
+                "ORDER BY seq LIMIT ?) UNION ALL SELECT * FROM (SELECT length(payload) FROM "
+                "outbox ORDER BY seq DESC LIMIT ?))", (BYTES_SAMPLE, BYTES_SAMPLE)).fetchone()
+            return round(depth * float(row[0] or 0))
+
+        return self._guard(pending, 0)
 
     def oldest_created(self) -> float | None:
         def oldest() -> float | None:

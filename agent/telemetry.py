@@ -12,10 +12,11 @@ import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.errors import SnmpError
 from agent.rates import DeviceSample, IfCounters, RateTracker
+from agent.traffic import Period, Traffic, drain_eta_s
 from xanet import wire
 
 if TYPE_CHECKING:  # the type only: this module needs none of the SNMP machinery
@@ -171,6 +172,12 @@ class Health:
     profile_failures: int = 0
     #: devices that have answered a poll since the agent started
     answered: set[str] = field(default_factory=set)
+    #: the uplink's bytes: by lane, per poll and interface sample, compression
+    traffic: Traffic = field(default_factory=Traffic)
+
+    def note_sent(self, raw_bytes: int, wire_bytes: int, *, backlog: bool = True) -> None:
+        """A telemetry publish acknowledged: ``raw_bytes`` of JSON in ``wire_bytes``."""
+        self.traffic.note_sent("backlog" if backlog else "live", raw_bytes, wire_bytes)
 
     @property
     def monitoring_errors(self) -> int:
@@ -293,6 +300,15 @@ class Delivery:
     refusal: tuple[str, int] | None = None
     user: str | None = None
     taken_over: int = 0
+    #: the uplink's bytes (None: not reported, and no byte figure is sent)
+    backlog_bytes: int | None = None
+    budget_bytes_per_s: float | None = None
+    #: the figures since the previous online status (None: not an online status)
+    period: Period | None = None
+    #: the saturated uplink's stretch (agent.stretch): whether, how many profiles, factor
+    saturated: bool = False
+    profiles_stretched: int = 0
+    stretch_factor: int = 1
 
 
 def agent_health(delivery: Delivery, health: Health, devices: int,
@@ -300,6 +316,7 @@ def agent_health(delivery: Delivery, health: Health, devices: int,
     """The status's health block (``now_s``: epoch seconds, for the spool's oldest age)."""
     oldest = delivery.spool_oldest_created_s
     return wire.AgentHealth(
+        **_bytes_health(delivery, health.traffic),
         spool_depth=delivery.spool_depth,
         spool_oldest_age_s=max(0.0, now_s - oldest) if oldest else None,
         spool_dropped=delivery.spool_dropped,
@@ -310,6 +327,36 @@ def agent_health(delivery: Delivery, health: Health, devices: int,
         quarantined=delivery.quarantined,
         polls_dropped=health.polls_dropped,
     )
+
+
+def _bytes_health(d: Delivery, traffic: Traffic) -> dict[str, Any]:
+    """The health's byte fields (none when ``d`` reports no bytes: an older agent's
+    status, byte for byte)."""
+    if d.backlog_bytes is None:
+        return {}
+    p = d.period
+    drain = p.drain_bytes_per_s if p else None
+    return {
+        "bytes_sent": traffic.bytes_sent, "bytes_live": traffic.bytes_live,
+        "bytes_backlog": traffic.bytes_backlog, "backlog_bytes": d.backlog_bytes,
+        "bytes_per_poll": p.bytes_per_poll if p else None,
+        "bytes_per_interface": p.bytes_per_interface if p else None,
+        "compression_ratio": p.compression_ratio if p else None,
+        "drain_bytes_per_s": drain,
+        "drain_eta_s": drain_eta_s(d.backlog_bytes, drain) if p else None,
+        "budget_bytes_per_s": (round(d.budget_bytes_per_s, 1)
+                               if d.budget_bytes_per_s is not None else None),
+        "saturated": d.saturated, "profiles_stretched": d.profiles_stretched,
+        "stretch_factor": d.stretch_factor,
+    }
+
+
+def stretch_note(d: Delivery) -> str | None:
+    """Which profiles stretch under a saturated uplink, for the online status."""
+    if d.stretch_factor <= 1:
+        return None
+    return (f"uplink saturated: {d.profiles_stretched} profile(s) polled at "
+            f"x{d.stretch_factor} their interval")
 
 
 def delivery_note(delivery: Delivery, health: Health) -> str | None:

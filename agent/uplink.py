@@ -8,9 +8,12 @@ core learns within the keepalive when the agent vanishes; over v5 the Will waits
 offline.
 
 Two lanes share the connection: *live* (messages stored since this connection
-came up) go out at once; *replay* (the backlog from before) is throttled to
-``replay_rate_per_s`` so a site coming back after a long cut does not flood
-the core, and live polls keep flowing meanwhile.
+came up) go out at once; *replay* (the backlog from before, oldest first) goes only in
+the capacity left: never while a live message waits, at most a second of the budget
+unacknowledged, within a bandwidth budget in bytes/s (``spool.replay_budget_bytes_per_s``,
+a number or ``"auto"`` from PUBACK throughput) and ``spool.replay_rate_per_s`` messages/s
+(:mod:`agent.budget` decides, :mod:`agent.backlog` waits: ``backlog.turn`` before each
+backlog publish, ``backlog.done`` after it). Status messages are never paced.
 
 What the broker refuses stays in the spool (docs/delivery.md, "Refused"):
 
@@ -37,26 +40,30 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.acks import SESSION_TAKEN_OVER, BrokerAnswers, Refused
+from agent.backlog import BacklogPacing
+from agent.budget import BURST_S
 from agent.config import AgentMqttConfig
 from agent.errors import SpoolError, UplinkFatal
 from agent.packing import stamp_sent
 from agent.reconnect import Loss, ReconnectPolicy
 from agent.spool import Entry, Spool
 from agent.telemetry import StatusKind
+from agent.traffic import Lane, Traffic
 from xanet import wire
 from xanet.mqtt import connect_kwargs
 
 log = logging.getLogger("xanet.agent.uplink")
 
 PEEK_BATCH = 200
-#: How much lateness the replay throttle may make up at once (see ``_replay``).
-REPLAY_BURST_S = 0.1
+#: How much lateness the replay throttle may make up at once (:mod:`agent.budget`).
+REPLAY_BURST_S = BURST_S
 #: Connections whose birth status the broker refused before the agent gives up.
 STATUS_REFUSED_TRIES = 3
 
@@ -86,6 +93,8 @@ class Uplink:
         make_status: Callable[[StatusKind], wire.Status],
         replay_rate_per_s: float,
         status_interval_s: float,
+        replay_budget_bytes_per_s: float | Literal["auto", "off"] = "off",
+        traffic: Traffic | None = None,
         rng: random.Random | None = None,
         config_topic: str | None = None,
         on_config: Callable[[bytes], None] | None = None,
@@ -96,6 +105,10 @@ class Uplink:
         self.status_topic = status_topic
         self.make_status = make_status
         self.replay_rate_per_s = replay_rate_per_s
+        #: the backlog lane's pacing: live first, the budget (agent.backlog, agent.budget)
+        self.backlog = BacklogPacing(replay_budget_bytes_per_s, replay_rate_per_s)
+        self.traffic = traffic or Traffic()
+        self._live_seen = -1  # spool seqs up to this were handed on by the live lane
         self.status_interval_s = status_interval_s
         self.rng = rng or random.Random()
         #: the pushed config's topic and who judges its messages (None: not subscribed)
@@ -306,20 +319,27 @@ class Uplink:
         self.status_now()
         return True
 
-    async def _send(self, answers: BrokerAnswers, entry: Entry, sem: asyncio.Semaphore) -> None:
+    async def _send(self, answers: BrokerAnswers, entry: Entry, sem: asyncio.Semaphore,
+                    lane: Lane = "live") -> None:
         payload = entry.payload
         if entry.topic.endswith("/telemetry"):
             payload = stamp_sent(payload, datetime.now(UTC))
+        nbytes = packet_bytes(entry.topic, payload, v5=self.v5)
+        sent = False
         try:
             if self._too_large(entry, payload):
                 return
             await answers.publish(entry.topic, payload, timeout_s=self.cfg.publish_timeout_s)
+            sent = True
         except Refused as exc:
             self._refused(entry, exc)
             raise
         finally:
             sem.release()
+            if lane == "backlog":
+                self.backlog.done(nbytes, acked=sent)
         self._accepted()
+        self.traffic.note_sent(lane, nbytes, nbytes)  # JSON as it goes: raw == wire
         try:
             self.spool.ack(entry.seq)
         except SpoolError as exc:  # delivered; it will go again (a duplicate, recognised)
@@ -327,27 +347,44 @@ class Uplink:
                         self.spool.path, entry.seq, exc)
         self.published += 1
 
+    def _live_waiting(self) -> bool:
+        """A message is stored that the live lane has not handed on yet."""
+        return self.spool.next_seq - 1 > self._live_seen
+
+    def _live_handed(self, seq: int) -> None:
+        self._live_seen = max(self._live_seen, seq)
+        self.backlog.live_handed()
+
     async def _live(self, answers: BrokerAnswers, sem: asyncio.Semaphore, boundary: int) -> None:
         last = boundary - 1
+        self._live_seen = last
         async with asyncio.TaskGroup() as tg:
             while True:
                 self.wakeup.clear()
                 entries = self.spool.peek(after=last, limit=PEEK_BATCH)
                 if not entries:
+                    # Nothing to send: whatever was stored up to here is gone (acked,
+                    # dropped by the spool's bounds), so the backlog need not wait for it.
+                    last = max(last, self.spool.next_seq - 1)
+                    self._live_handed(last)
                     await self.wakeup.wait()
                     continue
                 for entry in entries:
                     await sem.acquire()
                     tg.create_task(self._send(answers, entry, sem))
                     last = entry.seq
+                    self._live_handed(last)
+
+    @property
+    def budget_bytes_per_s(self) -> float | None:
+        """The backlog's bytes/s budget now (None: only messages/s bound it)."""
+        return self.backlog.bytes_per_s
 
     async def _replay(self, answers: BrokerAnswers, sem: asyncio.Semaphore,
                       boundary: int) -> None:
         last = -1
-        interval = 1.0 / self.replay_rate_per_s
-        burst_s = max(interval, REPLAY_BURST_S)
-        next_at = time.monotonic()
         started = time.monotonic()
+        self.backlog.start()
         sent = 0
         async with asyncio.TaskGroup() as tg:
             while True:
@@ -355,15 +392,11 @@ class Uplink:
                 if not entries:
                     break
                 for entry in entries:
-                    delay = next_at - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    # A token bucket: time lost waiting (PUBACKs, the event loop, SQLite) is
-                    # made up, but never more than REPLAY_BURST_S of it, so the average rate
-                    # is the configured one and no burst exceeds rate x REPLAY_BURST_S + 1.
-                    next_at = max(next_at, time.monotonic() - burst_s) + interval
+                    # Priced by its packet: a compact batch costs its real size.
+                    await self.backlog.turn(packet_bytes(entry.topic, entry.payload,
+                                                         v5=self.v5), self._live_waiting)
                     await sem.acquire()
-                    tg.create_task(self._send(answers, entry, sem))
+                    tg.create_task(self._send(answers, entry, sem, "backlog"))
                     last = entry.seq
                     sent += 1
         self.replayed += sent

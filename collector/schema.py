@@ -40,7 +40,8 @@ AGENT_STATUS = Measurement(
     "agent_status", ("province", "commune", "site", "agent"),
     ("online", "reason", "spool_depth", "spool_dropped", "spool_oldest_age_s",
      "poll_overruns", "devices", "refused", "quarantined", "polls_dropped",
-     "monitoring_errors", "instance", "config_version", "config_refusal"))
+     "monitoring_errors", "instance", "config_version", "config_refusal",
+     *wire.AGENT_BYTES_FIELDS))
 ELEMENT_STATE = Measurement(
     "element_state", ("province", "commune", "site", "device", "interface", "element"),
     ("state", "code", "reason"))
@@ -223,6 +224,7 @@ def status_line(where: SiteTopic, msg: wire.Status, received: datetime) -> str:
             "instance": msg.instance,
             "config_version": h.config_version if h else None,
             "config_refusal": h.config_refusal if h else None,
+            **{name: getattr(h, name) if h else None for name in wire.AGENT_BYTES_FIELDS},
         },
         to_ms(msg.ts or received),
     )

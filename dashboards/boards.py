@@ -38,6 +38,8 @@ from dashboards.style import (
     OUTAGE_OPEN,
     STATE_CODES,
     UNIT_BPS,
+    UNIT_BYTES,
+    UNIT_BYTES_PER_S,
     UNIT_MS,
     UNIT_PCT,
     UNIT_S,
@@ -290,11 +292,13 @@ def agent_health() -> db.Dashboard:
         .with_target(Query('SELECT last("online") AS "online", "reason", "spool_depth", '
                            '"spool_oldest_age_s", "spool_dropped", "poll_overruns", "devices", '
                            '"monitoring_errors", "refused", "quarantined", "polls_dropped", '
-                           '"instance" '
+                           '"backlog_bytes", "drain_eta_s", "stretch_factor", "instance" '
                            f'FROM "{AGENT_STATUS}" WHERE {AREA_SITE} '
                            'GROUP BY "commune", "site", "agent"').table())
         .with_transformation(renamed({"Time": "last seen"}))
-        .overrides([mapped("online", ONLINE), unit_override("spool_oldest_age_s", UNIT_S)])
+        .overrides([mapped("online", ONLINE), unit_override("spool_oldest_age_s", UNIT_S),
+                    unit_override("backlog_bytes", UNIT_BYTES),
+                    unit_override("drain_eta_s", UNIT_S)])
         .height(8).span(16))
     d = d.with_panel(
         table.Panel().title("Agents: last telemetry").datasource(DATASOURCE)
@@ -323,6 +327,7 @@ def agent_health() -> db.Dashboard:
         'non_negative_difference(max("polls_dropped")) AS "polls_dropped", '
         f'non_negative_difference(max("poll_overruns")) AS "poll_overruns" {per_agent}',
         "$tag_agent $col").draw_style(common.GraphDrawStyle.BARS).span(8))
+    d = uplink_bytes(d, per_agent)
     per_collector = f'FROM "{COLLECTOR_STATS}" WHERE $timeFilter '\
                     'GROUP BY time($__interval), "collector" fill(null)'
     d = d.with_row(db.Row("Collector"))
@@ -343,3 +348,38 @@ def agent_health() -> db.Dashboard:
         f'SELECT max("lines_buffered") AS "lines_buffered" {per_collector}',
         "$tag_collector").span(8))
     return d
+
+
+def uplink_bytes(d: db.Dashboard, per_agent: str) -> db.Dashboard:
+    """The agents' uplinks in bytes: by lane against the budget, per poll and interface
+    sample, compression, the backlog and its drain ETA, profiles stretched
+    (docs/delivery.md, "Live first")."""
+    d = d.with_row(db.Row("Uplink bytes"))
+    d = d.with_panel(trend(
+        "Uplink bytes/s: live, backlog, and the backlog's budget",
+        'SELECT non_negative_derivative(max("bytes_live"), 1s) AS "live_bytes_per_s", '
+        'non_negative_derivative(max("bytes_backlog"), 1s) AS "backlog_bytes_per_s", '
+        f'max("budget_bytes_per_s") AS "budget_bytes_per_s" {per_agent}',
+        "$tag_agent $col", UNIT_BYTES_PER_S).span(8))
+    d = d.with_panel(trend(
+        "Bytes per poll and per interface sample (on the wire)",
+        'SELECT mean("bytes_per_poll") AS "bytes_per_poll", '
+        f'mean("bytes_per_interface") AS "bytes_per_interface" {per_agent}',
+        "$tag_agent $col", UNIT_BYTES).span(8))
+    d = d.with_panel(trend(
+        "Compression ratio (JSON bytes / wire bytes)",
+        f'SELECT mean("compression_ratio") AS "compression_ratio" {per_agent}',
+        "$tag_agent").span(8))
+    d = d.with_panel(trend(
+        "Backlog to send (bytes)",
+        f'SELECT max("backlog_bytes") AS "backlog_bytes" {per_agent}',
+        "$tag_agent", UNIT_BYTES).span(8))
+    d = d.with_panel(trend(
+        "Backlog drain ETA",
+        f'SELECT max("drain_eta_s") AS "drain_eta_s" {per_agent}',
+        "$tag_agent", UNIT_S).span(8))
+    return d.with_panel(trend(
+        "Saturated uplink: profiles stretched, and by how much",
+        'SELECT max("profiles_stretched") AS "profiles_stretched", '
+        f'max("stretch_factor") AS "stretch_factor" {per_agent}',
+        "$tag_agent $col").span(8))

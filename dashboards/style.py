@@ -32,6 +32,8 @@ AREA_SITE = f"{AREA} AND {SITE}"
 
 #: Grafana unit of a stored field, by the suffix of its name.
 UNIT_BPS, UNIT_PCT, UNIT_S, UNIT_MS = "bps", "percent", "s", "ms"
+#: Bytes per second (``*_bytes_per_s``) and bytes (Grafana's names).
+UNIT_BYTES_PER_S, UNIT_BYTES = "Bps", "decbytes"
 
 AVAILABILITY_PCT = '100 * sum("up_s") / (sum("up_s") + sum("down_s"))'
 COVERAGE_PCT = ('100 * (sum("up_s") + sum("down_s")) '

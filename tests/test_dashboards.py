@@ -93,8 +93,26 @@ POWER_AGENT = "agent-power"
 POWER_TOPIC = topics.build(PROVINCE, COMMUNE, SITE, "telemetry")
 
 #: Grafana unit of a stored field, by its name's suffix (units in names: HOUSE_STYLE).
-SUFFIX_UNITS = {"_bps": "bps", "_pct": "percent", "_ms": "ms", "_s": "s"}
+SUFFIX_UNITS = {"_bytes_per_s": "Bps", "_bps": "bps", "_pct": "percent", "_ms": "ms",
+                "_s": "s"}
 DEFAULT_INTERVAL = "5s"
+
+
+#: An agent on a saturated thin link (its status only: the bytes panels' known values).
+THIN_AGENT = "agent-thin"
+THIN_STATUS = topics.build(PROVINCE, COMMUNE, SITE, "status")
+
+
+def thin_status() -> wire.Status:
+    return wire.Status(
+        agent=THIN_AGENT, site=SITE, state="online", ts=datetime.now(UTC),
+        reason="uplink saturated: 3 profile(s) polled at x4 their interval",
+        health=wire.AgentHealth(
+            spool_depth=5_400, devices=10, bytes_sent=9_000_000, bytes_live=1_000_000,
+            bytes_backlog=8_000_000, bytes_per_poll=2_200.0, bytes_per_interface=220.0,
+            compression_ratio=1.0, backlog_bytes=120_000, drain_bytes_per_s=8_000.0,
+            drain_eta_s=15.0, budget_bytes_per_s=6_400.0, saturated=True,
+            profiles_stretched=3, stretch_factor=4))
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -389,6 +407,12 @@ async def _fill_from_pipeline(tmp: Path, influxdb: lab.InfluxDB1, broker: lab.Mo
                         agent=POWER_AGENT, site=SITE, seq=seq, polls=list(pair))), qos=1)
             await wait_for(lambda: count('SELECT count("code") FROM "power"') >= len(polls) // 2,
                            30, "the UPS's power readings")
+            # A thin-link site's agent: its uplink saturated, profiles stretched x4.
+            async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+                await client.publish(THIN_STATUS, wire.encode(thin_status()), qos=1)
+            await wait_for(lambda: count('SELECT count("stretch_factor") FROM "agent_status" '
+                                         f"WHERE \"agent\" = '{THIN_AGENT}'") >= 1,
+                           30, "the thin-link agent's status")
         # The agent stopped cleanly: its last status says offline, and why.
         await wait_for(lambda: count('SELECT count("reason") FROM "agent_status"') >= 1, 20,
                        "the agent's offline status")
@@ -608,3 +632,38 @@ def test_power_panels_show_the_mains_failure(influxdb: lab.InfluxDB1,
 def test_power_state_colours_name_every_stored_code() -> None:
     assert {int(k): v.text for k, v in POWER_STATE[0].options.items()} == {
         code: state.replace("_", " ") for state, code in schema.POWER_CODES.items()}
+
+
+def test_uplink_bytes_panels_show_the_thin_link_agent(influxdb: lab.InfluxDB1,
+                                                      filled: tuple[str, int]) -> None:
+    """The agent-health dashboard's bytes panels show what a saturated agent reported, and
+    the real agent's own bytes (it sent live and backlog: its spool filled first)."""
+    db, now_ms = filled
+    board = dashboards()["agent-health"]
+
+    def answer(title: str) -> dict[str, dict[str, float]]:
+        panel = next(p for p in panels(board) if p["title"] == title)
+        q = interpolate(panel["targets"][0]["query"], VARIABLE_SETS["one"],
+                        from_ms=now_ms - 3_900_000, to_ms=now_ms + 1000,
+                        interval=DEFAULT_INTERVAL)
+        out: dict[str, dict[str, float]] = {}
+        for series in run(influxdb, db, q):
+            agent = series["tags"]["agent"]
+            for row in series["values"]:
+                for col, v in zip(series["columns"], row, strict=True):
+                    if col != "time" and v is not None:
+                        out.setdefault(agent, {})[col] = max(v, out.get(agent, {}).get(col, v))
+        return out
+
+    stretched = answer("Saturated uplink: profiles stretched, and by how much")
+    assert stretched[THIN_AGENT] == {"profiles_stretched": 3, "stretch_factor": 4}
+    assert stretched[AGENT]["stretch_factor"] == 1  # the lab agent keeps up
+    assert answer("Backlog drain ETA")[THIN_AGENT] == {"drain_eta_s": 15.0}
+    assert answer("Backlog to send (bytes)")[THIN_AGENT] == {"backlog_bytes": 120_000}
+    per = answer("Bytes per poll and per interface sample (on the wire)")
+    assert per[THIN_AGENT] == {"bytes_per_poll": 2_200.0, "bytes_per_interface": 220.0}
+    assert per[AGENT]["bytes_per_poll"] > per[AGENT]["bytes_per_interface"] > 0
+    assert answer("Compression ratio (JSON bytes / wire bytes)")[AGENT] == {
+        "compression_ratio": 1.0}  # JSON until the compact encoding
+    rates = answer("Uplink bytes/s: live, backlog, and the backlog's budget")[AGENT]
+    assert rates["live_bytes_per_s"] > 0 and rates["budget_bytes_per_s"] > 0

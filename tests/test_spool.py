@@ -168,3 +168,23 @@ def test_corruption_found_while_running_is_set_aside(tmp_path: Path) -> None:
     assert sp.corruption is not None and "set aside" in sp.corruption
     assert sp.put("t", lambda n: b"y", 1000.0) >= 40
     assert len(list(tmp_path.glob("s.sqlite3.corrupt-*"))) >= 1
+
+
+def test_pending_bytes_exact_then_estimated(tmp_path: Path) -> None:
+    """The backlog's bytes for the status: summed while small, estimated from the oldest
+    and newest messages beyond (no scan of a deep spool at every status)."""
+    from agent.spool import BYTES_EXACT
+
+    sp = Spool(tmp_path / "s.sqlite3", max_messages=10 * BYTES_EXACT, max_age_s=1e6,
+               fsync="off")
+    assert sp.pending_bytes() == 0
+    for i in range(BYTES_EXACT):
+        sp.put("t", lambda seq, i=i: b"x" * (100 + i % 7), 1.0)
+    exact = sum(100 + i % 7 for i in range(BYTES_EXACT))
+    assert sp.pending_bytes() == exact
+    for _ in range(BYTES_EXACT):
+        sp.put("t", lambda seq: b"y" * 103, 1.0)
+    assert abs(sp.pending_bytes() - (exact + 103 * BYTES_EXACT)) <= 0.01 * exact
+    sp.ack(0)
+    assert sp.pending_bytes() > 0
+    sp.close()

@@ -285,6 +285,39 @@ class AgentHealth(_Strict):
         default=None, description="why the last pushed config was refused (reason: detail, "
         "docs/remote-config.md); absent once one is applied (added to v1: collectors first)",
     )
+    # The uplink's bytes (added to v1: collectors first); absent from older agents.
+    bytes_sent: int | None = Field(
+        default=None, ge=0, description="telemetry bytes acknowledged since start (on the wire)")
+    bytes_live: int | None = Field(default=None, ge=0, description="of which live")
+    bytes_backlog: int | None = Field(default=None, ge=0, description="of which backlog")
+    bytes_per_poll: float | None = Field(
+        default=None, ge=0, description="wire bytes per device poll since the last status")
+    bytes_per_interface: float | None = Field(
+        default=None, ge=0, description="wire bytes per interface sample since the last status")
+    compression_ratio: float | None = Field(
+        default=None, ge=0, description="JSON bytes / wire bytes sent since the last status")
+    backlog_bytes: int | None = Field(
+        default=None, ge=0, description="payload bytes in the spool, still to send")
+    drain_bytes_per_s: float | None = Field(
+        default=None, ge=0, description="backlog bytes acknowledged per second since the "
+        "last status")
+    drain_eta_s: float | None = Field(
+        default=None, ge=0, description="backlog bytes / drain rate (absent: not draining)")
+    budget_bytes_per_s: float | None = Field(
+        default=None, ge=0, description="the backlog's bandwidth budget now (auto or set)")
+    saturated: bool | None = Field(
+        default=None, description="the backlog grew over the last statuses while connected")
+    profiles_stretched: int | None = Field(
+        default=None, ge=0, description="device profiles whose interval is stretched now")
+    stretch_factor: int | None = Field(
+        default=None, ge=1, description="by how much (1: none)")
+
+
+#: The health's uplink byte fields (stored as ``agent_status`` fields of the same name).
+AGENT_BYTES_FIELDS = (
+    "bytes_sent", "bytes_live", "bytes_backlog", "bytes_per_poll", "bytes_per_interface",
+    "compression_ratio", "backlog_bytes", "drain_bytes_per_s", "drain_eta_s",
+    "budget_bytes_per_s", "saturated", "profiles_stretched", "stretch_factor")
 
 
 class Status(_Strict):

@@ -11,6 +11,9 @@ device poll.
 reboot (sysUpTime went back) or after a read that failed. Until it is known, ``"auto"``
 chooses nothing (the profiles named explicitly are still polled).
 
+A profile with ``stretch_when_saturated`` is polled at ``stretch ×`` its interval while
+the uplink is saturated (:mod:`agent.stretch` decides the factor); the others never are.
+
 ``if-mib`` is the interface poll's (:mod:`agent.snmp.table`), never walked as a generic
 profile here. At most :data:`xanet.wire.MAX_PROFILES_PER_POLL` profiles are chosen.
 """
@@ -22,6 +25,7 @@ from typing import Final
 
 from agent.profiles.model import IF_MIB, Oid, Profile
 from agent.profiles.select import needs_sys_object_id, select_profiles
+from agent.stretch import stretched_interval_s
 from xanet import wire
 
 #: The profile the interface path polls: not walked as a generic profile.
@@ -69,18 +73,25 @@ class ProfileDue:
         self.dropped = [p.name for p in profiles[wire.MAX_PROFILES_PER_POLL:]]
         return profiles[:wire.MAX_PROFILES_PER_POLL]
 
-    def interval_s(self, profile: Profile) -> float:
-        """The profile's own interval, else the device's."""
-        return profile.interval_s or self.device_interval_s
+    def interval_s(self, profile: Profile, stretch: int = 1) -> float:
+        """The profile's own interval, else the device's; ``stretch`` times that when the
+        profile stretches under a saturated uplink."""
+        return stretched_interval_s(profile.interval_s or self.device_interval_s, stretch,
+                                    profile.stretch_when_saturated)
 
-    def due(self, mono_s: float) -> list[Profile]:
-        """The profiles to poll at the device poll stamped ``mono_s``; they count as
-        polled then (failed or not: a failing profile is tried at its own interval)."""
+    def stretchable(self) -> int:
+        """How many of the chosen profiles stretch under a saturated uplink."""
+        return sum(p.stretch_when_saturated for p in self.chosen())
+
+    def due(self, mono_s: float, stretch: int = 1) -> list[Profile]:
+        """The profiles to poll at the device poll stamped ``mono_s`` (``stretch``: the
+        saturated uplink's factor); they count as polled then (failed or not: a failing
+        profile is tried at its own interval)."""
         early_s = EARLY_FRACTION * self.device_interval_s
         due = []
         for profile in self.chosen():
             last = self._last.get(profile.name)
-            if last is None or mono_s - last >= self.interval_s(profile) - early_s:
+            if last is None or mono_s - last >= self.interval_s(profile, stretch) - early_s:
                 self._last[profile.name] = mono_s
                 due.append(profile)
         return due

@@ -308,6 +308,12 @@ class Profile(Strict):
     override: bool = Field(
         default=False, description="a user profile replacing a shipped one of the same name"
     )
+    stretch_when_saturated: bool = Field(
+        default=False,
+        description="not availability-critical: while the uplink is saturated its interval "
+        "stretches (x2 steps, at most x8) and comes back as the backlog drains "
+        "(docs/profiles.md); never the interface profile",
+    )
     engine: Engine = Field(
         default="generic",
         description='"generic": values evaluated by the profile engine; "interfaces": the '
@@ -327,6 +333,9 @@ class Profile(Strict):
         if (self.engine == "interfaces") != (self.name == IF_MIB):
             problems.append(f'engine: "interfaces" is the {IF_MIB} profile\'s engine, and '
                             f'{IF_MIB} runs on no other (got {self.engine!r})')
+        if self.stretch_when_saturated and self.engine == "interfaces":
+            problems.append("stretch_when_saturated: the interface poll is availability-"
+                            "critical and never stretches")
         tables: dict[str, int] = {}
         for i, table in enumerate(self.tables):
             if table.name in tables:
