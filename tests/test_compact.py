@@ -1,0 +1,205 @@
+"""The compact batch (xanet/compact.py): exact round trips, the same InfluxDB lines as the
+JSON path, and hostile frames refused by name."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.rates import DeviceSample, IfCounters, RatePolicy, compute_rates
+from collector import schema
+from tests.test_fuzz import device_polls, idents
+from xanet import compact, topics, wire
+from xanet.compact_columns import Writer
+
+WHERE = topics.parse(topics.build("ha-giang", "00688", "lungcu-hub", "telemetry"))
+BIG = compact.Limits(max_payload_bytes=10**8, max_decompressed_bytes=10**9,
+                     max_messages=10**6, max_polls=10**7)
+REASONS = {"too_large", "bad_frame", "unknown_version", "too_large_decompressed",
+           "too_many_messages", "too_many_polls", "too_many_interfaces"}
+
+
+def json_path(msgs: list[wire.Telemetry]) -> list[wire.Telemetry]:
+    out = []
+    for m in msgs:
+        back = wire.decode(wire.encode(m), "telemetry")
+        assert isinstance(back, wire.Telemetry)
+        out.append(back)
+    return out
+
+
+def lines(msgs: list[wire.Telemetry]) -> list[str]:
+    return [ln for m in msgs for ln in schema.telemetry_lines(WHERE, m)]
+
+
+def site_backlog(n_dev: int = 3, n_if: int = 10, polls: int = 20, seed: int = 1,
+                 delta_max: int = 10**7) -> list[wire.Telemetry]:
+    """Polls as the agent makes them: counters that advance (and wrap), rates and
+    utilisation from agent/rates.py over a monotonic clock that is not the poll time."""
+    rng = random.Random(seed)
+    t0 = datetime(2026, 11, 28, tzinfo=UTC)
+    counters = {(d, i): [rng.randrange(2**32), rng.randrange(2**64)]
+                for d in range(n_dev) for i in range(1, n_if + 1)}
+    prev: dict[int, DeviceSample] = {}
+    policy = RatePolicy(poll_interval_s=60.0)
+    msgs = []
+    for k in range(polls):
+        for d in range(n_dev):
+            ts = t0 + timedelta(seconds=60 * k + d, microseconds=rng.randrange(10**6))
+            mono = 60.0 * k + d + rng.random() * 0.2
+            ifs = {}
+            for i in range(1, n_if + 1):
+                c = counters[(d, i)]
+                c[0] = (c[0] + rng.randrange(delta_max)) % 2**32
+                c[1] = (c[1] + rng.randrange(delta_max)) % 2**64
+                hc = i % 3 != 0
+                ifs[i] = IfCounters(i, f"ge-0/0/{i}", c[0] if not hc else c[1],
+                                    c[1] if hc else c[0], hc, 10**9 if i != 4 else None)
+            sample = DeviceSample(mono, 100 * int(mono) + 1234, ifs)
+            rates = compute_rates(prev.get(d), sample, policy)
+            prev[d] = sample
+            interfaces = []
+            for i, c in ifs.items():
+                r = rates[i]
+                interfaces.append(wire.InterfacePoll(
+                    index=i, name=c.name, oper=1 if i != 2 or k % 5 else 2, admin=1,
+                    speed_bps=c.speed_bps, hc=c.hc, in_octets=c.in_octets,
+                    out_octets=c.out_octets, in_bps=r.in_bps, out_bps=r.out_bps,
+                    in_util_pct=r.in_util_pct, out_util_pct=r.out_util_pct,
+                    rate_note=r.in_reason.value if r.in_reason else None,
+                    alias=f"to-bts-{d}-{i}" if i % 2 else None))
+            poll = wire.DevicePoll(device=f"bts-{d}", ts=ts, reachable=True,
+                                   rtt_ms=round(rng.random() * 40, 3), uptime_cs=sample.sys_uptime_cs,
+                                   interfaces=interfaces)
+            msgs.append(wire.Telemetry(agent="agt-1", site="lungcu-hub", seq=len(msgs),
+                                       instance="i-1", sent=ts + timedelta(hours=5),
+                                       polls=[poll]))
+    return msgs
+
+
+def test_a_sites_backlog_round_trips_exactly_and_small() -> None:
+    msgs = site_backlog()
+    data = compact.encode(msgs)
+    assert compact.decode(data, BIG) == msgs
+    assert lines(compact.decode(data, BIG)) == lines(json_path(msgs))  # type: ignore[arg-type]
+    samples = sum(len(p.interfaces) for m in msgs for p in m.polls)
+    assert len(data) / samples < 12  # bench/compact.py measures the real figure
+
+
+def test_rates_are_predicted_not_sent() -> None:
+    """Most of the agent's rates are rebuilt bit for bit from the counters and one
+    interval per poll: the floats' stream holds about one double per poll."""
+    msgs = site_backlog(polls=10)
+    w = Writer()
+    w.body(msgs)
+    assert len(w.out["F"]) <= 8 * 3 * len(msgs)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[wire.Telemetry]:
+    """Messages of one agent whose devices come back poll after poll (so that the deltas
+    and the predictions are exercised), with anything the wire allows in them."""
+    agent = draw(idents)
+    devices = draw(st.lists(idents, min_size=1, max_size=3, unique=True))
+    msgs = []
+    for seq in draw(st.lists(st.integers(0, 2**63 - 1), min_size=1, max_size=4)):
+        polls = draw(st.lists(device_polls(), min_size=1, max_size=3))
+        polls = [p.model_copy(update={"device": draw(st.sampled_from(devices))})
+                 for p in polls]
+        msgs.append(wire.Telemetry(
+            agent=agent, site="lungcu-hub", seq=seq, polls=polls,
+            instance=draw(st.none() | idents),
+            sent=draw(st.none() | st.datetimes(timezones=st.just(UTC)))))
+    return msgs
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches())
+def test_any_batch_round_trips_to_the_json_paths_messages_and_lines(
+        msgs: list[wire.Telemetry]) -> None:
+    back = compact.decode(compact.encode(msgs, level=1), BIG)
+    assert back == msgs
+    assert back == json_path(msgs)
+    assert lines(back) == lines(json_path(msgs))  # type: ignore[arg-type]
+
+
+def test_a_bad_inner_message_is_refused_alone() -> None:
+    good = site_backlog(n_dev=1, polls=3)
+    bad = good[1].model_copy(update={"agent": "not an id"})  # model_copy skips validation
+    out = compact.decode(compact.encode([good[0], bad, good[2]]), BIG)
+    assert out[0] == good[0] and out[2] == good[2]
+    assert isinstance(out[1], compact.Invalid) and out[1].reason == "invalid"
+    assert b'"agent":"not an id"' in out[1].payload
+
+
+def _reason(payload: bytes, limits: compact.Limits = BIG) -> str:
+    with pytest.raises(wire.DecodeError) as exc:
+        compact.decode(payload, limits)
+    return exc.value.reason
+
+
+def test_bounds_are_named() -> None:
+    msgs = site_backlog(n_dev=2, polls=5)
+    data = compact.encode(msgs)
+    size = len(compact.body(msgs))
+    assert _reason(data, compact.Limits(max_payload_bytes=len(data) - 1)) == "too_large"
+    assert _reason(data, compact.Limits(max_decompressed_bytes=size - 1)) \
+        == "too_large_decompressed"
+    assert _reason(data, compact.Limits(max_messages=len(msgs) - 1)) == "too_many_messages"
+    assert _reason(data, compact.Limits(max_polls=len(msgs) - 1)) == "too_many_polls"
+    assert _reason(b"XNB\x02\x00" + data[5:]) == "unknown_version"
+    assert _reason(b"XNB\x01\x01" + data[5:]) == "bad_frame"  # a dictionary we lack
+    assert _reason(b'{"v":1}') == "bad_frame"
+    assert _reason(data[:-3]) == "bad_frame"
+
+
+def test_a_decompression_bomb_stops_at_the_bound() -> None:
+    """100 MB of zeros in a few kB: refused after reading one byte past the bound."""
+    bomb = b"XNB\x01\x00" + zstandard.ZstdCompressor(level=3).compress(bytes(100 * 2**20))
+    assert len(bomb) < 10_000
+    assert _reason(bomb, compact.Limits()) == "too_large_decompressed"
+    streamed = zstandard.ZstdCompressor(level=3, write_content_size=False)
+    unsized = b"XNB\x01\x00" + streamed.compress(bytes(100 * 2**20))
+    assert _reason(unsized, compact.Limits()) == "too_large_decompressed"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.data())
+def test_mutated_frames_never_crash(data: st.DataObject) -> None:
+    """Random bytes, a valid body's bytes flipped, cut or extended (recompressed, so
+    zstd's checksum does not hide the body's own checks): refused by name, or messages
+    the wire models accepted."""
+    msgs = site_backlog(n_dev=2, n_if=3, polls=2, seed=data.draw(st.integers(0, 5)))
+    body = bytearray(compact.body(msgs))
+    how = data.draw(st.sampled_from(["flip", "cut", "extend", "random", "frame"]))
+    if how == "flip":
+        for _ in range(data.draw(st.integers(1, 4))):
+            at = data.draw(st.integers(0, len(body) - 1))
+            body[at] = data.draw(st.integers(0, 255))
+        payload = compact.frame(bytes(body), level=1)
+    elif how == "cut":
+        payload = compact.frame(bytes(body[:data.draw(st.integers(0, len(body) - 1))]), level=1)
+    elif how == "extend":
+        payload = compact.frame(bytes(body) + data.draw(st.binary(min_size=1, max_size=20)),
+                                level=1)
+    elif how == "random":
+        payload = b"XNB\x01\x00" + data.draw(st.binary(max_size=300))
+    else:
+        frame = bytearray(compact.frame(bytes(body), level=1))
+        at = data.draw(st.integers(0, len(frame) - 1))
+        frame[at] ^= 1 << data.draw(st.integers(0, 7))
+        payload = bytes(frame)
+    try:
+        out = compact.decode(payload, compact.Limits())
+    except wire.DecodeError as exc:
+        assert exc.reason in REASONS, exc
+        return
+    for m in out:
+        assert isinstance(m, wire.Telemetry | compact.Invalid)
+        if isinstance(m, compact.Invalid):
+            assert m.reason == "invalid"
