@@ -152,6 +152,8 @@ class Agent:
             make_status=self.status,
             replay_rate_per_s=s.replay_rate_per_s,
             status_interval_s=a.status_interval_s,
+            backlog_batch_bytes=cfg.batch.backlog_batch_bytes,
+            compact_batches=cfg.batch.compact,
         )
         self.batcher = Batcher(cfg, self.spool, self.uplink.notify, health=self.health,
                                instance=self.instance,

@@ -40,13 +40,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.acks import SESSION_TAKEN_OVER, BrokerAnswers, Refused
+from agent.backlog import Batch, next_batch
 from agent.config import AgentMqttConfig
 from agent.errors import SpoolError, UplinkFatal
 from agent.packing import stamp_sent
 from agent.reconnect import Loss, ReconnectPolicy
 from agent.spool import Entry, Spool
 from agent.telemetry import StatusKind
-from xanet import wire
+from xanet import capabilities, topics, wire
 from xanet.mqtt import connect_kwargs
 
 log = logging.getLogger("xanet.agent.uplink")
@@ -56,6 +57,9 @@ PEEK_BATCH = 200
 REPLAY_BURST_S = 0.1
 #: Connections whose birth status the broker refused before the agent gives up.
 STATUS_REFUSED_TRIES = 3
+#: How long the replay lane waits for the core's retained capability message after a
+#: connect (it comes right after the SUBACK; an older core has none: JSON then).
+CAPABILITIES_WAIT_S = 2.0
 
 
 def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -84,6 +88,8 @@ class Uplink:
         replay_rate_per_s: float,
         status_interval_s: float,
         rng: random.Random | None = None,
+        backlog_batch_bytes: int = 64 * 1024,
+        compact_batches: bool = True,
     ) -> None:
         self.cfg = cfg
         self.spool = spool
@@ -108,6 +114,15 @@ class Uplink:
         self.max_packet_size: int | None = None
         self.policy = ReconnectPolicy(cfg.reconnect_min_s, cfg.reconnect_max_s,
                                       stable_s=cfg.reconnect_max_s)
+        #: compact backlog batches (agent/backlog.py): the core's announcement on this
+        #: connection, our own bound, and whether the broker refused the batch topic
+        self.capabilities: capabilities.Capabilities | None = None
+        self.capabilities_seen = asyncio.Event()
+        self.backlog_batch_bytes = backlog_batch_bytes
+        self.compact_batches = compact_batches
+        self.batches_refused = False
+        self.batches_sent = 0
+        self.batched_entries = 0
 
     @property
     def taken_over(self) -> int:
@@ -222,6 +237,10 @@ class Uplink:
             if self.status_refusals:
                 log.info("mqtt: the broker accepts this agent's status topic again")
             self.status_refusals = 0
+            self.capabilities = None
+            self.capabilities_seen.clear()
+            if self.compact_batches:
+                await client.subscribe(topics.CAPABILITIES, qos=1)
             self.connected.set()
             backlog = self.spool.depth
             log.info("mqtt connected to %s:%d as %s (MQTT %s%s); backlog %d message(s) to "
@@ -334,6 +353,7 @@ class Uplink:
 
     async def _replay(self, answers: BrokerAnswers, sem: asyncio.Semaphore,
                       boundary: int) -> None:
+        await self._await_capabilities()
         last = -1
         interval = 1.0 / self.replay_rate_per_s
         burst_s = max(interval, REPLAY_BURST_S)
@@ -342,31 +362,108 @@ class Uplink:
         sent = 0
         async with asyncio.TaskGroup() as tg:
             while True:
-                entries = self.spool.peek(after=last, before=boundary, limit=PEEK_BATCH)
+                entries = self.spool.peek(after=last, before=boundary,
+                                          limit=self._replay_peek())
                 if not entries:
                     break
-                for entry in entries:
+                while entries:
+                    batch = self._next_backlog_batch(entries)
+                    n = len(batch.entries) if batch is not None else 1
                     delay = next_at - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
                     # A token bucket: time lost waiting (PUBACKs, the event loop, SQLite) is
                     # made up, but never more than REPLAY_BURST_S of it, so the average rate
                     # is the configured one and no burst exceeds rate x REPLAY_BURST_S + 1.
-                    next_at = max(next_at, time.monotonic() - burst_s) + interval
+                    # A batch costs one token per message it carries.
+                    next_at = max(next_at, time.monotonic() - burst_s) + interval * n
                     await sem.acquire()
-                    tg.create_task(self._send(answers, entry, sem))
-                    last = entry.seq
-                    sent += 1
+                    if batch is not None:
+                        tg.create_task(self._send_batch(answers, batch, sem))
+                    else:
+                        tg.create_task(self._send(answers, entries[0], sem))
+                    last = entries[n - 1].seq
+                    entries = entries[n:]
+                    sent += n
         self.replayed += sent
         if sent:
-            log.info("replay done: %d message(s) in %.1fs", sent, time.monotonic() - started)
+            log.info("replay done: %d message(s) in %.1fs (%d compact batch(es) so far)",
+                     sent, time.monotonic() - started, self.batches_sent)
 
-    @staticmethod
-    async def _watch(client: aiomqtt.Client) -> None:
-        """Raise MqttError as soon as the connection drops (the agent subscribes to nothing,
-        so the message iterator only ever ends by a disconnect)."""
-        async for _ in client.messages:
+    # -- compact backlog batches (agent/backlog.py decides; these send) -----------
+
+    def _batches_on(self) -> bool:
+        caps = self.capabilities
+        return (self.compact_batches and not self.batches_refused and caps is not None
+                and caps.batches)
+
+    async def _await_capabilities(self) -> None:
+        """Give the core's retained announcement a moment before replaying a backlog."""
+        if not self.compact_batches or self.capabilities_seen.is_set() or not self.spool.depth:
+            return
+        try:
+            await asyncio.wait_for(self.capabilities_seen.wait(), CAPABILITIES_WAIT_S)
+        except TimeoutError:
             pass
+
+    def _replay_peek(self) -> int:
+        caps = self.capabilities
+        return max(PEEK_BATCH, caps.max_batch_messages) if caps and self._batches_on() \
+            else PEEK_BATCH
+
+    def _next_backlog_batch(self, entries: list[Entry]) -> Batch | None:
+        """The compact batch that begins with ``entries[0]``, or None: that entry alone,
+        as JSON (no announcement, not telemetry, too large for a batch)."""
+        if not self._batches_on():
+            return None
+        limit = self.backlog_batch_bytes
+        if self.max_packet_size is not None:
+            limit = min(limit, self.max_packet_size - packet_bytes(entries[0].topic, b"",
+                                                                   v5=self.v5) - 16)
+        return next_batch(entries, self.capabilities, limit, datetime.now(UTC))
+
+    async def _send_batch(self, answers: BrokerAnswers, batch: Batch,
+                          sem: asyncio.Semaphore) -> None:
+        """One compact message; every entry in it leaves the spool on its PUBACK."""
+        try:
+            await answers.publish(batch.topic, batch.payload,
+                                  timeout_s=self.cfg.publish_timeout_s)
+        except Refused as exc:
+            # The core reads batches but the broker's ACL lacks this site's batch topic:
+            # JSON from now on (the entries are still in the spool, sent again).
+            if not self.batches_refused:
+                log.warning("mqtt: the broker refused a compact batch on %s (reason code %d, "
+                            "%s): sending the backlog as JSON from now on. Add the site's "
+                            "batch topic to the broker's ACL (docs/security.md)",
+                            batch.topic, exc.code, exc.reason)
+            self.batches_refused = True
+            raise
+        finally:
+            sem.release()
+        self._accepted()
+        for entry in batch.entries:
+            try:
+                self.spool.ack(entry.seq)
+            except SpoolError as exc:  # delivered; it will go again (a duplicate, recognised)
+                log.warning("spool %s: cannot forget delivered message seq %d: %s",
+                            self.spool.path, entry.seq, exc)
+        self.published += len(batch.entries)
+        self.batches_sent += 1
+        self.batched_entries += len(batch.entries)
+
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        """Read the core's capability message (the one topic the agent subscribes to), and
+        raise MqttError as soon as the connection drops."""
+        async for message in client.messages:
+            if str(message.topic) != topics.CAPABILITIES:
+                continue
+            payload = message.payload
+            caps = capabilities.decode(payload if isinstance(payload, bytes) else b"")
+            if caps != self.capabilities:
+                log.info("mqtt: the core %s compact backlog batches",
+                         "reads" if caps is not None and caps.batches else "does not read")
+            self.capabilities = caps
+            self.capabilities_seen.set()
         raise aiomqtt.MqttError("message stream ended")
 
     def status_now(self) -> None:

@@ -38,11 +38,11 @@ def lines(msgs: list[wire.Telemetry]) -> list[str]:
 
 
 def site_backlog(n_dev: int = 3, n_if: int = 10, polls: int = 20, seed: int = 1,
-                 delta_max: int = 10**7) -> list[wire.Telemetry]:
+                 delta_max: int = 10**7, t0: datetime = datetime(2026, 11, 28, tzinfo=UTC),
+                 agent: str = "agt-1", site: str = "lungcu-hub") -> list[wire.Telemetry]:
     """Polls as the agent makes them: counters that advance (and wrap), rates and
     utilisation from agent/rates.py over a monotonic clock that is not the poll time."""
     rng = random.Random(seed)
-    t0 = datetime(2026, 11, 28, tzinfo=UTC)
     counters = {(d, i): [rng.randrange(2**32), rng.randrange(2**64)]
                 for d in range(n_dev) for i in range(1, n_if + 1)}
     prev: dict[int, DeviceSample] = {}
@@ -76,7 +76,7 @@ def site_backlog(n_dev: int = 3, n_if: int = 10, polls: int = 20, seed: int = 1,
             poll = wire.DevicePoll(device=f"bts-{d}", ts=ts, reachable=True,
                                    rtt_ms=round(rng.random() * 40, 3), uptime_cs=sample.sys_uptime_cs,
                                    interfaces=interfaces)
-            msgs.append(wire.Telemetry(agent="agt-1", site="lungcu-hub", seq=len(msgs),
+            msgs.append(wire.Telemetry(agent=agent, site=site, seq=len(msgs),
                                        instance="i-1", sent=ts + timedelta(hours=5),
                                        polls=[poll]))
     return msgs
