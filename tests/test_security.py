@@ -266,8 +266,11 @@ def test_issue_script_writes_exact_acl_and_private_files(deployment: Deployment)
     assert ("user hg-a1\n"
             f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/telemetry\n"
             f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/status\n"
-            f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/test\n") in acl
-    assert f"user {COLLECTOR_USER}\ntopic read xanet/v1/#\n" in acl
+            f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/test\n"
+            f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/batch\n"
+            "topic read xanet/v1/core/capabilities\n") in acl
+    assert (f"user {COLLECTOR_USER}\ntopic read xanet/v1/#\n"
+            "topic write xanet/v1/core/capabilities\n") in acl
     # No line grants anything to anonymous clients or to every user.
     lines = [ln.split() for ln in acl.splitlines() if ln.strip() and not ln.startswith("#")]
     assert lines[0] == ["user", COLLECTOR_USER]
@@ -400,7 +403,8 @@ async def test_acl_agents_write_only_their_site_collector_reads_only(
     # publishes the marker itself.
     async with d.collector_client() as coll, d.agent_client(d.a2, "t-a2-sub") as snoop:
         await coll.subscribe("#", qos=1)
-        await snoop.subscribe("#", qos=1)  # granted, but an agent may read nothing
+        # granted, but an agent may read nothing (but the core's capability message)
+        await snoop.subscribe("#", qos=1)
         async with d.agent_client(d.a1) as a1:
             await a1.publish(d.a1.topic(), a1_own, qos=1)
             await a1.publish(d.a2.topic(), a1_as_b, qos=1)  # PUBACKed (3.1.1), dropped

@@ -128,6 +128,8 @@ chmod 600 "$PASSWD"
     printf 'topic write xanet/v1/%s/%s/%s/telemetry\n' "$PROVINCE" "$COMMUNE" "$SITE"
     printf 'topic write xanet/v1/%s/%s/%s/status\n' "$PROVINCE" "$COMMUNE" "$SITE"
     printf 'topic write xanet/v1/%s/%s/%s/test\n' "$PROVINCE" "$COMMUNE" "$SITE"
+    printf 'topic write xanet/v1/%s/%s/%s/batch\n' "$PROVINCE" "$COMMUNE" "$SITE"
+    printf 'topic read xanet/v1/core/capabilities\n'
 } >> "$ACL"
 
 if id mosquitto >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
