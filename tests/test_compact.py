@@ -3,16 +3,15 @@ JSON path, and hostile frames refused by name."""
 
 from __future__ import annotations
 
-import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.rates import DeviceSample, IfCounters, RatePolicy, compute_rates
 from collector import schema
+from lab.backlog import site_backlog
 from tests.test_fuzz import device_polls, idents
 from xanet import compact, topics, wire
 from xanet.compact_columns import Writer
@@ -35,51 +34,6 @@ def json_path(msgs: list[wire.Telemetry]) -> list[wire.Telemetry]:
 
 def lines(msgs: list[wire.Telemetry]) -> list[str]:
     return [ln for m in msgs for ln in schema.telemetry_lines(WHERE, m)]
-
-
-def site_backlog(n_dev: int = 3, n_if: int = 10, polls: int = 20, seed: int = 1,
-                 delta_max: int = 10**7, t0: datetime = datetime(2026, 11, 28, tzinfo=UTC),
-                 agent: str = "agt-1", site: str = "lungcu-hub") -> list[wire.Telemetry]:
-    """Polls as the agent makes them: counters that advance (and wrap), rates and
-    utilisation from agent/rates.py over a monotonic clock that is not the poll time."""
-    rng = random.Random(seed)
-    counters = {(d, i): [rng.randrange(2**32), rng.randrange(2**64)]
-                for d in range(n_dev) for i in range(1, n_if + 1)}
-    prev: dict[int, DeviceSample] = {}
-    policy = RatePolicy(poll_interval_s=60.0)
-    msgs = []
-    for k in range(polls):
-        for d in range(n_dev):
-            ts = t0 + timedelta(seconds=60 * k + d, microseconds=rng.randrange(10**6))
-            mono = 60.0 * k + d + rng.random() * 0.2
-            ifs = {}
-            for i in range(1, n_if + 1):
-                c = counters[(d, i)]
-                c[0] = (c[0] + rng.randrange(delta_max)) % 2**32
-                c[1] = (c[1] + rng.randrange(delta_max)) % 2**64
-                hc = i % 3 != 0
-                ifs[i] = IfCounters(i, f"ge-0/0/{i}", c[0] if not hc else c[1],
-                                    c[1] if hc else c[0], hc, 10**9 if i != 4 else None)
-            sample = DeviceSample(mono, 100 * int(mono) + 1234, ifs)
-            rates = compute_rates(prev.get(d), sample, policy)
-            prev[d] = sample
-            interfaces = []
-            for i, c in ifs.items():
-                r = rates[i]
-                interfaces.append(wire.InterfacePoll(
-                    index=i, name=c.name, oper=1 if i != 2 or k % 5 else 2, admin=1,
-                    speed_bps=c.speed_bps, hc=c.hc, in_octets=c.in_octets,
-                    out_octets=c.out_octets, in_bps=r.in_bps, out_bps=r.out_bps,
-                    in_util_pct=r.in_util_pct, out_util_pct=r.out_util_pct,
-                    rate_note=r.in_reason.value if r.in_reason else None,
-                    alias=f"to-bts-{d}-{i}" if i % 2 else None))
-            poll = wire.DevicePoll(device=f"bts-{d}", ts=ts, reachable=True,
-                                   rtt_ms=round(rng.random() * 40, 3), uptime_cs=sample.sys_uptime_cs,
-                                   interfaces=interfaces)
-            msgs.append(wire.Telemetry(agent=agent, site=site, seq=len(msgs),
-                                       instance="i-1", sent=ts + timedelta(hours=5),
-                                       polls=[poll]))
-    return msgs
 
 
 def test_a_sites_backlog_round_trips_exactly_and_small() -> None:

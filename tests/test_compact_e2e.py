@@ -16,9 +16,9 @@ import pytest
 import lab
 from agent.spool import Spool
 from collector.acks import Ticket
+from lab.backlog import site_backlog
 from lab.fleet import agent_config, collector_config
 from tests.pipeline import running, start_agent, start_collector, wait_for
-from tests.test_compact import site_backlog
 from tests.test_fuzz import RecordingWriter
 from xanet import compact, topics, wire
 

@@ -333,14 +333,14 @@ class Reader:
     def __init__(self, body: bytes, *, max_messages: int, max_polls: int) -> None:
         self.max_messages, self.max_polls = max_messages, max_polls
         self.polls = 0
-        self.streams: dict[str, memoryview] = {}
+        self.streams: dict[str, bytes] = {}
         self.at = dict.fromkeys(STREAMS, 0)
         view, pos = memoryview(body), 0
         for name in STREAMS:
             n, pos = _get_uint(view, pos)
             if pos + n > len(view):
                 raise BodyError(f"stream {name} runs past the body")
-            self.streams[name] = view[pos:pos + n]
+            self.streams[name] = bytes(view[pos:pos + n])
             pos += n
         if pos != len(view):
             raise BodyError(f"{len(view) - pos} byte(s) after the last stream")
@@ -358,7 +358,11 @@ class Reader:
 
     # -- primitives
     def _uint(self, stream: str) -> int:
-        n, self.at[stream] = _get_uint(self.streams[stream], self.at[stream])
+        view, at = self.streams[stream], self.at[stream]
+        if at < len(view) and view[at] < 0x80:  # most numbers are one byte
+            self.at[stream] = at + 1
+            return view[at]
+        n, self.at[stream] = _get_uint(view, at)
         return n
 
     def _int(self, stream: str) -> int:
@@ -398,7 +402,11 @@ class Reader:
         return ids[slot - 1]
 
     def _float(self, predicted: float | None = None) -> float | None:
-        tag = self._bytes("R", 1)[0]
+        tags, at = self.streams["R"], self.at["R"]
+        if at >= len(tags):
+            raise BodyError("stream R ends early")
+        self.at["R"] = at + 1
+        tag = tags[at]
         if tag == _NONE:
             return None
         if tag == _PREDICTED:
@@ -528,7 +536,7 @@ def _json(text: str) -> Any:
         raise BodyError(f"a profile or power part is not JSON: {exc}") from exc
 
 
-def _get_uint(view: memoryview, pos: int) -> tuple[int, int]:
+def _get_uint(view: bytes | memoryview, pos: int) -> tuple[int, int]:
     n = shift = 0
     for k in range(11):  # 2**65 (a zigzagged counter delta) fits in 10 bytes
         if pos + k >= len(view):
