@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import zstandard  # noqa: E402
+import zstandard
 
-from agent.backlog import Batch, next_batch  # noqa: E402
-from agent.spool import Entry  # noqa: E402
-from agent.uplink import packet_bytes  # noqa: E402
-from bench.common import finish, header, print_table  # noqa: E402
-from lab.backlog import site_backlog  # noqa: E402
-from xanet import capabilities, compact, topics, wire  # noqa: E402
+from agent.backlog import Batch, next_batch
+from agent.spool import Entry
+from agent.uplink import packet_bytes
+from bench.common import finish, header, print_table
+from lab.backlog import site_backlog
+from xanet import capabilities, compact, topics, wire
 
 TOPIC = topics.build("ha-giang", "00688", "lungcu-hub", "telemetry")
 BATCH_TOPIC = topics.build("ha-giang", "00688", "lungcu-hub", "batch")

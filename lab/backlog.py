@@ -32,7 +32,7 @@ def site_backlog(n_dev: int = 3, n_if: int = 10, polls: int = 20, seed: int = 1,
                 for key in counters}
     prev: dict[int, DeviceSample] = {}
     policy = RatePolicy(poll_interval_s=interval_s)
-    msgs = []
+    msgs: list[wire.Telemetry] = []
     for k in range(polls):
         for d in range(n_dev):
             offset = interval_s * k + d * interval_s / max(n_dev, 1) / 10
@@ -55,12 +55,12 @@ def site_backlog(n_dev: int = 3, n_if: int = 10, polls: int = 20, seed: int = 1,
             rates = compute_rates(prev.get(d), sample, policy)
             prev[d] = sample
             interfaces = []
-            for i, c in ifs.items():
+            for i, ifc in ifs.items():
                 r = rates[i]
                 interfaces.append(wire.InterfacePoll(
-                    index=i, name=c.name, oper=1 if i != 2 or k % 5 else 2, admin=1,
-                    speed_bps=c.speed_bps, hc=c.hc, in_octets=c.in_octets,
-                    out_octets=c.out_octets, in_bps=r.in_bps, out_bps=r.out_bps,
+                    index=i, name=ifc.name, oper=1 if i != 2 or k % 5 else 2, admin=1,
+                    speed_bps=ifc.speed_bps, hc=ifc.hc, in_octets=ifc.in_octets,
+                    out_octets=ifc.out_octets, in_bps=r.in_bps, out_bps=r.out_bps,
                     in_util_pct=r.in_util_pct, out_util_pct=r.out_util_pct,
                     rate_note=r.in_reason.value if r.in_reason else None,
                     alias=f"to-bts-{d}-{i}" if i % 2 else None))
