@@ -29,7 +29,8 @@ import zstandard
 from pydantic import ValidationError
 
 from xanet import wire
-from xanet.compact_columns import BodyError, Reader, TooMany, Writer
+from xanet.compact_columns import BodyError, Writer
+from xanet.compact_reader import Reader, TooMany
 
 #: The name of this content type in the collector's capability message.
 ENCODING = "zstd-batch-1"
