@@ -40,7 +40,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.acks import SESSION_TAKEN_OVER, BrokerAnswers, Refused
-from agent.backlog import Batch, next_batch
+from agent.backlog import Batch, next_batch, next_try
 from agent.config import AgentMqttConfig
 from agent.errors import SpoolError, UplinkFatal
 from agent.packing import stamp_sent
@@ -123,6 +123,7 @@ class Uplink:
         self.batches_refused = False
         self.batches_sent = 0
         self.batched_entries = 0
+        self._batch_try: int | None = None  # entries the next batch is first encoded with
 
     @property
     def taken_over(self) -> int:
@@ -420,7 +421,11 @@ class Uplink:
         if self.max_packet_size is not None:
             limit = min(limit, self.max_packet_size - packet_bytes(entries[0].topic, b"",
                                                                    v5=self.v5) - 16)
-        return next_batch(entries, self.capabilities, limit, datetime.now(UTC))
+        caps = self.capabilities
+        assert caps is not None  # _batches_on
+        batch = next_batch(entries, caps, limit, datetime.now(UTC), first_try=self._batch_try)
+        self._batch_try = next_try(batch, self._batch_try, caps.max_batch_messages)
+        return batch
 
     async def _send_batch(self, answers: BrokerAnswers, batch: Batch,
                           sem: asyncio.Semaphore) -> None:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import zstandard
 
-from agent.backlog import Batch, next_batch
+from agent.backlog import Batch, next_batch, next_try
 from agent.spool import Entry
 from agent.uplink import packet_bytes
 from bench.common import finish, header, print_table
@@ -42,9 +42,11 @@ def entries_of(msgs: list[wire.Telemetry]) -> list[Entry]:
 def cut(entries: list[Entry], batch_bytes: int) -> list[Batch]:
     caps = capabilities.announce(compact.Limits())
     out: list[Batch] = []
+    first: int | None = None
     while entries:
-        batch = next_batch(entries, caps, batch_bytes, NOW)
+        batch = next_batch(entries, caps, batch_bytes, NOW, first_try=first)
         assert batch is not None
+        first = next_try(batch, first, caps.max_batch_messages)
         out.append(batch)
         entries = entries[len(batch.entries):]
     return out

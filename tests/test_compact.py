@@ -3,20 +3,23 @@ JSON path, and hostile frames refused by name."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.backlog import next_batch, next_try
+from agent.spool import Entry
 from collector import schema
 from lab.backlog import site_backlog
 from tests.test_fuzz import device_polls, idents
-from xanet import compact, topics, wire
+from xanet import capabilities, compact, topics, wire
 from xanet.compact_columns import Writer
 
-WHERE = topics.parse(topics.build("ha-giang", "00688", "lungcu-hub", "telemetry"))
+TOPIC = topics.build("ha-giang", "00688", "lungcu-hub", "telemetry")
+WHERE = topics.parse(TOPIC)
 BIG = compact.Limits(max_payload_bytes=10**8, max_decompressed_bytes=10**9,
                      max_messages=10**6, max_polls=10**7)
 REASONS = {"too_large", "bad_frame", "unknown_version", "too_large_decompressed",
@@ -157,3 +160,49 @@ def test_mutated_frames_never_crash(data: st.DataObject) -> None:
         assert isinstance(m, wire.Telemetry | compact.Invalid)
         if isinstance(m, compact.Invalid):
             assert m.reason == "invalid"
+
+
+# -- the agent's side: which spool entries form one batch (agent/backlog.py) ------------
+
+
+def _entries(msgs: list[wire.Telemetry], topic: str = TOPIC) -> list[Entry]:
+    return [Entry(m.seq, topic, wire.encode(m.model_copy(update={"sent": None})), 0.0)
+            for m in msgs]
+
+
+def test_next_batch_fits_every_bound_and_keeps_every_message() -> None:
+    msgs = site_backlog(n_dev=2, polls=30)
+    entries = _entries(msgs)
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    caps = capabilities.announce(compact.Limits(max_messages=25, max_polls=20))
+    first: int | None = None
+    got: list[wire.Telemetry | compact.Invalid] = []
+    sizes = []
+    while entries:
+        batch = next_batch(entries, caps, 2048, now, first_try=first)
+        assert batch is not None and batch.topic.endswith("/lungcu-hub/batch")
+        first = next_try(batch, first, caps.max_batch_messages)
+        assert len(batch.payload) <= 2048 and len(batch.entries) <= 20
+        got += compact.decode(batch.payload)
+        sizes.append(len(batch.entries))
+        entries = entries[len(batch.entries):]
+    assert got == [m.model_copy(update={"sent": now}) for m in msgs]
+    assert len(sizes) < len(msgs) / 5  # batches, not single messages
+
+
+def test_next_batch_sends_json_when_it_should() -> None:
+    msgs = site_backlog(n_dev=1, polls=3)
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    caps = capabilities.announce(compact.Limits())
+    assert next_batch(_entries(msgs), None, 65536, now) is None  # no announcement
+    assert next_batch(_entries(msgs), capabilities.Capabilities(), 65536, now) is None
+    status = topics.build("ha-giang", "00688", "lungcu-hub", "status")
+    assert next_batch(_entries(msgs, status), caps, 65536, now) is None
+    assert next_batch(_entries(msgs), caps, 10, now) is None  # too large even alone
+    other = topics.build("ha-giang", "00688", "other-site", "telemetry")
+    mixed = _entries(msgs[:2]) + _entries(msgs[2:], other)
+    batch = next_batch(mixed, caps, 65536, now)
+    assert batch is not None and batch.seqs == [0, 1]  # one site per batch
+    assert capabilities.decode(capabilities.encode(caps)) == caps
+    assert capabilities.decode(b"{not json") is None
+    assert capabilities.decode(b'{"encodings":["json","zstd-batch-9"],"new":1}') is not None

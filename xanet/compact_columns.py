@@ -114,16 +114,34 @@ class Writer:
     def __init__(self) -> None:
         self.out = {name: bytearray() for name in STREAMS}
         self.state = State()
+        self.count = 0
+        self._marks: list[tuple[int, ...]] = []
 
     def body(self, messages: Iterable[wire.Telemetry]) -> bytes:
-        msgs = list(messages)
-        self._uint("S", len(msgs))
-        for m in msgs:
-            self._message(m)
+        for m in messages:
+            self.add(m)
+        return self.body_of(self.count)
+
+    def add(self, message: wire.Telemetry) -> None:
+        """Write one more message (its streams' ends are kept: :meth:`body_of`)."""
+        self._message(message)
+        self.count += 1
+        self._marks.append(tuple(len(self.out[name]) for name in STREAMS))
+
+    def body_of(self, n: int) -> bytes:
+        """The body of the first ``n`` messages added (each stream cut where the n-th
+        ended), without writing them again: a batch that does not fit is shortened for
+        the price of its compression only."""
+        marks = self._marks[n - 1] if n else (0,) * len(STREAMS)
         parts = bytearray()
-        for name in STREAMS:
-            put_uint(parts, len(self.out[name]))
-            parts += self.out[name]
+        for name, end in zip(STREAMS, marks, strict=True):
+            data = self.out[name][:end]
+            if name == "S":  # the message count leads the structure stream
+                head = bytearray()
+                put_uint(head, n)
+                data = head + data
+            put_uint(parts, len(data))
+            parts += data
         return bytes(parts)
 
     # -- primitives
