@@ -10,7 +10,10 @@ offline.
 Two lanes share the connection: *live* (messages stored since this connection
 came up) go out at once; *replay* (the backlog from before) is throttled to
 ``replay_rate_per_s`` so a site coming back after a long cut does not flood
-the core, and live polls keep flowing meanwhile.
+the core, and live polls keep flowing meanwhile. When the core announced compact
+batches (its retained capability message, the one topic the agent subscribes to), the
+replay lane sends runs of backlog entries as one compact message each
+(:mod:`agent.backlog` decides which; docs/delivery.md, "Backlog batches").
 
 What the broker refuses stays in the spool (docs/delivery.md, "Refused"):
 
