@@ -373,14 +373,16 @@ class Uplink:
                 while entries:
                     batch = await self._next_backlog_batch(entries)
                     n = len(batch.entries) if batch is not None else 1
-                    delay = next_at - time.monotonic()
+                    # A batch costs one token per message it carries: it goes out in the
+                    # slot of its last message.
+                    delay = next_at + interval * (n - 1) - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
                     # A token bucket: time lost waiting (PUBACKs, the event loop, SQLite) is
                     # made up, but never more than REPLAY_BURST_S of it, so the average rate
                     # is the configured one and no burst exceeds rate x REPLAY_BURST_S + 1.
-                    # A batch costs one token per message it carries.
-                    next_at = max(next_at, time.monotonic() - burst_s) + interval * n
+                    next_at = max(next_at + interval * (n - 1),
+                                  time.monotonic() - burst_s) + interval
                     await sem.acquire()
                     if batch is not None:
                         tg.create_task(self._send_batch(answers, batch, sem))
