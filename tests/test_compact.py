@@ -85,6 +85,21 @@ def test_any_batch_round_trips_to_the_json_paths_messages_and_lines(
     assert lines(back) == lines(json_path(msgs))  # type: ignore[arg-type]
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**16), n_dev=st.integers(1, 3), n_if=st.integers(1, 6),
+       polls=st.integers(1, 6), delta_max=st.sampled_from([1, 1000, 10**7, 2**33]),
+       traffic=st.sampled_from(["uniform", "site"]))
+def test_the_agents_own_polls_round_trip_with_their_rates(
+        seed: int, n_dev: int, n_if: int, polls: int, delta_max: int, traffic: str) -> None:
+    """Polls whose rates come from agent/rates.py (predicted, withheld over speed, Counter32
+    wraps): exact, and the JSON path's lines."""
+    msgs = site_backlog(n_dev=n_dev, n_if=n_if, polls=polls, seed=seed, delta_max=delta_max,
+                        traffic=traffic)  # type: ignore[arg-type]
+    back = compact.decode(compact.encode(msgs, level=1), BIG)
+    assert back == msgs
+    assert lines(back) == lines(json_path(msgs))  # type: ignore[arg-type]
+
+
 def test_a_bad_inner_message_is_refused_alone() -> None:
     good = site_backlog(n_dev=1, polls=3)
     bad = good[1].model_copy(update={"agent": "not an id"})  # model_copy skips validation
