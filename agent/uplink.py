@@ -13,7 +13,7 @@ came up) go out at once; *replay* (the backlog from before) is throttled to
 the core, and live polls keep flowing meanwhile. When the core announced compact
 batches (its retained capability message, the one topic the agent subscribes to), the
 replay lane sends runs of backlog entries as one compact message each
-(:mod:`agent.backlog` decides which; docs/delivery.md, "Backlog batches").
+(:mod:`agent.backlogbatch` decides which; docs/delivery.md, "Backlog batches").
 
 What the broker refuses stays in the spool (docs/delivery.md, "Refused"):
 
@@ -43,7 +43,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.acks import SESSION_TAKEN_OVER, BrokerAnswers, Refused
-from agent.backlog import Batch, next_batch, next_try
+from agent.backlogbatch import Batch, next_batch, next_try
 from agent.config import AgentMqttConfig
 from agent.errors import SpoolError, UplinkFatal
 from agent.packing import stamp_sent
@@ -117,7 +117,7 @@ class Uplink:
         self.max_packet_size: int | None = None
         self.policy = ReconnectPolicy(cfg.reconnect_min_s, cfg.reconnect_max_s,
                                       stable_s=cfg.reconnect_max_s)
-        #: compact backlog batches (agent/backlog.py): the core's announcement on this
+        #: compact backlog batches (agent/backlogbatch.py): the core's announcement on this
         #: connection, our own bound, and whether the broker refused the batch topic
         self.capabilities: capabilities.Capabilities | None = None
         self.capabilities_seen = asyncio.Event()
@@ -396,7 +396,7 @@ class Uplink:
             log.info("replay done: %d message(s) in %.1fs (%d compact batch(es) so far)",
                      sent, time.monotonic() - started, self.batches_sent)
 
-    # -- compact backlog batches (agent/backlog.py decides; these send) -----------
+    # -- compact backlog batches (agent/backlogbatch.py decides; these send) -----------
 
     def _batches_on(self) -> bool:
         caps = self.capabilities

@@ -5,7 +5,7 @@
 
 The backlog is lab/backlog.py's (polls as the agent makes them: its rate engine, counters
 that advance); it is cut into batches exactly as the agent's replay lane cuts them
-(agent/backlog.py ``next_batch``, the core's default announcement, ``--batch-bytes``).
+(agent/backlogbatch.py ``next_batch``, the core's default announcement, ``--batch-bytes``).
 Bytes are MQTT PUBLISH packets (payload + topic + header, agent/uplink.py
 ``packet_bytes``); TCP/IP and TLS add their own (bench/thin_link.py measures the link).
 """
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import zstandard
 
-from agent.backlog import Batch, next_batch, next_try
+from agent.backlogbatch import Batch, next_batch, next_try
 from agent.spool import Entry
 from agent.uplink import packet_bytes
 from bench.common import finish, header, print_table

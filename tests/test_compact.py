@@ -10,7 +10,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.backlog import next_batch, next_try
+from agent.backlogbatch import next_batch, next_try
 from agent.spool import Entry
 from collector import schema
 from lab.backlog import site_backlog
@@ -177,7 +177,7 @@ def test_mutated_frames_never_crash(data: st.DataObject) -> None:
             assert m.reason == "invalid"
 
 
-# -- the agent's side: which spool entries form one batch (agent/backlog.py) ------------
+# -- the agent's side: which spool entries form one batch (agent/backlogbatch.py) ------------
 
 
 def _entries(msgs: list[wire.Telemetry], topic: str = TOPIC) -> list[Entry]:
