@@ -109,6 +109,8 @@ class Agent:
             status_interval_s=a.status_interval_s,
             config_topic=topics.config_topic(a.id) if self.remote.enabled else None,
             on_config=self._on_config,
+            backlog_batch_bytes=cfg.batch.backlog_batch_bytes,
+            compact_batches=cfg.batch.compact,
         )
         self.batcher = Batcher(cfg, self.spool, self.uplink.notify, health=self.health,
                                instance=self.instance,

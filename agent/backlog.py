@@ -49,8 +49,10 @@ class BacklogPacing:
         """A replay begins."""
         self.budget.start(self.clock())
 
-    async def turn(self, nbytes: int, live_waiting: Callable[[], bool]) -> None:
-        """Wait until a backlog publish of ``nbytes`` may go, and count it as gone."""
+    async def turn(self, nbytes: int, live_waiting: Callable[[], bool],
+                   messages: int = 1) -> None:
+        """Wait until a backlog publish of ``nbytes`` (carrying ``messages`` spool messages)
+        may go, and count it as gone."""
         b = self.budget
         while True:
             before = b.bytes_per_s
@@ -68,7 +70,7 @@ class BacklogPacing:
                 await asyncio.wait_for(self._room.wait(), ROOM_POLL_S)
             except TimeoutError:
                 pass
-        b.sent(self.clock(), nbytes)
+        b.sent(self.clock(), nbytes, messages)
 
     def done(self, nbytes: int, *, acked: bool) -> None:
         """A backlog publish of ``nbytes`` ended (``acked``: the broker took it)."""

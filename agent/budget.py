@@ -94,12 +94,13 @@ class Pacer:
         """How long until the next backlog message may go (0: now)."""
         return max((b.delay_s(now_s) for b in (self.bytes, self.messages) if b), default=0.0)
 
-    def take(self, now_s: float, nbytes: int) -> None:
-        """A backlog message of ``nbytes`` went at ``now_s``."""
+    def take(self, now_s: float, nbytes: int, messages: int = 1) -> None:
+        """A backlog publish of ``nbytes`` carrying ``messages`` spool messages (a compact
+        batch carries several) went at ``now_s``."""
         if self.bytes is not None:
             self.bytes.take(now_s, nbytes)
         if self.messages is not None:
-            self.messages.take(now_s, 1)
+            self.messages.take(now_s, messages)
 
 
 class BacklogGate:
@@ -276,9 +277,9 @@ class BacklogBudget:
         """Whether live first and the in-flight cap let a publish of ``nbytes`` go now."""
         return self.gate.may_send(nbytes, live_waiting=live_waiting)
 
-    def sent(self, now_s: float, nbytes: int) -> None:
-        """A backlog publish of ``nbytes`` went."""
-        self.pacer.take(now_s, nbytes)
+    def sent(self, now_s: float, nbytes: int, messages: int = 1) -> None:
+        """A backlog publish of ``nbytes`` (carrying ``messages`` spool messages) went."""
+        self.pacer.take(now_s, nbytes, messages)
         self.gate.sent(nbytes)
         self.meter.sent(nbytes)
 

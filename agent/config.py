@@ -281,6 +281,16 @@ class BatchConfig(Strict):
         "are split to fit this and the broker's Maximum Packet Size. Keep it at or below "
         "the collector's ingest.max_payload_bytes",
     )
+    compact: bool = Field(
+        default=True,
+        description="send the backlog as compact batches (zstd, docs/data.md) when the core "
+        "announces them on xanet/v1/core/capabilities; false, or an older core: JSON only",
+    )
+    backlog_batch_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=16 * 1024 * 1024,
+        description="largest compact batch of backlog (also bounded by the core's announced "
+        "maximum and the broker's Maximum Packet Size); live polls stay JSON",
+    )
 
 
 class SpoolConfig(Strict):

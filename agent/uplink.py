@@ -13,7 +13,11 @@ the capacity left: never while a live message waits, at most a second of the bud
 unacknowledged, within a bandwidth budget in bytes/s (``spool.replay_budget_bytes_per_s``,
 a number or ``"auto"`` from PUBACK throughput) and ``spool.replay_rate_per_s`` messages/s
 (:mod:`agent.budget` decides, :mod:`agent.backlog` waits: ``backlog.turn`` before each
-backlog publish, ``backlog.done`` after it). Status messages are never paced.
+backlog publish, ``backlog.done`` after it). Status messages are never paced. When the
+core announced compact batches (its retained capability message), the replay lane sends
+runs of backlog entries as one compact message each, priced by its real size and counted
+as the messages it carries (:mod:`agent.backlogbatch` decides which; docs/delivery.md,
+"Backlog batches").
 
 What the broker refuses stays in the spool (docs/delivery.md, "Refused"):
 
@@ -48,6 +52,7 @@ from paho.mqtt.properties import Properties
 
 from agent.acks import SESSION_TAKEN_OVER, BrokerAnswers, Refused
 from agent.backlog import BacklogPacing
+from agent.backlogbatch import Batch, next_batch, next_try
 from agent.budget import BURST_S
 from agent.config import AgentMqttConfig
 from agent.errors import SpoolError, UplinkFatal
@@ -56,7 +61,7 @@ from agent.reconnect import Loss, ReconnectPolicy
 from agent.spool import Entry, Spool
 from agent.telemetry import StatusKind
 from agent.traffic import Lane, Traffic
-from xanet import wire
+from xanet import capabilities, topics, wire
 from xanet.mqtt import connect_kwargs
 
 log = logging.getLogger("xanet.agent.uplink")
@@ -66,6 +71,9 @@ PEEK_BATCH = 200
 REPLAY_BURST_S = BURST_S
 #: Connections whose birth status the broker refused before the agent gives up.
 STATUS_REFUSED_TRIES = 3
+#: How long the replay lane waits for the core's retained capability message after a
+#: connect (it comes right after the SUBACK; an older core has none: JSON then).
+CAPABILITIES_WAIT_S = 2.0
 
 
 def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -98,6 +106,8 @@ class Uplink:
         rng: random.Random | None = None,
         config_topic: str | None = None,
         on_config: Callable[[bytes], None] | None = None,
+        backlog_batch_bytes: int = 64 * 1024,
+        compact_batches: bool = True,
     ) -> None:
         self.cfg = cfg
         self.spool = spool
@@ -129,6 +139,16 @@ class Uplink:
         self.max_packet_size: int | None = None
         self.policy = ReconnectPolicy(cfg.reconnect_min_s, cfg.reconnect_max_s,
                                       stable_s=cfg.reconnect_max_s)
+        #: compact backlog batches (agent/backlogbatch.py): the core's announcement on this
+        #: connection, our own bound, and whether the broker refused the batch topic
+        self.capabilities: capabilities.Capabilities | None = None
+        self.capabilities_seen = asyncio.Event()
+        self.backlog_batch_bytes = backlog_batch_bytes
+        self.compact_batches = compact_batches
+        self.batches_refused = False
+        self.batches_sent = 0
+        self.batched_entries = 0
+        self._batch_try: int | None = None  # entries the next batch is first encoded with
 
     @property
     def taken_over(self) -> int:
@@ -244,6 +264,10 @@ class Uplink:
                 log.info("mqtt: the broker accepts this agent's status topic again")
             self.status_refusals = 0
             await self._subscribe_config(client)
+            self.capabilities = None
+            self.capabilities_seen.clear()
+            if self.compact_batches:
+                await client.subscribe(topics.CAPABILITIES, qos=1)
             self.connected.set()
             backlog = self.spool.depth
             log.info("mqtt connected to %s:%d as %s (MQTT %s%s); backlog %d message(s) to "
@@ -382,26 +406,39 @@ class Uplink:
 
     async def _replay(self, answers: BrokerAnswers, sem: asyncio.Semaphore,
                       boundary: int) -> None:
+        await self._await_capabilities()
         last = -1
         started = time.monotonic()
         self.backlog.start()
         sent = 0
         async with asyncio.TaskGroup() as tg:
             while True:
-                entries = self.spool.peek(after=last, before=boundary, limit=PEEK_BATCH)
+                entries = self.spool.peek(after=last, before=boundary,
+                                          limit=self._replay_peek())
                 if not entries:
                     break
-                for entry in entries:
-                    # Priced by its packet: a compact batch costs its real size.
-                    await self.backlog.turn(packet_bytes(entry.topic, entry.payload,
-                                                         v5=self.v5), self._live_waiting)
+                while entries:
+                    batch = await self._next_backlog_batch(entries)
+                    n = len(batch.entries) if batch is not None else 1
+                    head = entries[0]
+                    # Priced by its packet (a compact batch costs its real size) and counted
+                    # as the messages it carries (the messages/s bound keeps its meaning).
+                    nbytes = (packet_bytes(batch.topic, batch.payload, v5=self.v5)
+                              if batch is not None
+                              else packet_bytes(head.topic, head.payload, v5=self.v5))
+                    await self.backlog.turn(nbytes, self._live_waiting, messages=n)
                     await sem.acquire()
-                    tg.create_task(self._send(answers, entry, sem, "backlog"))
-                    last = entry.seq
-                    sent += 1
+                    if batch is not None:
+                        tg.create_task(self._send_batch(answers, batch, sem, nbytes))
+                    else:
+                        tg.create_task(self._send(answers, head, sem, "backlog"))
+                    last = entries[n - 1].seq
+                    entries = entries[n:]
+                    sent += n
         self.replayed += sent
         if sent:
-            log.info("replay done: %d message(s) in %.1fs", sent, time.monotonic() - started)
+            log.info("replay done: %d message(s) in %.1fs (%d compact batch(es) so far)",
+                     sent, time.monotonic() - started, self.batches_sent)
 
     async def _subscribe_config(self, client: aiomqtt.Client) -> None:
         """Subscribe to the agent's config topic; the broker sends its retained config."""
@@ -412,15 +449,96 @@ class Uplink:
         if isinstance(code, int) and code >= 0x80:
             log.error("mqtt %s:%d: the broker refuses this agent's config topic %s for MQTT "
                       "user %s (SUBACK reason code %d): no pushed config will arrive; check "
-                      "the ACL's 'pattern read xanet/v1/config/%%u'", self.cfg.host,
+                      "the ACL's 'topic read xanet/v1/config/AGENT' line", self.cfg.host,
                       self.cfg.port, self.config_topic, self.user, code)
 
+    # -- compact backlog batches (agent/backlogbatch.py decides; these send) -----------
+
+    def _batches_on(self) -> bool:
+        caps = self.capabilities
+        return (self.compact_batches and not self.batches_refused and caps is not None
+                and caps.batches)
+
+    async def _await_capabilities(self) -> None:
+        """Give the core's retained announcement a moment before replaying a backlog."""
+        if not self.compact_batches or self.capabilities_seen.is_set() or not self.spool.depth:
+            return
+        try:
+            await asyncio.wait_for(self.capabilities_seen.wait(), CAPABILITIES_WAIT_S)
+        except TimeoutError:
+            pass
+
+    def _replay_peek(self) -> int:
+        caps = self.capabilities
+        return max(PEEK_BATCH, caps.max_batch_messages) if caps and self._batches_on() \
+            else PEEK_BATCH
+
+    async def _next_backlog_batch(self, entries: list[Entry]) -> Batch | None:
+        """The compact batch that begins with ``entries[0]``, or None: that entry alone,
+        as JSON (no announcement, not telemetry, too large for a batch). Encoded in a
+        thread: ~0.1-0.6 ms per poll, a batch of a thousand would stall the pollers."""
+        if not self._batches_on():
+            return None
+        limit = self.backlog_batch_bytes
+        if self.max_packet_size is not None:
+            limit = min(limit, self.max_packet_size - packet_bytes(entries[0].topic, b"",
+                                                                   v5=self.v5) - 16)
+        caps = self.capabilities
+        assert caps is not None  # _batches_on
+        batch = await asyncio.to_thread(next_batch, entries, caps, limit, datetime.now(UTC),
+                                        first_try=self._batch_try)
+        self._batch_try = next_try(batch, self._batch_try, caps.max_batch_messages)
+        return batch
+
+    async def _send_batch(self, answers: BrokerAnswers, batch: Batch,
+                          sem: asyncio.Semaphore, nbytes: int) -> None:
+        """One compact message of ``nbytes`` on the wire; every entry in it leaves the spool
+        on its PUBACK."""
+        sent = False
+        try:
+            await answers.publish(batch.topic, batch.payload,
+                                  timeout_s=self.cfg.publish_timeout_s)
+            sent = True
+        except Refused as exc:
+            # The core reads batches but the broker's ACL lacks this site's batch topic:
+            # JSON from now on (the entries are still in the spool, sent again).
+            if not self.batches_refused:
+                log.warning("mqtt: the broker refused a compact batch on %s (reason code %d, "
+                            "%s): sending the backlog as JSON from now on. Add the site's "
+                            "batch topic to the broker's ACL (docs/security.md)",
+                            batch.topic, exc.code, exc.reason)
+            self.batches_refused = True
+            raise
+        finally:
+            sem.release()
+            self.backlog.done(nbytes, acked=sent)
+        self._accepted()
+        raw = sum(packet_bytes(entry.topic, entry.payload, v5=self.v5) for entry in batch.entries)
+        self.traffic.note_sent("backlog", raw, nbytes)  # JSON it stands for, and the wire
+        for entry in batch.entries:
+            try:
+                self.spool.ack(entry.seq)
+            except SpoolError as exc:  # delivered; it will go again (a duplicate, recognised)
+                log.warning("spool %s: cannot forget delivered message seq %d: %s",
+                            self.spool.path, entry.seq, exc)
+        self.published += len(batch.entries)
+        self.batches_sent += 1
+        self.batched_entries += len(batch.entries)
+
     async def _watch(self, client: aiomqtt.Client) -> None:
-        """Hand config messages over; raise MqttError as soon as the connection drops (the
-        message iterator only ever ends by a disconnect)."""
+        """Hand config messages over and read the core's capability message; raise
+        MqttError as soon as the connection drops (the message iterator only ever ends by
+        a disconnect)."""
         async for message in client.messages:
             payload = message.payload
-            if (self.on_config is not None and self.config_topic is not None
+            if str(message.topic) == topics.CAPABILITIES:
+                caps = capabilities.decode(payload if isinstance(payload, bytes) else b"")
+                if caps != self.capabilities:
+                    log.info("mqtt: the core %s compact backlog batches",
+                             "reads" if caps is not None and caps.batches else "does not read")
+                self.capabilities = caps
+                self.capabilities_seen.set()
+            elif (self.on_config is not None and self.config_topic is not None
                     and message.topic.matches(self.config_topic)
                     and isinstance(payload, bytes | bytearray)):
                 self.on_config(bytes(payload))

@@ -16,6 +16,7 @@ a packet id that now names another message.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -59,3 +60,21 @@ class AckQueue:
     @property
     def unacked(self) -> int:
         return len(self._queue)
+
+
+def countdown(parts: int, done: Callable[[], None] | None) -> Callable[[], None] | None:
+    """A callback to call once per part; ``done`` runs at the last one (at once when there
+    is none). A compact batch is acknowledged when every message in it is settled."""
+    if done is None:
+        return None
+    if parts <= 0:
+        done()
+        return lambda: None
+    left = [parts]
+
+    def one() -> None:
+        left[0] -= 1
+        if left[0] == 0:
+            done()
+
+    return one

@@ -5,9 +5,14 @@ A message is *accepted* (possibly with some polls dropped, each counted) or
 record. Reasons:
 
 ``too_large``      payload over ``max_payload_bytes``
-``bad_topic``      not ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``
+``bad_topic``      not ``xanet/v1/{province}/{commune}/{site}/{telemetry|status|batch}``
 ``not_json``, ``not_object``, ``unknown_version``, ``wrong_kind``, ``invalid``
                    from :func:`xanet.wire.decode`
+``bad_frame``, ``too_large_decompressed``, ``too_many_messages``, ``too_many_polls``,
+``too_many_interfaces``
+                   a compact batch (``.../batch``) that cannot be read as a whole, from
+                   :func:`xanet.compact.decode` (:func:`admit_batch`); each message of a
+                   readable batch then passes :func:`admit_message` like a JSON one
 ``topic_mismatch`` the payload's site differs from the topic's site
 ``agent_mismatch`` the inventory assigns the site to another agent
 ``ts_future``, ``ts_past``
@@ -33,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from xanet import topics, wire
+from xanet import compact, topics, wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,17 @@ class Limits:
     max_profile_values: int = 16_384
     #: one profile value's row tags, keys and values, in UTF-8 bytes
     max_profile_tag_bytes: int = 1024
+    #: a compact batch's bounds (its compressed size: ``max_payload_bytes``)
+    max_batch_decompressed_bytes: int = 4 * 1024 * 1024
+    max_batch_messages: int = 2000
+    max_batch_polls: int = 20_000
+
+    @property
+    def batch(self) -> compact.Limits:
+        return compact.Limits(max_payload_bytes=self.max_payload_bytes,
+                              max_decompressed_bytes=self.max_batch_decompressed_bytes,
+                              max_messages=self.max_batch_messages,
+                              max_polls=self.max_batch_polls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +100,48 @@ def admit(
         where = topics.parse(topic)
     except topics.TopicError as exc:
         return Rejected("bad_topic", str(exc))
+    if where.kind == "batch":
+        return Rejected("bad_topic", f"{topic!r}: a batch goes through admit_batch")
     try:
         message = wire.decode(payload, where.kind)
     except wire.DecodeError as exc:
         return Rejected(exc.reason, exc.detail)
+    return admit_message(where, message, now, limits, site_agents)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A compact batch that could be read: its messages, each to :func:`admit_message`
+    on ``where`` (the site's telemetry topic), or refused alone (:class:`compact.Invalid`)."""
+
+    where: topics.SiteTopic
+    messages: list[wire.Telemetry | compact.Invalid]
+
+
+def admit_batch(topic: str, payload: bytes, limits: Limits) -> Batch | Rejected:
+    """A ``.../batch`` message read within ``limits.batch``, or rejected whole."""
+    try:
+        where = topics.parse(topic)
+    except topics.TopicError as exc:
+        return Rejected("bad_topic", str(exc))
+    if where.kind != "batch":
+        return Rejected("bad_topic", f"{topic!r} is not a batch topic")
+    try:
+        messages = compact.decode(payload, limits.batch)
+    except wire.DecodeError as exc:
+        return Rejected(exc.reason, exc.detail)
+    return Batch(topics.SiteTopic(where.province, where.commune, where.site, "telemetry"),
+                 messages)
+
+
+def admit_message(
+    where: topics.SiteTopic,
+    message: wire.Telemetry | wire.Status,
+    now: datetime,
+    limits: Limits,
+    site_agents: Mapping[str, str] | None = None,
+) -> Accepted | Rejected:
+    """The checks after decoding, the same for a JSON message and one of a batch."""
     if message.site != where.site:
         return Rejected("topic_mismatch",
                         f"payload site {message.site!r} on the topic of site {where.site!r}")

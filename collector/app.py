@@ -18,12 +18,21 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from collector import schema
-from collector.acks import AckQueue, Ticket
-from collector.admission import DETAILS, Accepted, Limits, Rejected, admit
+from collector.acks import AckQueue, Ticket, countdown
+from collector.admission import (
+    DETAILS,
+    Accepted,
+    Limits,
+    Rejected,
+    admit,
+    admit_batch,
+    admit_message,
+)
 from collector.alerting import Alerting
 from collector.alertmanager import Notifier, notifier_for
 from collector.availability import AvailabilityEngine, Fact, Topology
@@ -37,10 +46,15 @@ from collector.sequence import Seen, SequenceTracker
 from collector.sink import Sink
 from collector.unmapped import UnmappedLog
 from collector.writer import LineWriter, make_writer
-from xanet import wire
+from xanet import capabilities, compact, wire
 from xanet.inventory import Inventory, load_inventory
 
 log = logging.getLogger("xanet.collector")
+
+
+def _json_of(message: wire.Telemetry) -> Callable[[], bytes]:
+    """The message as the JSON path would have received it (for the dead-letter store)."""
+    return lambda: wire.encode(message)
 
 
 class Collector:
@@ -53,7 +67,10 @@ class Collector:
         self.limits = Limits(max_payload_bytes=i.max_payload_bytes,
                              max_future_s=i.max_future_s, max_past_s=i.max_past_s,
                              max_profile_values=i.max_profile_values,
-                             max_profile_tag_bytes=i.max_profile_tag_bytes)
+                             max_profile_tag_bytes=i.max_profile_tag_bytes,
+                             max_batch_decompressed_bytes=i.max_batch_decompressed_bytes,
+                             max_batch_messages=i.max_batch_messages,
+                             max_batch_polls=i.max_batch_polls)
         self.dead_letter = DeadLetter(i.dead_letter_dir, i.dead_letter_max_bytes,
                                       i.dead_letter_max_files)
         self.sequences = SequenceTracker()
@@ -67,7 +84,10 @@ class Collector:
         self.polls = 0
         self.agents_online: dict[str, bool] = {}
         self.acks = AckQueue()
-        self.mqtt = MqttIn(cfg, self.acks)  # no connection before run()
+        self.batches = 0  # compact batches read (their messages count as received)
+        announce = (capabilities.encode(capabilities.announce(self.limits.batch))
+                    if i.batches else None)
+        self.mqtt = MqttIn(cfg, self.acks, announce=announce)  # no connection before run()
         self.subscribed = self.mqtt.subscribed
         if inventory is None and cfg.inventory is not None:
             inventory = load_inventory(cfg.inventory.path)
@@ -98,17 +118,51 @@ class Collector:
 
     async def handle(self, topic: str, payload: bytes, now: datetime | None = None,
                      ticket: Ticket | None = None) -> None:
-        """Admit, account and store one message; settle ``ticket`` once it is durable."""
+        """Admit, account and store one message (or each message of a compact batch);
+        settle ``ticket`` once it is durable (a batch: once all its messages are)."""
         now = now or datetime.now(UTC)
+        settle = (lambda: self._settle(ticket)) if ticket is not None else None
+        if topic.endswith("/batch") and self.cfg.ingest.batches:
+            await self._handle_batch(topic, payload, now, settle)
+            return
         self.received += 1
         verdict = admit(topic, payload, now, self.limits, self.site_agents)
+        await self._handle_verdict(topic, lambda: payload, verdict, now, settle)
+
+    async def _handle_batch(self, topic: str, payload: bytes, now: datetime,
+                            settle: Callable[[], None] | None) -> None:
+        """Each message of the batch exactly as if it had come alone on the site's
+        telemetry topic; one that is refused is dead-lettered there, as JSON."""
+        batch = admit_batch(topic, payload, self.limits)
+        if isinstance(batch, Rejected):
+            self.received += 1
+            self._reject(now, topic, batch.reason, batch.detail, payload)
+            if settle is not None:
+                settle()
+            return
+        self.batches += 1
+        json_topic = str(batch.where)
+        done = countdown(len(batch.messages), settle)
+        for message in batch.messages:
+            self.received += 1
+            if isinstance(message, compact.Invalid):
+                self._reject(now, json_topic, message.reason, message.detail, message.payload)
+                if done is not None:
+                    done()
+                continue
+            verdict = admit_message(batch.where, message, now, self.limits, self.site_agents)
+            await self._handle_verdict(json_topic, _json_of(message), verdict, now, done)
+
+    async def _handle_verdict(self, topic: str, payload: Callable[[], bytes],
+                              verdict: Accepted | Rejected, now: datetime,
+                              settle: Callable[[], None] | None) -> None:
         if isinstance(verdict, Rejected):
             if verdict.message is not None and verdict.where is not None:
                 self.guard.clock(verdict.where, verdict.message, now)
                 self._submit_faults()
-            self._reject(now, topic, verdict.reason, verdict.detail, payload)
-            if ticket is not None:
-                self._settle(ticket)
+            self._reject(now, topic, verdict.reason, verdict.detail, payload())
+            if settle is not None:
+                settle()
             return
         for reason, n in verdict.dropped.items():
             self.rejected[reason] += n
@@ -126,13 +180,13 @@ class Collector:
                         part.detail[:300])
             self._keep_part(now, topic, part.reason, part.detail, part.message)
         if outcome.message is None:
-            if ticket is not None:
-                self._settle(ticket)
+            if settle is not None:
+                settle()
             return
         if outcome.message is not verdict.message:
             verdict = replace(verdict, message=outcome.message)
         self.accepted += 1
-        await self._store(verdict, now, ticket)
+        await self._store(verdict, now, settle)
 
     def _submit_faults(self) -> None:
         """Hand the agent-fault alerts' events to the notifier (dropped without one)."""
@@ -167,8 +221,8 @@ class Collector:
         """Lines InfluxDB refused (collector/sink.py): dead-lettered, replayable."""
         keep_lines(self.dead_letter, datetime.now(UTC), reason, lines)
 
-    async def _store(self, ok: Accepted, now: datetime, ticket: Ticket | None) -> None:
-        on_durable = (lambda: self._settle(ticket)) if ticket is not None else None
+    async def _store(self, ok: Accepted, now: datetime,
+                     on_durable: Callable[[], None] | None) -> None:
         msg = ok.message
         if isinstance(msg, wire.Status):
             was = self.agents_online.get(msg.agent)
@@ -258,6 +312,7 @@ class Collector:
             **self.guard.counts,
             "alerts_faults_firing": len(self.guard.faults.firing),
             "alerts_faults_raised": self.guard.faults.raised,
+            "batches": self.batches,
             "acked": self.mqtt.acked,
             "unacked": self.acks.unacked,
         }

@@ -111,6 +111,24 @@ class IngestConfig(Strict):
         description="one profile value's row tags, keys and values in UTF-8 bytes: a value "
         "with longer ones is not stored (tag_too_long, dead-lettered)",
     )
+    batches: bool = Field(
+        default=True,
+        description="announce compact batches (retained on xanet/v1/core/capabilities) and "
+        "read them on the sites' .../batch topics; false: agents send JSON only",
+    )
+    max_batch_decompressed_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=4096, le=256 * 1024 * 1024,
+        description="a compact batch's body once decompressed, at most (the decompression-"
+        "bomb bound; too_large_decompressed). Its compressed size is max_payload_bytes",
+    )
+    max_batch_messages: int = Field(
+        default=2000, ge=1, le=100_000,
+        description="telemetry messages in one compact batch, at most (too_many_messages)",
+    )
+    max_batch_polls: int = Field(
+        default=20_000, ge=1, le=1_000_000,
+        description="device polls in one compact batch, at most (too_many_polls)",
+    )
     dead_letter_dir: Path = Field(
         default=Path("/var/lib/xanet/dead-letter"),
         description="rejected payloads are kept here (JSON lines)",

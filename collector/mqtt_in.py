@@ -2,8 +2,9 @@
 
 The only collector module that imports aiomqtt or paho (tests/test_private_reaches.py
 keeps it so). :class:`MqttIn` connects (MQTT v5, persistent session: clean start off,
-session expiry and Receive Maximum from config), subscribes, hands each message to the
-collector with its :class:`~collector.acks.Ticket`, acknowledges a message only once the
+session expiry and Receive Maximum from config), subscribes, announces what it reads (the
+retained capability message), hands each message to the collector with its
+:class:`~collector.acks.Ticket`, acknowledges a message only once the
 collector settled it (durable in InfluxDB, or dead-lettered), reconnects with capped
 jittered backoff, and on a clean stop drains: waits (on an Event, bounded) until what was
 handled is acknowledged.
@@ -56,12 +57,15 @@ class MqttIn:
     """The collector's subscription: one session after another until stopped."""
 
     def __init__(self, cfg: CollectorConfig, acks: AckQueue, *,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, announce: bytes | None = None) -> None:
         self.cfg = cfg
+        #: the capability message published (retained) once subscribed (None: none)
+        self.announce = announce
         self.acks = acks
         self.subscribed = asyncio.Event()
         self.acked = 0
-        self.filters = [topics.subscription(k, cfg.collector.province) for k in topics.KINDS]
+        self.filters = [topics.subscription(k, cfg.collector.province) for k in topics.KINDS
+                        if k != "batch" or announce is not None]
         self._client: aiomqtt.Client | None = None
         self._inbox: Inbox | None = None
         self._rng = rng or random.Random()
@@ -140,6 +144,9 @@ class MqttIn:
             await client.subscribe(f, qos=1)
         log.info("mqtt connected to %s:%d, subscribed to %s", m.host, m.port,
                  ", ".join(self.filters))
+        if self.announce is not None:
+            # Retained: an agent connecting later reads it at once (xanet/capabilities.py).
+            await client.publish(topics.CAPABILITIES, self.announce, qos=1, retain=True)
         self.subscribed.set()
         self._attempt = 0
         reader = asyncio.create_task(self._read(client, handle, flush), name="mqtt-read")

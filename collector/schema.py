@@ -61,7 +61,7 @@ COLLECTOR_STATS = Measurement(
     "collector_stats", ("collector",),
     ("received", "accepted", "rejected", "rejected_{reason}", "polls", "lines_written",
      "lines_buffered", "write_retries", "rejected_lines", "duplicates", "seq_gaps",
-     "dead_letters", "acked", "unacked", "polls_unmapped", "interfaces_missing",
+     "dead_letters", "batches", "acked", "unacked", "polls_unmapped", "interfaces_missing",
      "interfaces_ambiguous",
      "monitoring_alerts_open", "monitoring_alerts_opened", "outage_state_save_failures",
      "dead_letters_dropped", "dead_letters_failed", "duplicate_agent_messages",

@@ -275,7 +275,10 @@ async def test_agent_sigkilled_mid_replay_nothing_lost_nothing_twice(
     cfg_path.write_text(to_toml(agent_config(
         agent_id=agent_id, site=site, commune=COMMUNE, province=PROVINCE, mqtt_port=broker.port,
         devices=snmpd_devices(snmpd, 1, "live"), spool_path=spool_path, interval_s=1.0,
-        spool={"replay_rate_per_s": 50})))
+        spool={"replay_rate_per_s": 50},
+        # JSON, one message per poll, paced: the kill lands mid-replay (these polls are
+        # so alike that compact batches would carry the whole backlog in two messages)
+        batch={"compact": False})))
     proc = Subprogram("agent", cfg_path, env={"T_DLV_COMMUNITY": snmpd.community})
     collector = start_collector(collector_config(
         mqtt_port=broker.port, influx_url=influxdb.url, database=db,

@@ -28,6 +28,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -267,8 +268,11 @@ def test_issue_script_writes_exact_acl_and_private_files(deployment: Deployment)
             f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/telemetry\n"
             f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/status\n"
             f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/test\n"
-            "topic read xanet/v1/config/hg-a1\n") in acl
-    assert f"user {COLLECTOR_USER}\ntopic read xanet/v1/#\n" in acl
+            f"topic write xanet/v1/{PROVINCE}/00688/lungcu-hub/batch\n"
+            "topic read xanet/v1/config/hg-a1\n"
+            "topic read xanet/v1/core/capabilities\n") in acl
+    assert (f"user {COLLECTOR_USER}\ntopic read xanet/v1/#\n"
+            "topic write xanet/v1/core/capabilities\n") in acl
     # No line grants anything to anonymous clients or to every user.
     lines = [ln.split() for ln in acl.splitlines() if ln.strip() and not ln.startswith("#")]
     assert lines[0] == ["user", COLLECTOR_USER]
@@ -401,7 +405,8 @@ async def test_acl_agents_write_only_their_site_collector_reads_only(
     # publishes the marker itself.
     async with d.collector_client() as coll, d.agent_client(d.a2, "t-a2-sub") as snoop:
         await coll.subscribe("#", qos=1)
-        await snoop.subscribe("#", qos=1)  # granted, but an agent may read nothing
+        # granted, but an agent may read nothing (but the core's capability message)
+        await snoop.subscribe("#", qos=1)
         async with d.agent_client(d.a1) as a1:
             await a1.publish(d.a1.topic(), a1_own, qos=1)
             await a1.publish(d.a2.topic(), a1_as_b, qos=1)  # PUBACKed (3.1.1), dropped
@@ -830,3 +835,68 @@ async def test_certificate_identity_replaces_the_password(pki: Pki, tmp_path: Pa
                 async for m in coll.messages:
                     assert (str(m.topic), m.payload) == (own, b"mine")
                     break
+
+
+SITE_E = ("00692", "lungcu-bts")  # agent hg-a5, issued in a test
+
+
+async def test_an_acl_without_the_batch_line_gets_json(
+    deployment: Deployment, tmp_path: Path,
+) -> None:
+    """hg-a5's ACL block reads the core's capability message but lacks its site's batch
+    line (credentials edited by hand, or half-upgraded): the agent reads the announcement
+    through the ACL, its first compact batch is refused (135), and it sends the backlog as
+    JSON from then on - every message once, none lost."""
+    from agent.spool import Spool
+    from lab.backlog import site_backlog
+    from xanet import capabilities, compact
+    d = deployment
+    commune, site = SITE_E
+    a5 = issue(d.etc, tmp_path / "hg-a5", "hg-a5", commune, site)
+    acl = d.etc / "acl"
+    full = acl.read_text()
+    acl.write_text(full.replace(f"topic write {a5.topic('batch')}\n", ""))
+    assert d.broker.pid is not None
+    os.kill(d.broker.pid, signal.SIGHUP)
+    spool = Spool(tmp_path / "a5.sqlite3", max_messages=1000, max_age_s=86400, fsync="off")
+    for m in site_backlog(n_dev=1, n_if=4, polls=6, agent="hg-a5", site=site,
+                          t0=datetime.now(UTC) - timedelta(hours=1)):
+        spool.put(a5.topic(), lambda seq, m=m: wire.encode(m.model_copy(
+            update={"seq": seq, "sent": None, "instance": None})), time.time())
+    spool.close()
+    cfg = AgentConfig.model_validate(agent_config(
+        agent_id="hg-a5", province=PROVINCE, commune=commune, site=site,
+        mqtt_port=d.broker.port, spool_path=tmp_path / "a5.sqlite3", interval_s=60.0,
+        devices=[{"id": "dev-0", "host": "192.0.2.1", "snmp": {
+            "version": "2c", "community": {"file": str(a5.out / "mqtt.password")}}}],
+        mqtt={"tls": True, "ca_file": str(a5.out / "ca.crt"), "username": "hg-a5",
+              "password": {"file": str(a5.out / "mqtt.password")},
+              "reconnect_min_s": 0.5, "reconnect_max_s": 1.0}))
+    agent = Agent(cfg, poller=_CountingPoller())
+    got: list[int] = []
+
+    async def read(sub: aiomqtt.Client) -> None:
+        async for m in sub.messages:
+            assert isinstance(m.payload, bytes)
+            assert str(m.topic) == a5.topic(), m.topic  # nothing on the batch topic
+            msg = wire.decode(m.payload, "telemetry")
+            assert isinstance(msg, wire.Telemetry)
+            got.append(msg.seq)
+
+    announce = capabilities.encode(capabilities.announce(compact.Limits()))
+    async with d.collector_client("t-a5") as sub:
+        try:
+            await sub.publish(topics.CAPABILITIES, announce, qos=1, retain=True)
+            await sub.subscribe(a5.topic(), qos=1)
+            await sub.subscribe(a5.topic("batch"), qos=1)
+            reader = asyncio.create_task(read(sub))
+            async with running(agent):
+                await wait_for(lambda: set(range(6)) <= set(got), 30, "the backlog as JSON")
+            reader.cancel()
+        finally:
+            await sub.publish(topics.CAPABILITIES, b"", qos=1, retain=True)  # clear it
+            acl.write_text(full)
+            os.kill(d.broker.pid, signal.SIGHUP)
+    assert agent.uplink.capabilities is not None and agent.uplink.capabilities.batches
+    assert agent.uplink.batches_refused and agent.uplink.batches_sent == 0
+    assert Counter(got)[0] == 1 and max(Counter(got).values()) == 1

@@ -1,5 +1,10 @@
-"""MQTT topic names: ``xanet/v1/{province}/{commune}/{site}/{telemetry|status}``, and each
-agent's pushed config ``xanet/v1/config/{agent}``. Pure.
+"""MQTT topic names: ``xanet/v1/{province}/{commune}/{site}/{telemetry|status|batch}``, and
+each agent's pushed config ``xanet/v1/config/{agent}``. Pure.
+
+``.../batch`` carries compact batches of telemetry (:mod:`xanet.compact`), sent only to a
+core that announced them on :data:`CAPABILITIES`, ``xanet/v1/core/capabilities`` (retained,
+written by the collector, read by agents: :mod:`xanet.capabilities`); it has four levels,
+so no site filter matches it.
 
 A site's third topic, ``.../test``, carries only the technician's test message
 (``xanet agent test``, :func:`probe_topic`): it is not a :data:`KINDS` kind, so no
@@ -15,8 +20,10 @@ from xanet.ids import IDENT_RULE, is_ident
 
 ROOT = "xanet"
 VERSION = "v1"
-Kind = Literal["telemetry", "status"]
-KINDS: tuple[Kind, ...] = ("telemetry", "status")
+Kind = Literal["telemetry", "status", "batch"]
+KINDS: tuple[Kind, ...] = ("telemetry", "status", "batch")
+#: The core's retained capability message (what it understands: :mod:`xanet.capabilities`).
+CAPABILITIES = f"{ROOT}/{VERSION}/core/capabilities"
 #: The last level of a site's test topic (not a data kind: see the module's doc).
 TEST = "test"
 

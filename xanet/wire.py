@@ -408,10 +408,10 @@ def _decode_checked(payload: bytes, kind: Literal["telemetry", "status"]) -> Mes
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise DecodeError("invalid", _summarize(exc)) from exc
+        raise DecodeError("invalid", summarize(exc)) from exc
 
 
-def _summarize(exc: ValidationError, limit: int = 5) -> str:
+def summarize(exc: ValidationError, limit: int = 5) -> str:
     parts = []
     for err in exc.errors()[:limit]:
         loc = ".".join(str(p) for p in err["loc"]) or "(root)"

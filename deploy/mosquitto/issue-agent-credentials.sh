@@ -6,9 +6,10 @@
 # - generates a random password, adds AGENT_ID to the Mosquitto password file
 #   (mosquitto_passwd, the password goes through stdin, never argv);
 # - appends AGENT_ID's ACL block: publish only to
-#   xanet/v1/PROVINCE/COMMUNE/SITE/{telemetry,status,test} (test: the technician's
-#   test message, xanet agent test), read only its own pushed config
-#   xanet/v1/config/AGENT_ID (docs/remote-config.md);
+#   xanet/v1/PROVINCE/COMMUNE/SITE/{telemetry,status,test,batch} (test: the
+#   technician's test message, xanet agent test; batch: compact backlog batches),
+#   read only its own pushed config xanet/v1/config/AGENT_ID (docs/remote-config.md)
+#   and the core's capability message xanet/v1/core/capabilities;
 # - with --cert: also a client key and certificate (CN = AGENT_ID) signed by
 #   the xanet CA, for brokers with require_certificate / use_identity_as_username;
 # - writes what the site box needs into the output directory (mode 700):
@@ -129,7 +130,9 @@ chmod 600 "$PASSWD"
     printf 'topic write xanet/v1/%s/%s/%s/telemetry\n' "$PROVINCE" "$COMMUNE" "$SITE"
     printf 'topic write xanet/v1/%s/%s/%s/status\n' "$PROVINCE" "$COMMUNE" "$SITE"
     printf 'topic write xanet/v1/%s/%s/%s/test\n' "$PROVINCE" "$COMMUNE" "$SITE"
+    printf 'topic write xanet/v1/%s/%s/%s/batch\n' "$PROVINCE" "$COMMUNE" "$SITE"
     printf 'topic read xanet/v1/config/%s\n' "$AGENT"
+    printf 'topic read xanet/v1/core/capabilities\n'
 } >> "$ACL"
 
 if id mosquitto >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
