@@ -56,7 +56,7 @@ class BacklogPacing:
         b = self.budget
         while True:
             before = b.bytes_per_s
-            delay = b.delay_s(self.clock())
+            delay = b.delay_s(self.clock(), messages)
             if b.bytes_per_s != before and b.auto is not None:
                 log.debug("replay budget %.0f bytes/s (measured %.0f bytes/s)",
                           b.bytes_per_s or 0.0, b.auto.measured_bytes_per_s or 0.0)

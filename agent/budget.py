@@ -62,14 +62,19 @@ class Bucket:
         self.burst_s = burst_s
         self.next_at: float | None = None
 
-    def delay_s(self, now_s: float) -> float:
-        """How long until the next item may go (0: now)."""
-        return 0.0 if self.next_at is None else max(0.0, self.next_at - now_s)
+    def delay_s(self, now_s: float, ahead: float = 0.0) -> float:
+        """How long until the next item may go (0: now). ``ahead``: units of the item paid
+        before it goes (a compact batch of n messages goes in the slot of its last: n-1)."""
+        if self.next_at is None:  # nothing went yet: the first item goes, and pays after
+            return 0.0
+        return max(0.0, self.next_at + ahead / self.rate - now_s)
 
-    def take(self, now_s: float, units: float) -> None:
-        """``units`` went at ``now_s``: the next item waits until they are paid for."""
-        start = now_s if self.next_at is None else max(self.next_at, now_s - self.burst_s)
-        self.next_at = start + units / self.rate
+    def take(self, now_s: float, units: float, ahead: float = 0.0) -> None:
+        """``units`` went at ``now_s`` (``ahead`` of them paid before, :meth:`delay_s`): the
+        next item waits until the rest are paid for."""
+        base = now_s if self.next_at is None else self.next_at
+        start = max(base + ahead / self.rate, now_s - self.burst_s)
+        self.next_at = start + (units - ahead) / self.rate
 
 
 class Pacer:
@@ -90,9 +95,11 @@ class Pacer:
     def bytes_per_s(self) -> float | None:
         return self.bytes.rate if self.bytes else None
 
-    def delay_s(self, now_s: float) -> float:
-        """How long until the next backlog message may go (0: now)."""
-        return max((b.delay_s(now_s) for b in (self.bytes, self.messages) if b), default=0.0)
+    def delay_s(self, now_s: float, messages: int = 1) -> float:
+        """How long until the next backlog publish (carrying ``messages`` spool messages)
+        may go (0: now)."""
+        return max(self.bytes.delay_s(now_s) if self.bytes else 0.0,
+                   self.messages.delay_s(now_s, messages - 1) if self.messages else 0.0)
 
     def take(self, now_s: float, nbytes: int, messages: int = 1) -> None:
         """A backlog publish of ``nbytes`` carrying ``messages`` spool messages (a compact
@@ -100,7 +107,7 @@ class Pacer:
         if self.bytes is not None:
             self.bytes.take(now_s, nbytes)
         if self.messages is not None:
-            self.messages.take(now_s, messages)
+            self.messages.take(now_s, messages, messages - 1)
 
 
 class BacklogGate:
@@ -268,10 +275,11 @@ class BacklogBudget:
         self.meter = Meter(now_s)
         self.gate.reset_capped()
 
-    def delay_s(self, now_s: float) -> float:
-        """How long until the budget lets the next backlog publish go (0: now)."""
+    def delay_s(self, now_s: float, messages: int = 1) -> float:
+        """How long until the budget lets the next backlog publish (carrying ``messages``
+        spool messages) go (0: now)."""
         self.tick(now_s)
-        return self.pacer.delay_s(now_s)
+        return self.pacer.delay_s(now_s, messages)
 
     def may_send(self, nbytes: int, *, live_waiting: bool) -> bool:
         """Whether live first and the in-flight cap let a publish of ``nbytes`` go now."""

@@ -74,6 +74,9 @@ STATUS_REFUSED_TRIES = 3
 #: How long the replay lane waits for the core's retained capability message after a
 #: connect (it comes right after the SUBACK; an older core has none: JSON then).
 CAPABILITIES_WAIT_S = 2.0
+#: A backlog batch's least payload: below it compression pays too little. Above it a batch
+#: is kept within a second of the bandwidth budget (live first, docs/delivery.md).
+MIN_BATCH_BYTES = 2048
 
 
 def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -479,7 +482,8 @@ class Uplink:
         thread: ~0.1-0.6 ms per poll, a batch of a thousand would stall the pollers."""
         if not self._batches_on():
             return None
-        limit = self.backlog_batch_bytes
+        limit = min(self.backlog_batch_bytes,
+                    max(MIN_BATCH_BYTES, int(min(self.backlog.cap_bytes, 2**31))))
         if self.max_packet_size is not None:
             limit = min(limit, self.max_packet_size - packet_bytes(entries[0].topic, b"",
                                                                    v5=self.v5) - 16)

@@ -274,8 +274,14 @@ async def test_mains_failure_through_snmpsim_agent_collector_and_alertmanager(
     power = [(r["state"], r["minutes_remaining"], r["charge_pct"], r["seconds_on_battery"])
              for r in query('SELECT "state", "minutes_remaining", "charge_pct", '
                             '"seconds_on_battery" FROM "power" WHERE "device" = \'ups\'')]
-    assert dedup(power) == [("mains", 0, 100, 0), ("on_battery", 40, 90, 120),
-                            ("battery_low", 4, 12, 2400), ("mains", 0, 100, 0)]
+    # A poll that caught the simulator restarting (sysUpTime answered, the profile's GET
+    # timed out) says "unknown": true, and never the last word; the states between are
+    # exactly the variants'.
+    unknown = [p for p in power if p[0] == "unknown"]
+    assert len(unknown) <= 3 and power[-1][0] != "unknown", power
+    assert dedup([p for p in power if p[0] != "unknown"]) == [
+        ("mains", 0, 100, 0), ("on_battery", 40, 90, 120), ("battery_low", 4, 12, 2400),
+        ("mains", 0, 100, 0)]
 
     def profile(metric: str) -> list[Any]:
         return dedup([r["value"] if r["value"] is not None else r["text"] for r in query(

@@ -501,8 +501,15 @@ def _read_spool(path: Path) -> tuple[int, set[int]]:
 async def _read_telemetry(client: aiomqtt.Client, into: list[wire.Telemetry]) -> None:
     """Collect telemetry (one reader task for the whole test: cancelling a read in the
     middle can drop the message it just took)."""
+    from xanet import compact
+
     async for m in client.messages:
         assert isinstance(m.payload, bytes)
+        if str(m.topic).endswith("/batch"):  # the backlog, as compact batches
+            batch = compact.decode(m.payload)
+            assert all(isinstance(one, wire.Telemetry) for one in batch), batch
+            into.extend(one for one in batch if isinstance(one, wire.Telemetry))
+            continue
         msg = wire.decode(m.payload, "telemetry")
         assert isinstance(msg, wire.Telemetry)
         into.append(msg)
@@ -567,11 +574,13 @@ async def test_agent_with_another_sites_credentials_keeps_every_poll_then_delive
     got: list[wire.Telemetry] = []
     async with d.collector_client("t-count") as sub:
         await sub.subscribe(a3.topic(), qos=1)
+        await sub.subscribe(a3.topic("batch"), qos=1)
         log_lines = len(d.broker.log_path.read_text().splitlines())
         reader = asyncio.create_task(_read_telemetry(sub, got))
         right = Subprogram("agent", path, env=env).start()
         try:
-            await wait_for(lambda: len({t.seq for t in got}) >= first_next + 4, 60,
+            await wait_for(lambda: set(range(first_next)) <= {t.seq for t in got}
+                           and len({t.seq for t in got}) >= first_next + 4, 60,
                            "the refused run's polls and live ones")
         finally:
             assert await asyncio.to_thread(right.stop) == 0, right.log()
