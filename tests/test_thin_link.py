@@ -1,0 +1,95 @@
+"""A site catching up after a cut over a real thin link (issue 19): 64 kbit/s both ways, clean
+and with 5 % loss; nothing lost or doubled, live polls through during the catch-up.
+
+The link is real: the agent runs inside a network namespace behind a ``tc tbf`` hop
+(lab/thinlink.py), its devices are snmpsim inside the same namespace, the broker, the
+collector and InfluxDB are in the root namespace on 127.0.0.1 (lab/thinsite.py). The
+backlog is a 9-minute cut of a 10-device x 10-interface site (90 polls of ~2 kB, in the
+spool before the agent starts) - small, so the suite stays short; the 24-hour cut and the
+timing goals are bench/thin_link.py's. Each scenario runs once; its tests read its outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import lab
+from lab.netns import lab_skip_reason
+from lab.thinlink import ThinLink, loss_ruleset, tbf_command
+from lab.thinsite import Outcome, Scenario, run
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(lab_skip_reason() is not None, reason=lab_skip_reason() or ""),
+]
+
+SCENARIOS = {
+    "clean": Scenario(rate_kbit=64, loss_pct=0, hours=0.15, live_interval_s=10, timeout_s=300),
+    "loss5": Scenario(rate_kbit=64, loss_pct=5, hours=0.15, live_interval_s=10, timeout_s=300),
+}
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lab.Mosquitto]:
+    """A broker of this module's own: no other test's collector session shares it."""
+    with lab.Mosquitto(tmp_path_factory.mktemp("thin-mqtt")) as b:
+        yield b
+
+
+_outcomes: dict[str, Outcome] = {}
+
+
+@pytest.fixture(params=sorted(SCENARIOS))
+def outcome(request: pytest.FixtureRequest, broker: lab.Mosquitto, influxdb: lab.InfluxDB1,
+            tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    """The scenario's outcome, run once for all the tests that read it."""
+    name: str = request.param
+    if name not in _outcomes:
+        db = f"thin_{name}"
+        influxdb.create_database(db)
+        _outcomes[name] = run(SCENARIOS[name], tmp_path_factory.mktemp(f"thin-{name}"),
+                              broker, influxdb, db, log=print)
+    return _outcomes[name]
+
+
+def test_backlog_caught_up_nothing_lost_or_doubled(outcome: Outcome) -> None:
+    print("MEASURE thin link", outcome.row())
+    assert outcome.caught_up, outcome.row()
+    s = outcome.scenario
+    assert outcome.stored_per_device == {f"bts-{i}": s.polls_per_device
+                                         for i in range(s.devices)}
+    assert outcome.lost == 0
+    assert outcome.duplicates == 0 and outcome.seq_gaps == 0, outcome.row()
+    # Bytes were counted on the wire, and at least the payload's worth went up.
+    assert outcome.up_bytes > outcome.backlog_polls * 1500
+    if s.loss_pct:
+        assert outcome.packets_dropped > 0  # the loss really happened
+
+
+def test_live_polls_arrive_during_catch_up(outcome: Outcome) -> None:
+    """Live polls stamped during the catch-up all reach InfluxDB."""
+    assert outcome.live_polls > 0, outcome.row()
+    assert outcome.seq_gaps == 0
+
+
+@pytest.mark.xfail(strict=False, reason="issue 19: live polls wait behind the JSON backlog "
+                   "(messages/s throttle); codec + budget make them first. The lead removes "
+                   "this mark after merging i19-codec and i19-budget")
+def test_live_polls_within_two_intervals_during_catch_up(outcome: Outcome) -> None:
+    assert outcome.live_within_2_intervals, outcome.row()
+
+
+def test_link_is_rate_limited_and_cleaned_up() -> None:
+    """The link's commands, and its namespaces gone after close."""
+    assert tbf_command("v0", 64) == ["tc", "qdisc", "add", "dev", "v0", "root", "tbf", "rate",
+                                     "64kbit", "burst", "1600", "latency", "500ms"]
+    assert "numgen random mod 1000 < 50 counter drop" in loss_ruleset("v0", 5)
+    with ThinLink(rate_kbit=64) as link:
+        names = [ns.name for ns in (link.site, link.wan, link.core)]
+        qdisc = link.wan.run(["tc", "qdisc", "show", "dev", link.wan_up_dev]).stdout
+        assert "tbf" in qdisc and "64Kbit" in qdisc
+    listing = Path("/run/netns")
+    assert not any((listing / n).exists() for n in names)
