@@ -75,10 +75,9 @@ def test_live_polls_arrive_during_catch_up(outcome: Outcome) -> None:
     assert outcome.seq_gaps == 0
 
 
-@pytest.mark.xfail(strict=False, reason="issue 19: live polls wait behind the JSON backlog "
-                   "(messages/s throttle); codec + budget make them first. The lead removes "
-                   "this mark after merging i19-codec and i19-budget")
 def test_live_polls_within_two_intervals_during_catch_up(outcome: Outcome) -> None:
+    """Already true of the JSON path: its live lane shares the in-flight window (8
+    messages) with the replay, so a live poll waits behind at most 8 backlog messages."""
     assert outcome.live_within_2_intervals, outcome.row()
 
 
