@@ -3,6 +3,7 @@
     python bench/thin_link.py                          # `make bench`: 1 h backlog, 64 kbit/s
     python bench/thin_link.py --hours 24 --encoding compact        # the issue-19 goal run
     python bench/thin_link.py --rate-kbit 128 --loss-pct 5 --encoding json
+    python bench/thin_link.py --agent-option mqtt.replay_budget_bytes_per_s=6000
 
 Each row is one run of lab/thinsite.py: a 10-device x 10-interface site's spool filled
 with a ``--hours`` cut (60 s polls), then the real agent started inside a network
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
 from typing import Any
 
 from common import reproduce_line, workdir
@@ -55,6 +57,18 @@ def verdicts(row: dict[str, Any], live_interval_s: float) -> dict[str, str]:
     }
 
 
+def agent_options(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["mqtt.x=1", ...]`` as agent config sections ``{"mqtt": {"x": 1}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if not (section and name and value):
+            raise SystemExit(f"--agent-option {item!r}: expected SECTION.KEY=VALUE")
+        out.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rate-kbit", type=float, default=64.0)
@@ -65,6 +79,8 @@ def main() -> int:
     p.add_argument("--interfaces", type=int, default=10)
     p.add_argument("--live-interval", type=float, default=60.0, help="live poll interval, s")
     p.add_argument("--timeout", type=float, default=1800.0, help="per run, s")
+    p.add_argument("--agent-option", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="an agent config value (TOML), e.g. mqtt.replay_budget_bytes_per_s=6000")
     p.add_argument("--json", action="store_true", help="print the rows as JSON too")
     args = p.parse_args()
     reason = lab_skip_reason()
@@ -81,7 +97,8 @@ def main() -> int:
             s = Scenario(rate_kbit=args.rate_kbit, loss_pct=args.loss_pct, hours=args.hours,
                          devices=args.devices, interfaces=args.interfaces,
                          live_interval_s=args.live_interval, encoding=encoding,
-                         timeout_s=args.timeout)
+                         timeout_s=args.timeout,
+                         agent_sections=agent_options(args.agent_option))
             db = f"thin_{encoding}"
             influx.create_database(db)
             try:

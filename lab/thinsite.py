@@ -37,7 +37,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import paho.mqtt.publish
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from lab.backlog import prefill, site_interfaces
 from lab.fleet import agent_config, collector_config, to_toml
@@ -185,8 +186,14 @@ def _probe_collector(broker: Mosquitto, influx: InfluxDB1, db: str, timeout_s: f
     while time.monotonic() < deadline:
         msg = wire.Telemetry(agent="probe", site=SITE, seq=seq, polls=[wire.DevicePoll(
             device="probe", ts=datetime.now(UTC), reachable=True)])
-        paho.mqtt.publish.single(topic, wire.encode(msg), qos=1, hostname=broker.host,
-                                 port=broker.port)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="thin-probe")
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        try:
+            client.publish(topic, wire.encode(msg), qos=1).wait_for_publish(5)
+        finally:
+            client.disconnect()
+            client.loop_stop()
         seq += 1
         for _ in range(10):
             if influx.query('SELECT count("seq") FROM "device" WHERE "agent" = \'probe\'', db=db):
