@@ -11,20 +11,22 @@ timing goals are bench/thin_link.py's. Each scenario runs once; its tests read i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import lab
+from agent.spool import Spool
+from lab.backlog import prefill, site_interfaces
 from lab.netns import lab_skip_reason
 from lab.thinlink import ThinLink, loss_ruleset, tbf_command
 from lab.thinsite import Outcome, Scenario, run
+from xanet import wire
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(lab_skip_reason() is not None, reason=lab_skip_reason() or ""),
-]
+needs_netns = pytest.mark.skipif(lab_skip_reason() is not None, reason=lab_skip_reason() or "")
 
 SCENARIOS = {
     "clean": Scenario(rate_kbit=64, loss_pct=0, hours=0.15, live_interval_s=10, timeout_s=300),
@@ -42,7 +44,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lab.Mosquitto]:
 _outcomes: dict[str, Outcome] = {}
 
 
-@pytest.fixture(params=sorted(SCENARIOS))
+@pytest.fixture(params=[pytest.param(n, marks=[needs_netns, pytest.mark.integration])
+                        for n in sorted(SCENARIOS)])
 def outcome(request: pytest.FixtureRequest, broker: lab.Mosquitto, influxdb: lab.InfluxDB1,
             tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """The scenario's outcome, run once for all the tests that read it."""
@@ -81,6 +84,7 @@ def test_live_polls_within_two_intervals_during_catch_up(outcome: Outcome) -> No
     assert outcome.live_within_2_intervals, outcome.row()
 
 
+@needs_netns
 def test_link_is_rate_limited_and_cleaned_up() -> None:
     """The link's commands, and its namespaces gone after close."""
     assert tbf_command("v0", 64) == ["tc", "qdisc", "add", "dev", "v0", "root", "tbf", "rate",
@@ -92,3 +96,35 @@ def test_link_is_rate_limited_and_cleaned_up() -> None:
         assert "tbf" in qdisc and "64Kbit" in qdisc
     listing = Path("/run/netns")
     assert not any((listing / n).exists() for n in names)
+
+
+def test_backlog_is_what_the_agent_would_have_stored(tmp_path: Path) -> None:
+    """The cut in the spool: every device's polls on the cut's schedule, oldest first, as
+    large as live ones, counters that only grow, rates that vary (not a constant step)."""
+    start = datetime(2026, 11, 28, tzinfo=UTC)
+    path = tmp_path / "spool.sqlite3"
+    n = prefill(path, agent="a", province="ha-giang", commune="00688", site="s",
+                devices=["d0", "d1"], interfaces=site_interfaces(10), start=start,
+                polls_per_device=30, interval_s=60, max_polls=1)
+    assert n == 60
+    spool = Spool(path, max_messages=1000, max_age_s=40 * 86400, fsync="off")
+    try:
+        entries = spool.peek(limit=1000)
+    finally:
+        spool.close()
+    assert [e.seq for e in entries] == list(range(60))
+    polls = []
+    for e in entries:
+        msg = wire.decode(e.payload, "telemetry")
+        assert isinstance(msg, wire.Telemetry) and msg.seq == e.seq and len(msg.polls) == 1
+        assert e.created == msg.polls[0].ts.timestamp()  # stored when polled
+        assert 1600 < len(e.payload) < 2600  # a 10-interface poll's JSON, ~2.1 kB
+        polls.append(msg.polls[0])
+    d0 = [p for p in polls if p.device == "d0"]
+    assert [p.ts for p in d0] == [start + timedelta(minutes=k) for k in range(30)]
+    first = d0[0].interfaces[0]
+    assert first.rate_note == "first_poll" and first.in_bps is None
+    octets = [p.interfaces[0].in_octets or 0 for p in d0]
+    assert octets == sorted(octets)
+    steps = {b - a for a, b in itertools.pairwise(octets)}
+    assert len(steps) > 20  # traffic varies
