@@ -105,6 +105,8 @@ class Outcome:
     live_polls: int  # live polls stamped during the catch-up (all seen: see seq_gaps)
     live_delivered: int  # live polls stored during the catch-up (their bytes are counted)
     live_latencies_s: list[float]  # of the live polls stamped during the catch-up
+    #: uplink bytes per live poll once caught up (None: no live poll came after)
+    live_wire_bytes_per_poll: float | None
     stored_per_device: dict[str, int]
     duplicates: int
     seq_gaps: int
@@ -119,6 +121,16 @@ class Outcome:
         """Uplink frame bytes per interface sample delivered during the catch-up (backlog
         and live; live polls are ~4 % of them at 60 s over 64 kbit/s)."""
         return self.up_bytes / max(1, self.interface_samples)
+
+    @property
+    def backlog_bytes_per_interface_sample(self) -> float:
+        """The backlog's own share: the catch-up's uplink bytes less the live polls sent
+        meanwhile (at what a live poll costs alone, after the catch-up), per interface
+        sample of the backlog. Without that figure, :attr:`bytes_per_interface_sample`."""
+        if self.live_wire_bytes_per_poll is None:
+            return self.bytes_per_interface_sample
+        backlog_bytes = self.up_bytes - self.live_delivered * self.live_wire_bytes_per_poll
+        return max(0.0, backlog_bytes) / max(1, self.backlog_polls * self.scenario.interfaces)
 
     @property
     def catchup_24h_s(self) -> float:
@@ -152,6 +164,9 @@ class Outcome:
             "catchup_s": round(self.catchup_s, 1), "catchup_24h_s": round(self.catchup_24h_s),
             "up_bytes": self.up_bytes, "down_bytes": self.down_bytes,
             "bytes_per_if_sample": round(self.bytes_per_interface_sample, 1),
+            "backlog_bytes_per_if_sample": round(self.backlog_bytes_per_interface_sample, 1),
+            "live_wire_bytes_per_poll": None if self.live_wire_bytes_per_poll is None
+            else round(self.live_wire_bytes_per_poll),
             "live_polls": self.live_polls,
             "live_p50_s": round(self.latency(0.5), 1), "live_p99_s": round(self.latency(0.99), 1),
             "live_max_s": round(max(self.live_latencies_s, default=math.nan), 1),
@@ -302,9 +317,10 @@ def _catch_up(s: Scenario, link: ThinLink, agent_path: Path, workdir: Path,
                     f"{s.backlog_polls} backlog polls stored, {len(seen)} live")
             time.sleep(1.0)
         catchup_s = time.monotonic() - started
-        used = link.counters() - before
+        at_end = link.counters()
+        used = at_end - before
         end = datetime.now(UTC)
-        live_before = {k: v for k, v in seen.items() if k[1] <= _ms(end)}
+        live_before = dict(seen)  # delivered during the catch-up: their bytes are in `used`
         # The live polls stamped during the catch-up: wait for the late ones, until each
         # device has a newer one stored (the live lane sends in order), 2 intervals at most.
         settle = time.monotonic() + 2 * s.live_interval_s + 5
@@ -313,6 +329,10 @@ def _catch_up(s: Scenario, link: ThinLink, agent_path: Path, workdir: Path,
             if {d for d, ts in seen if ts > _ms(end)} >= set(devices):
                 break
             time.sleep(1.0)
+        # What a live poll costs on the wire alone (status and keepalives included): the
+        # bytes after the catch-up per live poll stored after it.
+        after = len(seen) - len(live_before)
+        live_wire = (link.counters() - at_end).up_bytes / after if after else None
         stamped = {k: v for k, v in seen.items() if k[1] <= _ms(end)}
         latencies = [v - k[1] / 1000 for k, v in stamped.items()]
         per_device = _per_device(influx, db, where, boundary)
@@ -323,6 +343,7 @@ def _catch_up(s: Scenario, link: ThinLink, agent_path: Path, workdir: Path,
             scenario=s, backlog_polls=s.backlog_polls, caught_up=caught_up, catchup_s=catchup_s,
             up_bytes=used.up_bytes, down_bytes=used.down_bytes, live_polls=len(stamped),
             live_delivered=len(live_before), live_latencies_s=latencies,
+            live_wire_bytes_per_poll=live_wire,
             stored_per_device=per_device, duplicates=duplicates, seq_gaps=gaps,
             packets_dropped=link.dropped())
     finally:
