@@ -8,7 +8,7 @@ One run (:func:`run`) of a :class:`Scenario`:
 2. snmpsim inside the site namespace serving ``devices`` devices of ``interfaces``
    interfaces each (SNMP stays in the site; only MQTT crosses the thin link);
 3. the agent's spool filled with a ``hours``-long cut of those devices polled every
-   ``cut_interval_s`` (:mod:`lab.backlog`, stamped in the past);
+   ``cut_interval_s`` (:mod:`lab.cutbacklog`, stamped in the past);
 4. the collector (a child process) in the root namespace with the broker and InfluxDB on
    127.0.0.1; the broker reached from the site through the thin link and a relay in core;
 5. the real agent (``xanet agent``, a child process) started inside the site namespace,
@@ -40,7 +40,7 @@ from typing import Any, Literal
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from lab.backlog import prefill, site_interfaces
+from lab.cutbacklog import prefill, site_interfaces
 from lab.fleet import agent_config, collector_config, to_toml
 from lab.influx import InfluxDB1
 from lab.mosquitto import Mosquitto

@@ -20,7 +20,7 @@ import pytest
 
 import lab
 from agent.spool import Spool
-from lab.backlog import prefill, site_interfaces
+from lab.cutbacklog import prefill, site_interfaces
 from lab.netns import lab_skip_reason
 from lab.thinlink import ThinLink, loss_ruleset, tbf_command
 from lab.thinsite import Outcome, Scenario, run
