@@ -30,6 +30,7 @@ DEFAULT: dict[str, list[str]] = {
     "agent_memory": [],
     "walk_memory": [],
     "province": ["--minutes", "3", "--fraction", "0.25"],
+    "thin_link": ["--hours", "0.5", "--encoding", "both"],
 }
 
 SMOKE: dict[str, list[str]] = {
@@ -48,6 +49,7 @@ SMOKE: dict[str, list[str]] = {
     "walk_memory": ["--modes", "long-descr"],
     "province": ["--minutes", "0.4", "--fraction", "0.03", "--interval", "5",
                  "--outage-communes", "1", "--sims", "1"],
+    "thin_link": ["--hours", "0.02", "--encoding", "json", "--live-interval", "5"],
 }
 
 

@@ -13,7 +13,9 @@ the package itself::
 
 The rest is imported from its module: :mod:`lab.fleet` (agent, collector and
 inventory configs for a simulated fleet), :mod:`lab.programs` (``xanet`` as a child
-process), :mod:`lab.netns` (network namespaces), :mod:`lab.big_agent` (an SNMP agent
+process), :mod:`lab.netns` (network namespaces), :mod:`lab.thinlink`, :mod:`lab.cutbacklog`
+and :mod:`lab.thinsite` (a site's thin uplink, a cut's backlog, the catch-up measured),
+:mod:`lab.big_agent` (an SNMP agent
 whose tables never end), :mod:`lab.monthgen` and :mod:`lab.engine_month` (generated
 months of data).
 """

@@ -195,7 +195,8 @@ class Netns:
 
 
 class Relay:
-    """A TCP relay from a namespace's 127.0.0.1:port to the root namespace's 127.0.0.1.
+    """A TCP relay from a namespace's 127.0.0.1:port (or ``bind``:port) to the root
+    namespace's 127.0.0.1.
 
     Two socat processes joined by a unix socket (unix sockets cross namespaces):
     one in the root namespace connecting to ``127.0.0.1:root_port``, one inside the
@@ -203,7 +204,8 @@ class Relay:
     root namespace's Mosquitto without any route out of it.
     """
 
-    def __init__(self, lab: Lab, ns: Netns, root_port: int, port: int | None) -> None:
+    def __init__(self, lab: Lab, ns: Netns, root_port: int, port: int | None,
+                 bind: str = "127.0.0.1") -> None:
         if shutil.which("socat") is None:
             raise NetnsError("socat is not installed (scripts/install-deps.sh installs it)")
         self.port = port if port is not None else root_port
@@ -213,10 +215,11 @@ class Relay:
             stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         lab.adopt(root)
         self._wait(lambda: self.sock.exists(), f"relay socket {self.sock}")
-        ns.popen(["socat", f"TCP-LISTEN:{self.port},bind=127.0.0.1,fork,reuseaddr",
+        self.bind = bind
+        ns.popen(["socat", f"TCP-LISTEN:{self.port},bind={bind},fork,reuseaddr",
                   f"UNIX-CONNECT:{self.sock}"], stderr=subprocess.DEVNULL)
         self._wait(lambda: f":{self.port} " in ns.run(["ss", "-Htln"]).stdout,
-                   f"relay listener 127.0.0.1:{self.port} in {ns.name}")
+                   f"relay listener {bind}:{self.port} in {ns.name}")
 
     @staticmethod
     def _wait(ready: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
@@ -272,9 +275,12 @@ class Lab:
             x.run(["ip", "link", "set", x_dev, "up" if up else "down"])
             y.run(["ip", "link", "set", y_dev, "up" if up else "down"])
 
-    def relay_to_root(self, ns: Netns, root_port: int, port: int | None = None) -> Relay:
-        """``ns``'s 127.0.0.1:``port`` (default: same number) → root's 127.0.0.1:``root_port``."""
-        return Relay(self, ns, root_port, port)
+    def relay_to_root(self, ns: Netns, root_port: int, port: int | None = None,
+                      bind: str = "127.0.0.1") -> Relay:
+        """``ns``'s ``bind``:``port`` (default 127.0.0.1, same number) → root's
+        127.0.0.1:``root_port``. ``bind`` may be an address of ``ns``'s veth, so other
+        namespaces reach the root namespace's daemon through ``ns`` (lab/thinlink.py)."""
+        return Relay(self, ns, root_port, port, bind)
 
     def adopt(self, proc: subprocess.Popen[Any]) -> None:
         self.procs.append(proc)
