@@ -74,9 +74,11 @@ STATUS_REFUSED_TRIES = 3
 #: How long the replay lane waits for the core's retained capability message after a
 #: connect (it comes right after the SUBACK; an older core has none: JSON then).
 CAPABILITIES_WAIT_S = 2.0
-#: A backlog batch's least payload: below it compression pays too little. Above it a batch
-#: is kept within a second of the bandwidth budget (live first, docs/delivery.md).
-MIN_BATCH_BYTES = 2048
+#: A backlog batch's least payload: below it compression pays too little (7.3 bytes per
+#: interface sample at 64 KiB, 8.4 at 16 KiB, ~19 at 2-4 KiB: bench/compact.py). Above it a
+#: batch is kept within a second of the bandwidth budget (live first, docs/delivery.md); at
+#: 64 kbit/s a 32 KiB batch is four seconds on the wire, what a live poll may wait behind.
+MIN_BATCH_BYTES = 32 * 1024
 
 
 def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
