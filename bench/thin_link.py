@@ -3,7 +3,7 @@
     python bench/thin_link.py                          # `make bench`: 1 h backlog, 64 kbit/s
     python bench/thin_link.py --hours 24 --encoding compact        # the issue-19 goal run
     python bench/thin_link.py --rate-kbit 128 --loss-pct 5 --encoding json
-    python bench/thin_link.py --agent-option mqtt.replay_budget_bytes_per_s=6000
+    python bench/thin_link.py --agent-option spool.replay_budget_bytes_per_s=6000
 
 Each row is one run of lab/thinsite.py: a 10-device x 10-interface site's spool filled
 with a ``--hours`` cut (60 s polls), then the real agent started inside a network
@@ -83,7 +83,7 @@ def main() -> int:
     p.add_argument("--live-interval", type=float, default=60.0, help="live poll interval, s")
     p.add_argument("--timeout", type=float, default=1800.0, help="per run, s")
     p.add_argument("--agent-option", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="an agent config value (TOML), e.g. mqtt.replay_budget_bytes_per_s=6000")
+                   help="an agent config value (TOML), e.g. spool.replay_budget_bytes_per_s=6000")
     p.add_argument("--json", action="store_true", help="print the rows as JSON too")
     args = p.parse_args()
     reason = lab_skip_reason()

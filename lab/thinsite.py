@@ -82,7 +82,7 @@ class Scenario:
     live_interval_s: float = 60.0
     encoding: Encoding = "json"
     timeout_s: float = 900.0
-    #: extra agent config sections (e.g. ``{"mqtt": {"replay_budget_bytes_per_s": 6000}}``)
+    #: extra agent config sections (e.g. ``{"spool": {"replay_budget_bytes_per_s": 6000}}``)
     agent_sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
