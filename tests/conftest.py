@@ -22,7 +22,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -54,6 +54,9 @@ _SERVICE_FIXTURES = {
     "make_alertmanager",
     "make_smtp_sink",
 }
+
+if TYPE_CHECKING:
+    from tests.test_alerting_e2e import TelegramStub
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -145,6 +148,32 @@ def make_snmpsim(tmp_path: Path) -> Iterator[Callable[..., SnmpSim]]:
 def make_alertmanager(tmp_path: Path) -> Iterator[Callable[..., Alertmanager]]:
     """``make_alertmanager(config_yaml)``."""
     yield from _factory(Alertmanager, tmp_path)
+
+
+#: An Alertmanager that sends every group at once (1 s) to one webhook, resolved ones too.
+WEBHOOK_AM_CONFIG = """
+route:
+  receiver: hook
+  group_by: [alertname, site]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: {url}/hook
+        send_resolved: true
+"""
+
+
+@pytest.fixture
+def webhook_am(make_alertmanager: Callable[..., Alertmanager]
+               ) -> Iterator[tuple[Alertmanager, TelegramStub]]:
+    """An Alertmanager (:data:`WEBHOOK_AM_CONFIG`) and the HTTP sink that keeps its posts."""
+    from tests.test_alerting_e2e import TelegramStub as Sink
+
+    with Sink() as hook:  # any HTTP sink that answers 200 keeps the posts
+        yield make_alertmanager(WEBHOOK_AM_CONFIG.format(url=hook.url)), hook
 
 
 @pytest.fixture

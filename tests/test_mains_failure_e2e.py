@@ -54,26 +54,8 @@ INVENTORY = inventory_toml(
     communes=LAM_BINH,
 )
 
-AM_CONFIG = """
-route:
-  receiver: hook
-  group_by: [alertname, site]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs:
-      - url: {url}/hook
-        send_resolved: true
-"""
 
 
-@pytest.fixture
-def am(make_alertmanager: Callable[..., lab.Alertmanager]
-       ) -> Iterator[tuple[lab.Alertmanager, TelegramStub]]:
-    with TelegramStub() as hook:  # any HTTP sink that answers 200 keeps the posts
-        yield make_alertmanager(AM_CONFIG.format(url=hook.url)), hook
 
 
 @pytest.fixture
@@ -109,9 +91,9 @@ def dedup(values: list[Any]) -> list[Any]:
 
 async def test_mains_failure_through_snmpsim_agent_collector_and_alertmanager(
         tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
-        am: tuple[lab.Alertmanager, TelegramStub], sims: tuple[UpsSim, lab.SnmpSim],
+        webhook_am: tuple[lab.Alertmanager, TelegramStub], sims: tuple[UpsSim, lab.SnmpSim],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    alertmanager, hook = am
+    alertmanager, hook = webhook_am
     ups, router = sims
     monkeypatch.setenv("T_MAINS_BTS", "bts")
     monkeypatch.setenv("T_MAINS_UPS", ups.community)

@@ -21,13 +21,12 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import pytest
 
 import lab
 from collector.config import CollectorConfig
@@ -57,19 +56,6 @@ INVENTORY = inventory_toml(
 )
 DEVICES = {"hub": ("rtr",), "bts-01": ("bts", "ups"), "bts-02": ("nb",)}
 
-AM_CONFIG = """
-route:
-  receiver: hook
-  group_by: [alertname, site]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs:
-      - url: {url}/hook
-        send_resolved: true
-"""
 
 
 def poll(device: str, ts: float, up: bool, power: wire.PowerReading | None) -> wire.DevicePoll:
@@ -120,17 +106,12 @@ async def publishing(port: int) -> AsyncIterator[Sites]:
                 await task
 
 
-@pytest.fixture
-def am(make_alertmanager: Callable[..., lab.Alertmanager]
-       ) -> Iterator[tuple[lab.Alertmanager, TelegramStub]]:
-    with TelegramStub() as hook:  # any HTTP sink that answers 200 keeps the posts
-        yield make_alertmanager(AM_CONFIG.format(url=hook.url)), hook
 
 
 async def test_mains_failure_is_one_incident_then_site_and_transmission_causes(
         tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
-        am: tuple[lab.Alertmanager, TelegramStub]) -> None:
-    alertmanager, hook = am
+        webhook_am: tuple[lab.Alertmanager, TelegramStub]) -> None:
+    alertmanager, hook = webhook_am
     db = f"power_{uuid.uuid4().hex[:8]}"
     influxdb.create_database(db)
     (tmp_path / "inventory.toml").write_text(INVENTORY)
