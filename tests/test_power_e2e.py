@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,6 @@ INVENTORY = inventory_toml(
     communes=LAM_BINH,
 )
 DEVICES = {"hub": ("rtr",), "bts-01": ("bts", "ups"), "bts-02": ("nb",)}
-
 
 
 def poll(device: str, ts: float, up: bool, power: wire.PowerReading | None) -> wire.DevicePoll:
@@ -106,12 +105,13 @@ async def publishing(port: int) -> AsyncIterator[Sites]:
                 await task
 
 
-
-
 async def test_mains_failure_is_one_incident_then_site_and_transmission_causes(
-        tmp_path: Path, mosquitto: lab.Mosquitto, influxdb: lab.InfluxDB1,
+        tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto], influxdb: lab.InfluxDB1,
         webhook_am: tuple[lab.Alertmanager, TelegramStub]) -> None:
     alertmanager, hook = webhook_am
+    # its own broker: agents of other tests (same site ids) leave retained statuses and
+    # Last Wills on the session's broker, which would read as a silent agent here
+    mosquitto = make_mosquitto()
     db = f"power_{uuid.uuid4().hex[:8]}"
     influxdb.create_database(db)
     (tmp_path / "inventory.toml").write_text(INVENTORY)
