@@ -17,7 +17,7 @@ from agent.errors import SpoolError
 from agent.packing import Piece, encode, envelope_bytes, pack
 from agent.spool import Spool
 from agent.telemetry import Health
-from agent.uplink import packet_bytes
+from agent.uplink_batches import packet_bytes
 from xanet import topics, wire
 
 log = logging.getLogger("xanet.agent")

@@ -52,47 +52,31 @@ from paho.mqtt.properties import Properties
 
 from agent.acks import SESSION_TAKEN_OVER, BrokerAnswers, Refused
 from agent.backlog import BacklogPacing
-from agent.backlogbatch import Batch, next_batch, next_try
+from agent.backlogbatch import Batch
 from agent.budget import BURST_S
 from agent.config import AgentMqttConfig
-from agent.errors import SpoolError, UplinkFatal
+from agent.errors import UplinkFatal
 from agent.packing import stamp_sent
 from agent.reconnect import Loss, ReconnectPolicy
 from agent.spool import Entry, Spool
 from agent.telemetry import StatusKind
 from agent.traffic import Lane, Traffic
+from agent.uplink_batches import PEEK_BATCH, BatchLane, forget, packet_bytes
 from xanet import capabilities, topics, wire
 from xanet.mqtt import connect_kwargs
 
 log = logging.getLogger("xanet.agent.uplink")
 
-PEEK_BATCH = 200
 #: How much lateness the replay throttle may make up at once (:mod:`agent.budget`).
 REPLAY_BURST_S = BURST_S
 #: Connections whose birth status the broker refused before the agent gives up.
 STATUS_REFUSED_TRIES = 3
-#: How long the replay lane waits for the core's retained capability message after a
-#: connect (it comes right after the SUBACK; an older core has none: JSON then).
-CAPABILITIES_WAIT_S = 2.0
-#: A backlog batch's least payload: below it compression pays too little (7.3 bytes per
-#: interface sample at 64 KiB, 8.4 at 16 KiB, ~19 at 2-4 KiB: bench/compact.py). Above it a
-#: batch is kept within a second of the bandwidth budget (live first, docs/delivery.md); at
-#: 64 kbit/s a 32 KiB batch is four seconds on the wire, what a live poll may wait behind.
-MIN_BATCH_BYTES = 32 * 1024
 
 
 def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first exception in a (nested) exception group: what ``except*`` caught."""
     first = group.exceptions[0]
     return first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
-
-
-def packet_bytes(topic: str, payload: bytes, *, v5: bool) -> int:
-    """The size of a QoS 1 PUBLISH packet carrying ``payload`` (what the broker compares
-    with its Maximum Packet Size)."""
-    body = 2 + len(topic.encode()) + 2 + (1 if v5 else 0) + len(payload)
-    length_bytes = 1 if body < 128 else 2 if body < 16_384 else 3 if body < 2_097_152 else 4
-    return 1 + length_bytes + body
 
 
 class Uplink:
@@ -144,20 +128,30 @@ class Uplink:
         self.max_packet_size: int | None = None
         self.policy = ReconnectPolicy(cfg.reconnect_min_s, cfg.reconnect_max_s,
                                       stable_s=cfg.reconnect_max_s)
-        #: compact backlog batches (agent/backlogbatch.py): the core's announcement on this
-        #: connection, our own bound, and whether the broker refused the batch topic
-        self.capabilities: capabilities.Capabilities | None = None
-        self.capabilities_seen = asyncio.Event()
-        self.backlog_batch_bytes = backlog_batch_bytes
-        self.compact_batches = compact_batches
-        self.batches_refused = False
-        self.batches_sent = 0
-        self.batched_entries = 0
-        self._batch_try: int | None = None  # entries the next batch is first encoded with
+        #: compact backlog batches: the core's announcement, our bound, the broker's refusal
+        self.batches = BatchLane(spool, self.traffic, enabled=compact_batches,
+                                 max_bytes=backlog_batch_bytes, v5=self.v5)
 
     @property
     def taken_over(self) -> int:
         return self.policy.taken_over
+
+    @property
+    def capabilities(self) -> capabilities.Capabilities | None:
+        """The core's announcement on this connection (None: none seen)."""
+        return self.batches.capabilities
+
+    @property
+    def batches_sent(self) -> int:
+        return self.batches.sent
+
+    @property
+    def batched_entries(self) -> int:
+        return self.batches.entries
+
+    @property
+    def batches_refused(self) -> bool:
+        return self.batches.refused
 
     @property
     def user(self) -> str:
@@ -269,9 +263,8 @@ class Uplink:
                 log.info("mqtt: the broker accepts this agent's status topic again")
             self.status_refusals = 0
             await self._subscribe_config(client)
-            self.capabilities = None
-            self.capabilities_seen.clear()
-            if self.compact_batches:
+            self.batches.connected()
+            if self.batches.enabled:
                 await client.subscribe(topics.CAPABILITIES, qos=1)
             self.connected.set()
             backlog = self.spool.depth
@@ -369,11 +362,7 @@ class Uplink:
                 self.backlog.done(nbytes, acked=sent)
         self._accepted()
         self.traffic.note_sent(lane, nbytes, nbytes)  # JSON as it goes: raw == wire
-        try:
-            self.spool.ack(entry.seq)
-        except SpoolError as exc:  # delivered; it will go again (a duplicate, recognised)
-            log.warning("spool %s: cannot forget delivered message seq %d: %s",
-                        self.spool.path, entry.seq, exc)
+        forget(self.spool, entry)
         self.published += 1
 
     def _live_waiting(self) -> bool:
@@ -411,7 +400,7 @@ class Uplink:
 
     async def _replay(self, answers: BrokerAnswers, sem: asyncio.Semaphore,
                       boundary: int) -> None:
-        await self._await_capabilities()
+        await self.batches.await_capabilities()
         last = -1
         started = time.monotonic()
         self.backlog.start()
@@ -419,11 +408,12 @@ class Uplink:
         async with asyncio.TaskGroup() as tg:
             while True:
                 entries = self.spool.peek(after=last, before=boundary,
-                                          limit=self._replay_peek())
+                                          limit=self.batches.peek_size())
                 if not entries:
                     break
                 while entries:
-                    batch = await self._next_backlog_batch(entries)
+                    batch = await self.batches.next(entries, self.backlog.cap_bytes,
+                                                    self.max_packet_size)
                     n = len(batch.entries) if batch is not None else 1
                     head = entries[0]
                     # Priced by its packet (a compact batch costs its real size) and counted
@@ -443,7 +433,7 @@ class Uplink:
         self.replayed += sent
         if sent:
             log.info("replay done: %d message(s) in %.1fs (%d compact batch(es) so far)",
-                     sent, time.monotonic() - started, self.batches_sent)
+                     sent, time.monotonic() - started, self.batches.sent)
 
     async def _subscribe_config(self, client: aiomqtt.Client) -> None:
         """Subscribe to the agent's config topic; the broker sends its retained config."""
@@ -457,79 +447,17 @@ class Uplink:
                       "the ACL's 'topic read xanet/v1/config/AGENT' line", self.cfg.host,
                       self.cfg.port, self.config_topic, self.user, code)
 
-    # -- compact backlog batches (agent/backlogbatch.py decides; these send) -----------
-
-    def _batches_on(self) -> bool:
-        caps = self.capabilities
-        return (self.compact_batches and not self.batches_refused and caps is not None
-                and caps.batches)
-
-    async def _await_capabilities(self) -> None:
-        """Give the core's retained announcement a moment before replaying a backlog."""
-        if not self.compact_batches or self.capabilities_seen.is_set() or not self.spool.depth:
-            return
-        try:
-            await asyncio.wait_for(self.capabilities_seen.wait(), CAPABILITIES_WAIT_S)
-        except TimeoutError:
-            pass
-
-    def _replay_peek(self) -> int:
-        caps = self.capabilities
-        return max(PEEK_BATCH, caps.max_batch_messages) if caps and self._batches_on() \
-            else PEEK_BATCH
-
-    async def _next_backlog_batch(self, entries: list[Entry]) -> Batch | None:
-        """The compact batch that begins with ``entries[0]``, or None: that entry alone,
-        as JSON (no announcement, not telemetry, too large for a batch). Encoded in a
-        thread: ~0.1-0.6 ms per poll, a batch of a thousand would stall the pollers."""
-        if not self._batches_on():
-            return None
-        limit = min(self.backlog_batch_bytes,
-                    max(MIN_BATCH_BYTES, int(min(self.backlog.cap_bytes, 2**31))))
-        if self.max_packet_size is not None:
-            limit = min(limit, self.max_packet_size - packet_bytes(entries[0].topic, b"",
-                                                                   v5=self.v5) - 16)
-        caps = self.capabilities
-        assert caps is not None  # _batches_on
-        batch = await asyncio.to_thread(next_batch, entries, caps, limit, datetime.now(UTC),
-                                        first_try=self._batch_try)
-        self._batch_try = next_try(batch, self._batch_try, caps.max_batch_messages)
-        return batch
-
     async def _send_batch(self, answers: BrokerAnswers, batch: Batch,
                           sem: asyncio.Semaphore, nbytes: int) -> None:
-        """One compact message of ``nbytes`` on the wire; every entry in it leaves the spool
-        on its PUBACK."""
-        sent = False
-        try:
-            await answers.publish(batch.topic, batch.payload,
-                                  timeout_s=self.cfg.publish_timeout_s)
-            sent = True
-        except Refused as exc:
-            # The core reads batches but the broker's ACL lacks this site's batch topic:
-            # JSON from now on (the entries are still in the spool, sent again).
-            if not self.batches_refused:
-                log.warning("mqtt: the broker refused a compact batch on %s (reason code %d, "
-                            "%s): sending the backlog as JSON from now on. Add the site's "
-                            "batch topic to the broker's ACL (docs/security.md)",
-                            batch.topic, exc.code, exc.reason)
-            self.batches_refused = True
-            raise
-        finally:
+        """One compact message of ``nbytes`` on the wire (:mod:`agent.uplink_batches`)."""
+
+        def done(acked: bool) -> None:
             sem.release()
-            self.backlog.done(nbytes, acked=sent)
+            self.backlog.done(nbytes, acked=acked)
+
+        await self.batches.send(answers, batch, self.cfg.publish_timeout_s, done)
         self._accepted()
-        raw = sum(packet_bytes(entry.topic, entry.payload, v5=self.v5) for entry in batch.entries)
-        self.traffic.note_sent("backlog", raw, nbytes)  # JSON it stands for, and the wire
-        for entry in batch.entries:
-            try:
-                self.spool.ack(entry.seq)
-            except SpoolError as exc:  # delivered; it will go again (a duplicate, recognised)
-                log.warning("spool %s: cannot forget delivered message seq %d: %s",
-                            self.spool.path, entry.seq, exc)
         self.published += len(batch.entries)
-        self.batches_sent += 1
-        self.batched_entries += len(batch.entries)
 
     async def _watch(self, client: aiomqtt.Client) -> None:
         """Hand config messages over and read the core's capability message; raise
@@ -538,12 +466,7 @@ class Uplink:
         async for message in client.messages:
             payload = message.payload
             if str(message.topic) == topics.CAPABILITIES:
-                caps = capabilities.decode(payload if isinstance(payload, bytes) else b"")
-                if caps != self.capabilities:
-                    log.info("mqtt: the core %s compact backlog batches",
-                             "reads" if caps is not None and caps.batches else "does not read")
-                self.capabilities = caps
-                self.capabilities_seen.set()
+                self.batches.announced(payload if isinstance(payload, bytes) else b"")
             elif (self.on_config is not None and self.config_topic is not None
                     and message.topic.matches(self.config_topic)
                     and isinstance(payload, bytes | bytearray)):

@@ -24,7 +24,7 @@ import zstandard
 
 from agent.backlogbatch import Batch, next_batch, next_try
 from agent.spool import Entry
-from agent.uplink import packet_bytes
+from agent.uplink_batches import packet_bytes
 from bench.common import finish, header, print_table
 from lab.backlog import site_backlog
 from xanet import capabilities, compact, topics, wire

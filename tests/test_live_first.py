@@ -23,7 +23,8 @@ import lab
 from agent.budget import BURST_S, LIVE_WAIT_S
 from agent.config import AgentMqttConfig
 from agent.spool import Spool
-from agent.uplink import Uplink, packet_bytes
+from agent.uplink import Uplink
+from agent.uplink_batches import packet_bytes
 from xanet import wire
 
 SITE = "hub-live-first"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from agent import packing
 from agent.instance import instance_id
 from agent.reconnect import ReconnectPolicy
-from agent.uplink import packet_bytes
+from agent.uplink_batches import packet_bytes
 from tests.factories import poll
 from xanet import wire
 

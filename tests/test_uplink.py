@@ -27,7 +27,7 @@ from agent.app import Agent
 from agent.config import AgentConfig
 from agent.snmp import RawInterface, RawPoll, SnmpTarget
 from agent.spool import Spool
-from agent.uplink import packet_bytes
+from agent.uplink_batches import packet_bytes
 from lab.fleet import agent_config
 from tests.disks import fill, small_tmpfs
 from tests.factories import poll
