@@ -24,12 +24,14 @@ class Subprogram:
         self.env = {**os.environ, **(env or {})}
         self.log_path = log_path or config_path.with_suffix(".log")
         self.proc: subprocess.Popen[bytes] | None = None
+        #: what the command line is run under, e.g. ``Netns.wrap([])``: inside a namespace
+        self.prefix: list[str] = []
 
     def start(self) -> Subprogram:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "xanet.cli", "--log-level", self.log_level, self.kind,
-             "--config", str(self.config_path)],
+            [*self.prefix, sys.executable, "-m", "xanet.cli", "--log-level", self.log_level,
+             self.kind, "--config", str(self.config_path)],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT,
         )
         return self
