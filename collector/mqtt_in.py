@@ -64,7 +64,8 @@ class MqttIn:
         self.acks = acks
         self.subscribed = asyncio.Event()
         self.acked = 0
-        self.filters = [topics.subscription(k, cfg.collector.province) for k in topics.KINDS
+        scopes = cfg.partition.scopes(cfg.collector.province)
+        self.filters = [topics.subscription(k, p, c) for k in topics.KINDS for p, c in scopes
                         if k != "batch" or announce is not None]
         self._client: aiomqtt.Client | None = None
         self._inbox: Inbox | None = None
