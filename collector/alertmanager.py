@@ -114,6 +114,7 @@ class Notifier:
         self.port = port
         self.resend_interval_s = resend_interval_s
         self.muted = False  # a fenced collector posts nothing more
+        self.may_post: Callable[[], bool] | None = None  # False: muted for now (fencing)
         self.expire_after_s = expire_after_s
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
@@ -160,7 +161,7 @@ class Notifier:
     async def flush(self) -> bool:
         """Post the current set once; True when delivered (or refused as malformed).
         Nothing is posted once ``muted`` (a fenced collector: collector/partition.py)."""
-        if self.muted:
+        if self.muted or (self.may_post is not None and not self.may_post()):
             return True
         batch, resolved_keys = self._batch()
         if not batch:

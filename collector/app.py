@@ -93,6 +93,8 @@ class Collector:
         self.fenced = False
         #: the partition member's lease_state, lease_epoch and takeovers (partitioned only)
         self.partition_stats: Callable[[], dict[str, int | str]] | None = None
+        #: partitioned: True while the lease is held and not past its fencing deadline
+        self.lease_valid: Callable[[], bool] | None = None
         self.subscribed = self.mqtt.subscribed
         if inventory is None and cfg.inventory is not None:
             inventory = load_inventory(cfg.inventory.path)
@@ -201,10 +203,19 @@ class Collector:
         if self.notifier is not None:
             self.notifier.muted = True
 
+    def owning(self) -> bool:
+        """May this collector act as its partition's owner now (always, unpartitioned)?"""
+        if self.fenced:
+            return False
+        if self.lease_valid is not None and not self.lease_valid():
+            self.fence()  # past the fencing deadline: the supervisor demotes it next
+            return False
+        return True
+
     def _submit_faults(self) -> None:
         """Hand the agent-fault alerts' events to the notifier (dropped without one)."""
         events = self.guard.faults.events()
-        if events and self.notifier is not None and not self.fenced:
+        if events and self.notifier is not None and self.owning():
             self.notifier.submit(events)
 
     def sweep_faults(self, now: float | None = None) -> None:
@@ -222,6 +233,7 @@ class Collector:
             self.dead_letter.keep(now, topic, reason, detail, wire.encode(part))
 
     def _settle(self, ticket: Ticket) -> None:
+        self.owning()  # past the lease's fencing deadline: fenced, so nothing is acked
         self.mqtt.settle(ticket)
 
     def _reject(self, now: datetime, topic: str, reason: str, detail: str,
@@ -294,7 +306,7 @@ class Collector:
     async def emit_availability(self, now: float | None = None) -> int:
         """Write what the availability engine has to say up to ``now``; return the line count
         (nothing once fenced)."""
-        if self.engine is None or self.inventory is None or self.fenced:
+        if self.engine is None or self.inventory is None or not self.owning():
             return 0
         now = time.time() if now is None else now
         emission = self.engine.emit(now)
@@ -367,7 +379,7 @@ class Collector:
                     else:
                         log.info("agent %s: no sequence gaps any more", agent)
                     holes_logged[agent] = holes
-            if self.fenced:
+            if not self.owning():
                 continue
             ts_ms = schema.to_ms(datetime.now(UTC))
             ln = schema.collector_stats_line(self.cfg.collector.id, stats, ts_ms)
@@ -391,6 +403,7 @@ class Collector:
                 stats = tg.create_task(self._stats_loop(), name="stats")
                 states = tg.create_task(self._availability_loop(), name="availability")
                 if self.notifier is not None:
+                    self.notifier.may_post = self.owning
                     tg.create_task(self._deliver_alerts(self.notifier, sink_stop),
                                    name="alerts")
                 reload = (tg.create_task(self.maintenance.run(), name="maintenance")

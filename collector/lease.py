@@ -12,7 +12,7 @@ Rules (docs/deploy-core.md, "Two collectors per partition"):
 
 * **Claim** (epoch = highest epoch seen + 1) when the lease is vacant (a ``vacant``
   message of the current epoch seen live: the holder released it, or its Will cleared
-  it; or a retained lease naming this member, which does not hold it), or when no sign of
+  it; or a retained renewal by this member, which does not hold it), or when no sign of
   a holder was seen for ``lease_timeout_s`` (3 x keepalive: a Will lost to a broker
   restart). Right after (re)subscribing, a member knows only the retained message, which
   may be stale (a Will published after a newer claim): it waits ``1.5 x keepalive``
@@ -229,6 +229,11 @@ class Lease:
             return [Claim(self.my_epoch)]
         return []
 
+    def valid(self, now: float) -> bool:
+        """True while this member owns the lease and its fencing deadline has not passed
+        (checked before every side effect: a process frozen past it acts no more)."""
+        return self.state is State.OWNER and now < self._valid_until
+
     def claim_due(self) -> float:
         """When a standby claims if nothing else is heard (monotonic seconds)."""
         if self._vacant_now:
@@ -248,6 +253,12 @@ class Lease:
     # -- decisions ------------------------------------------------------------
 
     def _standby_sees(self, msg: LeaseMessage, now: float, retained: bool) -> None:
+        if msg.op != "vacant" and not retained:
+            # Any live claim or renewal, even one that loses in this member's view or is of
+            # an older epoch: its sender may count itself owner (its view can be older than
+            # ours), so the lease timeout starts over.
+            self._heard = now
+            self._vacant = self._vacant_now = False
         if msg.epoch < self.epoch:
             return  # old news (a stale Will or a late claim): the holder re-asserts
         if msg.op == "vacant":
@@ -264,9 +275,9 @@ class Lease:
         self.epoch = msg.epoch
         self.holder = msg.holder
         self._heard = now
-        # A retained lease naming this member, which does not own it: a former run's
-        # (or a demoted) lease, nobody else's: vacant for sure.
-        mine = retained and msg.holder == self.me
+        # A retained renewal by this member, which does not own it: a former run's (or a
+        # demoted) lease, and nobody claimed since (a claim would be retained): vacant.
+        mine = retained and msg.op == "renew" and msg.holder == self.me
         self._vacant, self._vacant_now = mine, mine
 
     def _owner_sees(self, msg: LeaseMessage, now: float) -> list[Action]:

@@ -174,6 +174,7 @@ class PartitionMember:
         collector.mqtt.will = (self.topic, will.encode())
         collector.mqtt.on_lost = self._data_lost
         collector.partition_stats = self.stats
+        collector.lease_valid = lambda: self.lease.valid(self._clock())
         self.collector = collector
         self._owner_stop = asyncio.Event()
         self._owner_task = asyncio.create_task(collector.run(self._owner_stop),

@@ -58,30 +58,39 @@ def current_owner(procs: list[Subprogram]) -> Subprogram | None:
 @dataclass
 class Publisher:
     """``agents`` agents (one site each, one device) publishing one poll per message, QoS 1,
-    at ``rate_per_s`` in all; poll i of an agent is stamped i x 10 ms after a fixed
-    origin, so each message is one point of its own. ``down`` agents report their device
-    unreachable."""
+    at ``rate_per_s`` in all, each poll stamped now (1 ms after the agent's previous one at
+    least, so each message is one point of its own). ``down`` agents report their device
+    unreachable. ``sent`` keeps (monotonic time acknowledged, agent, seq)."""
 
     port: int
     agents: list[str]
     rate_per_s: float = 50.0
     down: set[str] = field(default_factory=set)
     published: dict[str, int] = field(default_factory=dict)  # agent -> messages acked
-    origin: datetime = field(
-        default_factory=lambda: datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5))
+    sent: list[tuple[float, str, int]] = field(default_factory=list)
+    _last_ts: dict[str, datetime] = field(default_factory=dict)
 
     def site(self, agent: str) -> str:
         return f"site-{agent}"
 
     def message(self, agent: str, seq: int) -> bytes:
-        ts = self.origin + timedelta(milliseconds=10 * seq)
+        now = datetime.now(UTC)
+        ts = now.replace(microsecond=now.microsecond // 1000 * 1000)  # InfluxDB keeps ms
+        last = self._last_ts.get(agent)
+        if last is not None and ts <= last:
+            ts = last + timedelta(milliseconds=1)
+        self._last_ts[agent] = ts
         reachable = agent not in self.down
         poll = wire.DevicePoll.model_validate({
             "device": "rtr-1", "ts": ts, "reachable": reachable,
-            **({"rtt_ms": 2.0, "uptime_cs": 1000 + seq} if reachable else {}),
+            **({"rtt_ms": 2.0, "uptime_cs": 1000 + seq} if reachable else {"cause": "timeout"}),
             "interfaces": []})
         return wire.encode(wire.Telemetry(agent=agent, site=self.site(agent), seq=seq,
                                           polls=[poll]))
+
+    def first_sent_after(self, t: float, agent: str) -> int | None:
+        """The seq of ``agent``'s first message acknowledged after monotonic ``t``."""
+        return next((seq for at, a, seq in self.sent if at > t and a == agent), None)
 
     async def run(self, stop: asyncio.Event) -> None:
         async with aiomqtt.Client("127.0.0.1", self.port, identifier="failover-pub",
@@ -94,6 +103,7 @@ class Publisher:
                 topic = topics.build(PROVINCE, COMMUNE, self.site(agent), "telemetry")
                 await client.publish(topic, self.message(agent, seq), qos=1)
                 self.published[agent] = seq + 1
+                self.sent.append((time.monotonic(), agent, seq))
                 n += 1
                 delay = start + n / self.rate_per_s - time.monotonic()
                 if delay > 0:
