@@ -24,7 +24,9 @@ Every transition is logged with the epoch; ``lease_state``, ``lease_epoch`` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable, Coroutine
 
@@ -32,6 +34,7 @@ from collector.app import Collector
 from collector.config import CollectorConfig
 from collector.lease import Claim, Demote, Lease, LeaseMessage, Lost, Renew, State, Won
 from collector.leasemqtt import LeaseLink, LinkEvent, lease_topic
+from xanet.mqtt import backoff_s
 
 log = logging.getLogger("xanet.collector.lease")
 
@@ -59,6 +62,10 @@ class PartitionMember:
         self._owner_stop: asyncio.Event | None = None
         self._owner_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._won_at = 0.0
+        self._stopping = False  # a clean stop: the collector's end is no loss
+        self._demotions = 0  # in a row: backs off the next claim
+        self._rng = random.Random()
 
     def stats(self) -> dict[str, int | str]:
         return {"lease_state": self.lease.state.value, "lease_epoch": self.lease.epoch,
@@ -73,6 +80,7 @@ class PartitionMember:
         try:
             while not stop.is_set():
                 await self._step(stop)
+            await self._drain_owner()
         finally:
             await self._stop_owner(clean=True)
             release = self.lease.release()
@@ -86,6 +94,19 @@ class PartitionMember:
             await link
             for t in list(self._tasks):
                 t.cancel()
+
+    async def _drain_owner(self) -> None:
+        """A clean stop while owner: the collector drains and writes its last emission
+        while the lease is still renewed (and fencing still watched)."""
+        task, owner_stop = self._owner_task, self._owner_stop
+        if task is None or owner_stop is None:
+            return
+        self._stopping = True
+        owner_stop.set()
+        ended = asyncio.Event()
+        task.add_done_callback(lambda _: ended.set())
+        while not task.done() and self.lease.state is State.OWNER:
+            await self._step(ended)
 
     async def _step(self, stop: asyncio.Event) -> None:
         """Wait for the next event or deadline (or stop), then act on what it decides."""
@@ -104,10 +125,15 @@ class PartitionMember:
             getter.cancel()
             now = self._clock()
             if owner_end is not None and owner_end in done:
+                if self._stopping:
+                    return
                 # The collector ended by itself (its data session was lost, or it failed)
                 if self.lease.state is State.OWNER:
                     await self._act(self.lease.data_lost(now, "the collector stopped"))
-                await self._stop_owner(clean=False)
+                else:  # demoted by _data_lost
+                    await self._stop_owner(clean=False)
+                    await self._back_off()
+                    self.link.restart()
             elif not stop.is_set():
                 await self._act(self.lease.tick(now))
             return
@@ -133,6 +159,7 @@ class PartitionMember:
                 await self.link.publish(LeaseMessage("claim", a.epoch, self.lease.me,
                                                      self._wall()))
             elif isinstance(a, Won):
+                self._won_at = self._clock()
                 log.info("partition %s: owner at epoch %d (takeover %d): starting the "
                          "collector", self.partition, a.epoch, self.lease.takeovers)
                 self._start_owner(a.epoch)
@@ -145,7 +172,22 @@ class PartitionMember:
                 log.warning("partition %s: demoted at epoch %d (%s): collector fenced; "
                             "a fresh lease connection", self.partition, a.epoch, a.reason)
                 await self._stop_owner(clean=False)
+                await self._back_off()
                 self.link.restart()
+
+    async def _back_off(self) -> None:
+        """Demoted again soon after winning (e.g. the data session is refused): wait a
+        while (capped, jittered, at most a keepalive) before claiming again."""
+        ka = float(self.cfg.partition.keepalive_s)
+        if self._clock() - self._won_at > self.lease.lease_timeout_s:
+            self._demotions = 0
+        m = self.cfg.mqtt
+        delay = backoff_s(self._demotions, min(m.reconnect_min_s, ka), ka, self._rng)
+        self._demotions += 1
+        if self._demotions > 1:
+            log.info("partition %s: demoted %d times in a row: next claim in %.1f s",
+                     self.partition, self._demotions, delay)
+            await asyncio.sleep(delay)
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -191,8 +233,7 @@ class PartitionMember:
             log.warning("partition %s: demoted at epoch %d (%s): collector fenced; a fresh "
                         "lease connection", self.partition, a.epoch,
                         getattr(a, "reason", ""))
-        if actions:
-            self.link.restart()
+        # The fresh lease connection comes once the collector stopped (_step).
 
     async def _stop_owner(self, *, clean: bool) -> None:
         collector, task, owner_stop = self.collector, self._owner_task, self._owner_stop
@@ -202,12 +243,18 @@ class PartitionMember:
         if not clean:
             collector.fence()
         owner_stop.set()
+        # A clean stop drains (bounded: collector/mqtt_in.py); a fenced one has nothing to
+        # keep (nothing more is acknowledged), so it is cut short after a keepalive (a
+        # broker or InfluxDB out of reach must not hold the member back from standby).
+        limit_s = 30.0 if clean else float(self.cfg.partition.keepalive_s)
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=30.0)
+            await asyncio.wait_for(asyncio.shield(task), timeout=limit_s)
         except TimeoutError:
-            log.warning("partition %s: the collector did not stop within 30 s: cancelled",
-                        self.partition)
+            log.warning("partition %s: the collector did not stop within %g s: cancelled",
+                        self.partition, limit_s)
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=limit_s)
         except Exception:
             log.exception("partition %s: the collector failed", self.partition)
         log.info("partition %s: collector stopped%s", self.partition,
