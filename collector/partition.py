@@ -24,7 +24,6 @@ Every transition is logged with the epoch; ``lease_state``, ``lease_epoch`` and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -253,8 +252,7 @@ class PartitionMember:
             log.warning("partition %s: the collector did not stop within %g s: cancelled",
                         self.partition, limit_s)
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=limit_s)
+            await asyncio.wait({task}, timeout=limit_s)
         except Exception:
             log.exception("partition %s: the collector failed", self.partition)
         log.info("partition %s: collector stopped%s", self.partition,
