@@ -149,7 +149,12 @@ class PartitionMember:
         elif event.kind == "gone":
             await self._act(self.lease.disconnected(now))
         elif event.message is not None:
+            seen = (self.lease.holder, self.lease.epoch)
             await self._act(self.lease.message(event.message, now, retained=event.retained))
+            if (self.lease.holder, self.lease.epoch) != seen and \
+                    self.lease.state is not State.OWNER and self.lease.holder is not None:
+                log.info("partition %s: held by %s at epoch %d (%s)", self.partition,
+                         self.lease.holder, self.lease.epoch, self.lease.state.value)
 
     async def _act(self, actions: list[Claim | Won | Lost | Renew | Demote]) -> None:
         for a in actions:

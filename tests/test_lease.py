@@ -416,7 +416,7 @@ delays = st.lists(st.floats(min_value=0.001, max_value=0.3 * KA), min_size=1, ma
 fault_times = st.floats(min_value=0.0, max_value=40.0)
 
 
-@settings(max_examples=300, deadline=None, derandomize=False)
+@settings(max_examples=300, deadline=None)
 @given(delays=delays, will_on_takeover=st.booleans(), n=st.integers(2, 3),
        kills=st.dictionaries(st.sampled_from(["m0", "m1", "m2"]), fault_times, max_size=2),
        cuts=st.dictionaries(st.sampled_from(["m0", "m1", "m2"]),
