@@ -113,6 +113,8 @@ class Notifier:
                  rng: random.Random | None = None) -> None:
         self.port = port
         self.resend_interval_s = resend_interval_s
+        self.muted = False  # a fenced collector posts nothing more
+        self.may_post: Callable[[], bool] | None = None  # False: muted for now (fencing)
         self.expire_after_s = expire_after_s
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
@@ -157,7 +159,10 @@ class Notifier:
         return out, [k for k, _ in resolved]
 
     async def flush(self) -> bool:
-        """Post the current set once; True when delivered (or refused as malformed)."""
+        """Post the current set once; True when delivered (or refused as malformed).
+        Nothing is posted once ``muted`` (a fenced collector: collector/partition.py)."""
+        if self.muted or (self.may_post is not None and not self.may_post()):
+            return True
         batch, resolved_keys = self._batch()
         if not batch:
             return True

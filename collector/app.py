@@ -88,6 +88,13 @@ class Collector:
         announce = (capabilities.encode(capabilities.announce(self.limits.batch))
                     if i.batches else None)
         self.mqtt = MqttIn(cfg, self.acks, announce=announce)  # no connection before run()
+        #: set once this collector no longer owns its partition (collector/partition.py):
+        #: nothing more acknowledged, no availability, alerts, checkpoints or final emission
+        self.fenced = False
+        #: the partition member's lease_state, lease_epoch and takeovers (partitioned only)
+        self.partition_stats: Callable[[], dict[str, int | str]] | None = None
+        #: partitioned: True while the lease is held and not past its fencing deadline
+        self.lease_valid: Callable[[], bool] | None = None
         self.subscribed = self.mqtt.subscribed
         if inventory is None and cfg.inventory is not None:
             inventory = load_inventory(cfg.inventory.path)
@@ -188,10 +195,27 @@ class Collector:
         self.accepted += 1
         await self._store(verdict, now, settle)
 
+    def fence(self) -> None:
+        """This collector lost its partition's lease: from now on it acknowledges nothing
+        and writes no availability, alerts or checkpoints (a new owner does)."""
+        self.fenced = True
+        self.mqtt.fenced = True
+        if self.notifier is not None:
+            self.notifier.muted = True
+
+    def owning(self) -> bool:
+        """May this collector act as its partition's owner now (always, unpartitioned)?"""
+        if self.fenced:
+            return False
+        if self.lease_valid is not None and not self.lease_valid():
+            self.fence()  # past the fencing deadline: the supervisor demotes it next
+            return False
+        return True
+
     def _submit_faults(self) -> None:
         """Hand the agent-fault alerts' events to the notifier (dropped without one)."""
         events = self.guard.faults.events()
-        if events and self.notifier is not None:
+        if events and self.notifier is not None and self.owning():
             self.notifier.submit(events)
 
     def sweep_faults(self, now: float | None = None) -> None:
@@ -209,6 +233,7 @@ class Collector:
             self.dead_letter.keep(now, topic, reason, detail, wire.encode(part))
 
     def _settle(self, ticket: Ticket) -> None:
+        self.owning()  # past the lease's fencing deadline: fenced, so nothing is acked
         self.mqtt.settle(ticket)
 
     def _reject(self, now: datetime, topic: str, reason: str, detail: str,
@@ -279,8 +304,9 @@ class Collector:
             await self.emit_availability()
 
     async def emit_availability(self, now: float | None = None) -> int:
-        """Write what the availability engine has to say up to ``now``; return the line count."""
-        if self.engine is None or self.inventory is None:
+        """Write what the availability engine has to say up to ``now``; return the line count
+        (nothing once fenced)."""
+        if self.engine is None or self.inventory is None or not self.owning():
             return 0
         now = time.time() if now is None else now
         emission = self.engine.emit(now)
@@ -294,8 +320,8 @@ class Collector:
 
     # -- stats -------------------------------------------------------------
 
-    def stats(self) -> dict[str, int]:
-        out = {
+    def stats(self) -> dict[str, int | str]:
+        out: dict[str, int | str] = {
             "received": self.received,
             "accepted": self.accepted,
             "rejected": sum(self.rejected.values()),
@@ -328,10 +354,12 @@ class Collector:
             out["interfaces_missing"] = self.mapper.counts.interface_missing
             out["interfaces_ambiguous"] = self.mapper.counts.interface_ambiguous
         out.update({f"rejected_{k}": v for k, v in self.rejected.items()})
+        if self.partition_stats is not None:
+            out.update(self.partition_stats())
         return out
 
     async def _stats_loop(self) -> None:
-        last: dict[str, int] = {}
+        last: dict[str, int | str] = {}
         holes_logged: dict[str, list[tuple[int, int]]] = {}
         while True:
             await asyncio.sleep(self.cfg.collector.stats_interval_s)
@@ -351,6 +379,8 @@ class Collector:
                     else:
                         log.info("agent %s: no sequence gaps any more", agent)
                     holes_logged[agent] = holes
+            if not self.owning():
+                continue
             ts_ms = schema.to_ms(datetime.now(UTC))
             ln = schema.collector_stats_line(self.cfg.collector.id, stats, ts_ms)
             lines = [ln] if ln else []
@@ -373,6 +403,7 @@ class Collector:
                 stats = tg.create_task(self._stats_loop(), name="stats")
                 states = tg.create_task(self._availability_loop(), name="availability")
                 if self.notifier is not None:
+                    self.notifier.may_post = self.owning
                     tg.create_task(self._deliver_alerts(self.notifier, sink_stop),
                                    name="alerts")
                 reload = (tg.create_task(self.maintenance.run(), name="maintenance")
@@ -395,7 +426,7 @@ class Collector:
         try:
             await notifier.run(stop)
         finally:
-            if self.alerting is not None:
+            if self.alerting is not None and not self.fenced:
                 self.alerting.save()
             await notifier.port.close()
 

@@ -9,6 +9,14 @@ collector settled it (durable in InfluxDB, or dead-lettered), reconnects with ca
 jittered backoff, and on a clean stop drains: waits (on an Event, bounded) until what was
 handled is acknowledged.
 
+Partitioned (``[partition] id``, collector/partition.py): the session is the partition's,
+shared by its members (client id ``xanet-collector-part-{id}``, or the partition's MQTT
+user), with a Will that clears the lease; it is never reconnected: a lost session (taken
+over by another member: reason 0x8E, or a broken connection whose Will may be out) is
+reported to ``on_lost`` and ends :meth:`MqttIn.run`. Once ``fenced`` nothing more is
+acknowledged and a stop does not drain. :meth:`MqttIn.publish_lease` carries the owner's
+lease renewals on this same connection.
+
 aiomqtt 2.x does not expose paho's manual acks (aiomqtt issue #345), so
 :func:`enable_manual_acks` and :func:`ack` reach the paho client underneath; :class:`Inbox`
 reads aiomqtt's queue cheaply and stops reading the socket while ``limit`` messages wait.
@@ -64,7 +72,8 @@ class MqttIn:
         self.acks = acks
         self.subscribed = asyncio.Event()
         self.acked = 0
-        self.filters = [topics.subscription(k, cfg.collector.province) for k in topics.KINDS
+        scopes = cfg.partition.scopes(cfg.collector.province)
+        self.filters = [topics.subscription(k, p, c) for k in topics.KINDS for p, c in scopes
                         if k != "batch" or announce is not None]
         self._client: aiomqtt.Client | None = None
         self._inbox: Inbox | None = None
@@ -72,6 +81,11 @@ class MqttIn:
         self._attempt = 0  # connection attempts since the last subscription
         self._all_acked = asyncio.Event()  # set while nothing handled waits for its ack
         self._all_acked.set()
+        #: partitioned: the Will (topic, payload: the lease cleared) and the callback told
+        #: why the session ended (set by collector/partition.py before run())
+        self.will: tuple[str, bytes] | None = None
+        self.on_lost: Callable[[str], None] | None = None
+        self.fenced = False  # no more acks, no drain (collector/partition.py)
 
     def received(self, mid: int, qos: int) -> Ticket:
         """A message came in: its ticket (acknowledged once settled)."""
@@ -82,7 +96,7 @@ class MqttIn:
 
     def settle(self, ticket: Ticket) -> None:
         """``ticket``'s message is durable: acknowledge it and every one before it that is."""
-        client = self._client
+        client = None if self.fenced else self._client
         for t in self.acks.settle(ticket):
             if client is not None:
                 ack(client, t.mid, t.qos)
@@ -97,13 +111,36 @@ class MqttIn:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # untyped paho
         props.SessionExpiryInterval = c.collector.session_expiry_s
         props.ReceiveMaximum = c.collector.receive_maximum
-        return {
-            **connect_kwargs(c.mqtt, f"xanet-collector-{c.collector.id}"),
+        p = c.partition
+        if p.id is None:
+            identity = connect_kwargs(c.mqtt, f"xanet-collector-{c.collector.id}")
+        else:  # the partition's session: its own client id (or user), shared by members
+            mqtt = c.mqtt.model_copy(update={
+                "client_id": None, "keepalive_s": p.keepalive_s,
+                **({"username": p.username, "password": p.password} if p.username else {})})
+            identity = connect_kwargs(mqtt, data_client_id(p.id))
+        out: dict[str, object] = {
+            **identity,
             "protocol": aiomqtt.ProtocolVersion.V5,
             "clean_start": False,
             "properties": props,
             "max_queued_incoming_messages": 0,
         }
+        if self.will is not None:
+            out["will"] = aiomqtt.Will(self.will[0], self.will[1], qos=1, retain=True)
+        return out
+
+    async def publish_lease(self, topic: str, payload: bytes, timeout_s: float) -> bool:
+        """Publish (retained, QoS 1) on this session; True once the broker acknowledged it,
+        False when not connected or not acknowledged within ``timeout_s``."""
+        client = self._client
+        if client is None or not self.subscribed.is_set():
+            return False
+        try:
+            await client.publish(topic, payload, qos=1, retain=True, timeout=timeout_s)
+        except (aiomqtt.MqttError, TimeoutError):
+            return False
+        return True
 
     async def run(self, stop: asyncio.Event, handle: Handler,
                   flush: Callable[[], None]) -> None:
@@ -125,6 +162,11 @@ class MqttIn:
                         self._client = None
                         self.subscribed.clear()
             except aiomqtt.MqttError as exc:
+                if self.on_lost is not None:  # partitioned: never reconnected
+                    log.warning("mqtt %s:%d: partition data session ended: %s", m.host,
+                                m.port, exc)
+                    self.on_lost(str(exc))
+                    return
                 delay = backoff_s(self._attempt, m.reconnect_min_s, m.reconnect_max_s,
                                   self._rng)
                 self._attempt += 1
@@ -179,6 +221,8 @@ class MqttIn:
 
     async def drain(self, flush: Callable[[], None], timeout_s: float = 10.0) -> None:
         """On a clean stop: write what is buffered and acknowledge it before disconnecting."""
+        if self.fenced:
+            return
         flush()
         if self.acks.unacked:
             try:
@@ -188,6 +232,11 @@ class MqttIn:
         if self.acks.unacked:
             log.warning("stopping with %d message(s) unacknowledged: the broker keeps them "
                         "for the next start", self.acks.unacked)
+
+
+def data_client_id(partition: str) -> str:
+    """The MQTT client id of a partition's data session (shared by its members)."""
+    return f"xanet-collector-part-{partition}"
 
 
 def enable_manual_acks(client: aiomqtt.Client) -> None:

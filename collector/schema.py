@@ -69,7 +69,7 @@ COLLECTOR_STATS = Measurement(
      "stale_instance_messages", "backlog_of_former_instance", "facts_{outcome}",
      "alerts_faults_firing", "alerts_faults_raised", "alertmanager_posts",
      "alertmanager_failures", "alertmanager_rejected", "alerts_firing", "alerts_opened",
-     "alerts_resolved"))
+     "alerts_resolved", "lease_state", "lease_epoch", "takeovers"))
 UNMAPPED_DEVICE = Measurement(
     "unmapped_device", ("collector", "site", "device"), ("polls",))
 #: ``t_{tag}``: a profile value's row tags (its table index and tag columns), each key

@@ -1,8 +1,9 @@
 """Where the code may touch aiomqtt and paho, and their internals (a lint, by AST).
 
 * In the product packages only the MQTT edges import aiomqtt or paho: in the collector
-  only collector/mqtt_in.py; in the agent agent/uplink.py (its publisher) and
-  agent/acks.py (the PUBACK reason codes).
+  only collector/mqtt_in.py (its data session) and collector/leasemqtt.py (a partition
+  member's lease connection, which reaches into no internals); in the agent
+  agent/uplink.py (its publisher) and agent/acks.py (the PUBACK reason codes).
 * The private attributes of an MQTT client (aiomqtt's ``_client``, ``_queue``,
   ``_disconnected``, ...; paho's ``_sock``, ``_out_packet``, ...) are touched only in
   collector/mqtt_in.py and agent/acks.py: in the product packages, and in the tests,
@@ -24,6 +25,7 @@ PRODUCT = ("agent", "collector", "xanet", "dashboards")
 SCANNED = (*PRODUCT, "bench", "deploy", "tests", "scripts")
 MQTT_LIBRARIES = ("aiomqtt", "paho")
 IMPORTS_ALLOWED = {"collector/mqtt_in.py", "agent/acks.py", "agent/uplink.py",
+                   "collector/leasemqtt.py",  # a partition member's lease connection
                    "agent/brokerprobe.py",
                    "xanet/configpublish.py"}  # the core's config publisher: one publish
 REACHES_ALLOWED = {"collector/mqtt_in.py", "agent/acks.py"}

@@ -909,3 +909,59 @@ async def test_an_acl_without_the_batch_line_gets_json(
     assert agent.uplink.capabilities is not None and agent.uplink.capabilities.batches
     assert agent.uplink.batches_refused and agent.uplink.batches_sent == 0
     assert Counter(got)[0] == 1 and max(Counter(got).values()) == 1
+
+
+def _partition_acl_example() -> str:
+    """The partition blocks deploy/mosquitto/acl shows (commented), uncommented."""
+    text = (DEPLOY / "acl").read_text()
+    start = text.index("# user xanet-part-p08")
+    block = text[start:text.index("\n\n", start)]
+    return "\n".join(ln.removeprefix("#").strip() for ln in block.splitlines()) + "\n"
+
+
+async def test_acl_partition_users_claim_renew_and_read_only_their_partition(
+    deployment: Deployment,
+) -> None:
+    """The ACL example of docs/deploy-core.md, "Two collectors per partition": each
+    member's own user claims the lease, the partition's data user renews it (and reads its
+    provinces only); no other partition's lease is theirs."""
+    d = deployment
+    with (d.etc / "acl").open("a") as f:
+        f.write("\n" + _partition_acl_example())
+    users = {u: uuid.uuid4().hex for u in
+             ("xanet-part-p08", "xanet-collector-p08-a", "xanet-collector-p08-b")}
+    for user, password in users.items():
+        add_user(d.etc / "passwd", user, password)
+    os.kill(d.broker.pid, signal.SIGHUP)  # re-read passwd and acl, as the README says
+    await asyncio.sleep(0.5)
+    lease, other = "xanet/v1/core/lease/p08", "xanet/v1/core/lease/p09"
+    marker = b'{"op":"renew","epoch":2,"holder":"a","ts":0}'
+    got: list[tuple[str, bytes]] = []
+    async with d.client("x", "xanet-part-p08", users["xanet-part-p08"]) as data, \
+            d.client("y", "xanet-collector-p08-b", users["xanet-collector-p08-b"]) as b:
+        await b.subscribe("xanet/v1/#", qos=1)
+        await data.subscribe("xanet/v1/#", qos=1)
+        async with d.client("z", "xanet-collector-p08-a", users["xanet-collector-p08-a"]) as a:
+            await a.publish(lease, b"claim-a", qos=1)
+            await a.publish(other, b"claim-other", qos=1)  # PUBACKed (3.1.1), dropped
+            await a.publish("xanet/v1/08/x/y/telemetry", b"fake", qos=1)  # dropped
+        async with d.agent_client(d.a1) as a1:  # province ha-giang: not the partition's
+            await a1.publish(d.a1.topic(), b"not-p08", qos=1)
+        await data.publish(lease, marker, qos=1)
+        async with asyncio.timeout(20):
+            async for m in b.messages:
+                assert isinstance(m.payload, bytes)
+                if not m.retain:
+                    got.append((str(m.topic), m.payload))
+                if m.payload == marker:
+                    break
+        seen_by_data: list[bytes] = []
+        async with asyncio.timeout(20):
+            async for m in data.messages:
+                assert isinstance(m.payload, bytes)
+                if not m.retain:
+                    seen_by_data.append(m.payload)
+                if m.payload == marker:
+                    break
+    assert got == [(lease, b"claim-a"), (lease, marker)]
+    assert seen_by_data == [b"claim-a", marker]

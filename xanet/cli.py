@@ -86,6 +86,11 @@ def _run_program(kind: str, config: Path) -> int:
     cfg: Any = load_checked(config, model, check)
 
     async def main(stop: asyncio.Event) -> None:
+        if kind == "collector" and cfg.partition.id is not None:
+            from collector.partition import PartitionMember  # owner only while leased
+
+            await PartitionMember(cfg).run(stop)
+            return
         await program(cfg).run(stop)  # built inside the loop: pysnmp binds to it
 
     if kind == "agent":  # the agent reads no inventory: keep its models out of the process

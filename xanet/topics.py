@@ -80,9 +80,10 @@ def parse(topic: str) -> SiteTopic:
     return SiteTopic(province, commune, site, kind)
 
 
-def subscription(kind: Kind, province: str = "+") -> str:
-    """Wildcard filter for every site of a province (or of all provinces)."""
-    return f"{ROOT}/{VERSION}/{province}/+/+/{kind}"
+def subscription(kind: Kind, province: str = "+", commune: str = "+") -> str:
+    """Wildcard filter for every site of a province (or of all provinces), or of one
+    commune of it."""
+    return f"{ROOT}/{VERSION}/{province}/{commune}/+/{kind}"
 
 
 def config_topic(agent: str) -> str:
