@@ -39,6 +39,45 @@ class CollectorSection(Strict):
     )
 
 
+class PartitionSection(Strict):
+    """The provinces (or communes of one province) this collector's partition covers."""
+
+    id: Ident | None = Field(
+        default=None,
+        description="partition id (None: not partitioned, the collector takes "
+        "[collector] province as today)",
+    )
+    provinces: list[str] = Field(default_factory=list, description="provinces of the partition")
+    communes: list[str] = Field(
+        default_factory=list, description="communes of the partition (one province only)"
+    )
+
+
+class StateConfig(Strict):
+    """The checkpoint a new owner restores before it subscribes (docs/delivery.md)."""
+
+    checkpoint: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="write the partition's checkpoint to InfluxDB and restore it at start: "
+        "auto = on when [partition] id is set; on needs influx api v1 or an InfluxDB 2.x "
+        "(string fields; VictoriaMetrics cannot store them)",
+    )
+    checkpoint_interval_s: float = Field(
+        default=10.0, ge=1, le=3600,
+        description="how often the checkpoint is written (and at each outage opened or "
+        "closed)",
+    )
+    restore_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="how long the start waits for InfluxDB to answer the restore; past "
+        "it the collector starts as without a checkpoint",
+    )
+    max_checkpoint_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024,
+        description="a checkpoint larger than this (encoded) is neither written nor read",
+    )
+
+
 class InfluxConfig(Strict):
     api: Literal["v1", "v2"] = Field(
         default="v1", description="v1: POST /write?db= ; v2: POST /api/v2/write (influxdb-client)"
@@ -340,6 +379,17 @@ class CollectorConfig(Strict):
     report: ReportConfig = ReportConfig()
     alerts: AlertsConfig = AlertsConfig()
     guards: GuardsConfig = GuardsConfig()
+    partition: PartitionSection = PartitionSection()
+    state: StateConfig = StateConfig()
+
+    def partition_id(self) -> str:
+        """The partition a checkpoint is kept for: ``[partition] id``, else ``[collector] id``."""
+        return self.partition.id or self.collector.id
+
+    def checkpointing(self) -> bool:
+        """Whether the checkpoint is written and restored (``[state] checkpoint``)."""
+        mode = self.state.checkpoint
+        return mode == "on" or (mode == "auto" and self.partition.id is not None)
 
 
 def check_collector(cfg: CollectorConfig, environ: dict[str, str] | None = None, *,
