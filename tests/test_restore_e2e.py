@@ -5,9 +5,9 @@ Two sites publish a poll every 0.5 s as their agents would. Collector A (partiti
 ``p1``: the checkpoint is on) sees BTS 01 go down: one outage, alerted. A stops
 acknowledging (a collector dying in the middle of its writes), receives a few more
 rounds, writes one more checkpoint, and is dropped without its stop path (no last
-checkpoint, no save: a SIGKILL in-process; the lease slice's test kills real processes). Polls go on meanwhile (queued
-in the partition's session). Collector B - another state_path, empty - starts on the
-same InfluxDB and broker session (the members of a partition share one data session:
+checkpoint, no save: a SIGKILL in-process; the lease slice's test kills real
+processes). Polls go on meanwhile (queued in the partition's session). Collector B -
+another state_path, empty - starts on the same InfluxDB and broker session (the members of a partition share one data session:
 here one ``[collector] id``): it restores A's checkpoint before it subscribes, gets the
 re-delivered and the queued messages, and:
 
