@@ -7,9 +7,10 @@ acknowledging (a collector dying in the middle of its writes), receives a few mo
 rounds, writes one more checkpoint, and is dropped without its stop path (no last
 checkpoint, no save: a SIGKILL in-process; the lease slice's test kills real
 processes). Polls go on meanwhile (queued in the partition's session). Collector B -
-another state_path, empty - starts on the same InfluxDB and broker session (the members of a partition share one data session:
-here one ``[collector] id``): it restores A's checkpoint before it subscribes, gets the
-re-delivered and the queued messages, and:
+another state_path, empty - starts on the same InfluxDB and broker session (the
+members of a partition share one data session: here one ``[collector] id``): it
+restores A's checkpoint before it subscribes, gets the re-delivered and the queued
+messages, and:
 
 * the outage stays one open outage: Alertmanager saw one alert, notified once, no
   resolved in between; no agent was found silent;
