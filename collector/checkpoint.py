@@ -67,11 +67,6 @@ class Checkpoint:
     instances: dict[str, tuple[str, float]] = field(default_factory=dict)  # owner, seen
     engine: Seed | None = None
 
-    def summary(self) -> str:
-        facts = len(self.engine.facts) if self.engine is not None else 0
-        return (f"{len(self.outages)} open outages, {len(self.seen)} agents, "
-                f"{facts} facts")
-
 
 @dataclass(frozen=True, slots=True)
 class Chunk:

@@ -84,9 +84,9 @@ class Continuity:
             return None
         facts = self.apply(cp, self.clock())
         when = datetime.fromtimestamp(cp.written_at, UTC).isoformat(timespec="seconds")
-        log.info("restored checkpoint generation %d of partition %s from %s (collector %s): "
-                 "%d open outages, %d agents, %d facts", cp.generation, p, when, cp.collector,
-                 len(cp.outages), len(cp.seen), facts)
+        log.info("restored checkpoint generation %d of partition %s from %s: %d open "
+                 "outages, %d agents, %d facts (written by collector %s)", cp.generation, p,
+                 when, len(cp.outages), len(cp.seen), facts, cp.collector)
         return cp
 
     def apply(self, cp: Checkpoint, now: float) -> int:
