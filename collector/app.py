@@ -295,8 +295,10 @@ class Collector:
         if self.alerting is not None:
             lines += self.alerting.update(emission.elements, now)
             if self.alerting.outages_changed and self.continuity is not None:
+                # the notifier posts nothing before this: no await since update() queued
+                # the events, and before_notifying holds it until the checkpoint is written
                 self.alerting.outages_changed = False
-                self.continuity.soon()
+                await self.continuity.before_notifying(self.notifier)
         if lines:
             await self.sink.put(lines)
         self.engine.compact(now - self.cfg.availability.horizon_s)

@@ -1,6 +1,7 @@
 """When a collector's checkpoint is restored and written: restored before it subscribes
 (bounded in time), written every ``[state] checkpoint_interval_s``, at each outage
-opened or closed and at a clean stop - never while fenced.
+opened or closed (before Alertmanager hears of it) and at a clean stop - never while
+fenced.
 
 Wiring between the collector's state (its sequence tracker, instance owners, agents
 online, alerting and availability engine) and :class:`collector.statestore.CheckpointStore`;
@@ -15,7 +16,6 @@ gone stale: the engine starts empty, as a restart does).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from collector.alerting import Alerting
+from collector.alertmanager import Notifier
 from collector.availability import AvailabilityEngine
 from collector.checkpoint import Checkpoint, CheckpointError
 from collector.config import CollectorConfig
@@ -33,6 +34,9 @@ from collector.sequence import SequenceTracker
 from collector.statestore import CheckpointStore
 
 log = logging.getLogger("xanet.collector.continuity")
+
+#: An outage change waits at most this long for its checkpoint before Alertmanager is told.
+NOTIFY_WAIT_S = 2.0
 
 
 class Owner(Protocol):
@@ -59,7 +63,7 @@ class Continuity:
         self.written = 0
         self.failures = 0
         self.last_bytes = 0
-        self._soon = asyncio.Event()
+        self._lock = asyncio.Lock()  # one write at a time: slots taken in turn
         self._failing = False
 
     # ------------------------------------------------------------------ restore
@@ -129,13 +133,30 @@ class Continuity:
             instances=o.guard.instances.owners(),
             engine=o.engine.seed() if o.engine is not None else None)
 
-    def soon(self) -> None:
-        """Write at the next chance (an outage opened or closed)."""
-        self._soon.set()
+    async def before_notifying(self, notifier: Notifier | None) -> None:
+        """An outage opened, closed or changed: write now, Alertmanager told only after it
+        (or after :data:`NOTIFY_WAIT_S`), so that a new owner never re-announces an outage
+        already closed, nor opens again one already alerted."""
+        if notifier is not None:
+            notifier.hold()
+        try:
+            await asyncio.wait_for(self.write(), NOTIFY_WAIT_S)
+        except TimeoutError:
+            self.failures += 1
+            log.warning("checkpoint of partition %s not written within %.0f s of an outage "
+                        "change: Alertmanager told without it", self.store.partition,
+                        NOTIFY_WAIT_S)
+        finally:
+            if notifier is not None:
+                notifier.release()
 
     async def write(self) -> bool:
         """Write one generation now, unless fenced; False (logged once per failing spell)
         when InfluxDB refuses it."""
+        async with self._lock:
+            return await self._write()
+
+    async def _write(self) -> bool:
         if self.owner.fenced:
             return False
         try:
@@ -154,12 +175,10 @@ class Continuity:
         return True
 
     async def run(self) -> None:
-        """Every ``checkpoint_interval_s``, or sooner when :meth:`soon` was called."""
+        """Every ``checkpoint_interval_s``."""
         interval = self.owner.cfg.state.checkpoint_interval_s
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._soon.wait(), interval)
-            self._soon.clear()
+            await asyncio.sleep(interval)
             await self.write()
 
     def stats(self) -> dict[str, int]:
