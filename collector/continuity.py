@@ -79,7 +79,7 @@ class Continuity:
             log.error("checkpoint of partition %s: InfluxDB did not answer within %.0f s: "
                       "starting without it", p, timeout)
             return None
-        except (QueryError, CheckpointError) as exc:
+        except (QueryError, ValueError, KeyError, TypeError) as exc:  # ValueError: refused
             log.error("checkpoint of partition %s unreadable (%s): starting without it", p,
                       exc)
             return None

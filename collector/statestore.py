@@ -26,7 +26,7 @@ from collector.checkpoint import (
     to_chunks,
 )
 from collector.config import CollectorConfig
-from collector.readback import InfluxQL
+from collector.readback import InfluxQL, QueryError
 from collector.schema import CHECKPOINT, checkpoint_line
 from collector.writer import LineWriter
 
@@ -82,7 +82,11 @@ class CheckpointStore:
             heads = db.rows(f'SELECT "generation", "count", "sha" FROM "{CHECKPOINT.name}" '
                             f"WHERE {where} AND \"chunk\" = '0' ORDER BY time DESC "
                             f"LIMIT {CANDIDATES}")
-            for head in sorted(heads, key=lambda r: -int(r.get("generation") or 0)):
+            if any(not isinstance(h.get("time"), int) or not isinstance(
+                    h.get("generation"), int) for h in heads):
+                raise QueryError(f"{db.url}/query: not the InfluxQL answer asked for (a "
+                                 "VictoriaMetrics cannot keep a checkpoint: docs/delivery.md)")
+            for head in sorted(heads, key=lambda r: -int(r["generation"])):
                 rows = db.rows(f'SELECT "generation", "count", "sha", "data" FROM '
                                f'"{CHECKPOINT.name}" WHERE {where} AND time = {head["time"]}ms '
                                f'GROUP BY "chunk"')

@@ -122,3 +122,23 @@ async def test_a_fenced_owner_writes_nothing_and_a_restore_without_influxdb_star
                    and "starting without it" in r.getMessage() for r in caplog.records)
     finally:
         await writer.close()
+
+
+async def test_victoriametrics_keeps_no_checkpoint_and_says_so(
+        victoria: lab.VictoriaMetrics, caplog: pytest.LogCaptureFixture) -> None:
+    """VictoriaMetrics takes the write (204, strings stored as 0) and answers any /query
+    with its database list: the restore says why it found nothing, the start is clean."""
+    cfg = config(victoria.url, "xanet")
+    writer = make_writer(cfg.influx)
+    try:
+        owner = Owner(cfg)
+        owner.sequences.observe("agt-1", 7)
+        assert await Continuity(owner, CheckpointStore(cfg, writer)).write()
+        caplog.set_level(logging.ERROR, logger="xanet.collector.continuity")
+        fresh = Owner(cfg)
+        assert await Continuity(fresh, CheckpointStore(cfg, writer)).restore() is None
+        assert fresh.sequences.agents() == []
+        assert any("VictoriaMetrics cannot keep a checkpoint" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        await writer.close()
