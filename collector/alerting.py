@@ -73,6 +73,13 @@ class OutageStore:
                       "no agent last seen", self.path, exc)
             return {}
 
+    def saved_at(self) -> float | None:
+        """When the file was last saved (its modification time); None without one."""
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return None
+
     def load_seen(self) -> dict[str, float]:
         """Each agent's last sign of life as saved (bad entries are skipped, logged)."""
         data = self._read()
@@ -168,14 +175,14 @@ class Alerting:
         self.store = OutageStore(cfg.state_path)
         restored = self.store.load()
         seen = self.store.load_seen()
-        policy = Policy(hold_down_s=cfg.hold_down(), clear_down_s=cfg.clear_down(),
-                        agent_silent_after_s=cfg.agent_silent_after_s,
-                        root_wait_s=cfg.root_wait())
+        self.policy = Policy(hold_down_s=cfg.hold_down(), clear_down_s=cfg.clear_down(),
+                             agent_silent_after_s=cfg.agent_silent_after_s,
+                             root_wait_s=cfg.root_wait())
         topology = alert_topology(inventory)
         self.power = PowerCore(topology, stale_after_s=stale_after_s)
-        self.core = AlertCore(topology, policy, now=now, restored=restored, seen=seen,
+        self.core = AlertCore(topology, self.policy, now=now, restored=restored, seen=seen,
                               power=self.power)
-        self.monitoring = MonitoringCore(inventory, policy, now=now,
+        self.monitoring = MonitoringCore(inventory, self.policy, now=now,
                                          stale_after_s=stale_after_s)
         self.clock_tolerance_s = min(CLOCK_TOLERANCE_S, cfg.agent_silent_after_s / 2)
         if restored:
@@ -193,6 +200,19 @@ class Alerting:
         self._closed: dict[tuple[str, float], Alert] = {}
         self._pending_lines: list[str] = []
         self._power_firing: set[tuple[tuple[str, str], ...]] = set()
+        #: an outage opened, closed or changed since the collector last looked (it writes
+        #: a checkpoint then: collector/checkpoint.py)
+        self.outages_changed = False
+
+    def restore(self, records: Sequence[OutageRecord], seen: Mapping[str, float],
+                now: float) -> None:
+        """Start again from another collector's open outages and agents' last signs of
+        life (a checkpoint newer than ``state_path``), before any message; the file
+        follows."""
+        self.core = AlertCore(self.core.topology, self.policy, now=now, restored=records,
+                              seen=seen, power=self.power)
+        self._saved_seen, self._saved_at = dict(seen), now
+        self.save()
 
     def agent_status(self, agent: str, online: bool, received: float,
                      sent: float | None = None) -> None:
@@ -246,6 +266,8 @@ class Alerting:
                 seen != self._saved_seen and now - self._saved_at >= LIVENESS_SAVE_S):
             self.save()  # before notifying: no page is lost
             self._saved_seen, self._saved_at = seen, now
+            self.outages_changed = self.outages_changed or bool(events) or (
+                before != set(self.core.open_outages()))
         monitoring = self.monitoring.evaluate(now)
         for ev in monitoring:
             a = ev.alert

@@ -123,6 +123,7 @@ class Notifier:
         self._firing: dict[Key, Alert] = {}
         self._resolved: dict[Key, Alert] = {}
         self._changed = asyncio.Event()
+        self._held = 0  # hold() calls not yet released: nothing is posted meanwhile
         self.posts = 0
         self.failures = 0
         self.rejected = 0
@@ -151,6 +152,16 @@ class Notifier:
                 self._resolved[key] = ev.alert
             self._changed.set()
 
+    def hold(self) -> None:
+        """Post nothing until :meth:`release` (the partition's checkpoint is written before
+        Alertmanager hears of an outage change: collector/continuity.py)."""
+        self._held += 1
+
+    def release(self) -> None:
+        self._held = max(self._held - 1, 0)
+        if not self._held:
+            self._changed.set()
+
     def _batch(self) -> tuple[list[Payload], list[Key]]:
         now = self.clock()
         resolved = list(self._resolved.items())
@@ -159,9 +170,10 @@ class Notifier:
         return out, [k for k, _ in resolved]
 
     async def flush(self) -> bool:
-        """Post the current set once; True when delivered (or refused as malformed).
-        Nothing is posted once ``muted`` (a fenced collector: collector/partition.py)."""
-        if self.muted or (self.may_post is not None and not self.may_post()):
+        """Post the current set once; True when delivered (or refused as malformed), or
+        held (:meth:`hold`: posted at the release). Nothing is posted once ``muted`` (a
+        fenced collector: collector/partition.py)."""
+        if self.muted or (self.may_post is not None and not self.may_post()) or self._held:
             return True
         batch, resolved_keys = self._batch()
         if not batch:

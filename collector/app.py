@@ -37,6 +37,7 @@ from collector.alerting import Alerting
 from collector.alertmanager import Notifier, notifier_for
 from collector.availability import AvailabilityEngine, Fact, Topology
 from collector.config import CollectorConfig
+from collector.continuity import Continuity
 from collector.deadletter import KEEP_BYTES, DeadLetter, keep_lines
 from collector.facts import FactMapper, emission_lines
 from collector.guard import Guard, split_to_fit
@@ -44,6 +45,7 @@ from collector.maintenance_sync import MaintenanceSync
 from collector.mqtt_in import MqttError, MqttIn, Received
 from collector.sequence import Seen, SequenceTracker
 from collector.sink import Sink
+from collector.statestore import CheckpointStore
 from collector.unmapped import UnmappedLog
 from collector.writer import LineWriter, make_writer
 from xanet import capabilities, compact, wire
@@ -120,6 +122,8 @@ class Collector:
         self.maintenance: MaintenanceSync | None = None  # declared maintenance windows
         if inventory is not None and self.engine is not None:
             self.maintenance = MaintenanceSync(cfg, inventory, self.engine, self.alerting)
+        self.continuity: Continuity | None = (  # the partition's checkpoint ([state])
+            Continuity(self, CheckpointStore(cfg, self.writer)) if cfg.checkpointing() else None)
 
     # -- message handling (no network here: tests drive it directly) --------
 
@@ -313,6 +317,11 @@ class Collector:
         lines = emission_lines(emission, self.inventory)
         if self.alerting is not None:
             lines += self.alerting.update(emission.elements, now)
+            if self.alerting.outages_changed and self.continuity is not None:
+                # the notifier posts nothing before this: no await since update() queued
+                # the events, and before_notifying holds it until the checkpoint is written
+                self.alerting.outages_changed = False
+                await self.continuity.before_notifying(self.notifier)
         if lines:
             await self.sink.put(lines)
         self.engine.compact(now - self.cfg.availability.horizon_s)
@@ -349,6 +358,9 @@ class Collector:
             out["alertmanager_rejected"] = self.notifier.rejected
         if self.alerting is not None:
             out.update(self.alerting.stats())
+        if self.continuity is not None:
+            out["seq_resumed"] = self.sequences.resumed
+            out.update(self.continuity.stats())
         if self.mapper is not None:
             out["polls_unmapped"] = self.mapper.counts.unmapped_polls
             out["interfaces_missing"] = self.mapper.counts.interface_missing
@@ -397,6 +409,8 @@ class Collector:
         log.info("collector %s starting: broker %s:%d, influx %s (%s)", c.collector.id,
                  c.mqtt.host, c.mqtt.port, c.influx.url, c.influx.api)
         sink_stop = asyncio.Event()
+        if self.continuity is not None:  # before subscribing: nothing acked before it
+            await self.continuity.restore()
         try:
             async with asyncio.TaskGroup() as tg:
                 sink = tg.create_task(self.sink.run(sink_stop), name="sink")
@@ -408,12 +422,17 @@ class Collector:
                                    name="alerts")
                 reload = (tg.create_task(self.maintenance.run(), name="maintenance")
                           if self.maintenance is not None else None)
+                keep = (tg.create_task(self.continuity.run(), name="checkpoint")
+                        if self.continuity is not None else None)
                 await self.mqtt.run(stop, self._receive, self.sink.flush_soon)
                 stats.cancel()
                 states.cancel()
-                if reload is not None:
-                    reload.cancel()
+                for task in (reload, keep):
+                    if task is not None:
+                        task.cancel()
                 await self.emit_availability()
+                if self.continuity is not None:  # the last one: a standby goes on exactly
+                    await self.continuity.write()
                 sink_stop.set()
                 await sink
         finally:

@@ -59,6 +59,7 @@ from collector.elementstate import (
     Unobserved,
     transition,
 )
+from collector.emission import ElementPoint, Emission, Rollup, ServicePoint
 from collector.maintenance_overlay import (
     Maintenance,
     merge_windows,
@@ -80,62 +81,24 @@ __all__ = [
     "EVENTS", "MAINTENANCE_RULES", "STATES", "TRANSITIONS", "AddResult", "AgentOffline",
     "AvailabilityEngine", "AvailabilityError", "Change", "ElementPoint", "ElementSpec",
     "Emission", "Event", "Fact", "Interval", "Maintenance", "Observation", "Observed", "Rollup",
-    "Rule", "ServiceKey", "ServicePoint", "State", "Summary", "Topology", "TransitionError",
+    "Rule", "Seed", "ServiceKey", "ServicePoint", "State", "Summary", "Topology", "TransitionError",
     "Unobserved", "combine", "intervals", "maintenance_rule_state", "merge_windows", "normalize",
     "overlay_maintenance", "rule_state", "state_at", "summarize", "timelines", "transition",
 ]
 
 
 @dataclass(frozen=True, slots=True)
-class ElementPoint:
-    """A state-change point for an element, to be written (upserted) to storage.
+class Seed:
+    """What another engine needs to go on from this one's last emit ``as_of`` (a
+    failover, collector/checkpoint.py): the facts deciding each element's state from
+    then on, and each service's stored points from the running bucket's start."""
 
-    ``reason`` (unknown points only): why it is unknown - the :class:`Unobserved` reason,
-    ``agent_offline`` or ``stale``."""
-
-    element: str
-    ts: float
-    state: State
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ServicePoint:
-    """A state-change point for a commune-service, to be written (upserted) to storage."""
-
-    key: ServiceKey
-    ts: float
-    state: State
-
-
-@dataclass(frozen=True, slots=True)
-class Rollup:
-    """Seconds spent in each state by a commune-service during one bucket."""
-
-    key: ServiceKey
-    bucket_start: float
-    bucket_s: float
-    up_s: float
-    down_s: float
-    unknown_s: float
-    maintenance_s: float = 0.0
+    as_of: float
+    facts: list[Fact]
+    services: dict[ServiceKey, list[Change]]
 
 
 # --------------------------------------------------------------------------- engine
-
-
-@dataclass(frozen=True, slots=True)
-class Emission:
-    """What to write after :meth:`AvailabilityEngine.emit`.
-
-    State points are upserts keyed by (key, ts): a point at an existing
-    timestamp replaces the stored one. Roll-up rows likewise replace the
-    stored row of their (key, bucket_start).
-    """
-
-    elements: list[ElementPoint]
-    services: list[ServicePoint]
-    rollups: list[Rollup]
 
 
 class AvailabilityEngine:
@@ -180,6 +143,7 @@ class AvailabilityEngine:
             k: [] for k in self._service_elements
         }
         self._horizon = -math.inf
+        self._floor = -math.inf  # nothing is written before it (see continue_from)
         self._now: float | None = None
         self._rolled_until: float | None = (
             None if rollups_from is None else math.floor(rollups_from / bucket_s) * bucket_s
@@ -289,6 +253,10 @@ class AvailabilityEngine:
         element_points: list[ElementPoint] = []
         service_ranges: dict[ServiceKey, tuple[float, float]] = {}
         for element, (lo, hi) in list(self._dirty.items()):
+            lo = max(lo, self._floor)
+            if lo > hi:
+                del self._dirty[element]
+                continue
             if lo > now:
                 continue
             top = min(hi, now)
@@ -345,6 +313,27 @@ class AvailabilityEngine:
     def rollup(self, key: ServiceKey, start: float, end: float) -> Rollup:
         """Roll-up of one service over any ``[start, end)`` up to the last emit."""
         return _rollup_row(key, self._stored_services[key], start, end)
+
+    def seed(self) -> Seed | None:
+        """This engine as another one continues it (None before the first emit)."""
+        if self._now is None:
+            return None
+        start = math.floor(self._now / self.bucket_s) * self.bucket_s
+        services = {k: p[max(bisect.bisect_right(p, start, key=_ts) - 1, 0):]
+                    for k, p in self._stored_services.items() if p}
+        return Seed(self._now, self._history.deciding(self._now), services)
+
+    def continue_from(self, seed: Seed) -> int:
+        """Go on from another engine's :meth:`seed` (before any fact or emit of this one):
+        nothing before ``seed.as_of`` is rewritten (it wrote that), the running bucket's
+        roll-up counts its stored points. Returns how many facts were taken."""
+        self._floor = seed.as_of
+        if self._rolled_until is None:
+            self._rolled_until = math.floor(seed.as_of / self.bucket_s) * self.bucket_s
+        for key, points in seed.services.items():
+            if key in self._stored_services:
+                self._stored_services[key] = sorted(points, key=_ts)
+        return sum(self.add(f) == "accepted" for f in seed.facts)
 
     # -------------------------------------------------------- maintenance
 

@@ -98,6 +98,31 @@ class PartitionSection(Strict):
         return [(p, "+") for p in self.provinces]
 
 
+class StateConfig(Strict):
+    """The checkpoint a new owner restores before it subscribes (docs/delivery.md)."""
+
+    checkpoint: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="write the partition's checkpoint to InfluxDB and restore it at start: "
+        "auto = on when [partition] id is set; on needs influx api v1 or an InfluxDB 2.x "
+        "(string fields; VictoriaMetrics cannot store them)",
+    )
+    checkpoint_interval_s: float = Field(
+        default=10.0, ge=1, le=3600,
+        description="how often the checkpoint is written (and at each outage opened or "
+        "closed)",
+    )
+    restore_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="how long the start waits for InfluxDB to answer the restore; past "
+        "it the collector starts as without a checkpoint",
+    )
+    max_checkpoint_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024,
+        description="a checkpoint larger than this (encoded) is neither written nor read",
+    )
+
+
 class InfluxConfig(Strict):
     api: Literal["v1", "v2"] = Field(
         default="v1", description="v1: POST /write?db= ; v2: POST /api/v2/write (influxdb-client)"
@@ -400,6 +425,16 @@ class CollectorConfig(Strict):
     report: ReportConfig = ReportConfig()
     alerts: AlertsConfig = AlertsConfig()
     guards: GuardsConfig = GuardsConfig()
+    state: StateConfig = StateConfig()
+
+    def partition_id(self) -> str:
+        """The partition a checkpoint is kept for: ``[partition] id``, else ``[collector] id``."""
+        return self.partition.id or self.collector.id
+
+    def checkpointing(self) -> bool:
+        """Whether the checkpoint is written and restored (``[state] checkpoint``)."""
+        mode = self.state.checkpoint
+        return mode == "on" or (mode == "auto" and self.partition.id is not None)
 
     @model_validator(mode="after")
     def _one_province_setting(self) -> CollectorConfig:

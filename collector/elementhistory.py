@@ -21,6 +21,7 @@ from collector.elementstate import (
     OFFLINE,
     RANK,
     UNOBSERVED,
+    UP,
     AddResult,
     AgentOffline,
     Ev,
@@ -207,6 +208,22 @@ class ElementHistory:
                 out.append(ts)
         return out
 
+    def deciding(self, as_of: float) -> list[Fact]:
+        """The facts that decide every element's timeline from ``as_of`` on: of each
+        element and of each agent's offline marks, the last one at or before ``as_of``
+        (an observation only while it has not gone stale by then) and every later one.
+        Another engine fed these has the same timelines from ``as_of`` on."""
+        out: list[Fact] = []
+        for element, events in self._obs.items():
+            for ts, rank in _from_last(events, as_of):
+                if rank == UNOBSERVED:
+                    out.append(Unobserved(element, ts, self._reasons[element][ts]))
+                elif ts > as_of or ts + self.stale_after(element) > as_of:
+                    out.append(Observation(element, ts, "up" if rank == UP else "down"))
+        for agent, marks in self._offline.items():
+            out += [AgentOffline(agent, ts) for ts, _ in _from_last(marks, as_of)]
+        return out
+
     # ----------------------------------------------------------------- memory
 
     def compact(self, horizon: float) -> None:
@@ -218,6 +235,14 @@ class ElementHistory:
             kept = {ts for ts, rank in self._obs[element] if rank == UNOBSERVED}
             for ts in [t for t in reasons if t not in kept]:
                 del reasons[ts]
+
+
+def _from_last(events: list[Ev], as_of: float) -> list[Ev]:
+    """The events from the last timestamp at or before ``as_of`` on."""
+    i = bisect.bisect_right(events, (as_of, 99)) - 1
+    if i < 0:
+        return events[:]
+    return events[bisect.bisect_left(events, (events[i][0], -1)):]
 
 
 def _drop_before(events: list[Ev], bound: Ev) -> None:

@@ -29,6 +29,7 @@ Messages without an instance id (agents older than the field) are not judged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -91,6 +92,16 @@ class InstanceTracker:
             return Verdict.TAKEOVER
         a.refused[instance] = now
         return Verdict.DUPLICATE
+
+    def owners(self) -> dict[str, tuple[str, float]]:
+        """Each agent id's owner and when it was last seen (for a checkpoint)."""
+        return {agent: (a.owner, a.seen) for agent, a in self._agents.items()}
+
+    def restore(self, owners: Mapping[str, tuple[str, float]]) -> None:
+        """Go on from a checkpoint's owners (before any message of this run): the owner
+        keeps its id, a restarted agent on the same box still takes it over."""
+        for agent, (owner, seen) in owners.items():
+            self._agents.setdefault(agent, _Agent(owner, seen))
 
     def owner(self, agent: str) -> str | None:
         a = self._agents.get(agent)

@@ -69,7 +69,8 @@ COLLECTOR_STATS = Measurement(
      "stale_instance_messages", "backlog_of_former_instance", "facts_{outcome}",
      "alerts_faults_firing", "alerts_faults_raised", "alertmanager_posts",
      "alertmanager_failures", "alertmanager_rejected", "alerts_firing", "alerts_opened",
-     "alerts_resolved", "lease_state", "lease_epoch", "takeovers"))
+     "alerts_resolved", "lease_state", "lease_epoch", "takeovers", "seq_resumed",
+     "checkpoints_written", "checkpoint_failures", "checkpoint_bytes"))
 UNMAPPED_DEVICE = Measurement(
     "unmapped_device", ("collector", "site", "device"), ("polls",))
 #: ``t_{tag}``: a profile value's row tags (its table index and tag columns), each key
@@ -82,10 +83,14 @@ PROFILE = Measurement(
 POWER = Measurement(
     "power", ("province", "commune", "site", "device"),
     ("state", "code", "minutes_remaining", "charge_pct", "seconds_on_battery", "profile"))
+#: A partition's checkpoint (collector/checkpoint.py), one point per chunk of base64 text.
+CHECKPOINT = Measurement(
+    "collector_checkpoint", ("partition", "chunk"),
+    ("generation", "count", "sha", "data", "collector", "bytes"))
 
 MEASUREMENTS: tuple[Measurement, ...] = (
     DEVICE, INTERFACE, AGENT_STATUS, ELEMENT_STATE, SERVICE_STATE, AVAILABILITY,
-    MAINTENANCE, OUTAGE, COLLECTOR_STATS, UNMAPPED_DEVICE, PROFILE, POWER)
+    MAINTENANCE, OUTAGE, COLLECTOR_STATS, UNMAPPED_DEVICE, PROFILE, POWER, CHECKPOINT)
 
 #: A profile value's row tag ``name`` is stored as the tag ``t_name`` (:data:`PROFILE`).
 ROW_TAG_PREFIX = "t_"
@@ -296,3 +301,13 @@ def unmapped_device_line(collector: str, site: str, device: str, polls: int,
                          ts_ms: int) -> str | None:
     return line(UNMAPPED_DEVICE.name, {"collector": collector, "site": site, "device": device},
                 {"polls": polls}, ts_ms)
+
+
+def checkpoint_line(partition: str, chunk: int, count: int, generation: int, sha: str,
+                    data: str, collector: str, size: int, ts_ms: int) -> str:
+    """One chunk of a checkpoint (``data``: base64 text, nothing to escape)."""
+    ln = line(CHECKPOINT.name, {"partition": partition, "chunk": str(chunk)},
+              {"generation": generation, "count": count, "sha": sha, "data": data,
+               "collector": collector, "bytes": size}, ts_ms)
+    assert ln is not None  # it has fields
+    return ln

@@ -7,6 +7,13 @@ in order — so a replayed message already stored is recognised and holes
 (numbers never received) can be reported. Storage is idempotent anyway (a
 point rewritten with the same tags and time replaces itself), so a duplicate
 is never counted twice even after a collector restart.
+
+Across a failover (collector/checkpoint.py) the ranges are restored from the last
+checkpoint (:meth:`SequenceTracker.restore`): a re-delivered message is a duplicate. The
+messages the previous owner received and acknowledged after that checkpoint are not
+re-delivered: the first message of each restored agent above its restored position
+closes the hole up to it (counted in :attr:`SequenceTracker.resumed`), since the
+previous owner acknowledged in arrival order - a gap is what was never received.
 """
 
 from __future__ import annotations
@@ -59,19 +66,51 @@ class _Ranges:
             del self.starts[1], self.ends[1]
 
 
+#: Per agent, its seen ranges ``(first, last)`` inclusive, oldest first (a checkpoint's).
+Positions = dict[str, list[tuple[int, int]]]
+
+
 class SequenceTracker:
     def __init__(self, max_ranges_per_agent: int = 1024) -> None:
         self._agents: dict[str, _Ranges] = {}
         self.max_ranges = max_ranges_per_agent
         self.duplicates = 0
+        self.resumed = 0  # numbers taken as the previous owner's (after a restore)
+        self._resuming: dict[str, int] = {}  # agent -> restored highest, until passed
 
     def observe(self, agent: str, seq: int) -> Seen:
         ranges = self._agents.setdefault(agent, _Ranges())
+        top = self._resuming.get(agent)
+        if top is not None and seq > top:
+            del self._resuming[agent]
+            if seq > top + 1:  # acknowledged by the previous owner: not a gap
+                ranges.ends[-1] = seq - 1  # the restored last range ends at ``top``
+                self.resumed += seq - top - 1
         if not ranges.add(seq):
             self.duplicates += 1
             return Seen.DUPLICATE
         ranges.compact(self.max_ranges)
         return Seen.NEW
+
+    def positions(self, max_ranges: int = 16) -> Positions:
+        """Every agent's seen ranges, the newest ``max_ranges`` of each (older holes are
+        forgotten as :meth:`_Ranges.compact` does), for a checkpoint."""
+        out: Positions = {}
+        for agent, r in self._agents.items():
+            pairs = list(zip(r.starts, r.ends, strict=True))
+            if len(pairs) > max_ranges:
+                cut = len(pairs) - max(max_ranges, 1)
+                pairs = [(pairs[0][0], pairs[cut][1]), *pairs[cut + 1:]]
+            out[agent] = pairs
+        return out
+
+    def restore(self, positions: Positions) -> None:
+        """Continue from a checkpoint's positions (before any message of this run)."""
+        for agent, pairs in positions.items():
+            r = _Ranges([a for a, _ in pairs], [b for _, b in pairs])
+            self._agents[agent] = r
+            if r.ends:
+                self._resuming[agent] = r.ends[-1]
 
     def gaps(self, agent: str) -> int:
         """Sequence numbers between the lowest and highest seen that never arrived."""

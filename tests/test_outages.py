@@ -593,3 +593,32 @@ def test_children_recovering_with_their_root_are_never_paged() -> None:
     fired = {(e.alert.labels["alertname"], e.alert.labels["site"])
              for e in sim.events if e.action == "firing"}
     assert fired == {("XanetSiteDown", "hub-a")}
+
+
+async def test_a_held_notifier_posts_nothing_until_released() -> None:
+    """An outage change reaches the partition's checkpoint before Alertmanager
+    (collector/continuity.py holds the notifier meanwhile)."""
+    sim = Sim()
+    up_all(sim, T0)
+    sim.set(T0 + 10, "down", "hub-a/olt-1")
+    port = FlakyAlertmanager(failures=0)
+    notifier = Notifier(port, resend_interval_s=60, expire_after_s=600,
+                        retry_min_s=0.01, retry_max_s=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.run(stop))
+    await asyncio.sleep(0.02)
+    notifier.hold()
+    notifier.hold()
+    notifier.submit(sim.run_to(T0 + 10 + HOLD))
+    await asyncio.sleep(0.1)
+    notifier.release()
+    await asyncio.sleep(0.1)
+    assert port.delivered == []  # one hold still on
+    notifier.release()
+    for _ in range(200):
+        if port.delivered:
+            break
+        await asyncio.sleep(0.01)
+    assert [a["labels"]["device"] for a in port.delivered[0]] == ["olt-1"]
+    stop.set()
+    await asyncio.wait_for(task, 5)

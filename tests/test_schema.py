@@ -140,10 +140,22 @@ def _declared(names: tuple[str, ...], name: str) -> bool:
     return any(re.fullmatch(re.sub(r"\{[a-z_]+\}", "[a-z0-9_]+", d), name) for d in names)
 
 
+def _checkpoint_lines() -> list[str]:
+    return [schema.checkpoint_line("part-1", 0, 2, 7, "ab" * 32, "eJzLSM3JyQcABiwCFQ==",
+                                   "core-1", 20, 3_600_000)]
+
+
+def test_checkpoint_line() -> None:
+    assert _checkpoint_lines() == [
+        'collector_checkpoint,chunk=0,partition=part-1 generation=7i,count=2i,'
+        f'sha="{"ab" * 32}",data="eJzLSM3JyQcABiwCFQ==",collector="core-1",bytes=20i '
+        '3600000']
+
+
 def test_lines_carry_only_the_declared_tags_and_fields() -> None:
     by_name = {m.name: m for m in schema.MEASUREMENTS}
     seen = set()
-    for ln in _lines():
+    for ln in _lines() + _checkpoint_lines():
         head, rest = re.split(r"(?<!\\) ", ln, maxsplit=1)
         fields = rest.rsplit(" ", 1)[0]
         measurement, *tags = re.split(r"(?<!\\),", head)

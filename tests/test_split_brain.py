@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab.failover import Publisher, member, owner_epochs
 
 import lab
+from lab.failover import Publisher, member, owner_epochs
 from lab.netns import Lab, lab_skip_reason
 from lab.programs import Subprogram
 from tests.factories import inv_device, inv_site, inventory_toml
