@@ -66,8 +66,8 @@ class PartitionSection(Strict):
     username: str | None = Field(
         default=None,
         description="MQTT user of the partition's data session, shared by its collectors "
-        "(the shipped broker uses it as the client id); default: client id "
-        "xanet-collector-part-{id} with the [mqtt] user",
+        "(the shipped broker uses it as the client id); needed when [mqtt] has a user; "
+        "without users the session's client id is xanet-collector-part-{id}",
     )
     password: Secret | None = Field(default=None, description="that user's password")
 
@@ -438,9 +438,20 @@ class CollectorConfig(Strict):
 
     @model_validator(mode="after")
     def _one_province_setting(self) -> CollectorConfig:
-        if self.partition.provinces and self.collector.province != "+":
+        p = self.partition
+        if p.provinces and self.collector.province != "+":
             raise ValueError("give the provinces read in [partition] provinces or in "
                              "[collector] province, not both")
+        if p.id is not None and self.mqtt.username is not None:
+            # A broker with users names sessions by user (use_username_as_clientid): the
+            # data session must have a user of its own, shared by the partition's members.
+            if p.username is None:
+                raise ValueError("[partition] username is needed with [mqtt] username: the "
+                                 "partition's data session needs its own user, shared by "
+                                 "its collectors (docs/deploy-core.md)")
+            if p.username == self.mqtt.username:
+                raise ValueError("[partition] username must differ from [mqtt] username "
+                                 "(the collector's own lease connection)")
         return self
 
 

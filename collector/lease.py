@@ -13,8 +13,8 @@ Rules (docs/deploy-core.md, "Two collectors per partition"):
 * **Claim** (epoch = highest epoch seen + 1) when the lease is vacant (a ``vacant``
   message of the current epoch seen live: the holder released it, or its Will cleared
   it; or a retained renewal by this member, which does not hold it), or when no sign of
-  a holder was seen for ``lease_timeout_s`` (3 x keepalive: a Will lost to a broker
-  restart). Right after (re)subscribing, a member knows only the retained message, which
+  a holder was seen for ``lease_timeout_s`` (3 x keepalive: a Will never published, the
+  broker crashed). Right after (re)subscribing, a member knows only the retained message, which
   may be stale (a Will published after a newer claim): it waits ``1.5 x keepalive``
   of silence if that message says vacant (or there is none), ``lease_timeout_s`` if it
   names a holder. A live holder renews every keepalive/3, so it is heard well before.

@@ -14,8 +14,8 @@ shared by its members (client id ``xanet-collector-part-{id}``, or the partition
 user), with a Will that clears the lease; it is never reconnected: a lost session (taken
 over by another member: reason 0x8E, or a broken connection whose Will may be out) is
 reported to ``on_lost`` and ends :meth:`MqttIn.run`. Once ``fenced`` nothing more is
-acknowledged and a stop does not drain. :meth:`MqttIn.publish_lease` carries the owner's
-lease renewals on this same connection.
+acknowledged and a stop neither drains nor says goodbye (:func:`abandon`).
+:meth:`MqttIn.publish_lease` carries the owner's lease renewals on this same connection.
 
 aiomqtt 2.x does not expose paho's manual acks (aiomqtt issue #345), so
 :func:`enable_manual_acks` and :func:`ack` reach the paho client underneath; :class:`Inbox`
@@ -199,6 +199,9 @@ class MqttIn:
             reader.result()  # raises the MqttError that ended it
             raise aiomqtt.MqttError("message stream ended")
         reader.cancel()
+        if self.fenced:  # nothing more on this session: no drain, no DISCONNECT
+            abandon(client)
+            return
         await self.drain(flush)
 
     async def _read(self, client: aiomqtt.Client, handle: Handler,
@@ -247,6 +250,17 @@ def enable_manual_acks(client: aiomqtt.Client) -> None:
     """
     paho_client = client._client  # private: no manual-ack option (aiomqtt 2.5.1, paho 2.2.0)
     paho_client.manual_ack_set(True)
+
+
+def abandon(client: aiomqtt.Client) -> None:
+    """Close the connection at once, without DISCONNECT (a fenced partition session: it
+    must send nothing more, and it may be dead already, which would make aiomqtt's exit
+    wait for a DISCONNECT it cannot write). The broker publishes the Will, clearing the
+    lease, as for a crash; the client's exit then returns at once."""
+    client._client._sock_close()  # private: paho 2.2.0; aiomqtt 2.5.1 unregisters the fd
+    disconnected = client._disconnected  # private: done = __aexit__ returns (aiomqtt 2.5.1)
+    if not disconnected.done():
+        disconnected.set_result(None)
 
 
 def ack(client: aiomqtt.Client, mid: int, qos: int) -> None:

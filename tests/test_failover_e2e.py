@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -45,6 +46,15 @@ def _stored_from(influx: lab.InfluxDB1, db: str, agent: str, seq: int) -> int:
     rows = influx.query(f'SELECT count("seq") FROM "device" WHERE "agent" = \'{agent}\' '
                         f'AND "seq" >= {seq}', db=db)
     return int(rows[0]["count"]) if rows else 0
+
+
+def _tracebacks(log: str) -> list[str]:
+    """The log's tracebacks, but for aiomqtt's (2.5.1) socket-registration callback on a
+    socket the broker closed while the process was frozen: uvloop refuses ``add_writer``
+    on it (a chained KeyError / RuntimeError) and asyncio logs the callback's error; the
+    connection is gone either way."""
+    blocks = log.split("Traceback (most recent call last):")[1:]
+    return [b for b in blocks if not ("uvloop" in b[:800] and "add_writer" in b[:800])]
 
 
 def _firing(hook: TelegramStub, site: str, status: str) -> int:
@@ -162,3 +172,76 @@ async def test_owner_sigkilled_under_load_standby_owns_within_bound_exactly_once
     #    kill, and the availability bucket of that element continues (no unknown gap);
     #  * last-seen and sequence positions continue: collector_stats.seq_gaps == 0 and
     #    duplicates counted only for the redelivered messages.
+
+
+async def test_frozen_owner_is_fenced_and_comes_back_as_standby(
+    tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto], influxdb: lab.InfluxDB1,
+    db: str,
+) -> None:
+    """The owner frozen (SIGSTOP: a host that stops answering, its sockets open): the broker
+    ends its session after 1.5 x keepalive, the standby owns; thawed, the old owner finds
+    its lease expired, writes nothing more (fenced), and rejoins as the standby without
+    touching the new owner's session. Every poll stored exactly once."""
+    broker = make_mosquitto()
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(inventory_toml(*(
+        inv_site(f"site-{a}", agent=a, devices=[inv_device("rtr-1", "fibre")])
+        for a in AGENTS)))
+    procs = [member(tmp_path, name, mqtt_port=broker.port, influx_url=influxdb.url,
+                    database=db, keepalive_s=KEEPALIVE_S, inventory={"path": str(inventory)},
+                    availability={"stale_after_s": 4.0, "bucket_s": 10.0,
+                                  "emit_interval_s": 0.5}).start()
+             for name in ("core-a", "core-b")]
+    stop = asyncio.Event()
+    pub = Publisher(broker.port, AGENTS, rate_per_s=50.0)
+    publisher: asyncio.Task[None] | None = None
+    frozen: Subprogram | None = None
+    try:
+        frozen = await wait_for(lambda: current_owner(procs), 15, "a first owner")
+        await wait_for(lambda: "subscribed to" in frozen.log(), 10, "the owner subscribed")
+        other = procs[1] if frozen is procs[0] else procs[0]
+        publisher = asyncio.create_task(pub.run(stop))
+        await asyncio.sleep(1.5)
+        assert frozen.proc is not None
+        frozen.proc.send_signal(signal.SIGSTOP)
+        frozen_wall = time.time()
+        await wait_for(lambda: owner_epochs(other), 6 * KEEPALIVE_S, "the standby owns")
+        await asyncio.sleep(1.0)
+        frozen.proc.send_signal(signal.SIGCONT)
+        thawed = frozen.log().count("lease connection up")
+        await wait_for(lambda: "demoted at epoch" in frozen.log(), 10, "the thawed demoted")
+        await wait_for(lambda: frozen.log().count("lease connection up") > thawed, 10,
+                       "the thawed one back on a fresh lease connection")
+        await asyncio.sleep(1.0)
+        stop.set()
+        await publisher
+        for agent in AGENTS:
+            n = pub.published[agent]
+            await wait_for(lambda agent=agent, n=n: len(_stored(influxdb, db, agent)) >= n,
+                           15, f"{agent}'s polls stored")
+        log_frozen, log_other = frozen.log(), other.log()  # before the stops hand it over
+    finally:
+        stop.set()
+        if publisher is not None:
+            with contextlib.suppress(Exception):
+                await publisher
+        if frozen is not None and frozen.proc is not None and frozen.proc.poll() is None:
+            frozen.proc.send_signal(signal.SIGCONT)
+        for p in procs:
+            p.stop()
+    for agent in AGENTS:
+        seqs = _stored(influxdb, db, agent)
+        assert sorted(seqs) == list(range(pub.published[agent])), agent
+    # Fenced: past its deadline (the last acknowledged renewal + 1 keepalive, at most
+    # 1 keepalive after the freeze) it wrote no stats (nor availability: same check).
+    late = influxdb.query('SELECT count("received") FROM "collector_stats" WHERE '
+                          f"\"collector\" = '{frozen.config_path.stem}' AND "
+                          f"time > {int((frozen_wall + KEEPALIVE_S) * 1e9)}", db=db)
+    assert not late, late
+    # Back as the standby: it saw the new owner renew and claimed nothing; the new owner
+    # kept its session (never taken over) and was never demoted.
+    after_thaw = log_frozen.split("demoted at epoch")[-1]
+    assert f"held by {other.config_path.stem}" in after_thaw
+    assert "claiming epoch" not in after_thaw
+    assert "demoted" not in log_other and "data session ended" not in log_other
+    assert _tracebacks(log_frozen + log_other) == []

@@ -67,3 +67,15 @@ def test_provinces_in_two_places_refused() -> None:
 def test_default_is_not_partitioned() -> None:
     p = CollectorConfig().partition
     assert p.id is None and p.scopes("+") == [("+", "+")]
+
+
+@pytest.mark.parametrize(("partition", "says"), [
+    ({"id": "p08"}, "[partition] username is needed with [mqtt] username"),
+    ({"id": "p08", "username": "core-a"}, "[partition] username must differ"),
+])
+def test_partition_user_is_its_own(partition: dict[str, object], says: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(says)):
+        CollectorConfig.model_validate({"mqtt": {"username": "core-a"},
+                                        "partition": partition})
+    CollectorConfig.model_validate({"mqtt": {"username": "core-a"},
+                                    "partition": {"id": "p08", "username": "part-p08"}})
