@@ -164,14 +164,25 @@ async def test_owner_sigkilled_under_load_standby_owns_within_bound_exactly_once
     assert len(notifications) == 1, notifications  # one notification: no second alert
     assert "demoted" not in standby.log()  # the survivor never lost the lease
     assert "Traceback" not in a.log() + b.log()
-    # TODO-for-lead (after merging i20-restore): the new owner restores the checkpoint
-    # before it subscribes; then add:
-    #  * one open outage row for site-ag3 in "outage" (no second "open" written by the new
-    #    owner), and Alertmanager's startsAt of the alert unchanged across the takeover;
-    #  * no false recovery: no element_state of site-ag3's rtr-1 other than down after the
-    #    kill, and the availability bucket of that element continues (no unknown gap);
-    #  * last-seen and sequence positions continue: collector_stats.seq_gaps == 0 and
-    #    duplicates counted only for the redelivered messages.
+    # The new owner restored the checkpoint before it subscribed (collector/continuity.py)
+    # and went on where the killed one stopped:
+    assert "restored checkpoint generation" in standby.log(), standby.log()[-2000:]
+    # one outage for the down site: no second "open", no close (no false recovery) ...
+    rows = influxdb.query('SELECT "open" FROM "outage" WHERE "site" = '
+                          f"'site-{DOWN}'", db=db)
+    assert [r["open"] for r in rows] == [1], rows
+    # ... its alert started once: the same start in Alertmanager after the takeover ...
+    [alerted] = [x for m in notifications for x in m["alerts"]
+                 if x["labels"].get("site") == f"site-{DOWN}"]
+    assert active[0]["startsAt"][:19] == alerted["startsAt"][:19], (active, alerted)
+    # ... its element never read anything but down after the kill (nothing unknown) ...
+    states = influxdb.query('SELECT "state" FROM "element_state" WHERE "site" = '
+                            f"'site-{DOWN}' AND time > {int(killed_wall * 1e9)}", db=db)
+    assert {r["state"] for r in states} <= {"down"}, states
+    # ... and the sequence accounting continued: no phantom gap from the takeover.
+    gaps = influxdb.query('SELECT last("seq_gaps") FROM "collector_stats" WHERE '
+                          f"\"collector\" = '{standby.config_path.stem}'", db=db)
+    assert gaps[0]["last"] == 0, gaps
 
 
 async def test_frozen_owner_is_fenced_and_comes_back_as_standby(
