@@ -19,7 +19,7 @@ import logging
 import time
 from typing import Any
 
-from common import ROOT, finish, header, print_table, workdir
+from common import ROOT, best_cpu_s, finish, header, print_table, workdir
 
 from collector.alerting import Alerting
 from collector.availability import AvailabilityEngine, Observation, Topology
@@ -75,15 +75,6 @@ def build(cfg: CollectorConfig, inventory: Inventory, state_dir: Any) -> Owner:
     return o
 
 
-def best(f: Any, repeat: int) -> float:
-    out = float("inf")
-    for _ in range(repeat):
-        t = time.process_time()
-        f()
-        out = min(out, time.process_time() - t)
-    return out
-
-
 async def round_trip(cfg: CollectorConfig, owner: Owner) -> tuple[float, float, int]:
     """One write and one restore through a real InfluxDB: their wall times and the
     facts restored."""
@@ -130,9 +121,9 @@ def main() -> None:
         "agents": len(cp.seen), "facts": len(cp.engine.facts) if cp.engine else 0,
         "json KiB": json_bytes / 1024, "compressed KiB": len(blob) / 1024,
         "chunks": len(chunks),
-        "snapshot+encode ms": 1000 * best(lambda: encode(keep.snapshot(T0 + 305), limit),
+        "snapshot+encode ms": 1000 * best_cpu_s(lambda: encode(keep.snapshot(T0 + 305), limit),
                                           args.repeat),
-        "decode ms": 1000 * best(lambda: decode(blob, "p-08", limit), args.repeat),
+        "decode ms": 1000 * best_cpu_s(lambda: decode(blob, "p-08", limit), args.repeat),
     }
     if args.influx:
         import lab

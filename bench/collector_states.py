@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from common import ROOT, finish, header, module_at, print_table
+from common import ROOT, best_cpu_s, finish, header, module_at, print_table
 
 import collector.availability as availability
 from collector.facts import FactMapper
@@ -43,15 +42,6 @@ def messages(inventory: Inventory) -> list[wire.Telemetry]:
     return out
 
 
-def best(f: Any, repeat: int) -> float:
-    out = float("inf")
-    for _ in range(repeat):
-        t = time.process_time()
-        f()
-        out = min(out, time.process_time() - t)
-    return out
-
-
 def mapping_us(mapper: Any, msgs: list[wire.Telemetry], repeat: int,
                monitoring: MonitoringCore | None = None) -> float:
     def run() -> None:
@@ -62,7 +52,7 @@ def mapping_us(mapper: Any, msgs: list[wire.Telemetry], repeat: int,
                 _, verdicts = mapper.map_telemetry(m)
                 for v in verdicts:
                     monitoring.add(v.site, v.device, v.ts, v.decision)
-    return 1e6 * best(run, repeat) / len(msgs)
+    return 1e6 * best_cpu_s(run, repeat) / len(msgs)
 
 
 def engine_us(mod: Any, inventory: Inventory, rounds: int, repeat: int) -> float:
@@ -80,7 +70,7 @@ def engine_us(mod: Any, inventory: Inventory, rounds: int, repeat: int) -> float
             for i, k in enumerate(keys):
                 eng.add(mod.Observation(k, now, "down" if (r == 5 and i % 10 == 0) else "up"))
             eng.emit(now + 1)
-    total = best(run, repeat)
+    total = best_cpu_s(run, repeat)
     return 1e6 * total / n
 
 

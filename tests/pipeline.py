@@ -10,7 +10,9 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+import aiomqtt
 
 from agent.app import Agent
 from agent.config import AgentConfig
@@ -39,6 +41,29 @@ async def running(*programs: Agent | Collector) -> AsyncIterator[None]:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+class Live(Protocol):
+    """Publishes what its sites say, forever (the test changes what they say)."""
+
+    async def live(self) -> None: ...
+
+
+L = TypeVar("L", bound=Live)
+
+
+@contextlib.asynccontextmanager
+async def publishing(port: int, make: Callable[[aiomqtt.Client], L]) -> AsyncIterator[L]:
+    """``make(client)``'s ``live()`` publishing to the broker on ``port`` while inside."""
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        sites = make(client)
+        task = asyncio.create_task(sites.live())
+        try:
+            yield sites
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def start_agent(cfg: dict[str, Any]) -> Agent:

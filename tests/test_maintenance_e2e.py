@@ -22,7 +22,7 @@ import io
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from collector.availability import Change, normalize, summarize
 from collector.outages import alert_topology, site_unit
 from lab.fleet import collector_config, to_toml
 from tests.factories import LAM_BINH_THUONG_LAM, inv_device, inv_site, inventory_toml
-from tests.pipeline import running, start_collector, wait_for
+from tests.pipeline import publishing, running, start_collector, wait_for
 from tests.test_alerting_e2e import TelegramStub
 from xanet import cli, wire
 from xanet.inventory import load_inventory
@@ -97,19 +97,6 @@ class Sites:
             for site, up in self.up.items():
                 await self.publish(site, now, up)
             await asyncio.sleep(POLL_S)
-
-
-@contextlib.asynccontextmanager
-async def publishing(port: int) -> AsyncIterator[Sites]:
-    async with aiomqtt.Client("127.0.0.1", port) as client:
-        sites = Sites(client)
-        task = asyncio.create_task(sites.live())
-        try:
-            yield sites
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def xanet(*argv: str) -> tuple[int, str, str]:
@@ -181,7 +168,7 @@ async def test_maintenance_window_no_downtime_no_alert_then_ended(
 
     started = time.monotonic()
     collector = start_collector(cfg)
-    async with running(collector), publishing(mosquitto.port) as sites:
+    async with running(collector), publishing(mosquitto.port, Sites) as sites:
         await wait_for(collector.subscribed.is_set, 20, "collector subscribed")
         # ---------------------------------------------- history, window declared late
         b = math.floor(time.time() / BUCKET_S) * BUCKET_S

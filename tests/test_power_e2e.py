@@ -18,10 +18,9 @@ as a dead one does (SNMP timeout, no ICMP echo).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from collector.outagelist import render_table
 from collector.readback import Filters, load, outage_list
 from lab.fleet import collector_config
 from tests.factories import LAM_BINH, inv_device, inv_site, inventory_toml
-from tests.pipeline import running, start_collector, wait_for
+from tests.pipeline import publishing, running, start_collector, wait_for
 from tests.test_alerting_e2e import TelegramStub
 from xanet import wire
 from xanet.inventory import load_inventory
@@ -92,19 +91,6 @@ class Sites:
             await asyncio.sleep(POLL_S)
 
 
-@contextlib.asynccontextmanager
-async def publishing(port: int) -> AsyncIterator[Sites]:
-    async with aiomqtt.Client("127.0.0.1", port) as client:
-        sites = Sites(client)
-        task = asyncio.create_task(sites.live())
-        try:
-            yield sites
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
 async def test_mains_failure_is_one_incident_then_site_and_transmission_causes(
         tmp_path: Path, make_mosquitto: Callable[..., lab.Mosquitto], influxdb: lab.InfluxDB1,
         webhook_am: tuple[lab.Alertmanager, TelegramStub]) -> None:
@@ -145,7 +131,7 @@ async def test_mains_failure_is_one_incident_then_site_and_transmission_causes(
 
     started = time.time()
     collector = start_collector(cfg)
-    async with running(collector), publishing(mosquitto.port) as sites:
+    async with running(collector), publishing(mosquitto.port, Sites) as sites:
         await wait_for(collector.subscribed.is_set, 20, "collector subscribed")
         await wait_for(lambda: collector.polls >= 12, 20, "steady polling")
         assert active() == []

@@ -26,7 +26,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ import pytest
 import lab
 from lab.fleet import collector_config
 from tests.factories import LAM_BINH, inv_device, inv_site, inventory_toml
-from tests.pipeline import start_collector, wait_for
+from tests.pipeline import publishing, start_collector, wait_for
 from tests.test_alerting_e2e import TelegramStub
 from xanet import wire
 
@@ -75,19 +75,6 @@ class Sites:
                 await self.client.publish(f"xanet/v1/08/02266/{site}/telemetry",
                                           wire.encode(msg), qos=1)
             await asyncio.sleep(POLL_S)
-
-
-@contextlib.asynccontextmanager
-async def publishing(port: int) -> AsyncIterator[Sites]:
-    async with aiomqtt.Client("127.0.0.1", port) as client:
-        sites = Sites(client)
-        task = asyncio.create_task(sites.live())
-        try:
-            yield sites
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def test_a_new_owner_goes_on_from_the_checkpoint_no_second_alert_no_false_recovery(
@@ -132,7 +119,7 @@ async def test_a_new_owner_goes_on_from_the_checkpoint_no_second_alert_no_false_
     a = start_collector(config("a"))
     stop_a = asyncio.Event()
     run_a = asyncio.create_task(a.run(stop_a))
-    async with publishing(mosquitto.port) as sites:
+    async with publishing(mosquitto.port, Sites) as sites:
         await wait_for(a.subscribed.is_set, 20, "A subscribed")
         await wait_for(lambda: a.polls >= 6, 10, "A polling")
         sites.down = {"bts-01"}
