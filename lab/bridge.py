@@ -38,6 +38,9 @@ from lab.netns import Lab, Netns
 
 ROOT = Path(__file__).resolve().parent.parent
 BRIDGE_TEMPLATE = ROOT / "deploy" / "mosquitto" / "bridge.conf"
+REGIONAL_CONF = ROOT / "deploy" / "mosquitto" / "regional.conf"
+#: what the lab's regional broker takes from the deployed regional.conf
+BOUNDS = ("max_inflight_messages ", "max_queued_messages ", "max_queued_bytes ")
 KINDS_OUT = ("telemetry", "status", "test", "batch")
 #: the bridge's TLS options (dropped for a plain test core)
 TLS_OPTIONS = ("bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_keyfile",
@@ -48,6 +51,12 @@ def topic_lines(provinces: list[str]) -> str:
     """The bridge's ``out`` lines: each province's four site topics, QoS 1 (as the script)."""
     return "\n".join(f"topic xanet/v1/{p}/+/+/{kind} out 1"
                      for p in provinces for kind in KINDS_OUT)
+
+
+def regional_bounds() -> str:
+    """The deployed regional broker's in-flight and queue bounds (regional.conf's lines)."""
+    return "\n".join(ln for ln in REGIONAL_CONF.read_text().splitlines()
+                     if ln.startswith(BOUNDS))
 
 
 def bridge_section(template: str, *, region: str, core_host: str, core_port: int,
@@ -107,8 +116,9 @@ class BridgedRegion:
     """The region and core namespaces, the relay to the core broker and the regional
     broker bridged through it; :meth:`close` stops and removes them all.
 
-    ``regional_conf`` is appended before the bridge block (e.g. ``max_inflight_messages
-    1``, ACL lines); ``remote_username``/``password`` log the bridge in on the core."""
+    The regional broker has the deployed bounds (:func:`regional_bounds`), then
+    ``regional_conf`` (a later line wins: e.g. ``max_inflight_messages 1``), then the
+    bridge; ``password`` logs the bridge in on the core (as ``xanet-bridge-{region}``)."""
 
     def __init__(self, workdir: Path, core_port: int, *, provinces: list[str],
                  region: str = "test-region", keepalive_s: int = 5, restart_s: str = "1 1",
@@ -125,7 +135,7 @@ class BridgedRegion:
                 keepalive_s=keepalive_s, restart_s=restart_s)
             self.broker = NetnsMosquitto(
                 workdir / "regional", self.region,
-                extra_conf=f"{regional_conf}\nlog_type debug\n{bridge}")
+                extra_conf=f"{regional_bounds()}\n{regional_conf}\nlog_type debug\n{bridge}")
             self.broker.start()
         except BaseException:
             self.lab.close()

@@ -1,0 +1,245 @@
+"""A regional broker bridged to the core (issue 20): cut the bridge under load, heal,
+every message delivered, in order per agent; the retained configs and the capability
+message reach the region; the bridge's credentials and ACL on the core are the script's.
+
+The core broker runs the deployed ACL (``deploy/mosquitto/acl``) with the bridge's block
+from ``issue-bridge-credentials.sh``; the regional broker runs the bridge of
+``deploy/mosquitto/bridge.conf`` (lab/bridge.py) inside a namespace, with the sites
+(publishers) next to it; a real ``Collector`` on the core writes the session InfluxDB,
+and an MQTT v5 persistent subscriber on the core records the arrival order. The cut is
+nftables dropping everything on the veth between the region and the core (no TLS on that
+link here: the bridge's TLS lines are dropped, the rest is the template's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+import lab
+from lab.bridge import BRIDGE_TEMPLATE, BridgedRegion, bridge_section
+from lab.fleet import collector_config
+from lab.netns import lab_skip_reason
+from lab.regionload import Sent, audit, publish_region, sites
+from tests.pipeline import running, start_collector, wait_for
+from xanet import wire
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy" / "mosquitto"
+PROVINCE = "ha-giang"
+REGION = "north"
+AUDIT_USER = "t-audit"
+
+
+def measure(what: str, **numbers: object) -> None:
+    print(f"MEASURE {what}: " + " ".join(f"{k}={v}" for k, v in numbers.items()))
+
+
+def add_user(passwd: Path, user: str, password: str) -> None:
+    subprocess.run(["mosquitto_passwd", str(passwd), user], input=f"{password}\n{password}\n",
+                   check=True, capture_output=True, text=True)
+
+
+def issue_bridge(etc: Path, out: Path, *provinces: str, host: str = "core.example.org",
+                 port: int = 8883) -> str:
+    """Run the deployed script on ``etc`` (the core's files); returns the bridge's password."""
+    subprocess.run([str(DEPLOY / "issue-bridge-credentials.sh"), "--dir", str(etc),
+                    "--out", str(out), "--host", host, "--port", str(port), REGION, *provinces],
+                   check=True, capture_output=True, text=True)
+    for line in (out / "20-xanet-bridge.conf").read_text().splitlines():
+        if line.startswith("remote_password "):
+            return line.split()[1]
+    raise AssertionError("no remote_password in the issued bridge config")
+
+
+def core_etc(tmp: Path) -> tuple[Path, str, dict[str, str]]:
+    """The core's passwd and ACL as deployed: the shipped ACL, the bridge's block from the
+    script, the collector's and the config publisher's users, and one audit reader."""
+    etc = tmp / "core-etc"
+    (etc / "tls").mkdir(parents=True)
+    (etc / "tls" / "ca.crt").write_text("(the CA; this test's core link has no TLS)\n")
+    (etc / "acl").write_text((DEPLOY / "acl").read_text())
+    bridge_password = issue_bridge(etc, tmp / "bridge-out", PROVINCE)
+    passwords = {u: uuid.uuid4().hex for u in ("xanet-collector", "xanet-config", AUDIT_USER)}
+    for user, password in passwords.items():
+        add_user(etc / "passwd", user, password)
+    with (etc / "acl").open("a") as acl:
+        acl.write(f"\nuser {AUDIT_USER}\ntopic read xanet/v1/#\n")
+    return etc, bridge_password, passwords
+
+
+def core_conf(etc: Path) -> str:
+    """What the deployed mosquitto.conf says about identity, on the lab's plain listener."""
+    return (f"allow_anonymous false\npassword_file {etc}/passwd\nacl_file {etc}/acl\n"
+            "use_username_as_clientid true\n")
+
+
+class CoreMosquitto(lab.Mosquitto):
+    """The lab's broker with logins required: ready at any CONNACK (the probe is refused)."""
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1.0) as s:
+                s.sendall(lab.MQTT_CONNECT_PROBE)
+                return s.recv(4)[:1] == b"\x20"
+        except OSError:
+            return False
+
+
+def test_the_script_writes_what_the_lab_runs(tmp_path: Path) -> None:
+    """The script's bridge config is the template filled in as lab/bridge.py fills it, and
+    its ACL block grants exactly the region's topics."""
+    etc = tmp_path / "etc"
+    (etc / "tls").mkdir(parents=True)
+    (etc / "tls" / "ca.crt").write_text("ca\n")
+    (etc / "acl").write_text((DEPLOY / "acl").read_text())
+    password = issue_bridge(etc, tmp_path / "out", "ha-giang", "tuyen-quang",
+                            host="core.example.org", port=8883)
+    issued = (tmp_path / "out" / "20-xanet-bridge.conf").read_text()
+    assert issued == bridge_section(BRIDGE_TEMPLATE.read_text(), region=REGION,
+                                    core_host="core.example.org", core_port=8883,
+                                    provinces=["ha-giang", "tuyen-quang"], password=password)
+    assert (tmp_path / "out" / "20-xanet-bridge.conf").stat().st_mode & 0o077 == 0
+    block = (etc / "acl").read_text().split(f"user xanet-bridge-{REGION}\n", 1)[1].splitlines()
+    assert block == [
+        *(f"topic write xanet/v1/{p}/+/+/{k}" for p in ("ha-giang", "tuyen-quang")
+          for k in ("telemetry", "status", "test", "batch")),
+        f"topic write xanet/v1/bridge/{REGION}/state",
+        "topic read xanet/v1/config/#",
+        "topic read xanet/v1/core/capabilities",
+    ]
+    again = subprocess.run([str(DEPLOY / "issue-bridge-credentials.sh"), "--dir", str(etc),
+                            "--out", str(tmp_path / "out2"), REGION, "ha-giang"],
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and "already has a password" in again.stderr
+
+
+def _persistent() -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    return props
+
+
+async def _retained_in_region(region: BridgedRegion, topic: str) -> bytes | None:
+    """The retained message on ``topic`` at the regional broker, read from inside the
+    region as an agent would (None: none within 3 s)."""
+
+    async def read() -> bytes | None:
+        async with aiomqtt.Client("127.0.0.1", region.broker.port,
+                                  identifier=f"t-read-{uuid.uuid4().hex[:6]}") as client:
+            await client.subscribe(topic, qos=1)
+            try:
+                async with asyncio.timeout(3):
+                    async for m in client.messages:
+                        return bytes(m.payload) if m.retain else None
+            except TimeoutError:
+                return None
+        return None
+
+    return await asyncio.to_thread(region.region.call, asyncio.run, read())
+
+
+@pytest.mark.skipif(lab_skip_reason() is not None, reason=str(lab_skip_reason()))
+async def test_bridge_cut_under_load_then_healed_loses_nothing_and_keeps_order(
+    tmp_path: Path, influxdb: lab.InfluxDB1, db: str,
+) -> None:
+    etc, bridge_password, pw = core_etc(tmp_path)
+    with CoreMosquitto(tmp_path / "core", extra_conf=core_conf(etc)) as core:
+        await _cut_and_heal(tmp_path, core, bridge_password, pw, influxdb, db)
+
+
+async def _cut_and_heal(tmp_path: Path, core: lab.Mosquitto, bridge_password: str,
+                        pw: dict[str, str], influxdb: lab.InfluxDB1, db: str) -> None:
+    (tmp_path / "collector.password").write_text(pw["xanet-collector"] + "\n")
+    (tmp_path / "collector.password").chmod(0o600)
+    collector = start_collector(collector_config(
+        mqtt_port=core.port, influx_url=influxdb.url, dead_letter_dir=tmp_path / "dl",
+        database=db, collector={"province": PROVINCE},
+        mqtt={"username": "xanet-collector",
+              "password": {"file": str(tmp_path / "collector.password")}}))
+    region_sites = sites(PROVINCE, 8)
+    rate, warm_s, cut_s, after_s = 40.0, 3.0, 10.0, 6.0
+    sent = Sent()
+    arrivals: list[tuple[str, int]] = []
+
+    async def record(sub: aiomqtt.Client) -> None:
+        async for m in sub.messages:
+            msg = wire.decode(bytes(m.payload), "telemetry")
+            assert isinstance(msg, wire.Telemetry)
+            arrivals.append((msg.agent, msg.seq))
+
+    with BridgedRegion(tmp_path, core.port, provinces=[PROVINCE], region=REGION,
+                       password=bridge_password) as region:
+        region.wait_bridged()
+        async with running(collector), aiomqtt.Client(
+                lab.HOST, core.port, identifier=AUDIT_USER, username=AUDIT_USER,
+                password=pw[AUDIT_USER], protocol=aiomqtt.ProtocolVersion.V5,
+                clean_start=False, properties=_persistent()) as sub:
+            await sub.subscribe(f"xanet/v1/{PROVINCE}/+/+/telemetry", qos=1)
+            recorder = asyncio.create_task(record(sub))
+            # In from the core: a config published (retained) before the cut, and the
+            # collector's capability message, both retained at the regional broker.
+            config_topic = f"xanet/v1/config/{region_sites[0].agent}"
+            async with aiomqtt.Client(lab.HOST, core.port, identifier="xanet-config",
+                                      username="xanet-config",
+                                      password=pw["xanet-config"]) as publisher:
+                await publisher.publish(config_topic, b"config-1", qos=1, retain=True)
+            assert await _retained_in_region(region, config_topic) == b"config-1"
+            assert await _retained_in_region(region, "xanet/v1/core/capabilities"), \
+                "the core's capability message is not retained at the regional broker"
+
+            load = asyncio.create_task(asyncio.to_thread(
+                region.region.call, publish_region, "127.0.0.1", region.broker.port,
+                region_sites, rate_per_s=rate, duration_s=warm_s + cut_s + after_s,
+                sent=sent))
+            await asyncio.sleep(warm_s)
+            connections = region.bridge_connections()
+            region.cut()
+            t_cut, at_cut = time.monotonic(), len(arrivals)
+            await asyncio.sleep(cut_s / 2)
+            async with aiomqtt.Client(lab.HOST, core.port, identifier="xanet-config",
+                                      username="xanet-config",
+                                      password=pw["xanet-config"]) as publisher:
+                await publisher.publish(config_topic, b"config-2", qos=1, retain=True)
+            await asyncio.sleep(cut_s / 2)
+            at_heal = len(arrivals)
+            region.heal()
+            t_heal = time.monotonic()
+            await asyncio.to_thread(region.wait_bridged, connections)
+            reconnect_s = time.monotonic() - t_heal
+            await load
+            queued = sent.sent_between(t_cut, t_heal)
+            await wait_for(lambda: {*arrivals} >= sent.expected(), 15, "every message at core")
+            await wait_for(lambda: collector.sequences.gaps(region_sites[0].agent) == 0 and all(
+                collector.sequences.highest(s.agent) == sent.next_seq[s.agent] - 1
+                for s in region_sites), 15, "the collector saw every message")
+            recorder.cancel()
+            # The config published during the cut reached the region after the heal.
+            assert await _retained_in_region(region, config_topic) == b"config-2"
+
+    result = audit(sent.expected(), arrivals)
+    points = influxdb.query(f'SELECT count("seq") FROM "device" GROUP BY "agent"', db=db)
+    stored = {r["agent"]: int(r["count"]) for r in points} if points else {}
+    measure("bridge cut", sent=result.sent, queued_during_cut=queued,
+            arrived_during_cut=at_heal - at_cut, reconnect_after_heal_s=f"{reconnect_s:.1f}",
+            redelivered=result.redelivered, collector_duplicates=collector.sequences.duplicates,
+            out_of_order=len(result.out_of_order), lost=len(result.lost))
+    # The cut was real: the region kept publishing, the core got (almost) nothing.
+    assert queued >= rate * cut_s * 0.8, f"only {queued} published during the cut"
+    assert at_heal - at_cut <= len(region_sites) + 20, "messages crossed the cut"
+    assert result.sent >= rate * (warm_s + cut_s + after_s) * 0.8
+    assert not result.lost, f"{len(result.lost)} lost: {result.lost[:10]}"
+    assert not result.out_of_order, f"out of order: {result.out_of_order[:10]}"
+    # Re-deliveries only after the reconnection, at most what was in flight (max 100).
+    assert result.redelivered <= 100
+    # One point per message in InfluxDB, duplicates or not.
+    assert stored == {s.agent: sent.next_seq[s.agent] for s in region_sites}
