@@ -52,7 +52,7 @@ def message(site: Site, seq: int, origin: datetime, interval_s: float, n_if: int
                               speed_bps=1_000_000_000, hc=True, in_octets=1000 * seq + i,
                               out_octets=2000 * seq + i) for i in range(1, n_if + 1)]
     poll = wire.DevicePoll(device=f"{site.site}-rtr", ts=ts, reachable=True, rtt_ms=3.5,
-                           uptime_cs=100 * seq, interfaces=ifs)
+                           uptime_cs=(100 * seq) % 2**32, interfaces=ifs)
     return wire.encode(wire.Telemetry(agent=site.agent, site=site.site, seq=seq,
                                       polls=[poll]))
 
@@ -78,12 +78,15 @@ class Sent:
 
 async def publish_site(host: str, port: int, site: Site, *, rate_per_s: float,
                        stop_at: float, sent: Sent, origin: datetime, n_if: int = 10,
-                       interval_s: float = 60.0) -> None:
+                       interval_s: float = 60.0, password: str | None = None) -> None:
     """Publish ``site``'s telemetry at ``rate_per_s`` until ``stop_at`` (monotonic), one
-    message at a time awaiting its PUBACK (as the agent's live lane does)."""
+    message at a time awaiting its PUBACK (as the agent's live lane does); with a
+    ``password``, logged in as the agent (user name = agent id)."""
     sent.next_seq[site.agent] = 0
     times = sent.acked_at.setdefault(site.agent, [])
-    async with aiomqtt.Client(host, port, identifier=site.agent) as client:
+    async with aiomqtt.Client(host, port, identifier=site.agent,
+                              username=site.agent if password else None,
+                              password=password) as client:
         t0 = time.monotonic()
         seq = 0
         while time.monotonic() < stop_at:
@@ -96,9 +99,11 @@ async def publish_site(host: str, port: int, site: Site, *, rate_per_s: float,
 
 
 def publish_region(host: str, port: int, region_sites: list[Site], *, rate_per_s: float,
-                   duration_s: float, sent: Sent, n_if: int = 10) -> None:
+                   duration_s: float, sent: Sent, n_if: int = 10,
+                   passwords: dict[str, str] | None = None) -> None:
     """Every site publishing for ``duration_s``, ``rate_per_s`` in all (one event loop:
-    call it in a thread, e.g. inside a namespace with ``Netns.call``)."""
+    call it in a thread, e.g. inside a namespace with ``Netns.call``); ``passwords``
+    per agent id when the broker wants logins."""
     origin = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     per_site = rate_per_s / len(region_sites)
 
@@ -106,7 +111,9 @@ def publish_region(host: str, port: int, region_sites: list[Site], *, rate_per_s
         stop_at = time.monotonic() + duration_s
         await asyncio.gather(*(publish_site(host, port, s, rate_per_s=per_site,
                                             stop_at=stop_at, sent=sent, origin=origin,
-                                            n_if=n_if) for s in region_sites))
+                                            n_if=n_if,
+                                            password=(passwords or {}).get(s.agent))
+                                 for s in region_sites))
 
     asyncio.run(main())
 

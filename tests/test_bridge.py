@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
@@ -29,7 +30,7 @@ import lab
 from lab.bridge import BRIDGE_TEMPLATE, BridgedRegion, bridge_section
 from lab.fleet import collector_config
 from lab.netns import lab_skip_reason
-from lab.regionload import Sent, audit, publish_region, sites
+from lab.regionload import Sent, Site, audit, message, publish_region, sites
 from tests.pipeline import running, start_collector, wait_for
 from xanet import wire
 
@@ -75,6 +76,23 @@ def core_etc(tmp: Path) -> tuple[Path, str, dict[str, str]]:
     with (etc / "acl").open("a") as acl:
         acl.write(f"\nuser {AUDIT_USER}\ntopic read xanet/v1/#\n")
     return etc, bridge_password, passwords
+
+
+def regional_etc(tmp: Path, region_sites: list[Site]) -> tuple[Path, dict[str, str]]:
+    """The regional broker's passwd and ACL: the shipped regional.acl and one block per
+    agent from issue-agent-credentials.sh, as on the core; returns the agents' passwords."""
+    etc = tmp / "regional-etc"
+    (etc / "tls").mkdir(parents=True)
+    (etc / "tls" / "ca.crt").write_text("(the CA)\n")
+    (etc / "acl").write_text((DEPLOY / "regional.acl").read_text())
+    passwords = {}
+    for s in region_sites:
+        out = tmp / "issued" / s.agent
+        subprocess.run([str(DEPLOY / "issue-agent-credentials.sh"), "--dir", str(etc),
+                        "--out", str(out), "--host", "127.0.0.1", s.agent, s.province,
+                        s.commune, s.site], check=True, capture_output=True, text=True)
+        passwords[s.agent] = (out / "mqtt.password").read_text().strip()
+    return etc, passwords
 
 
 def core_conf(etc: Path) -> str:
@@ -123,19 +141,32 @@ def test_the_script_writes_what_the_lab_runs(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already has a password" in again.stderr
 
 
+IMPOSTOR_SEQ = 10**6
+
+
+async def _impostor(port: int, who: Site, password: str, victim: Site) -> None:
+    """``who``'s credentials publishing telemetry in ``victim``'s name on its topic."""
+    origin = datetime.now(UTC) - timedelta(days=1)
+    async with aiomqtt.Client("127.0.0.1", port, identifier=who.agent, username=who.agent,
+                              password=password) as client:
+        await client.publish(victim.topic, message(victim, IMPOSTOR_SEQ, origin, 60.0, 1),
+                             qos=1)
+
+
 def _persistent() -> Properties:
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 3600
     return props
 
 
-async def _retained_in_region(region: BridgedRegion, topic: str) -> bytes | None:
+async def _retained_in_region(region: BridgedRegion, topic: str, who: Site,
+                              password: str) -> bytes | None:
     """The retained message on ``topic`` at the regional broker, read from inside the
-    region as an agent would (None: none within 3 s)."""
+    region by agent ``who`` (None: none within 3 s)."""
 
     async def read() -> bytes | None:
-        async with aiomqtt.Client("127.0.0.1", region.broker.port,
-                                  identifier=f"t-read-{uuid.uuid4().hex[:6]}") as client:
+        async with aiomqtt.Client("127.0.0.1", region.broker.port, identifier=who.agent,
+                                  username=who.agent, password=password) as client:
             await client.subscribe(topic, qos=1)
             try:
                 async with asyncio.timeout(3):
@@ -167,6 +198,7 @@ async def _cut_and_heal(tmp_path: Path, core: lab.Mosquitto, bridge_password: st
         mqtt={"username": "xanet-collector",
               "password": {"file": str(tmp_path / "collector.password")}}))
     region_sites = sites(PROVINCE, 8)
+    edge, agent_pw = regional_etc(tmp_path, region_sites)
     rate, warm_s, cut_s, after_s = 40.0, 3.0, 10.0, 6.0
     sent = Sent()
     arrivals: list[tuple[str, int]] = []
@@ -178,7 +210,8 @@ async def _cut_and_heal(tmp_path: Path, core: lab.Mosquitto, bridge_password: st
             arrivals.append((msg.agent, msg.seq))
 
     with BridgedRegion(tmp_path, core.port, provinces=[PROVINCE], region=REGION,
-                       password=bridge_password) as region:
+                       password=bridge_password,
+                       regional_conf=core_conf(edge)) as region:
         region.wait_bridged()
         async with running(collector), aiomqtt.Client(
                 lab.HOST, core.port, identifier=AUDIT_USER, username=AUDIT_USER,
@@ -189,18 +222,25 @@ async def _cut_and_heal(tmp_path: Path, core: lab.Mosquitto, bridge_password: st
             # In from the core: a config published (retained) before the cut, and the
             # collector's capability message, both retained at the regional broker.
             config_topic = f"xanet/v1/config/{region_sites[0].agent}"
+            reader = (region_sites[0], agent_pw[region_sites[0].agent])
             async with aiomqtt.Client(lab.HOST, core.port, identifier="xanet-config",
                                       username="xanet-config",
                                       password=pw["xanet-config"]) as publisher:
                 await publisher.publish(config_topic, b"config-1", qos=1, retain=True)
-            assert await _retained_in_region(region, config_topic) == b"config-1"
-            assert await _retained_in_region(region, "xanet/v1/core/capabilities"), \
+            assert await _retained_in_region(region, config_topic, *reader) == b"config-1"
+            assert await _retained_in_region(region, "xanet/v1/core/capabilities",
+                                            *reader), \
                 "the core's capability message is not retained at the regional broker"
+
+            # The edge ACL: an agent publishing on another site's topic is refused there.
+            await asyncio.to_thread(region.region.call, asyncio.run, _impostor(
+                region.broker.port, region_sites[0], agent_pw[region_sites[0].agent],
+                region_sites[1]))
 
             load = asyncio.create_task(asyncio.to_thread(
                 region.region.call, publish_region, "127.0.0.1", region.broker.port,
                 region_sites, rate_per_s=rate, duration_s=warm_s + cut_s + after_s,
-                sent=sent))
+                sent=sent, passwords=agent_pw))
             await asyncio.sleep(warm_s)
             connections = region.bridge_connections()
             region.cut()
@@ -223,16 +263,20 @@ async def _cut_and_heal(tmp_path: Path, core: lab.Mosquitto, bridge_password: st
                 collector.sequences.highest(s.agent) == sent.next_seq[s.agent] - 1
                 for s in region_sites), 15, "the collector saw every message")
             recorder.cancel()
+            denied = region.broker.log_path.read_text().count(
+                f"Denied PUBLISH from {region_sites[0].agent} ")
             # The config published during the cut reached the region after the heal.
-            assert await _retained_in_region(region, config_topic) == b"config-2"
+            assert await _retained_in_region(region, config_topic, *reader) == b"config-2"
 
     result = audit(sent.expected(), arrivals)
-    points = influxdb.query(f'SELECT count("seq") FROM "device" GROUP BY "agent"', db=db)
+    points = influxdb.query('SELECT count("seq") FROM "device" GROUP BY "agent"', db=db)
     stored = {r["agent"]: int(r["count"]) for r in points} if points else {}
     measure("bridge cut", sent=result.sent, queued_during_cut=queued,
             arrived_during_cut=at_heal - at_cut, reconnect_after_heal_s=f"{reconnect_s:.1f}",
             redelivered=result.redelivered, collector_duplicates=collector.sequences.duplicates,
             out_of_order=len(result.out_of_order), lost=len(result.lost))
+    assert denied == 1, "the regional broker did not refuse the impostor's message"
+    assert (region_sites[1].agent, IMPOSTOR_SEQ) not in arrivals
     # The cut was real: the region kept publishing, the core got (almost) nothing.
     assert queued >= rate * cut_s * 0.8, f"only {queued} published during the cut"
     assert at_heal - at_cut <= len(region_sites) + 20, "messages crossed the cut"
