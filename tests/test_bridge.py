@@ -14,7 +14,9 @@ link here: the bridge's TLS lines are dropped, the rest is the template's).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -27,11 +29,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import lab
-from lab.bridge import BRIDGE_TEMPLATE, BridgedRegion, bridge_section
+from lab.bridge import BRIDGE_TEMPLATE, BridgedRegion, bridge_section, regional_bounds
 from lab.fleet import collector_config
 from lab.netns import lab_skip_reason
 from lab.regionload import Sent, Site, audit, message, publish_region, sites
 from tests.pipeline import running, start_collector, wait_for
+from tests.test_security import SecureMosquitto, make_ca
 from xanet import wire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,3 +290,76 @@ async def _cut_and_heal(tmp_path: Path, core: lab.Mosquitto, bridge_password: st
     assert result.redelivered <= 100
     # One point per message in InfluxDB, duplicates or not.
     assert stored == {s.agent: sent.next_seq[s.agent] for s in region_sites}
+
+
+async def test_bridge_over_tls_to_the_deployed_core_holds_to_its_provinces(
+    tmp_path: Path,
+) -> None:
+    """The script's bridge config, TLS and all, against the core running the deployed
+    mosquitto.conf (TLS listener, passwords, ACL): the region's topics go out, the configs
+    come in retained, and the core's ACL refuses what the bridge may not publish (a
+    regional broker configured, or tampered with, to forward another province)."""
+    ca = make_ca(tmp_path / "ca", "xanet-test-ca")
+    server = ca.issue(tmp_path / "ca", "localhost", san="DNS:localhost,IP:127.0.0.1")
+    etc = tmp_path / "core-etc"
+    (etc / "tls").mkdir(parents=True)
+    (etc / "acl").write_text((DEPLOY / "acl").read_text())
+    for src, name in [(ca.cert, "ca.crt"), (server[0], "server.crt"), (server[1], "server.key")]:
+        (etc / "tls" / name).write_bytes(src.read_bytes())
+    core = SecureMosquitto(tmp_path / "core", etc, ca.cert)
+    issue_bridge(etc, tmp_path / "bridge-out", PROVINCE, host="127.0.0.1", port=core.port)
+    pw = {u: uuid.uuid4().hex for u in ("xanet-config", AUDIT_USER)}
+    for user, password in pw.items():
+        add_user(etc / "passwd", user, password)
+    with (etc / "acl").open("a") as acl:
+        acl.write(f"\nuser {AUDIT_USER}\ntopic read xanet/v1/#\n")
+    issued = (tmp_path / "bridge-out" / "20-xanet-bridge.conf").read_text()
+    assert "\nbridge_cafile /etc/mosquitto/xanet/tls/ca.crt\n" in issued
+    bridge = issued.replace("/etc/mosquitto/xanet/tls/ca.crt", str(ca.cert)) + (
+        "topic xanet/v1/lao-cai/+/+/telemetry out 1\n")  # not its province: the core refuses
+    tls = ssl.create_default_context(cafile=str(ca.cert))
+    regional_conf = f"{regional_bounds()}\nlog_type debug\n{bridge}"
+    with core, lab.Mosquitto(tmp_path / "regional", extra_conf=regional_conf) as regional:
+        region = BridgeLog(regional)
+        await wait_for(region.connected, 15, "the bridge connected over TLS")
+        async with aiomqtt.Client(lab.HOST, core.port, identifier=AUDIT_USER,
+                                  username=AUDIT_USER, password=pw[AUDIT_USER],
+                                  tls_context=tls) as sub:
+            await sub.subscribe("xanet/v1/#", qos=1)
+            async with aiomqtt.Client(lab.HOST, core.port, identifier="xanet-config",
+                                      username="xanet-config", password=pw["xanet-config"],
+                                      tls_context=tls) as config:
+                await config.publish("xanet/v1/config/hg-a1", b"signed", qos=1, retain=True)
+            mine, other = sites(PROVINCE, 1)[0], sites("lao-cai", 1)[0]
+            origin = datetime.now(UTC) - timedelta(days=1)
+            async with aiomqtt.Client(lab.HOST, regional.port, identifier="t-site") as site:
+                await site.publish(other.topic, message(other, 0, origin, 60.0, 1), qos=1)
+                await site.publish(mine.topic, message(mine, 0, origin, 60.0, 1), qos=1)
+            # The other province's message went first: once this one is in, it would be too.
+            got: dict[str, bytes] = {}
+            state = f"xanet/v1/bridge/{REGION}/state"
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    async for m in sub.messages:
+                        got[str(m.topic)] = bytes(m.payload)
+                        if {mine.topic, state} <= got.keys():
+                            break
+        async with aiomqtt.Client(lab.HOST, regional.port, identifier="t-agent") as agent:
+            await agent.subscribe("xanet/v1/config/hg-a1", qos=1)
+            async with asyncio.timeout(5):
+                retained = await anext(aiter(agent.messages))
+    assert mine.topic in got, f"the region's telemetry did not reach the core: {sorted(got)}"
+    assert other.topic not in got, "the core let the bridge publish another province's site"
+    assert got.get(state) == b"1"
+    assert retained.retain and bytes(retained.payload) == b"signed"
+    assert f"Denied PUBLISH from xanet-bridge-{REGION} " in core.log_path.read_text()
+
+
+class BridgeLog:
+    """What a regional broker's log says of its bridge."""
+
+    def __init__(self, broker: lab.Mosquitto) -> None:
+        self.broker = broker
+
+    def connected(self) -> bool:
+        return "Received CONNACK on connection " in self.broker.log_path.read_text()
