@@ -1,7 +1,8 @@
 """A regional Mosquitto bridged to a core broker over a link the test cuts and heals.
 
 The bridge is ``deploy/mosquitto/bridge.conf``, filled in as ``issue-bridge-credentials.sh``
-fills it (:func:`bridge_section`), with the test's keepalive and retry timers. Two
+fills it (:func:`bridge_section`), with the test's keepalive (5 s: Mosquitto's least for a
+bridge) and retry timers, and the deployed regional.conf's in-flight and queue bounds. Two
 namespaces, made by :class:`lab.netns.Lab` (so the traffic stays inside them and 127.0.0.0/8):
 
     region  ──veth──  core  ──relay (unix socket)──  root's 127.0.0.1:core broker

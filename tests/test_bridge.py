@@ -2,13 +2,15 @@
 every message delivered, in order per agent; the retained configs and the capability
 message reach the region; the bridge's credentials and ACL on the core are the script's.
 
-The core broker runs the deployed ACL (``deploy/mosquitto/acl``) with the bridge's block
-from ``issue-bridge-credentials.sh``; the regional broker runs the bridge of
-``deploy/mosquitto/bridge.conf`` (lab/bridge.py) inside a namespace, with the sites
-(publishers) next to it; a real ``Collector`` on the core writes the session InfluxDB,
-and an MQTT v5 persistent subscriber on the core records the arrival order. The cut is
-nftables dropping everything on the veth between the region and the core (no TLS on that
-link here: the bridge's TLS lines are dropped, the rest is the template's).
+The cut test: the core broker runs the deployed ACL (``deploy/mosquitto/acl``) with the
+bridge's block from ``issue-bridge-credentials.sh``; the regional broker runs the bridge of
+``deploy/mosquitto/bridge.conf`` (lab/bridge.py) inside a namespace with agents issued by
+``issue-agent-credentials.sh`` (the edge ACL), the sites (publishers) next to it; a real
+``Collector`` on the core writes the session InfluxDB, and an MQTT v5 persistent
+subscriber on the core records the arrival order. The cut is nftables dropping everything
+on the veth between the region and the core. That link has no TLS (the core's certificate
+would have to name an address made at run time); the TLS test runs the script's bridge
+file as issued against the deployed core mosquitto.conf (TLS listener), without a cut.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import lab
-from lab.bridge import BRIDGE_TEMPLATE, BridgedRegion, bridge_section, regional_bounds
+from lab.bridge import BRIDGE_TEMPLATE, BridgedRegion, bridge_section
 from lab.fleet import collector_config
 from lab.netns import lab_skip_reason
 from lab.regionload import Sent, Site, audit, message, publish_region, sites
@@ -295,10 +297,11 @@ async def _cut_and_heal(tmp_path: Path, core: lab.Mosquitto, bridge_password: st
 async def test_bridge_over_tls_to_the_deployed_core_holds_to_its_provinces(
     tmp_path: Path,
 ) -> None:
-    """The script's bridge config, TLS and all, against the core running the deployed
-    mosquitto.conf (TLS listener, passwords, ACL): the region's topics go out, the configs
-    come in retained, and the core's ACL refuses what the bridge may not publish (a
-    regional broker configured, or tampered with, to forward another province)."""
+    """The deployed regional.conf with the script's bridge file, TLS and all, against the
+    core running the deployed mosquitto.conf (TLS listener, passwords, ACL): the region's
+    topics go out, the configs come in retained, and the core's ACL refuses what the bridge
+    may not publish (a regional broker configured, or tampered with, to forward another
+    province)."""
     ca = make_ca(tmp_path / "ca", "xanet-test-ca")
     server = ca.issue(tmp_path / "ca", "localhost", san="DNS:localhost,IP:127.0.0.1")
     etc = tmp_path / "core-etc"
@@ -315,13 +318,25 @@ async def test_bridge_over_tls_to_the_deployed_core_holds_to_its_provinces(
         acl.write(f"\nuser {AUDIT_USER}\ntopic read xanet/v1/#\n")
     issued = (tmp_path / "bridge-out" / "20-xanet-bridge.conf").read_text()
     assert "\nbridge_cafile /etc/mosquitto/xanet/tls/ca.crt\n" in issued
-    bridge = issued.replace("/etc/mosquitto/xanet/tls/ca.crt", str(ca.cert)) + (
-        "topic xanet/v1/lao-cai/+/+/telemetry out 1\n")  # not its province: the core refuses
+    # The regional host: regional.acl, its agents issued there (one of another province:
+    # a regional broker configured, or tampered with, to forward a province not its own).
+    edge = tmp_path / "regional-etc"
+    (edge / "tls").mkdir(parents=True)
+    (edge / "acl").write_text((DEPLOY / "regional.acl").read_text())
+    for src, name in [(ca.cert, "ca.crt"), (server[0], "server.crt"), (server[1], "server.key")]:
+        (edge / "tls" / name).write_bytes(src.read_bytes())
+    mine, other = sites(PROVINCE, 1)[0], sites("lao-cai", 1)[0]
+    agent_pw = {}
+    for s in (mine, other):
+        subprocess.run([str(DEPLOY / "issue-agent-credentials.sh"), "--dir", str(edge),
+                        "--out", str(tmp_path / s.agent), "--host", "127.0.0.1", s.agent,
+                        s.province, s.commune, s.site], check=True, capture_output=True)
+        agent_pw[s.agent] = (tmp_path / s.agent / "mqtt.password").read_text().strip()
+    bridge = issued + "topic xanet/v1/lao-cai/+/+/telemetry out 1\n"
     tls = ssl.create_default_context(cafile=str(ca.cert))
-    regional_conf = f"{regional_bounds()}\nlog_type debug\n{bridge}"
-    with core, lab.Mosquitto(tmp_path / "regional", extra_conf=regional_conf) as regional:
-        region = BridgeLog(regional)
-        await wait_for(region.connected, 15, "the bridge connected over TLS")
+    with core, RegionalMosquitto(tmp_path / "regional", edge, ca.cert, bridge) as regional:
+        await wait_for(lambda: "Received CONNACK on connection " in
+                       regional.log_path.read_text(), 15, "the bridge connected over TLS")
         async with aiomqtt.Client(lab.HOST, core.port, identifier=AUDIT_USER,
                                   username=AUDIT_USER, password=pw[AUDIT_USER],
                                   tls_context=tls) as sub:
@@ -329,12 +344,14 @@ async def test_bridge_over_tls_to_the_deployed_core_holds_to_its_provinces(
             async with aiomqtt.Client(lab.HOST, core.port, identifier="xanet-config",
                                       username="xanet-config", password=pw["xanet-config"],
                                       tls_context=tls) as config:
-                await config.publish("xanet/v1/config/hg-a1", b"signed", qos=1, retain=True)
-            mine, other = sites(PROVINCE, 1)[0], sites("lao-cai", 1)[0]
+                await config.publish(f"xanet/v1/config/{mine.agent}", b"signed", qos=1,
+                                     retain=True)
             origin = datetime.now(UTC) - timedelta(days=1)
-            async with aiomqtt.Client(lab.HOST, regional.port, identifier="t-site") as site:
-                await site.publish(other.topic, message(other, 0, origin, 60.0, 1), qos=1)
-                await site.publish(mine.topic, message(mine, 0, origin, 60.0, 1), qos=1)
+            for s in (other, mine):  # the other province's first
+                async with aiomqtt.Client(lab.HOST, regional.port, identifier=s.agent,
+                                          username=s.agent, password=agent_pw[s.agent],
+                                          tls_context=tls) as site:
+                    await site.publish(s.topic, message(s, 0, origin, 60.0, 1), qos=1)
             # The other province's message went first: once this one is in, it would be too.
             got: dict[str, bytes] = {}
             state = f"xanet/v1/bridge/{REGION}/state"
@@ -344,8 +361,10 @@ async def test_bridge_over_tls_to_the_deployed_core_holds_to_its_provinces(
                         got[str(m.topic)] = bytes(m.payload)
                         if {mine.topic, state} <= got.keys():
                             break
-        async with aiomqtt.Client(lab.HOST, regional.port, identifier="t-agent") as agent:
-            await agent.subscribe("xanet/v1/config/hg-a1", qos=1)
+        async with aiomqtt.Client(lab.HOST, regional.port, identifier=mine.agent,
+                                  username=mine.agent, password=agent_pw[mine.agent],
+                                  tls_context=tls) as agent:
+            await agent.subscribe(f"xanet/v1/config/{mine.agent}", qos=1)
             async with asyncio.timeout(5):
                 retained = await anext(aiter(agent.messages))
     assert mine.topic in got, f"the region's telemetry did not reach the core: {sorted(got)}"
@@ -355,11 +374,22 @@ async def test_bridge_over_tls_to_the_deployed_core_holds_to_its_provinces(
     assert f"Denied PUBLISH from xanet-bridge-{REGION} " in core.log_path.read_text()
 
 
-class BridgeLog:
-    """What a regional broker's log says of its bridge."""
+class RegionalMosquitto(SecureMosquitto):
+    """A regional broker running deploy/mosquitto/regional.conf and a bridge file, their
+    /etc paths moved under ``etc``, the listener on 127.0.0.1, logging to stderr (debug
+    included, as regional.conf has it)."""
 
-    def __init__(self, broker: lab.Mosquitto) -> None:
-        self.broker = broker
+    def __init__(self, workdir: Path, etc: Path, ca: Path, bridge: str) -> None:
+        super().__init__(workdir, etc, ca)
+        self.bridge = bridge
 
-    def connected(self) -> bool:
-        return "Received CONNACK on connection " in self.broker.log_path.read_text()
+    def _prepare(self) -> None:
+        self.data_dir.mkdir(exist_ok=True)
+        text = (DEPLOY / "regional.conf").read_text() + self.bridge
+        for old, new in [("/etc/mosquitto/xanet", str(self.etc)),
+                         ("/var/lib/mosquitto/", f"{self.data_dir}/"),
+                         ("\nlistener 8883\n", f"\nlistener {self.port} {lab.HOST}\n"),
+                         ("log_dest syslog", "log_dest stderr")]:
+            assert old in text, f"deploy/mosquitto/regional.conf no longer has {old!r}"
+            text = text.replace(old, new)
+        self.conf_path.write_text("user root\n" + text)
