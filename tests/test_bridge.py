@@ -83,12 +83,17 @@ def core_etc(tmp: Path) -> tuple[Path, str, dict[str, str]]:
     return etc, bridge_password, passwords
 
 
-def regional_etc(tmp: Path, region_sites: list[Site]) -> tuple[Path, dict[str, str]]:
+def regional_etc(tmp: Path, region_sites: list[Site],
+                 tls: dict[str, Path] | None = None) -> tuple[Path, dict[str, str]]:
     """The regional broker's passwd and ACL: the shipped regional.acl and one block per
-    agent from issue-agent-credentials.sh, as on the core; returns the agents' passwords."""
+    agent from issue-agent-credentials.sh, as on the core; returns the agents' passwords.
+    ``tls``: the files of ``tls/`` by name (default: a placeholder CA file)."""
     etc = tmp / "regional-etc"
     (etc / "tls").mkdir(parents=True)
-    (etc / "tls" / "ca.crt").write_text("(the CA)\n")
+    for name, src in (tls or {}).items():
+        (etc / "tls" / name).write_bytes(src.read_bytes())
+    if not tls:
+        (etc / "tls" / "ca.crt").write_text("(the CA)\n")
     (etc / "acl").write_text((DEPLOY / "regional.acl").read_text())
     passwords = {}
     for s in region_sites:
@@ -320,18 +325,9 @@ async def test_bridge_over_tls_to_the_deployed_core_holds_to_its_provinces(
     assert "\nbridge_cafile /etc/mosquitto/xanet/tls/ca.crt\n" in issued
     # The regional host: regional.acl, its agents issued there (one of another province:
     # a regional broker configured, or tampered with, to forward a province not its own).
-    edge = tmp_path / "regional-etc"
-    (edge / "tls").mkdir(parents=True)
-    (edge / "acl").write_text((DEPLOY / "regional.acl").read_text())
-    for src, name in [(ca.cert, "ca.crt"), (server[0], "server.crt"), (server[1], "server.key")]:
-        (edge / "tls" / name).write_bytes(src.read_bytes())
     mine, other = sites(PROVINCE, 1)[0], sites("lao-cai", 1)[0]
-    agent_pw = {}
-    for s in (mine, other):
-        subprocess.run([str(DEPLOY / "issue-agent-credentials.sh"), "--dir", str(edge),
-                        "--out", str(tmp_path / s.agent), "--host", "127.0.0.1", s.agent,
-                        s.province, s.commune, s.site], check=True, capture_output=True)
-        agent_pw[s.agent] = (tmp_path / s.agent / "mqtt.password").read_text().strip()
+    edge, agent_pw = regional_etc(tmp_path, [mine, other], tls={
+        "ca.crt": ca.cert, "server.crt": server[0], "server.key": server[1]})
     bridge = issued + "topic xanet/v1/lao-cai/+/+/telemetry out 1\n"
     tls = ssl.create_default_context(cafile=str(ca.cert))
     with core, RegionalMosquitto(tmp_path / "regional", edge, ca.cert, bridge) as regional:
