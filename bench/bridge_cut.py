@@ -141,7 +141,8 @@ async def one_run(args: argparse.Namespace, inflight: int) -> dict[str, Any]:
             "db_mb": db_bytes / 1e6, "reconnect_s": reconnect_s, "catchup_s": catchup,
             "drain_msg_s": queued / catchup if done and catchup > 0 else 0.0,
             "lost": len(result.lost), "redelivered": result.redelivered,
-            "out_of_order": len(result.out_of_order), "ooo": result.out_of_order[:8]}
+            "out_of_order": len(result.out_of_order),
+            "out_of_order_first": result.out_of_order[:8]}
 
 
 def main() -> int:
