@@ -44,6 +44,7 @@ DEPLOY = ROOT / "deploy" / "mosquitto"
 PROVINCE = "ha-giang"
 REGION = "north"
 AUDIT_USER = "t-audit"
+STATE_USER = "t-state"
 
 
 def measure(what: str, **numbers: object) -> None:
@@ -75,11 +76,13 @@ def core_etc(tmp: Path) -> tuple[Path, str, dict[str, str]]:
     (etc / "tls" / "ca.crt").write_text("(the CA; this test's core link has no TLS)\n")
     (etc / "acl").write_text((DEPLOY / "acl").read_text())
     bridge_password = issue_bridge(etc, tmp / "bridge-out", PROVINCE)
-    passwords = {u: uuid.uuid4().hex for u in ("xanet-collector", "xanet-config", AUDIT_USER)}
+    passwords = {u: uuid.uuid4().hex
+                 for u in ("xanet-collector", "xanet-config", AUDIT_USER, STATE_USER)}
     for user, password in passwords.items():
         add_user(etc / "passwd", user, password)
     with (etc / "acl").open("a") as acl:
-        acl.write(f"\nuser {AUDIT_USER}\ntopic read xanet/v1/#\n")
+        acl.write(f"\nuser {AUDIT_USER}\ntopic read xanet/v1/#\n"
+                  f"\nuser {STATE_USER}\ntopic read xanet/v1/bridge/#\n")
     return etc, bridge_password, passwords
 
 
@@ -161,6 +164,16 @@ async def _impostor(port: int, who: Site, password: str, victim: Site) -> None:
                               password=password) as client:
         await client.publish(victim.topic, message(victim, IMPOSTOR_SEQ, origin, 60.0, 1),
                              qos=1)
+
+
+async def _retained(port: int, password: str, topic: str) -> bytes:
+    """The retained message on ``topic`` at the core, read as the state reader."""
+    async with aiomqtt.Client(lab.HOST, port, identifier=STATE_USER, username=STATE_USER,
+                              password=password) as client:
+        await client.subscribe(topic, qos=1)
+        async with asyncio.timeout(2):
+            message = await anext(aiter(client.messages))
+    return bytes(message.payload)
 
 
 def _persistent() -> Properties:
@@ -261,6 +274,8 @@ async def _cut_and_heal(tmp_path: Path, core: lab.Mosquitto, bridge_password: st
                                       password=pw["xanet-config"]) as publisher:
                 await publisher.publish(config_topic, b"config-2", qos=1, retain=True)
             await asyncio.sleep(cut_s / 2)
+            # The core noticed (1.5 x the bridge's 5 s keepalive): the bridge's Will says 0.
+            state = await _retained(core.port, pw[STATE_USER], f"xanet/v1/bridge/{REGION}/state")
             at_heal = len(arrivals)
             region.heal()
             t_heal = time.monotonic()
@@ -286,6 +301,7 @@ async def _cut_and_heal(tmp_path: Path, core: lab.Mosquitto, bridge_password: st
             arrived_during_cut=at_heal - at_cut, reconnect_after_heal_s=f"{reconnect_s:.1f}",
             redelivered=result.redelivered, collector_duplicates=collector.sequences.duplicates,
             out_of_order=len(result.out_of_order), lost=len(result.lost))
+    assert state == b"0", f"the bridge's state on the core during the cut: {state!r}"
     assert denied == 1, "the regional broker did not refuse the impostor's message"
     assert (region_sites[1].agent, IMPOSTOR_SEQ) not in arrivals
     # The cut was real: the region kept publishing, the core got (almost) nothing.
