@@ -8,19 +8,22 @@ queued, what that cost, how long the catch-up took, and lost / re-delivered / ou
 One row per ``--inflight`` value (the regional broker's max_inflight_messages, which bounds
 the bridge's messages awaiting the core's PUBACK). Each row: lab/bridge.py's regional broker
 in a namespace, bridged (deploy/mosquitto/bridge.conf, keepalive 5 s, retry every 1 s) to a
-core Mosquitto in the root namespace; ``--agents`` sites inside the region publish valid
-telemetry (one device, 10 interfaces, ~1.2 kB a message) at ``--rate`` messages/s in all,
-each awaiting its PUBACK (lab/regionload.py); ``--burst`` more messages from one extra site
-as fast as the regional broker takes them during the cut (a larger queue, to measure the
-memory per queued message and the drain rate); an MQTT v5 persistent subscriber on the core
-records the arrivals. After ``--warm-s`` the veth between region and core drops everything
-(nftables, both ends) for ``--cut-s``, then heals; the load goes on for ``--after-s``.
+core Mosquitto (the deployed mosquitto.conf's queue bounds) in the root namespace;
+``--agents`` sites inside the region publish valid telemetry (one device, 10 interfaces,
+1,462 bytes a message) at ``--rate`` messages/s in all, each awaiting its PUBACK
+(lab/regionload.py); ``--burst`` more messages from one extra site as fast as the regional
+broker takes them during the cut (a larger queue, to measure the memory per queued message
+and the drain rate); an MQTT v5 persistent subscriber on the core records the arrivals
+(it stands for the collector: when it is slower than the drain, the core queues for it).
+After ``--warm-s`` the veth between region and core drops everything (nftables, both ends)
+for ``--cut-s``, then heals; the load goes on for ``--after-s``.
 
 Figures: queued (acknowledged by the regional broker during the cut), the regional broker's
-RSS before the cut and at the heal (and per queued message), its persistence file at the last
-save before the heal (autosave every 10 s here), bridge reconnection after the heal, catch-up
-(heal -> every message acknowledged before the heal at the core) and the drain rate, lost,
-re-delivered and out of order per agent (lab.regionload.audit's definition).
+RSS before the cut and at the heal (and per queued message), its persistence file at the
+last save before the heal (autosave every cut/3 s here, at least 10 s), bridge reconnection
+after the heal, catch-up (heal -> every message acknowledged before the heal at the core)
+and the drain rate, lost, re-delivered and out of order per agent (lab.regionload.audit's
+definition).
 
 Needs root (namespaces, nft; skipped with the reason otherwise).
 """
@@ -41,7 +44,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import lab
-from lab.bridge import BridgedRegion
+from lab.bridge import BridgedRegion, core_bounds
 from lab.netns import lab_skip_reason
 from lab.regionload import Sent, Site, audit, message, publish_region, sites
 from xanet import wire
@@ -86,9 +89,11 @@ async def one_run(args: argparse.Namespace, inflight: int) -> dict[str, Any]:
     sent = Sent()
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 3600
-    with lab.Mosquitto(wd / "core") as core, BridgedRegion(
+    autosave_s = max(10, int(args.cut_s // 3))  # a save before the heal, not a save a second
+    with lab.Mosquitto(wd / "core", extra_conf=core_bounds()) as core, BridgedRegion(
             wd, core.port, provinces=[PROVINCE],
-            regional_conf=f"max_inflight_messages {inflight}\nautosave_interval 10") as region:
+            regional_conf=f"max_inflight_messages {inflight}\nautosave_interval {autosave_s}",
+    ) as region:
         region.wait_bridged()
         async with aiomqtt.Client(lab.HOST, core.port, identifier="bench-audit",
                                   protocol=aiomqtt.ProtocolVersion.V5, clean_start=False,

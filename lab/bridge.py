@@ -40,6 +40,7 @@ from lab.netns import Lab, Netns
 ROOT = Path(__file__).resolve().parent.parent
 BRIDGE_TEMPLATE = ROOT / "deploy" / "mosquitto" / "bridge.conf"
 REGIONAL_CONF = ROOT / "deploy" / "mosquitto" / "regional.conf"
+CORE_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 #: what the lab's regional broker takes from the deployed regional.conf
 BOUNDS = ("max_inflight_messages ", "max_queued_messages ", "max_queued_bytes ")
 KINDS_OUT = ("telemetry", "status", "test", "batch")
@@ -56,8 +57,17 @@ def topic_lines(provinces: list[str]) -> str:
 
 def regional_bounds() -> str:
     """The deployed regional broker's in-flight and queue bounds (regional.conf's lines)."""
-    return "\n".join(ln for ln in REGIONAL_CONF.read_text().splitlines()
-                     if ln.startswith(BOUNDS))
+    return _bounds(REGIONAL_CONF)
+
+
+def core_bounds() -> str:
+    """The deployed core broker's in-flight and queue bounds (mosquitto.conf's lines): what
+    a regional backlog meets at the core (the collector's queue)."""
+    return _bounds(CORE_CONF)
+
+
+def _bounds(conf: Path) -> str:
+    return "\n".join(ln for ln in conf.read_text().splitlines() if ln.startswith(BOUNDS))
 
 
 def bridge_section(template: str, *, region: str, core_host: str, core_port: int,
@@ -189,4 +199,5 @@ class BridgedRegion:
         self.close()
 
 
-__all__ = ["BridgedRegion", "NetnsMosquitto", "bridge_section", "topic_lines"]
+__all__ = ["BridgedRegion", "NetnsMosquitto", "bridge_section", "core_bounds", "regional_bounds",
+           "topic_lines"]

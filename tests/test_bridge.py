@@ -31,7 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import lab
-from lab.bridge import BRIDGE_TEMPLATE, BridgedRegion, bridge_section
+from lab.bridge import BRIDGE_TEMPLATE, BridgedRegion, bridge_section, core_bounds
 from lab.fleet import collector_config
 from lab.netns import lab_skip_reason
 from lab.regionload import Sent, Site, audit, message, publish_region, sites
@@ -207,7 +207,8 @@ async def test_bridge_cut_under_load_then_healed_loses_nothing_and_keeps_order(
     tmp_path: Path, influxdb: lab.InfluxDB1, db: str,
 ) -> None:
     etc, bridge_password, pw = core_etc(tmp_path)
-    with CoreMosquitto(tmp_path / "core", extra_conf=core_conf(etc)) as core:
+    conf = f"{core_bounds()}\n{core_conf(etc)}"  # the deployed core's queue bounds
+    with CoreMosquitto(tmp_path / "core", extra_conf=conf) as core:
         await _cut_and_heal(tmp_path, core, bridge_password, pw, influxdb, db)
 
 
