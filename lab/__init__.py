@@ -15,6 +15,8 @@ The rest is imported from its module: :mod:`lab.fleet` (agent, collector and
 inventory configs for a simulated fleet), :mod:`lab.programs` (``xanet`` as a child
 process), :mod:`lab.netns` (network namespaces), :mod:`lab.thinlink`, :mod:`lab.cutbacklog`
 and :mod:`lab.thinsite` (a site's thin uplink, a cut's backlog, the catch-up measured),
+:mod:`lab.bridge` and :mod:`lab.regionload` (a regional broker bridged to the core
+across a link cut and healed, a region's numbered telemetry and its audit),
 :mod:`lab.big_agent` (an SNMP agent
 whose tables never end), :mod:`lab.monthgen` and :mod:`lab.engine_month` (generated
 months of data).
