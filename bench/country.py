@@ -52,6 +52,7 @@ from lab.country import PROBE, PROVINCES, partition_inventory, split
 from lab.fleet import collector_config, to_toml
 
 DB = "country"
+PROBE_BACK_S = 900  # how far back the lag probe looks: a probe later than this is unseen
 #: The country's ~1.1M series and ~100k values of the element tag are past InfluxDB 1.x's
 #: defaults (max-series-per-database 1,000,000, max-values-per-tag 100,000: refused lines);
 #: tsi1 keeps the series index on disk (inmem held 4.4 GB at 1.1M series).
@@ -79,13 +80,13 @@ class Store:
         return self.daemon.url
 
     def probes(self) -> list[tuple[str, int]]:
-        """(province, poll ts ms) of the probe points of the last 30 s."""
+        """(province, poll ts ms) of the probe points of the last ``PROBE_BACK_S``."""
         if isinstance(self.daemon, lab.InfluxDB1):
             rows = self.daemon.query(f'SELECT "up", "province" FROM "device" WHERE '
-                                     f'"device" = \'{PROBE}\' AND time > now() - 30s',
-                                     db=DB, epoch="ms")
+                                     f'"device" = \'{PROBE}\' AND time > now() - '
+                                     f'{PROBE_BACK_S}s', db=DB, epoch="ms")
             return [(r["province"], r["time"]) for r in rows]
-        start = int(time.time() - 30)
+        start = int(time.time() - PROBE_BACK_S)
         r = httpx.post(f"{self.url}/api/v1/export",
                        data={"match[]": f'device_up{{device="{PROBE}"}}', "start": str(start)},
                        timeout=10)
@@ -214,7 +215,7 @@ def start_collector(wd: Path, name: str, provinces: list[str], mqtt: lab.Mosquit
                            dead_letter_dir=wd / f"dead-letter-{name}", collector_id=name,
                            **sections)
     cfg["influx"] = {"api": "v1", "url": store.url, "database": DB}  # product write path
-    cfg["collector"]["stats_interval_s"] = 5
+    cfg["collector"]["stats_interval_s"] = 1
     cfg["partition"] = {"provinces": provinces}
     path = wd / f"collector-{name}.toml"
     path.write_text(to_toml(cfg))
@@ -256,7 +257,8 @@ def run_k(k: int, provinces: list[str], store: Store, args: argparse.Namespace,
             [sys.executable, "-m", "lab.countryload", "--port", str(mqtt.port),
              "--provinces", ",".join(provinces), "--devices-per-province",
              str(args.devices_per_province), "--interval", str(args.interval),
-             "--connections", str(args.connections), "--report", str(report_path)],
+             "--connections", str(args.connections), "--probe-interval",
+             str(args.probe_interval), "--report", str(report_path)],
             cwd=ROOT, stdout=(wd / "countryload.log").open("ab"), stderr=subprocess.STDOUT)
         probe = LagProbe(store)
         probe.start()
@@ -289,11 +291,15 @@ def run_k(k: int, provinces: list[str], store: Store, args: argparse.Namespace,
         expected = {"device": sum(v["polls"] for v in gen_report["per_province"].values())}
         expected["interface"] = 10 * expected["device"]
         expected["agent_status"] = sum(v["statuses"] for v in gen_report["per_province"].values())
+        t_gen_stop = time.time()
+        drained = drain(collectors, args.drain_timeout)
+        drain_s = time.time() - t_gen_stop
         run_ms = (int(gen_report["started"] * 1000) - 1000, int(time.time() * 1000) + 1000)
-        stored = drain(store, provinces, run_ms, expected, args.drain_timeout)
+        stored = store.counts(provinces, *run_ms)
         probe.stop.set()
         window = store.counts(provinces, int(t_ws * 1000), int(t_we * 1000))
         lags = probe.lags(t_ws, t_we)
+        probes_sent = round((t_we - t_ws) / args.probe_interval) * len(provinces)
         stats = [stats_series(log)[-1][1] if stats_series(log) else {} for _, log in collectors]
     finally:
         if gen is not None and gen.poll() is None:
@@ -313,6 +319,7 @@ def run_k(k: int, provinces: list[str], store: Store, args: argparse.Namespace,
         "collectors": k, "partitions": [",".join(p) for p in parts],
         "lag_p50_s": percentile(lags, 50), "lag_p99_s": percentile(lags, 99),
         "lag_max_s": max(lags, default=float("nan")), "lag_samples": len(lags),
+        "probes_sent_in_window": probes_sent, "drained": drained, "drain_s": drain_s,
         "collector_cpu_pct": coll_pct, "collectors_cpu_pct_total": sum(coll_pct),
         "mosquitto_cpu_pct": 100 * cpu[n] / wall, "store_cpu_pct": 100 * cpu[n + 1] / wall,
         "generator_cpu_pct": 100 * cpu[n + 2] / wall, "bench_cpu_pct": 100 * cpu[n + 3] / wall,
@@ -339,21 +346,37 @@ def run_k(k: int, provinces: list[str], store: Store, args: argparse.Namespace,
     }
 
 
-def drain(store: Store, provinces: list[str], run_ms: tuple[int, int],
-          expected: dict[str, int], timeout_s: float) -> dict[str, int]:
-    """Counts once the store has every published point, or has stopped growing."""
+def settle(store: Store, timeout_s: float) -> float:
+    """Wait until the store's CPU stayed under 10 % of a core for 5 s (its background
+    work after the seeding done: VictoriaMetrics spent minutes merging after 1.1M new
+    series, which the first K measured otherwise); the seconds it took."""
+    t0 = time.monotonic()
+    proc = psutil.Process(store.daemon.pid or 0)
+    while time.monotonic() - t0 < timeout_s:
+        c0 = proc.cpu_times()
+        time.sleep(5)
+        c1 = proc.cpu_times()
+        if (c1.user + c1.system - c0.user - c0.system) / 5 < 0.10:
+            break
+    return time.monotonic() - t0
+
+
+def drain(collectors: list[tuple[subprocess.Popen[bytes], Path]], timeout_s: float) -> bool:
+    """Wait until every collector has written and acknowledged all it received, and
+    received nothing new for two stats lines (the broker's queue is empty); False if
+    ``timeout_s`` passed first."""
     deadline = time.monotonic() + timeout_s
-    last: dict[str, int] = {}
-    still = 0
-    while True:
-        got = store.counts(provinces, *run_ms)
-        if all(got.get(m, 0) >= v for m, v in expected.items()) or time.monotonic() > deadline:
-            return got
-        still = still + 1 if got == last else 0
-        if still >= 2:  # twice without a new point
-            return got
-        last = got
-        time.sleep(2)
+    last: list[int] = []
+    while time.monotonic() < deadline:
+        time.sleep(1.5)  # past one stats line (stats_interval_s 1)
+        stats = [stats_series(log)[-1][1] for _, log in collectors]
+        received = [s.get("received", 0) for s in stats]
+        idle = all(s.get("unacked", 1) == 0 and s.get("lines_buffered", 1) == 0
+                   for s in stats)
+        if idle and received == last:
+            return True
+        last = received
+    return False
 
 
 def main() -> None:
@@ -369,7 +392,12 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=4, help="generator MQTT connections")
     p.add_argument("--no-inventory", action="store_true",
                    help="collectors without inventory (no availability engine)")
-    p.add_argument("--drain-timeout", type=float, default=120.0)
+    p.add_argument("--probe-interval", type=float, default=1.0)
+    p.add_argument("--settle-timeout", type=float, default=600.0,
+                   help="after seeding, how long to wait for the store to go quiet")
+    p.add_argument("--drain-timeout", type=float, default=600.0,
+                   help="after the generator stopped, how long the collectors may take to "
+                   "write their backlog")
     p.add_argument("--check", action="store_true",
                    help="exit 1 if a point was lost or doubled, a message rejected, a poll "
                    "unmapped (the smoke run's correctness check; no timing)")
@@ -377,14 +405,19 @@ def main() -> None:
     args = p.parse_args()
     header(f"country load through K collectors ({args.store})")
     provinces = list(PROVINCES[: args.provinces])
+    ks = [int(x) for x in args.collectors.split(",")]
+    if max(ks) > len(provinces):
+        p.error(f"{max(ks)} collectors need at least as many provinces (--provinces)")
     wd = workdir("country")
     rows = []
     store = Store(args.store, wd)
     store.start()
     try:
         seeded = seed(store, provinces, args)
-        print(f"   seeded {seeded['seed_lines']:,} series in {seeded['seed_s']:.0f} s", flush=True)
-        for k in (int(x) for x in args.collectors.split(",")):
+        seeded["settle_s"] = settle(store, args.settle_timeout)
+        print(f"   seeded {seeded['seed_lines']:,} series in {seeded['seed_s']:.0f} s; the "
+              f"store settled in {seeded['settle_s']:.0f} s", flush=True)
+        for k in ks:
             rows.append(run_k(k, provinces, store, args, wd))
             r = rows[-1]
             print(f"   K={k}: lag p99 {r['lag_p99_s']:.2f} s, collectors CPU "
@@ -396,7 +429,7 @@ def main() -> None:
     finish({"store": args.store, "inventory": not args.no_inventory, **seeded, "rows": rows},
            args.json)
     bad = [r for r in rows if r["points_lost"] or r["points_doubled"] or r["rejected"]
-           or r["polls_unmapped"] or not r["lag_samples"]]
+           or r["polls_unmapped"] or not r["lag_samples"] or not r["drained"]]
     if args.check and bad:
         print(f"   check failed: {[r['collectors'] for r in bad]}", file=sys.stderr)
         sys.exit(1)
@@ -409,11 +442,13 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     shown = [{
         "K": r["collectors"],
         "lag p50/p99/max s": f"{r['lag_p50_s']:.2f}/{r['lag_p99_s']:.2f}/{r['lag_max_s']:.2f}",
+        "probes seen": f"{r['lag_samples']}/{r['probes_sent_in_window']}",
         "collector CPU %": " + ".join(f"{c:.0f}" for c in r["collector_cpu_pct"]),
         "mosquitto %": r["mosquitto_cpu_pct"], "store %": r["store_cpu_pct"],
         "generator %": r["generator_cpu_pct"], "others %": r["others_cpu_pct"],
         "msg/s sent": r["msg_per_s_published"], "points/s stored": r["points_per_s_stored"],
         "lost": r["points_lost"], "doubled": r["points_doubled"], "rejected": r["rejected"],
+        "drain s": r["drain_s"],
         "load": f"{r['load_start']:.1f}-{r['load_end']:.1f}",
     } for r in rows]
     print_table(shown, list(shown[0]))

@@ -31,7 +31,7 @@ DEFAULT: dict[str, list[str]] = {
     "walk_memory": [],
     "province": ["--minutes", "3", "--fraction", "0.25"],
     "thin_link": ["--hours", "0.5", "--encoding", "both"],
-    "country": ["--collectors", "1,2", "--seconds", "60"],
+    "country": ["--collectors", "1,2", "--seconds", "60", "--store", "victoria"],
 }
 
 SMOKE: dict[str, list[str]] = {
@@ -51,8 +51,8 @@ SMOKE: dict[str, list[str]] = {
     "province": ["--minutes", "0.4", "--fraction", "0.03", "--interval", "5",
                  "--outage-communes", "1", "--sims", "1"],
     "thin_link": ["--hours", "0.02", "--encoding", "json", "--live-interval", "5"],
-    "country": ["--collectors", "1,2", "--provinces", "1", "--interval", "10", "--seconds", "3",
-                "--warmup", "2", "--drain-timeout", "20", "--check"],
+    "country": ["--collectors", "2", "--provinces", "2", "--interval", "20", "--seconds", "3",
+                "--warmup", "2", "--drain-timeout", "20", "--settle-timeout", "0", "--check"],
 }
 
 

@@ -43,11 +43,13 @@ WHEN = datetime(2001, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)  # a sentinel, replaced b
 def telemetry_template(agent: Agent, device: Device, instance: str) -> bytes:
     """A %-template of one poll's message; slots: seq, sent, ts, uptime, then in/out
     octets of each interface."""
-    marks = [str(7_000_000_000_000_000_001 + i) for i in range(2 + 2 * len(device.interfaces))]
+    # distinct sentinel numbers (seq, then each interface's in and out octets), no other
+    # number of the message looks like them
+    marks = [str(7_000_000_000_000_000_001 + i) for i in range(1 + 2 * len(device.interfaces))]
     ifaces = [wire.InterfacePoll(index=i + 1, name=name, oper=1, admin=1,
                                  speed_bps=1_000_000_000, hc=True,
-                                 in_octets=int(marks[2 + 2 * i]),
-                                 out_octets=int(marks[3 + 2 * i]),
+                                 in_octets=int(marks[1 + 2 * i]),
+                                 out_octets=int(marks[2 + 2 * i]),
                                  in_bps=IN_BPS[i % 10], out_bps=OUT_BPS[i % 10],
                                  in_util_pct=IN_BPS[i % 10] / 1e7,
                                  out_util_pct=OUT_BPS[i % 10] / 1e7)
@@ -61,7 +63,7 @@ def telemetry_template(agent: Agent, device: Device, instance: str) -> bytes:
     when = wire.encode(msg).decode().split('"sent":')[1].split(",")[0]
     raw = raw.replace(when, '"%s"')
     raw = raw.replace('"uptime_cs":1,', '"uptime_cs":%d,', 1)
-    for m in marks[2:]:
+    for m in marks[1:]:
         raw = raw.replace(m, "%d", 1)
     return raw.encode()
 
