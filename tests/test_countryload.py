@@ -45,7 +45,7 @@ def test_generated_messages_are_accepted(make_mosquitto: Callable[..., Mosquitto
     broker = make_mosquitto()  # its own: the statuses are retained
     received = tmp_path / "received"
     sub = subprocess.Popen(
-        ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-v",
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-v",
          "-t", "xanet/v1/#", "-W", "20"], stdout=received.open("wb"))
     time.sleep(0.5)  # subscribed
     gen = Generator(country(PROVINCES, DEVICES), "127.0.0.1", broker.port, interval_s=10.0,
