@@ -51,7 +51,7 @@ SMOKE: dict[str, list[str]] = {
     "province": ["--minutes", "0.4", "--fraction", "0.03", "--interval", "5",
                  "--outage-communes", "1", "--sims", "1"],
     "thin_link": ["--hours", "0.02", "--encoding", "json", "--live-interval", "5"],
-    "country": ["--collectors", "2", "--provinces", "2", "--interval", "20", "--seconds", "3",
+    "country": ["--collectors", "1,2", "--provinces", "2", "--interval", "20", "--seconds", "3",
                 "--warmup", "2", "--drain-timeout", "20", "--settle-timeout", "0", "--check"],
 }
 
