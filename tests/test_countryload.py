@@ -59,7 +59,7 @@ def test_generated_messages_are_accepted(make_mosquitto: Callable[..., Mosquitto
     # 2 x 1,812 polls / 10 s + 2 x 396 statuses / 10 s + 2 probes/s, for 3 s
     assert 1200 < published < 1500, report
     assert report["acked"] == published and report["unacked"] == 0
-    assert report["late_max_s"] < 0.5
+    assert report["late_max_s"] < 0.5 and report["shortfall"] < 20  # kept its schedule
     assert len(messages) == published
 
     inv_path = tmp_path / "inventory.toml"
