@@ -32,6 +32,9 @@ DEFAULT: dict[str, list[str]] = {
     "province": ["--minutes", "3", "--fraction", "0.25"],
     "thin_link": ["--hours", "0.5", "--encoding", "both"],
     "checkpoint": ["--influx"],
+    "country": ["--collectors", "1,2", "--seconds", "60", "--store", "victoria"],
+    "failover": ["--rounds", "5"],
+    "bridge_cut": ["--cut-s", "60", "--inflight", "100"],
 }
 
 SMOKE: dict[str, list[str]] = {
@@ -52,6 +55,8 @@ SMOKE: dict[str, list[str]] = {
                  "--outage-communes", "1", "--sims", "1"],
     "thin_link": ["--hours", "0.02", "--encoding", "json", "--live-interval", "5"],
     "checkpoint": ["--repeat", "1"],
+    "country": ["--collectors", "1,2", "--provinces", "2", "--interval", "20", "--seconds", "3",
+                "--warmup", "2", "--drain-timeout", "20", "--settle-timeout", "0", "--check"],
 }
 
 

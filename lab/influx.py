@@ -15,7 +15,8 @@ from lab.base import Daemon, ServiceError, free_tcp_port, http_ok
 class InfluxDB1(Daemon):
     """InfluxDB 1.x (``influxd``) with http on 127.0.0.1:port.
 
-    meta/data/wal under workdir; rpc bound to another free loopback port;
+    meta/data/wal under workdir (``data_conf``: more ``[data]`` settings); rpc bound to
+    another free loopback port;
     reporting, monitor store, udp/graphite/collectd/opentsdb all off.
     Readiness: ``GET /ping`` answers 204.
 
@@ -33,8 +34,11 @@ class InfluxDB1(Daemon):
     name = "influxdb"
     start_timeout_s = 30.0
 
-    def __init__(self, workdir: str | os.PathLike[str], port: int | None = None):
+    def __init__(self, workdir: str | os.PathLike[str], port: int | None = None,
+                 data_conf: str = ""):
         super().__init__(workdir, port)
+        #: appended to the ``[data]`` section verbatim, e.g. ``max-series-per-database = 0``
+        self.data_conf = data_conf
         self.rpc_port = free_tcp_port()
         self.conf_path = self.workdir / "influxdb.conf"
         self.url = f"http://{self.host}:{self.port}"
@@ -55,6 +59,7 @@ bind-address = "{self.host}:{self.rpc_port}"
   wal-dir = "{self.workdir}/wal"
   query-log-enabled = false
   wal-fsync-delay = "0s"
+{self.data_conf}
 
 [coordinator]
   log-queries-after = "0s"
