@@ -40,6 +40,9 @@ die() { echo "issue-agent-credentials: $*" >&2; exit 2; }
 
 usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 
+# shellcheck source=issue-lib.sh
+. "$(dirname "$0")/issue-lib.sh"
+
 DIR=/etc/mosquitto/xanet
 OUT=
 HOST=
@@ -90,10 +93,7 @@ CA_CERT=${CA_CERT:-$DIR/tls/ca.crt}
 OUT=${OUT:-./$AGENT}
 HOST=${HOST:-$(hostname -f 2>/dev/null || hostname)}
 
-command -v mosquitto_passwd >/dev/null || die "mosquitto_passwd not found (apt-get install mosquitto)"
-command -v openssl >/dev/null || die "openssl not found"
-[[ -f $ACL ]] || die "$ACL not found (start from deploy/mosquitto/acl)"
-[[ -f $CA_CERT ]] || die "CA certificate $CA_CERT not found (see README.md, 'CA and server certificate')"
+issue_preflight
 if [[ $CERT -eq 1 ]]; then
     [[ -n $CA_KEY ]] || die "--cert needs --ca-key FILE (the CA's private key)"
     [[ -f $CA_KEY ]] || die "CA key $CA_KEY not found"
@@ -101,15 +101,7 @@ fi
 [[ ! -e $OUT ]] || die "$OUT already exists: refusing to overwrite another agent's files"
 
 # One issuer at a time (the password file and the ACL are edited in place).
-exec 9>>"$ACL"
-flock -w 30 9 || die "$ACL is locked by another issuer"
-
-if [[ -f $PASSWD ]] && grep -q "^${AGENT//./\\.}:" "$PASSWD"; then
-    die "agent '$AGENT' already has a password in $PASSWD (rotate it with: mosquitto_passwd $PASSWD $AGENT)"
-fi
-if grep -qx "user $AGENT" "$ACL"; then
-    die "agent '$AGENT' already has an ACL block in $ACL"
-fi
+issue_lock "agent '$AGENT'" "$AGENT"
 
 mkdir -p -m 700 "$OUT"
 PASSWORD=$(openssl rand -hex 24)
@@ -117,12 +109,7 @@ printf '%s\n' "$PASSWORD" > "$OUT/mqtt.password"
 chmod 600 "$OUT/mqtt.password"
 cp "$CA_CERT" "$OUT/ca.crt"
 
-if [[ ! -f $PASSWD ]]; then
-    install -m 600 /dev/null "$PASSWD"
-fi
-printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | mosquitto_passwd "$PASSWD" "$AGENT" >/dev/null \
-    || die "mosquitto_passwd failed for $AGENT"
-chmod 600 "$PASSWD"
+issue_password "$AGENT" "$PASSWORD"
 
 {
     printf '\n# agent %s, issued %s\n' "$AGENT" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -135,9 +122,7 @@ chmod 600 "$PASSWD"
     printf 'topic read xanet/v1/core/capabilities\n'
 } >> "$ACL"
 
-if id mosquitto >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
-    chown mosquitto: "$PASSWD" "$ACL"
-fi
+issue_owner
 
 CERT_LINES=
 if [[ $CERT -eq 1 ]]; then

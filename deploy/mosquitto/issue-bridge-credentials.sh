@@ -37,6 +37,9 @@ die() { echo "issue-bridge-credentials: $*" >&2; exit 2; }
 
 usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 
+# shellcheck source=issue-lib.sh
+. "$(dirname "$0")/issue-lib.sh"
+
 DIR=/etc/mosquitto/xanet
 OUT=
 HOST=
@@ -81,35 +84,19 @@ CA_CERT=${CA_CERT:-$DIR/tls/ca.crt}
 OUT=${OUT:-./$USER_NAME}
 HOST=${HOST:-$(hostname -f 2>/dev/null || hostname)}
 
-command -v mosquitto_passwd >/dev/null || die "mosquitto_passwd not found (apt-get install mosquitto)"
-command -v openssl >/dev/null || die "openssl not found"
-[[ -f $ACL ]] || die "$ACL not found (start from deploy/mosquitto/acl)"
-[[ -f $CA_CERT ]] || die "CA certificate $CA_CERT not found (see README.md, 'CA and server certificate')"
+issue_preflight
 [[ -f $TEMPLATE ]] || die "bridge template $TEMPLATE not found"
 [[ ! -e $OUT ]] || die "$OUT already exists: refusing to overwrite another bridge's files"
 
 # One issuer at a time (the password file and the ACL are edited in place; the agents'
 # script takes the same lock).
-exec 9>>"$ACL"
-flock -w 30 9 || die "$ACL is locked by another issuer"
-
-if [[ -f $PASSWD ]] && grep -q "^${USER_NAME//./\\.}:" "$PASSWD"; then
-    die "'$USER_NAME' already has a password in $PASSWD (rotate it with: mosquitto_passwd $PASSWD $USER_NAME)"
-fi
-if grep -qx "user $USER_NAME" "$ACL"; then
-    die "'$USER_NAME' already has an ACL block in $ACL"
-fi
+issue_lock "'$USER_NAME'" "$USER_NAME"
 
 mkdir -p -m 700 "$OUT"
 PASSWORD=$(openssl rand -hex 24)
 cp "$CA_CERT" "$OUT/ca.crt"
 
-if [[ ! -f $PASSWD ]]; then
-    install -m 600 /dev/null "$PASSWD"
-fi
-printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | mosquitto_passwd "$PASSWD" "$USER_NAME" >/dev/null \
-    || die "mosquitto_passwd failed for $USER_NAME"
-chmod 600 "$PASSWD"
+issue_password "$USER_NAME" "$PASSWORD"
 
 {
     printf '\n# bridge of region %s (%s), issued %s\n' "$REGION" "${PROVINCES[*]}" \
@@ -125,9 +112,7 @@ chmod 600 "$PASSWD"
     printf 'topic read xanet/v1/core/capabilities\n'
 } >> "$ACL"
 
-if id mosquitto >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
-    chown mosquitto: "$PASSWD" "$ACL"
-fi
+issue_owner
 
 TOPICS=$(mktemp)
 trap 'rm -f "$TOPICS"' EXIT
