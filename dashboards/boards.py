@@ -347,7 +347,22 @@ def agent_health() -> db.Dashboard:
         "Collector write buffer (lines)",
         f'SELECT max("lines_buffered") AS "lines_buffered" {per_collector}',
         "$tag_collector").span(8))
-    return d
+    return d.with_panel(
+        table.Panel().title("Partitions: who owns, since which epoch").datasource(DATASOURCE)
+        .description("Each collector's last report (a standby writes none: the newest row "
+                     "of a partition is its owner). Epoch and takeovers come from the lease "
+                     "(docs/deploy-core.md, \"Two collectors per partition\"); checkpoints "
+                     "are what a new owner would restore.")
+        .with_target(Query('SELECT last("lease_state") AS "lease_state", '
+                           'last("lease_epoch") AS "lease_epoch", '
+                           'last("takeovers") AS "takeovers", '
+                           'last("checkpoints_written") AS "checkpoints_written", '
+                           'last("checkpoint_failures") AS "checkpoint_failures", '
+                           'last("seq_resumed") AS "seq_resumed" '
+                           f'FROM "{COLLECTOR_STATS}" WHERE $timeFilter '
+                           'GROUP BY "collector"').table())
+        .with_transformation(renamed({"Time": "last report"}))
+        .height(6).span(24))
 
 
 def uplink_bytes(d: db.Dashboard, per_agent: str) -> db.Dashboard:
