@@ -51,11 +51,11 @@ SMOKE: dict[str, list[str]] = {
     "agent_memory": ["--devices", "1", "3", "--interval", "2", "--rounds", "1",
                      "--timeout", "60"],
     "walk_memory": ["--modes", "long-descr"],
-    "province": ["--minutes", "0.4", "--fraction", "0.03", "--interval", "5",
+    "province": ["--minutes", "0.2", "--fraction", "0.03", "--interval", "5",
                  "--outage-communes", "1", "--sims", "1"],
     "thin_link": ["--hours", "0.02", "--encoding", "json", "--live-interval", "5"],
     "checkpoint": ["--repeat", "1"],
-    "country": ["--collectors", "1,2", "--provinces", "2", "--interval", "20", "--seconds", "3",
+    "country": ["--collectors", "2", "--provinces", "2", "--interval", "20", "--seconds", "3",
                 "--warmup", "2", "--drain-timeout", "20", "--settle-timeout", "0", "--check"],
 }
 

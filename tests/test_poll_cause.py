@@ -38,7 +38,7 @@ def config(tmp_path: Path, devices: list[dict[str, Any]], **sections: Any) -> Ag
         # Never connected: these tests poll devices one at a time, the uplink does not run.
         "mqtt": {"host": "127.0.0.1", "port": lab.free_tcp_port()},
         "polling": {"timeout_s": 0.5, "retries": 0},
-        "icmp": {"count": 1, "timeout_s": 0.5},
+        "icmp": {"count": 1, "timeout_s": 2.0},  # a loaded CI machine: pysnmp holds the loop
         "spool": {"path": str(tmp_path / "spool.sqlite3"), "fsync": "off"},
         "devices": devices,
         **sections,
