@@ -26,16 +26,17 @@ from typing import Any
 from common import finish, header, median, percentile, print_table, workdir
 
 import lab
-from lab.failover import Publisher, current_owner, member, owner_epochs
+from lab.failover import (
+    Publisher,
+    current_owner,
+    member,
+    owner_epochs,
+    stored_from,
+    stored_seqs,
+)
 from lab.programs import Subprogram
 
 AGENTS = ["ag1", "ag2", "ag3", "ag4"]
-
-
-def _stored_from(influx: lab.InfluxDB1, db: str, agent: str, seq: int) -> int:
-    rows = influx.query(f'SELECT count("seq") FROM "device" WHERE "agent" = \'{agent}\' '
-                        f'AND "seq" >= {seq}', db=db)
-    return int(rows[0]["count"]) if rows else 0
 
 
 async def _until(check: Any, timeout_s: float, what: str, every_s: float = 0.02) -> None:
@@ -81,7 +82,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                          "a poll sent after the kill")
             seq = pub.first_sent_after(killed_at, AGENTS[0])
             assert seq is not None
-            await _until(lambda seq=seq: _stored_from(influx, db, AGENTS[0], seq) > 0,
+            await _until(lambda seq=seq: stored_from(influx, db, AGENTS[0], seq) > 0,
                          10 * args.keepalive, "the standby's first write", 0.01)
             first_write_s = time.monotonic() - killed_at
             await _until(lambda s=standby, k=owned: len(owner_epochs(s)) > k, 5, "owner line")
@@ -103,13 +104,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await publisher
         for agent in AGENTS:
             total = pub.published[agent]
-            await _until(lambda a=agent, t=total: _stored_from(influx, db, a, 0) >= t, 30,
+            await _until(lambda a=agent, t=total: stored_from(influx, db, a, 0) >= t, 30,
                          f"{agent} stored", 0.2)
         twice = lost = 0
         for agent in AGENTS:
-            rows_ = influx.query(f'SELECT "seq" FROM "device" WHERE "agent" = \'{agent}\'',
-                                 db=db)
-            seqs = Counter(int(r["seq"]) for r in rows_)
+            seqs = Counter(stored_seqs(influx, db, agent))
             twice += sum(1 for k in seqs.values() if k > 1)
             lost += len(set(range(pub.published[agent])) - set(seqs))
     finally:

@@ -16,6 +16,7 @@ from typing import Any
 import aiomqtt
 
 from lab.fleet import collector_config, to_toml
+from lab.influx import InfluxDB1
 from lab.programs import Subprogram
 from xanet import topics, wire
 
@@ -43,6 +44,19 @@ def owner_epochs(proc: Subprogram) -> list[tuple[float, int]]:
         t = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
         out.append((t, int(epoch)))
     return out
+
+
+def stored_seqs(influx: InfluxDB1, db: str, agent: str) -> list[int]:
+    """The seq of every ``device`` point of ``agent`` in InfluxDB (one per poll stored)."""
+    rows = influx.query(f'SELECT "seq" FROM "device" WHERE "agent" = \'{agent}\'', db=db)
+    return [int(r["seq"]) for r in rows]
+
+
+def stored_from(influx: InfluxDB1, db: str, agent: str, seq: int) -> int:
+    """How many of ``agent``'s polls from ``seq`` on are stored."""
+    rows = influx.query(f'SELECT count("seq") FROM "device" WHERE "agent" = \'{agent}\' '
+                        f'AND "seq" >= {seq}', db=db)
+    return int(rows[0]["count"]) if rows else 0
 
 
 def current_owner(procs: list[Subprogram]) -> Subprogram | None:

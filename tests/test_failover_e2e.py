@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import lab
-from lab.failover import Publisher, current_owner, member, owner_epochs
+from lab.failover import (
+    Publisher,
+    current_owner,
+    member,
+    owner_epochs,
+    stored_from,
+    stored_seqs,
+)
 from lab.programs import Subprogram
 from tests.factories import inv_device, inv_site, inventory_toml
 from tests.pipeline import wait_for
@@ -35,17 +42,6 @@ KEEPALIVE_S = 2
 BOUND_S = 2 * KEEPALIVE_S + 1.0
 AGENTS = ["ag1", "ag2", "ag3"]
 DOWN = "ag3"
-
-
-def _stored(influx: lab.InfluxDB1, db: str, agent: str) -> list[int]:
-    rows = influx.query(f'SELECT "seq" FROM "device" WHERE "agent" = \'{agent}\'', db=db)
-    return [int(r["seq"]) for r in rows]
-
-
-def _stored_from(influx: lab.InfluxDB1, db: str, agent: str, seq: int) -> int:
-    rows = influx.query(f'SELECT count("seq") FROM "device" WHERE "agent" = \'{agent}\' '
-                        f'AND "seq" >= {seq}', db=db)
-    return int(rows[0]["count"]) if rows else 0
 
 
 def _tracebacks(log: str) -> list[str]:
@@ -104,7 +100,7 @@ async def test_owner_sigkilled_under_load_standby_owns_within_bound_exactly_once
                                5, "a poll sent after the kill", interval_s=0.02)
         seq = pub.first_sent_after(killed_at, "ag1")
         assert probe and seq is not None
-        await wait_for(lambda: _stored_from(influxdb, db, "ag1", seq), 15,
+        await wait_for(lambda: stored_from(influxdb, db, "ag1", seq), 15,
                        "the standby's first write", interval_s=0.05)
         first_write_s = time.monotonic() - killed_at
         took = owner_epochs(standby)
@@ -118,7 +114,7 @@ async def test_owner_sigkilled_under_load_standby_owns_within_bound_exactly_once
         await publisher
         for agent in AGENTS:
             n = pub.published[agent]
-            await wait_for(lambda agent=agent, n=n: len(_stored(influxdb, db, agent)) >= n,
+            await wait_for(lambda agent=agent, n=n: len(stored_seqs(influxdb, db, agent)) >= n,
                            15, f"{agent}'s polls stored")
         # A clean stop (SIGTERM) releases the lease: the standby owns at once.
         owned_before = len(owner_epochs(first))
@@ -140,7 +136,7 @@ async def test_owner_sigkilled_under_load_standby_owns_within_bound_exactly_once
     # Every published poll stored exactly once (one point per seq; a redelivered message
     # writes the same point again, which InfluxDB keeps once).
     for agent in AGENTS:
-        seqs = _stored(influxdb, db, agent)
+        seqs = stored_seqs(influxdb, db, agent)
         twice = [s for s, k in Counter(seqs).items() if k > 1]
         assert not twice and set(seqs) == set(range(pub.published[agent])), agent
     # The standby wrote nothing before it owned the partition.
@@ -228,7 +224,7 @@ async def test_frozen_owner_is_fenced_and_comes_back_as_standby(
         await publisher
         for agent in AGENTS:
             n = pub.published[agent]
-            await wait_for(lambda agent=agent, n=n: len(_stored(influxdb, db, agent)) >= n,
+            await wait_for(lambda agent=agent, n=n: len(stored_seqs(influxdb, db, agent)) >= n,
                            15, f"{agent}'s polls stored")
         log_frozen, log_other = frozen.log(), other.log()  # before the stops hand it over
     finally:
@@ -241,7 +237,7 @@ async def test_frozen_owner_is_fenced_and_comes_back_as_standby(
         for p in procs:
             p.stop()
     for agent in AGENTS:
-        seqs = _stored(influxdb, db, agent)
+        seqs = stored_seqs(influxdb, db, agent)
         assert sorted(seqs) == list(range(pub.published[agent])), agent
     # Fenced: past its deadline (the last acknowledged renewal + 1 keepalive, at most
     # 1 keepalive after the freeze) it wrote no stats (nor availability: same check).
