@@ -456,10 +456,16 @@ async def test_spool_full_drops_oldest_counts_and_reports_keeps_running(
     assert deepest[0] <= cap
     seqs = stored_seqs(influxdb, db, agent_id)
     lost = expected - set(seqs)
-    # What is missing is exactly what the spool dropped: the oldest, one contiguous run,
-    # and the collector sees it as a gap of the same size.
-    assert len(lost) == dropped and lost == set(range(min(lost), min(lost) + dropped))
-    assert stats["seq_gaps"] == dropped
+    # What is missing is what the spool dropped: the oldest, one contiguous run, and the
+    # collector sees it as a gap of the same size. A message in flight when the broker
+    # stopped may have reached it (its PUBACK never came back) before the full spool
+    # dropped it: counted dropped, yet stored. At most the in-flight window of them, and
+    # only right before the lost run (seen once in ~6 runs: 21 dropped, 20 lost).
+    assert lost and lost == set(range(min(lost), min(lost) + len(lost)))
+    reached = dropped - len(lost)
+    assert 0 <= reached <= agent.cfg.mqtt.max_inflight, (dropped, len(lost))
+    assert set(range(min(lost) - reached, min(lost))) <= set(seqs)
+    assert stats["seq_gaps"] == len(lost)
     assert_exactly_once(seqs, expected - lost)
 
 
